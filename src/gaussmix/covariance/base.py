@@ -1,0 +1,66 @@
+"""The interface every covariance model implements."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["CovarianceModel", "Form", "ScatterKind"]
+
+Form = Literal["spherical", "diagonal", "tied", "full"]
+"""Density kernel a model's covariances are read by (see :mod:`gaussmix.covariance.forms`)."""
+
+ScatterKind = Literal["trace", "diagonal", "full"]
+"""How much of each component's scatter matrix the chunks must ship to the M-step."""
+
+
+@runtime_checkable
+class CovarianceModel(Protocol):
+    """A constraint on the component covariances and its maximum-likelihood M-step.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name (an mclust code such as ``"VVV"``).
+    aliases : tuple of str
+        Other accepted names (the scikit-learn name, if any).
+    form : {"spherical", "diagonal", "tied", "full"}
+        Shape of the covariance arrays and the density kernel that reads them.
+    scatter : {"trace", "diagonal", "full"}
+        Which part of the within-component scatter the M-step needs.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    form: Form
+    scatter: ScatterKind
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Number of free covariance parameters for K components in D dimensions."""
+        ...
+
+    def estimate(
+        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+    ) -> np.ndarray:
+        """Maximum-likelihood covariances from the centred within-component scatter.
+
+        Parameters
+        ----------
+        n_k : ndarray of shape (n_components,)
+            Effective number of points of each component.
+        scatter : ndarray
+            Centred scatter ``W_k = Σ_n w_n γ_nk (x_n − μ_k)(x_n − μ_k)ᵀ`` reduced to the
+            model's :attr:`scatter` kind: ``(K,)`` traces, ``(K, D)`` diagonals or
+            ``(K, D, D)`` matrices.
+        reg_covar : float
+            Non-negative value added once to every variance.
+        n_features : int
+            D, the dimension of the data.
+
+        Returns
+        -------
+        ndarray
+            Covariances in the compact shape of :attr:`form`.
+        """
+        ...

@@ -1,0 +1,515 @@
+"""GaussianMixture: a drop-in for scikit-learn's estimator on the sufficient-statistics engine."""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
+from gaussmix.covariance import CovarianceModel, get_covariance_model
+from gaussmix.covariance.forms import (
+    covariances_from_precision_cholesky,
+    precision_cholesky_from_precisions,
+)
+from gaussmix.em import EMResult, IterationInfo, run_em
+from gaussmix.exceptions import InvalidInputError, InvalidParameterError
+from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
+from gaussmix.kernels import log_responsibilities, weighted_log_prob
+from gaussmix.parameters import MixtureParameters
+from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
+
+__all__ = ["GaussianMixture"]
+
+_INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture model fitted by Expectation-Maximization.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, defaults, fitted attributes and methods, plus sample weights, the
+    log-likelihood of the returned parameters and its history, and chunked E-steps.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components K.
+    covariance_type : str, default="full"
+        ``"full"``, ``"tied"``, ``"diag"`` or ``"spherical"`` (the mclust codes VVV, EEE,
+        VVI, VII are accepted too).
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean per-sample log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative value added to every variance, keeping covariances positive definite.
+    max_iter : int, default=100
+        Maximum number of EM iterations per start.
+    n_init : int, default=1
+        Number of starts; the one with the highest final lower bound is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How initial responsibilities are drawn.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights; overrides the drawn ones.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means; overrides the drawn ones.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances) in the shape of ``covariances_``.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation and of :meth:`sample`.
+    warm_start : bool, default=False
+        Continue from the previous fit's parameters (with one start) on the next ``fit``.
+    verbose : int, default=0
+        0 silent; 1 prints each start and every ``verbose_interval`` iterations; 2 adds
+        timing and the log-likelihood change.
+    verbose_interval : int, default=10
+        Iterations between progress lines.
+    chunk_size : int or None, default=None
+        Rows per chunk in the E-step; None picks a cache-sized value. Results do not
+        depend on it beyond rounding.
+    callback : callable or None, default=None
+        Called with a :class:`gaussmix.em.IterationInfo` after every EM iteration.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixing proportions.
+    means_ : ndarray of shape (n_components, n_features)
+        Component means.
+    covariances_ : ndarray
+        ``(n_components,)`` spherical, ``(n_components, n_features)`` diag,
+        ``(n_features, n_features)`` tied, ``(n_components, n_features, n_features)`` full.
+    precisions_ : ndarray
+        Inverse covariances, same shape.
+    precisions_cholesky_ : ndarray
+        Cholesky factors U of the precisions (Σ⁻¹ = U Uᵀ, U upper triangular), same shape.
+    converged_ : bool
+        Whether the best start converged.
+    n_iter_ : int
+        Number of iterations of the best start.
+    lower_bound_ : float
+        Mean log-likelihood at the last E-step of the best start (scikit-learn's meaning:
+        that of the parameters before the final M-step).
+    lower_bounds_ : list of float
+        ``lower_bound_`` at every iteration of the best start.
+    log_likelihood_ : float
+        Mean (sample-weighted) log-likelihood of the returned parameters.
+    log_likelihood_history_ : ndarray of shape (n_iter_ + 1,)
+        Mean log-likelihood of the parameters before the first M-step, after each M-step,
+        the last entry being ``log_likelihood_``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_[np.argsort(gm.means_[:, 0])]
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | None = None,
+        callback: Callable[[IterationInfo], None] | None = None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.callback = callback
+
+    # ------------------------------------------------------------------ checks
+    def _covariance_model(self) -> CovarianceModel:
+        return get_covariance_model(self.covariance_type)
+
+    def _check_parameters(self) -> CovarianceModel:
+        check_number("n_components", self.n_components, integer=True, minimum=1)
+        check_number("tol", self.tol, minimum=0.0)
+        check_number("reg_covar", self.reg_covar, minimum=0.0)
+        check_number("max_iter", self.max_iter, integer=True, minimum=0)
+        check_number("n_init", self.n_init, integer=True, minimum=1)
+        check_number("verbose", self.verbose, integer=True, minimum=0)
+        check_number("verbose_interval", self.verbose_interval, integer=True, minimum=1)
+        check_number("chunk_size", self.chunk_size, integer=True, minimum=1, allow_none=True)
+        if self.init_params not in _INIT_METHODS:
+            raise InvalidParameterError(
+                f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}."
+            )
+        if self.callback is not None and not callable(self.callback):
+            raise InvalidParameterError(
+                f"callback must be callable or None; got {type(self.callback).__name__}."
+            )
+        return self._covariance_model()
+
+    def _backend(self, X: np.ndarray, sample_weight: np.ndarray | None) -> NumpyBackend:
+        chunk_size = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+        return NumpyBackend(X, sample_weight, chunk_size)
+
+    # ------------------------------------------------------------- parameters
+    def _fitted_parameters(self) -> MixtureParameters:
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        return MixtureParameters(
+            weights=np.asarray(self.weights_),
+            means=np.asarray(self.means_),
+            covariances=np.asarray(self.covariances_),
+            precisions_cholesky=np.asarray(self.precisions_cholesky_),
+            form=self._covariance_model().form,
+        )
+
+    def _set_fitted_parameters(self, parameters: MixtureParameters) -> None:
+        self.weights_ = parameters.weights
+        self.means_ = parameters.means
+        self.covariances_ = parameters.covariances
+        self.precisions_cholesky_ = parameters.precisions_cholesky
+        self.precisions_ = parameters.precisions()
+
+    def _initial_parameters(
+        self,
+        X: np.ndarray,
+        sample_weight: np.ndarray | None,
+        model: CovarianceModel,
+        random_state: np.random.RandomState,
+        given: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
+    ) -> MixtureParameters:
+        weights, means, precisions = given
+        if weights is not None and means is not None and precisions is not None:
+            drawn = None
+        else:
+            responsibilities = initial_responsibilities(
+                X, sample_weight, self.n_components, self.init_params, random_state
+            )
+            drawn = parameters_from_responsibilities(
+                X, sample_weight, responsibilities, model, self.reg_covar
+            )
+        if precisions is not None:
+            factors = precision_cholesky_from_precisions(precisions, model.form)
+            covariances = covariances_from_precision_cholesky(factors, model.form)
+        else:
+            covariances, factors = drawn.covariances, drawn.precisions_cholesky
+        return MixtureParameters(
+            weights=weights if weights is not None else drawn.weights,
+            means=means if means is not None else drawn.means,
+            covariances=covariances,
+            precisions_cholesky=factors,
+            form=model.form,
+        )
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """Estimate the parameters by EM, keeping the best of ``n_init`` starts.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (NumPy array, pandas DataFrame or nested lists).
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; integer weights give the fit on repeated rows.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The fitted estimator.
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return the component of highest responsibility for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = self._fit(X, sample_weight)
+        return self._backend(X, None).map_rows(
+            lambda rows: weighted_log_prob(rows, self._fitted_parameters()).argmax(axis=1)
+        )
+
+    def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
+        model = self._check_parameters()
+        warm = bool(self.warm_start) and hasattr(self, "converged_")
+        X = check_data(self, X, reset=not warm)
+        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+        if n_support < self.n_components:
+            raise InvalidInputError(
+                f"n_samples must be >= n_components; got n_samples = {n_support} (rows of "
+                f"positive weight) and n_components = {self.n_components}. Use fewer "
+                "components or more data."
+            )
+        given = check_init_arrays(
+            self.weights_init,
+            self.means_init,
+            self.precisions_init,
+            model.form,
+            self.n_components,
+            X.shape[1],
+        )
+        backend = self._backend(X, weights)
+        random_state = check_random_state(self.random_state)
+
+        best: EMResult | None = None
+        n_init = 1 if warm else self.n_init
+        for init in range(n_init):
+            if warm:
+                start = self._fitted_parameters()
+                lower_bound = self.lower_bound_
+            else:
+                start = self._initial_parameters(X, weights, model, random_state, given)
+                lower_bound = -math.inf
+            self._announce(f"Initialization {init}")
+            result = run_em(
+                backend,
+                start,
+                model,
+                reg_covar=self.reg_covar,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                lower_bound=lower_bound,
+                callback=self._progress,
+                init=init,
+            )
+            self._announce(
+                f"Initialization {'converged' if result.converged else 'did not converge'}."
+            )
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"Best of {n_init} initialisation(s) did not converge in max_iter = "
+                f"{self.max_iter} iterations (tol = {self.tol}). Raise max_iter or tol, or "
+                "check the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self._set_fitted_parameters(best.parameters)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.lower_bound
+        self.lower_bounds_ = list(best.lower_bounds)
+        # One more E-step gives the log-likelihood of the parameters actually returned.
+        final = backend.statistics(best.parameters, model.scatter)
+        self.log_likelihood_ = final.mean_log_likelihood
+        self.log_likelihood_history_ = np.array([*best.lower_bounds, self.log_likelihood_])
+        return X
+
+    # --------------------------------------------------------------- progress
+    def _announce(self, message: str) -> None:
+        if self.verbose >= 1:
+            print(message, file=sys.stdout, flush=True)
+
+    def _progress(self, info: IterationInfo) -> None:
+        if self.verbose >= 1 and info.iteration % self.verbose_interval == 0:
+            line = f"  Iteration {info.iteration}"
+            if self.verbose >= 2:
+                line += (
+                    f"\t time {info.elapsed:.3f}s\t log-likelihood {info.log_likelihood:.6f}"
+                    f"\t change {info.change:.3e}"
+                )
+            print(line, file=sys.stdout, flush=True)
+        if self.callback is not None:
+            self.callback(info)
+
+    # ---------------------------------------------------------------- predict
+    def _row_map(self, X: Any, function: Callable[[np.ndarray, MixtureParameters], np.ndarray]):
+        parameters = self._fitted_parameters()
+        X = check_data(self, X, reset=False)
+        return self._backend(X, None).map_rows(lambda rows: function(rows, parameters))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-density log p(x_n) of each row under the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to evaluate.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._row_map(
+            X, lambda rows, parameters: log_responsibilities(weighted_log_prob(rows, parameters))[0]
+        )
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean (optionally weighted) log-likelihood per sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to evaluate.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the mean.
+
+        Returns
+        -------
+        float
+        """
+        log_density = self.score_samples(X)
+        weights = check_sample_weight(sample_weight, log_density.shape[0], np.float64)
+        return float(np.average(log_density.astype(np.float64), weights=weights))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Responsibilities γ(z_nk): the posterior probability of each component per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to evaluate.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+            Rows sum to one.
+        """
+        return self._row_map(
+            X,
+            lambda rows, parameters: np.exp(
+                log_responsibilities(weighted_log_prob(rows, parameters))[1]
+            ),
+        )
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Component of highest responsibility for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to label.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._row_map(
+            X, lambda rows, parameters: weighted_log_prob(rows, parameters).argmax(axis=1)
+        )
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw random rows from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Drawn rows, grouped by component.
+        labels : ndarray of shape (n_samples,)
+            Component of each row.
+        """
+        parameters = self._fitted_parameters()
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise InvalidParameterError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, parameters.weights)
+        n_features = parameters.n_features
+        form = parameters.form
+        rows, labels = [], []
+        for component, count in enumerate(counts):
+            standard = rng.standard_normal(size=(count, n_features))
+            if form in ("full", "tied"):
+                covariance = (
+                    parameters.covariances if form == "tied" else parameters.covariances[component]
+                )
+                lower = np.linalg.cholesky(covariance)
+                draws = standard @ lower.T
+            else:
+                draws = standard * np.sqrt(parameters.covariances[component])
+            rows.append(parameters.means[component] + draws)
+            labels.append(np.full(count, component, dtype=int))
+        return np.vstack(rows), np.concatenate(labels)
+
+    # ----------------------------------------------------------- criteria
+    def _n_parameters(self) -> int:
+        n_components, n_features = self.means_.shape
+        covariance = self._covariance_model().n_parameters(n_components, n_features)
+        return int(covariance + n_components * n_features + n_components - 1)
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to evaluate.
+
+        Returns
+        -------
+        float
+            ``−2·log L + p·log n`` with p the number of free parameters.
+        """
+        n_samples = np.shape(X)[0]
+        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to evaluate.
+
+        Returns
+        -------
+        float
+            ``−2·log L + 2p``.
+        """
+        n_samples = np.shape(X)[0]
+        return -2 * self.score(X) * n_samples + 2 * self._n_parameters()

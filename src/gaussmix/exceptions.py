@@ -1,0 +1,50 @@
+"""Errors raised by gaussmix.
+
+Every error is a :class:`ValueError` subclass so that callers who already catch
+``ValueError`` (as scikit-learn users do) keep working, and every message follows one
+pattern: what must hold, what was received, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CollapsedComponentError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "NonNumericDataError",
+]
+
+
+class InvalidInputError(ValueError):
+    """The data given to a fit or predict method cannot be used (shape, NaN/inf, size)."""
+
+
+class NonNumericDataError(InvalidInputError, TypeError):
+    """The data hold values that are not numbers.
+
+    It is also a :class:`TypeError`, because NumPy raises one for such values and
+    scikit-learn's estimator checks expect that type.
+    """
+
+
+class InvalidParameterError(ValueError):
+    """A hyper-parameter or an initial value has the wrong type, value or shape."""
+
+
+class CollapsedComponentError(ValueError):
+    """A mixture component lost its support: its covariance is not positive definite.
+
+    Parameters
+    ----------
+    message : str
+        The full explanation, naming the component and the remedies.
+    component : int or None
+        Index of the component that collapsed, when known.
+    n_k : float or None
+        Effective number of points of that component, when known.
+    """
+
+    def __init__(self, message: str, component: int | None = None, n_k: float | None = None):
+        super().__init__(message)
+        self.component = component
+        self.n_k = n_k

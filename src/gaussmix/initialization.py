@@ -1,0 +1,122 @@
+"""Starting points for EM: initial responsibilities from k-means, k-means++ or random draws."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from gaussmix.covariance.base import CovarianceModel
+from gaussmix.kernels import accumulate_statistics
+from gaussmix.mstep import maximize
+from gaussmix.parameters import MixtureParameters
+
+__all__ = ["InitMethod", "initial_responsibilities", "parameters_from_responsibilities"]
+
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
+
+
+def _one_hot(labels: np.ndarray, n_samples: int, n_components: int) -> np.ndarray:
+    responsibilities = np.zeros((n_samples, n_components))
+    responsibilities[np.arange(labels.shape[0]), labels] = 1.0
+    return responsibilities
+
+
+def _points_as_components(indices: np.ndarray, n_samples: int) -> np.ndarray:
+    """Responsibilities that give component k exactly the point ``indices[k]``."""
+    responsibilities = np.zeros((n_samples, indices.shape[0]))
+    responsibilities[indices, np.arange(indices.shape[0])] = 1.0
+    return responsibilities
+
+
+def initial_responsibilities(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    n_components: int,
+    method: InitMethod,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """Initial responsibilities γ⁰ of shape (n_samples, n_components).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights; rows of weight zero are never chosen as seeds.
+    n_components : int
+        K.
+    method : {"kmeans", "k-means++", "random", "random_from_data"}
+        ``"kmeans"``: hard labels of one run of scikit-learn's KMeans;
+        ``"k-means++"``: one seed point per component chosen by k-means++;
+        ``"random"``: uniform random soft assignments;
+        ``"random_from_data"``: one seed point per component drawn uniformly.
+    random_state : numpy.random.RandomState
+        Source of randomness, advanced by the draw.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+    """
+    n_samples = X.shape[0]
+    if method == "kmeans":
+        labels = (
+            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            .fit(X, sample_weight=sample_weight)
+            .labels_
+        )
+        return _one_hot(labels, n_samples, n_components)
+    if method == "k-means++":
+        _, indices = kmeans_plusplus(
+            X, n_components, random_state=random_state, sample_weight=sample_weight
+        )
+        return _points_as_components(indices, n_samples)
+    if method == "random":
+        responsibilities = random_state.uniform(size=(n_samples, n_components))
+        return responsibilities / responsibilities.sum(axis=1, keepdims=True)
+    if sample_weight is None:
+        indices = random_state.choice(n_samples, size=n_components, replace=False)
+    else:
+        candidates = np.flatnonzero(sample_weight > 0)
+        indices = candidates[random_state.choice(candidates.shape[0], n_components, replace=False)]
+    return _points_as_components(indices, n_samples)
+
+
+def parameters_from_responsibilities(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    responsibilities: np.ndarray,
+    model: CovarianceModel,
+    reg_covar: float,
+) -> MixtureParameters:
+    """One M-step from given responsibilities: the starting parameters θ₀.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights.
+    responsibilities : ndarray of shape (n_samples, n_components)
+        Soft or one-hot assignments.
+    model : CovarianceModel
+        The covariance constraint.
+    reg_covar : float
+        Added once to every variance.
+
+    Returns
+    -------
+    MixtureParameters
+    """
+    weighted = (
+        responsibilities if sample_weight is None else responsibilities * sample_weight[:, None]
+    )
+    n_k = weighted.sum(axis=0)
+    # Statistics are taken about provisional means (DESIGN.md §1): a first pass finds
+    # them, a second accumulates the scatter about them without cancellation.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = (weighted.T @ X.astype(np.float64)) / n_k[:, None]
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    statistics = accumulate_statistics(X, responsibilities, sample_weight, shift, model.scatter)
+    return maximize(statistics, model, reg_covar)

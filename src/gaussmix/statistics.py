@@ -1,0 +1,121 @@
+"""Sufficient statistics of a weighted Gaussian mixture: small, float64, and additive over rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gaussmix.covariance.base import ScatterKind
+
+__all__ = ["SufficientStatistics", "scatter_shape"]
+
+
+def scatter_shape(kind: ScatterKind, n_components: int, n_features: int) -> tuple[int, ...]:
+    """Shape of the scatter array a chunk ships for a given scatter kind.
+
+    Parameters
+    ----------
+    kind : {"trace", "diagonal", "full"}
+        How much of each component's scatter matrix is kept.
+    n_components, n_features : int
+        K and D.
+
+    Returns
+    -------
+    tuple of int
+    """
+    return {
+        "trace": (n_components,),
+        "diagonal": (n_components, n_features),
+        "full": (n_components, n_features, n_features),
+    }[kind]
+
+
+@dataclass(frozen=True)
+class SufficientStatistics:
+    """Everything the M-step needs from the data, summed over rows.
+
+    With responsibilities γ_nk, sample weights w_n and a per-component shift c_k (the
+    means of the E-step that produced γ, the same for every chunk):
+
+    Parameters
+    ----------
+    n_k : ndarray of shape (n_components,)
+        ``Σ_n w_n γ_nk``, the effective number of points of each component.
+    weighted_sum : ndarray of shape (n_components, n_features)
+        ``Σ_n w_n γ_nk (x_n − c_k)``.
+    scatter : ndarray
+        ``Σ_n w_n γ_nk (x_n − c_k)(x_n − c_k)ᵀ``, or only its diagonal ``(K, D)`` or
+        trace ``(K,)`` when the covariance model needs no more.
+    shift : ndarray of shape (n_components, n_features)
+        The shift ``c_k``.
+    total_weight : float
+        ``Σ_n w_n``.
+    log_likelihood : float
+        ``Σ_n w_n log p(x_n)`` under the parameters of the E-step.
+
+    Notes
+    -----
+    Moments are taken about the current means rather than the origin: raw moments
+    ``Σ γ x xᵀ − n_k μ μᵀ`` lose the variance to cancellation when data sit far from
+    the origin (measured: relative variance error ~1e3 for float32 data offset by 1e4).
+    All arrays are float64 whatever the data's dtype, so sums over many chunks keep
+    their precision.
+    """
+
+    n_k: np.ndarray
+    weighted_sum: np.ndarray
+    scatter: np.ndarray
+    shift: np.ndarray
+    total_weight: float
+    log_likelihood: float
+
+    @classmethod
+    def zeros(cls, shift: np.ndarray, kind: ScatterKind) -> SufficientStatistics:
+        """Statistics of no rows, the neutral element of ``+``.
+
+        Parameters
+        ----------
+        shift : ndarray of shape (n_components, n_features)
+            The shift ``c_k`` the statistics are taken about.
+        kind : {"trace", "diagonal", "full"}
+            The scatter kind.
+
+        Returns
+        -------
+        SufficientStatistics
+        """
+        n_components, n_features = shift.shape
+        return cls(
+            n_k=np.zeros(n_components),
+            weighted_sum=np.zeros((n_components, n_features)),
+            scatter=np.zeros(scatter_shape(kind, n_components, n_features)),
+            shift=np.asarray(shift, dtype=np.float64),
+            total_weight=0.0,
+            log_likelihood=0.0,
+        )
+
+    def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
+        """Statistics of the union of two disjoint sets of rows taken about the same shift."""
+        if not isinstance(other, SufficientStatistics):
+            return NotImplemented
+        if self.scatter.shape != other.scatter.shape or not np.array_equal(self.shift, other.shift):
+            raise ValueError(
+                "SufficientStatistics can only be added when taken about the same shift and "
+                "with the same scatter kind; got different shifts or scatter shapes "
+                f"{self.scatter.shape} and {other.scatter.shape}."
+            )
+        return SufficientStatistics(
+            n_k=self.n_k + other.n_k,
+            weighted_sum=self.weighted_sum + other.weighted_sum,
+            scatter=self.scatter + other.scatter,
+            shift=self.shift,
+            total_weight=self.total_weight + other.total_weight,
+            log_likelihood=self.log_likelihood + other.log_likelihood,
+        )
+
+    @property
+    def mean_log_likelihood(self) -> float:
+        """Weighted mean log-likelihood per sample, ``Σ w log p / Σ w``."""
+        return self.log_likelihood / self.total_weight

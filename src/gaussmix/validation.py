@@ -1,0 +1,315 @@
+"""Input checks with messages that say what must hold, what was received, and how to fix it."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+from gaussmix.covariance.base import Form
+from gaussmix.covariance.forms import compact_shape
+from gaussmix.exceptions import InvalidInputError, InvalidParameterError, NonNumericDataError
+
+__all__ = [
+    "check_data",
+    "check_finite",
+    "check_init_arrays",
+    "check_number",
+    "check_sample_weight",
+]
+
+
+def _non_numeric_columns(X: Any) -> list[str]:
+    """Names of the columns of a DataFrame-like that are not numeric (empty otherwise)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return []
+    bad = []
+    for column, dtype in dtypes.items():
+        kind = getattr(dtype, "kind", "O")
+        if kind not in "biuf":
+            bad.append(str(column))
+    return bad
+
+
+def check_finite(X: np.ndarray, name: str = "X") -> None:
+    """Raise if an array holds NaN or infinite values, saying how many and where.
+
+    Parameters
+    ----------
+    X : ndarray
+        The array to check.
+    name : str, default="X"
+        How to call it in the message.
+
+    Raises
+    ------
+    InvalidInputError
+    """
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+    n_nan = int(np.isnan(X).sum())
+    n_inf = int(np.isinf(X).sum())
+    where = tuple(int(i) for i in np.argwhere(~finite)[0])
+    location = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {where}"
+    raise InvalidInputError(
+        f"{name} must contain only finite values; got {n_nan} NaN and {n_inf} inf entries "
+        f"(first at {location}). Remove or impute them (e.g. sklearn.impute.SimpleImputer) "
+        "before fitting."
+    )
+
+
+def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
+    """Validate X for an estimator: 2-D, numeric, finite, float32 or float64.
+
+    Integer and boolean input is converted to float64 once, here. Records
+    ``n_features_in_`` and ``feature_names_in_`` when ``reset`` is true and checks them
+    otherwise.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator whose feature records are set or checked.
+    X : array-like of shape (n_samples, n_features)
+        The data.
+    reset : bool
+        True in ``fit``, False in ``predict`` and friends.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+
+    Raises
+    ------
+    InvalidInputError, NonNumericDataError
+    """
+    bad_columns = _non_numeric_columns(X)
+    if bad_columns:
+        raise NonNumericDataError(
+            f"X must contain only numeric columns; got non-numeric columns {bad_columns}. "
+            "Drop them or encode them as numbers first (e.g. X.select_dtypes('number'))."
+        )
+    if not hasattr(X, "dtypes") and not hasattr(X, "toarray"):
+        try:
+            dimensions = np.ndim(X)
+        except ValueError:
+            dimensions = None
+        if dimensions is not None and dimensions != 2:
+            shape = np.shape(X)
+            hint = " Use X.reshape(-1, 1) for a single feature." if dimensions == 1 else ""
+            raise InvalidInputError(
+                "X must be 2-D of shape (n_samples, n_features); got an array of shape "
+                f"{shape}.{hint}"
+            )
+    try:
+        array = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+    except TypeError as error:
+        if "sparse" in str(error).lower():
+            raise InvalidInputError(
+                f"X must be a dense array; {error} Convert it with X.toarray()."
+            ) from error
+        raise NonNumericDataError(
+            f"X must contain only numbers; converting it failed: {error}. Drop or encode the "
+            "non-numeric values first."
+        ) from error
+    except ValueError as error:
+        text = str(error)
+        if "could not convert" in text or "invalid literal" in text:
+            raise NonNumericDataError(
+                f"X must contain only numbers; {text}. Drop or encode the non-numeric values first."
+            ) from error
+        raise InvalidInputError(f"{text} Check the shape and contents of X.") from error
+    check_finite(array)
+    return array
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndarray | None:
+    """Validate sample weights: one non-negative finite number per row, not all zero.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), scalar or None
+        The weights; a scalar applies to every row; None means all ones.
+    n_samples : int
+        Number of rows of X.
+    dtype : numpy dtype
+        dtype to return (that of X, so kernels stay in one precision).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,) or None
+
+    Raises
+    ------
+    InvalidInputError
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_samples, sample_weight)
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(
+            f"sample_weight must be numeric; converting it failed: {error}."
+        ) from error
+    if weights.shape != (n_samples,):
+        raise InvalidInputError(
+            f"sample_weight must have shape ({n_samples},), one weight per row of X; got shape "
+            f"{weights.shape}."
+        )
+    check_finite(weights, "sample_weight")
+    if np.any(weights < 0):
+        first = int(np.argmax(weights < 0))
+        raise InvalidInputError(
+            "sample_weight must be non-negative; got "
+            f"{int(np.sum(weights < 0))} negative weights (first: {weights[first]!r} at row "
+            f"{first}). Use zero to drop a row."
+        )
+    if not np.any(weights > 0):
+        raise InvalidInputError(
+            "sample_weight must have at least one positive entry; got all zeros. Give the "
+            "rows to fit a positive weight."
+        )
+    return weights.astype(dtype, copy=False)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    allow_none: bool = False,
+) -> None:
+    """Raise :class:`InvalidParameterError` unless ``value`` is a suitable number.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name for the message.
+    value : object
+        The value to check.
+    integer : bool, default=False
+        Whether an integer is required.
+    minimum : float, optional
+        Smallest allowed value (inclusive).
+    allow_none : bool, default=False
+        Whether None is allowed.
+    """
+    if value is None and allow_none:
+        return
+    kind = numbers.Integral if integer else numbers.Real
+    valid = isinstance(value, kind) and not isinstance(value, bool)
+    if valid and not integer:
+        valid = bool(np.isfinite(value))
+    if valid and minimum is not None:
+        valid = value >= minimum
+    if not valid:
+        what = "an integer" if integer else "a finite number"
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise InvalidParameterError(
+            f"{name} must be {what}{bound}; got {value!r}. Set {name} to a valid value."
+        )
+
+
+def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidParameterError(
+            f"{name} must be numeric; converting it failed: {error}."
+        ) from error
+    if array.shape != shape:
+        raise InvalidParameterError(
+            f"{name} must have shape {shape}; got shape {array.shape}. Check n_components, "
+            "the number of features and covariance_type."
+        )
+    if not np.all(np.isfinite(array)):
+        raise InvalidParameterError(f"{name} must contain only finite values; got NaN or inf.")
+    return array
+
+
+def check_init_arrays(
+    weights_init: Any,
+    means_init: Any,
+    precisions_init: Any,
+    form: Form,
+    n_components: int,
+    n_features: int,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Validate user-given initial weights, means and precisions.
+
+    Parameters
+    ----------
+    weights_init : array-like of shape (n_components,) or None
+        Must be in [0, 1] and sum to one (to 1e-6).
+    means_init : array-like of shape (n_components, n_features) or None
+        Finite means.
+    precisions_init : array-like or None
+        Precisions in the compact shape of ``form``; positive (spherical, diagonal) or
+        symmetric positive definite (tied, full).
+    form : {"spherical", "diagonal", "tied", "full"}
+        The covariance form.
+    n_components, n_features : int
+        K and D.
+
+    Returns
+    -------
+    tuple of (ndarray or None)
+        The validated arrays, float64; weights renormalised to sum exactly to one.
+
+    Raises
+    ------
+    InvalidParameterError
+    """
+    weights = means = precisions = None
+    if weights_init is not None:
+        weights = _check_init_array("weights_init", weights_init, (n_components,))
+        if np.any(weights < 0) or np.any(weights > 1):
+            raise InvalidParameterError(
+                f"weights_init must lie in [0, 1]; got values from {weights.min():.6g} to "
+                f"{weights.max():.6g}."
+            )
+        total = float(weights.sum())
+        if abs(total - 1.0) > 1e-6:
+            raise InvalidParameterError(
+                f"weights_init must sum to one; got sum(weights_init) = {total:.8g}. Divide "
+                "them by their sum."
+            )
+        weights = weights / total
+    if means_init is not None:
+        means = _check_init_array("means_init", means_init, (n_components, n_features))
+    if precisions_init is not None:
+        shape = compact_shape(form, n_components, n_features)
+        precisions = _check_init_array("precisions_init", precisions_init, shape)
+        if form in ("spherical", "diagonal"):
+            if np.any(precisions <= 0):
+                raise InvalidParameterError(
+                    f"precisions_init must be positive for a {form} covariance; got a minimum "
+                    f"of {precisions.min():.6g}."
+                )
+        else:
+            matrices = precisions[None] if form == "tied" else precisions
+            for index, matrix in enumerate(matrices):
+                if not np.allclose(matrix, matrix.T):
+                    raise InvalidParameterError(
+                        f"precisions_init must be symmetric; matrix {index} is not."
+                    )
+                smallest = float(np.linalg.eigvalsh(matrix).min())
+                if smallest <= 0:
+                    raise InvalidParameterError(
+                        "precisions_init must be positive definite; matrix "
+                        f"{index} has smallest eigenvalue {smallest:.6g}."
+                    )
+    return weights, means, precisions
