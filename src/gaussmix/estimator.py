@@ -322,7 +322,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._announce(
                 f"Initialization {'converged' if result.converged else 'did not converge'}."
             )
-            if best is None or result.lower_bound > best.lower_bound:
+            # Without iterations no start has a lower bound; scikit-learn then keeps the last.
+            if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                 best = result
 
         if not best.converged and self.max_iter > 0:

@@ -93,16 +93,22 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
             "Drop them or encode them as numbers first (e.g. X.select_dtypes('number'))."
         )
     if not hasattr(X, "dtypes") and not hasattr(X, "toarray"):
+        # np.asarray rather than np.ndim: array-likes that only implement __array__
+        # (scikit-learn's checks pass such objects) refuse other NumPy functions.
         try:
-            dimensions = np.ndim(X)
+            as_array = np.asarray(X)
         except ValueError:
-            dimensions = None
-        if dimensions is not None and dimensions != 2:
-            shape = np.shape(X)
-            hint = " Use X.reshape(-1, 1) for a single feature." if dimensions == 1 else ""
+            as_array = None
+        if as_array is not None and as_array.ndim != 2:
+            hint = (
+                " Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
+                "for a single sample."
+                if as_array.ndim == 1
+                else ""
+            )
             raise InvalidInputError(
                 "X must be 2-D of shape (n_samples, n_features); got an array of shape "
-                f"{shape}.{hint}"
+                f"{as_array.shape}.{hint}"
             )
     try:
         array = validate_data(
