@@ -51,7 +51,6 @@ def blobs(n_features: int, seed: int = 0, n_samples: int = 240) -> np.ndarray:
 def initial_values(X: np.ndarray, covariance_type: str, n_components: int = 3) -> dict:
     """A deliberately rough, explicit start: data points as means, the data's precision."""
     rng = np.random.default_rng(1)
-    n_features = X.shape[1]
     means = X[rng.choice(X.shape[0], n_components, replace=False)]
     weights = rng.uniform(1.0, 2.0, n_components)
     covariance = np.atleast_2d(np.cov(X.T))
