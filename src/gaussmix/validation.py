@@ -172,14 +172,14 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
     if weights.shape != (n_samples,):
         raise InvalidInputError(
             f"sample_weight must have shape ({n_samples},), one weight per row of X; got shape "
-            f"{weights.shape}."
+            f"{weights.shape}. Pass one non-negative weight for each row."
         )
     check_finite(weights, "sample_weight")
     if np.any(weights < 0):
         first = int(np.argmax(weights < 0))
         raise InvalidInputError(
             "sample_weight must be non-negative; got "
-            f"{int(np.sum(weights < 0))} negative weights (first: {weights[first]!r} at row "
+            f"{int(np.sum(weights < 0))} negative weights (first: {weights[first]:.6g} at row "
             f"{first}). Use zero to drop a row."
         )
     if not np.any(weights > 0):
@@ -242,7 +242,10 @@ def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarr
             "the number of features and covariance_type."
         )
     if not np.all(np.isfinite(array)):
-        raise InvalidParameterError(f"{name} must contain only finite values; got NaN or inf.")
+        raise InvalidParameterError(
+            f"{name} must contain only finite values; got NaN or inf. Replace them or leave "
+            f"{name}=None to draw the initial values."
+        )
     return array
 
 
@@ -285,7 +288,7 @@ def check_init_arrays(
         if np.any(weights < 0) or np.any(weights > 1):
             raise InvalidParameterError(
                 f"weights_init must lie in [0, 1]; got values from {weights.min():.6g} to "
-                f"{weights.max():.6g}."
+                f"{weights.max():.6g}. Pass mixing proportions: non-negative, summing to one."
             )
         total = float(weights.sum())
         if abs(total - 1.0) > 1e-6:
@@ -303,19 +306,22 @@ def check_init_arrays(
             if np.any(precisions <= 0):
                 raise InvalidParameterError(
                     f"precisions_init must be positive for a {form} covariance; got a minimum "
-                    f"of {precisions.min():.6g}."
+                    f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
                 )
         else:
             matrices = precisions[None] if form == "tied" else precisions
             for index, matrix in enumerate(matrices):
                 if not np.allclose(matrix, matrix.T):
                     raise InvalidParameterError(
-                        f"precisions_init must be symmetric; matrix {index} is not."
+                        f"precisions_init must be symmetric; matrix {index} is not (largest "
+                        f"asymmetry {np.max(np.abs(matrix - matrix.T)):.6g}). Pass inverse "
+                        "covariance matrices, e.g. symmetrised as (P + P.T) / 2."
                     )
                 smallest = float(np.linalg.eigvalsh(matrix).min())
                 if smallest <= 0:
                     raise InvalidParameterError(
                         "precisions_init must be positive definite; matrix "
-                        f"{index} has smallest eigenvalue {smallest:.6g}."
+                        f"{index} has smallest eigenvalue {smallest:.6g}. Pass inverse "
+                        "covariance matrices (np.linalg.inv of a positive definite covariance)."
                     )
     return weights, means, precisions
