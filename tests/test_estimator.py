@@ -184,3 +184,16 @@ def test_sample_draws_from_the_fitted_mixture():
         assert rows.shape[0] / 30_000 == pytest.approx(gm.weights_[k], abs=0.015)
         assert_allclose(rows.mean(axis=0), gm.means_[k], atol=0.05)
         assert_allclose(np.cov(rows.T), gm.covariances_[k], atol=0.08)
+
+
+def test_verbose_prints_each_start_and_every_interval(capsys):
+    X = clusters(8)
+    GaussianMixture(
+        n_components=2, n_init=2, tol=0.0, max_iter=6, verbose=2, verbose_interval=3
+    ).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("Initialization 0") for line in lines) == 1
+    assert sum(line.startswith("Initialization 1") for line in lines) == 1
+    iterations = [line for line in lines if line.strip().startswith("Iteration")]
+    assert [line.split()[1] for line in iterations] == ["3", "6", "3", "6"]
+    assert all("log-likelihood" in line and "change" in line for line in iterations)
