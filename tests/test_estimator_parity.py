@@ -232,6 +232,21 @@ def test_warm_start_continues_like_sklearn(covariance_type):
         assert_same_fit(ours, theirs, X)
 
 
+def test_warm_start_with_max_iter_zero_like_sklearn():
+    X = blobs(2, seed=9)
+    ours = GaussianMixture(n_components=2, warm_start=True, random_state=0).fit(X)
+    theirs = sklearn.mixture.GaussianMixture(n_components=2, warm_start=True, random_state=0)
+    theirs.fit(X)
+    for estimator in (ours, theirs):
+        estimator.set_params(max_iter=0).fit(X)
+    assert ours.lower_bound_ == theirs.lower_bound_ == -np.inf
+    assert ours.n_iter_ == theirs.n_iter_ == 0
+    assert ours.converged_ == theirs.converged_
+    for estimator in (ours, theirs):
+        estimator.set_params(max_iter=100).fit(X)
+    assert_same_fit(ours, theirs, X)
+
+
 def test_warm_start_converged_fit_stops_after_one_iteration():
     X = blobs(2, seed=9)
     options = dict(n_components=2, warm_start=True, tol=1e-3, random_state=0)

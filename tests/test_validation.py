@@ -255,6 +255,17 @@ def test_component_that_loses_every_point_collapses_with_a_named_error():
     assert info.value.component == 1
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_overflowing_data_give_a_named_error_not_nan(covariance_type):
+    # Squared distances of data at 1e160 overflow to inf; that must surface as a
+    # collapse error with the remedies, not as NaN parameters or a bare SciPy error.
+    huge = RNG.normal(size=(50, 2)) * 1e160
+    with raises_with(CollapsedComponentError, "covariance of", "standardise the features"):
+        GaussianMixture(n_components=2, covariance_type=covariance_type, random_state=0).fit(huge)
+
+
 def test_collapse_never_leaves_nan_parameters():
     gm = GaussianMixture(n_components=2, random_state=0).fit(X)
     before = gm.means_.copy()

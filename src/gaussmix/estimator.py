@@ -351,7 +351,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._set_fitted_parameters(best.parameters)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.lower_bound
+        # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
+        self.lower_bound_ = best.lower_bound if best.n_iter else -math.inf
         self.lower_bounds_ = list(best.lower_bounds)
         # One more E-step gives the log-likelihood of the parameters actually returned.
         final = backend.statistics(best.parameters, model.scatter)
