@@ -193,3 +193,12 @@ def test_a_component_left_empty_without_iterations_is_reported():
         model = GaussianMixture(3, max_iter=0, random_state=0).fit(X)
     assert empty_components(np.array([10.0, 0.0, 5.0]), None).tolist() == [1]
     assert np.all(np.isfinite(model.means_))
+
+
+def test_a_failed_refit_leaves_the_previous_fit_untouched(two_blobs):
+    model = GaussianMixture(2, random_state=0).fit(two_blobs)
+    means = model.means_.copy()
+    model.set_params(reg_covar=0.0)
+    with pytest.raises(CollapsedComponentError):
+        model.fit(np.tile([[1.0, 2.0]], (8, 1)))
+    assert np.array_equal(model.means_, means)

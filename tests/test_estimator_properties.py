@@ -219,3 +219,20 @@ def test_as_many_samples_as_components_fits(covariance_type):
     model, _ = fit_or_explain(X, None, n_components=3, covariance_type=covariance_type)
     assert model is not None
     np.testing.assert_allclose(np.sort(model.weights_), np.full(3, 1 / 3), rtol=1e-6)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**16),
+    bad_value=st.sampled_from([np.nan, np.inf, -np.inf]),
+    n_samples=st.integers(2, 20),
+)
+def test_non_finite_input_raises_before_anything_is_written(seed, bad_value, n_samples):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 3))
+    row, column = rng.integers(n_samples), rng.integers(3)
+    X[row, column] = bad_value
+    model = GaussianMixture(2)
+    with pytest.raises(InvalidInputError, match=f"row {row}, column {column}"):
+        model.fit(X)
+    assert not hasattr(model, "weights_")
