@@ -148,13 +148,23 @@ class ComponentReseeder:
         CollapsedComponentError
             When the tied covariance is not positive definite, a re-seeded component
             still fails, or the start exceeded ``max_reseeds``.
+
+        Notes
+        -----
+        The repair is made in the statistics, not the parameters: a re-seeded component
+        gets shift c_k = x_seed, weighted sum 0, n_k = w_seed and scatter w_seed·Σ_pool
+        (reduced to the model's scatter kind), so the ordinary M-step of every covariance
+        model turns it into mean x_seed and covariance Σ_pool + reg_covar·I, and the
+        mixing weights are renormalised with it (McLachlan & Peel 2000, §3.9).
         """
         events = [
             Reseed(iteration, int(k), float(statistics.n_k[k]), "emptied")
             for k in np.flatnonzero(statistics.n_k < self.empty_threshold)
         ]
         seeds = _SeedQueue(self.backend, self.X, self.sample_weight, parameters)
-        repaired = self._reseed(statistics, parameters, model, [e.component for e in events], seeds)
+        repaired = self._reseed(
+            statistics, parameters, model, [event.component for event in events], seeds
+        )
         while True:
             try:
                 return maximize(repaired, model, reg_covar), tuple(events)
