@@ -236,3 +236,45 @@ def test_non_finite_input_raises_before_anything_is_written(seed, bad_value, n_s
     with pytest.raises(InvalidInputError, match=f"row {row}, column {column}"):
         model.fit(X)
     assert not hasattr(model, "weights_")
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    case=st.sampled_from(
+        [
+            "ordinary",
+            "duplicated_rows",
+            "scaled_1e-150",
+            "scaled_1e150",
+            "float32_near_max",
+            "weights_with_zeros",
+            "one_dominant_weight",
+        ]
+    ),
+    seed=st.integers(0, 2**16),
+    n_samples=st.integers(30, 60),
+    n_features=st.integers(1, 3),
+    n_components=st.integers(1, 3),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    init_params=st.sampled_from(["kmeans", "random"]),
+)
+def test_log_likelihood_never_decreases_at_reg_covar_zero(
+    case, seed, n_samples, n_features, n_components, covariance_type, init_params
+):
+    # EM's monotonicity (Bishop 2006, §9.4) holds wherever no component was re-seeded.
+    X, weights = make_case(case, seed, n_samples, n_features, n_components)
+    model, caught = fit_or_explain(
+        X,
+        weights,
+        n_components=n_components,
+        covariance_type=covariance_type,
+        reg_covar=0.0,
+        init_params=init_params,
+        max_iter=15,
+        tol=0.0,
+        random_state=seed,
+    )
+    if model is not None and not any(
+        issubclass(w.category, CollapsedComponentWarning) for w in caught
+    ):
+        assert never_decreases(model.log_likelihood_history_, X.dtype)
