@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import warnings
@@ -15,22 +16,43 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
+from gaussmix.collapse import (
+    ComponentReseeder,
+    all_starts_failed,
+    describe_reseeds,
+    empty_components,
+)
 from gaussmix.covariance import CovarianceModel, get_covariance_model
 from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
     precision_cholesky_from_precisions,
 )
 from gaussmix.em import EMResult, IterationInfo, run_em
-from gaussmix.exceptions import InvalidInputError, InvalidParameterError
+from gaussmix.exceptions import (
+    CollapsedComponentError,
+    CollapsedComponentWarning,
+    InvalidInputError,
+    InvalidParameterError,
+)
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import log_responsibilities, weighted_log_prob
 from gaussmix.parameters import MixtureParameters
+from gaussmix.scaling import (
+    check_representable,
+    data_exponent,
+    log_density_offset,
+    scale_parameters,
+)
 from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
 
 __all__ = ["GaussianMixture"]
 
 _INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 _FEATURE_RECORDS = ("n_features_in_", "feature_names_in_")
+
+# Re-seeds of collapsing components allowed per start and per component before the
+# start is given up (gaussmix.collapse).
+_RESEEDS_PER_COMPONENT = 5
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -211,16 +233,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model: CovarianceModel,
         random_state: np.random.RandomState,
         given: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
+        reg_covar: float,
     ) -> MixtureParameters:
         weights, means, precisions = given
         if weights is not None and means is not None and precisions is not None:
             drawn = None
         else:
-            responsibilities = initial_responsibilities(
-                X, sample_weight, self.n_components, self.init_params, random_state
-            )
+            with warnings.catch_warnings():
+                # KMeans reports fewer distinct points than clusters as a
+                # ConvergenceWarning; the empty component it leaves is re-seeded and
+                # reported by the collapse policy, and the fit warns about convergence
+                # exactly once, for EM itself.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                responsibilities = initial_responsibilities(
+                    X, sample_weight, self.n_components, self.init_params, random_state
+                )
             drawn = parameters_from_responsibilities(
-                X, sample_weight, responsibilities, model, self.reg_covar
+                X, sample_weight, responsibilities, model, reg_covar
             )
         if precisions is not None:
             factors = precision_cholesky_from_precisions(precisions, model.form)
@@ -273,9 +302,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         X = self._fit(X, sample_weight)
-        return self._backend(X, None).map_rows(
-            lambda rows: weighted_log_prob(rows, self._fitted_parameters()).argmax(axis=1)
-        )
+        return self._row_map(
+            X,
+            lambda rows, parameters: weighted_log_prob(rows, parameters).argmax(axis=1),
+            validated=True,
+        )[0]
 
     def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
         # Validation records n_features_in_ and feature_names_in_ before later checks (or a
@@ -309,30 +340,60 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.n_components,
             X.shape[1],
         )
-        backend = self._backend(X, weights)
         random_state = check_random_state(self.random_state)
+        # --- robustness (issue 8): extreme magnitudes are fitted as X·2^-e (exact, see
+        # gaussmix.scaling); every quantity below is in those units until scaled back.
+        exponent = data_exponent(X, self.reg_covar)
+        X_fit = X if exponent == 0 else np.ldexp(X, -exponent)
+        reg_covar = float(np.ldexp(self.reg_covar, -2 * exponent))
+        offset = log_density_offset(exponent, X.shape[1])
+        given = (
+            given[0],
+            None if given[1] is None else np.ldexp(given[1], -exponent),
+            None if given[2] is None else np.ldexp(given[2], 2 * exponent),
+        )
+        progress = self._progress
+        if exponent != 0:
+            progress = lambda info: self._progress(  # noqa: E731
+                dataclasses.replace(info, log_likelihood=info.log_likelihood + offset)
+            )
+        # --- end robustness
+        backend = self._backend(X_fit, weights)
 
         best: EMResult | None = None
+        failures: list[CollapsedComponentError] = []
         n_init = 1 if warm else self.n_init
         for init in range(n_init):
-            if warm:
-                start = self._fitted_parameters()
-                lower_bound = self.lower_bound_
-            else:
-                start = self._initial_parameters(X, weights, model, random_state, given)
-                lower_bound = -math.inf
             self._announce(f"Initialization {init}")
-            result = run_em(
-                backend,
-                start,
-                model,
-                reg_covar=self.reg_covar,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                lower_bound=lower_bound,
-                callback=self._progress,
-                init=init,
-            )
+            # --- collapse policy (issue 8): a start that cannot be repaired is discarded.
+            try:
+                if warm:
+                    start = scale_parameters(self._fitted_parameters(), -exponent)
+                    lower_bound = self.lower_bound_ - offset
+                else:
+                    start = self._initial_parameters(
+                        X_fit, weights, model, random_state, given, reg_covar
+                    )
+                    lower_bound = -math.inf
+                result = run_em(
+                    backend,
+                    start,
+                    model,
+                    reg_covar=reg_covar,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    lower_bound=lower_bound,
+                    callback=progress,
+                    init=init,
+                    reseeder=ComponentReseeder(
+                        backend, X_fit, weights, _RESEEDS_PER_COMPONENT * self.n_components
+                    ),
+                )
+            except CollapsedComponentError as error:
+                failures.append(error)
+                self._announce(f"Initialization discarded: {error}")
+                continue
+            # --- end collapse policy
             self._announce(
                 f"Initialization {'converged' if result.converged else 'did not converge'}."
             )
@@ -340,6 +401,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                 best = result
 
+        if best is None:
+            raise all_starts_failed(failures)
+        if failures:
+            warnings.warn(
+                f"Every start should fit without collapse; {len(failures)} of {n_init} "
+                f"start(s) were discarded and the best of the others kept. First: "
+                f"{failures[0]}",
+                CollapsedComponentWarning,
+                stacklevel=3,
+            )
+        if best.reseeds:
+            warnings.warn(
+                describe_reseeds(best.reseeds, n_init), CollapsedComponentWarning, stacklevel=3
+            )
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in max_iter = "
@@ -348,16 +423,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        self._set_fitted_parameters(best.parameters)
+        # One more E-step gives the log-likelihood of the parameters actually returned.
+        final = backend.statistics(best.parameters, model.scatter)
+        parameters = scale_parameters(best.parameters, exponent)
+        if exponent != 0:
+            check_representable(parameters, exponent)
+        empty = empty_components(final.n_k, weights)
+        if empty.size:
+            warnings.warn(
+                "Every component should own data; component(s) "
+                f"{empty.tolist()} own almost none (n_k = {final.n_k[empty].tolist()}), so "
+                "their weights_ are near zero. Use fewer components or another start.",
+                CollapsedComponentWarning,
+                stacklevel=3,
+            )
+        self._set_fitted_parameters(parameters)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
-        self.lower_bound_ = best.lower_bound if best.n_iter else -math.inf
-        self.lower_bounds_ = list(best.lower_bounds)
-        # One more E-step gives the log-likelihood of the parameters actually returned.
-        final = backend.statistics(best.parameters, model.scatter)
-        self.log_likelihood_ = final.mean_log_likelihood
-        self.log_likelihood_history_ = np.array([*best.lower_bounds, self.log_likelihood_])
+        self.lower_bound_ = best.lower_bound + offset if best.n_iter else -math.inf
+        self.lower_bounds_ = [value + offset for value in best.lower_bounds]
+        self.log_likelihood_ = final.mean_log_likelihood + offset
+        self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         return X
 
     # --------------------------------------------------------------- progress
@@ -378,10 +465,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.callback(info)
 
     # ---------------------------------------------------------------- predict
-    def _row_map(self, X: Any, function: Callable[[np.ndarray, MixtureParameters], np.ndarray]):
+    def _row_map(
+        self,
+        X: Any,
+        function: Callable[[np.ndarray, MixtureParameters], np.ndarray],
+        validated: bool = False,
+    ) -> tuple[np.ndarray, float]:
+        """Apply a row-wise function of the fitted mixture; also return the log-density offset.
+
+        Extreme data are evaluated as X·2^-e against the correspondingly scaled mixture
+        (gaussmix.scaling), so that the kernels neither overflow nor underflow; adding
+        the returned offset to a log-density of the scaled rows gives that of X.
+        """
         parameters = self._fitted_parameters()
-        X = check_data(self, X, reset=False)
-        return self._backend(X, None).map_rows(lambda rows: function(rows, parameters))
+        if not validated:
+            X = check_data(self, X, reset=False)
+        exponent = data_exponent(X, 0.0)
+        if exponent != 0:
+            X = np.ldexp(X, -exponent)
+            parameters = scale_parameters(parameters, -exponent)
+        result = self._backend(X, None).map_rows(lambda rows: function(rows, parameters))
+        return result, log_density_offset(exponent, X.shape[1])
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density log p(x_n) of each row under the fitted mixture.
@@ -395,9 +499,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._row_map(
+        log_density, offset = self._row_map(
             X, lambda rows, parameters: log_responsibilities(weighted_log_prob(rows, parameters))[0]
         )
+        return log_density + offset if offset else log_density
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (optionally weighted) log-likelihood per sample.
@@ -437,7 +542,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             lambda rows, parameters: np.exp(
                 log_responsibilities(weighted_log_prob(rows, parameters))[1]
             ),
-        )
+        )[0]
 
     def predict(self, X: Any) -> np.ndarray:
         """Component of highest responsibility for each row.
@@ -453,7 +558,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         return self._row_map(
             X, lambda rows, parameters: weighted_log_prob(rows, parameters).argmax(axis=1)
-        )
+        )[0]
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw random rows from the fitted mixture.
