@@ -5,9 +5,11 @@ from gaussmix.exceptions import (
     CollapsedComponentError,
     InvalidInputError,
     InvalidParameterError,
+    ModelFileError,
     NonNumericDataError,
 )
 from gaussmix.gaussian import Gaussian
+from gaussmix.io import load, save
 
 __all__ = [
     "CollapsedComponentError",
@@ -15,7 +17,10 @@ __all__ = [
     "GaussianMixture",
     "InvalidInputError",
     "InvalidParameterError",
+    "ModelFileError",
     "NonNumericDataError",
+    "load",
+    "save",
 ]
 
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
     precision_cholesky_from_precisions,
 )
-from gaussmix.em import EMResult, IterationInfo, run_em
+from gaussmix.em import EMInterrupted, EMResult, IterationInfo, run_em
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import log_responsibilities, weighted_log_prob
@@ -300,32 +300,40 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         best: EMResult | None = None
         n_init = 1 if warm else self.n_init
-        for init in range(n_init):
-            if warm:
-                start = self._fitted_parameters()
-                lower_bound = self.lower_bound_
-            else:
-                start = self._initial_parameters(X, weights, model, random_state, given)
-                lower_bound = -math.inf
-            self._announce(f"Initialization {init}")
-            result = run_em(
-                backend,
-                start,
-                model,
-                reg_covar=self.reg_covar,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                lower_bound=lower_bound,
-                callback=self._progress,
-                init=init,
-            )
-            self._announce(
-                f"Initialization {'converged' if result.converged else 'did not converge'}."
-            )
-            if best is None or result.lower_bound > best.lower_bound:
-                best = result
+        # Ctrl-C (em.EMInterrupted): keep the best parameters reached so far as the fitted
+        # attributes, flagged not converged, then let the interrupt go on.
+        interrupted: EMInterrupted | None = None
+        try:
+            for init in range(n_init):
+                if warm:
+                    start = self._fitted_parameters()
+                    lower_bound = self.lower_bound_
+                else:
+                    start = self._initial_parameters(X, weights, model, random_state, given)
+                    lower_bound = -math.inf
+                self._announce(f"Initialization {init}")
+                result = run_em(
+                    backend,
+                    start,
+                    model,
+                    reg_covar=self.reg_covar,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    lower_bound=lower_bound,
+                    callback=self._progress,
+                    init=init,
+                )
+                self._announce(
+                    f"Initialization {'converged' if result.converged else 'did not converge'}."
+                )
+                if best is None or result.lower_bound > best.lower_bound:
+                    best = result
+        except EMInterrupted as stop:
+            interrupted = stop
+            if best is None or stop.result.lower_bound > best.lower_bound:
+                best = stop.result
 
-        if not best.converged and self.max_iter > 0:
+        if interrupted is None and not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in max_iter = "
                 f"{self.max_iter} iterations (tol = {self.tol}). Raise max_iter or tol, or "
@@ -342,6 +350,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         final = backend.statistics(best.parameters, model.scatter)
         self.log_likelihood_ = final.mean_log_likelihood
         self.log_likelihood_history_ = np.array([*best.lower_bounds, self.log_likelihood_])
+        if interrupted is not None:
+            self.converged_ = False
+            raise interrupted
         return X
 
     # --------------------------------------------------------------- progress
@@ -513,3 +524,40 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         n_samples = np.shape(X)[0]
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
+
+    # ------------------------------------------------------------ model files
+    def save(self, path: Any, **options: Any) -> Any:
+        """Write the fitted model to a file; see :func:`gaussmix.save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination (conventionally ``*.gmm``), replaced atomically.
+        **options
+            Passed on to :func:`gaussmix.save` (``standardization``).
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
+        from gaussmix.io import save
+
+        return save(self, path, **options)
+
+    @classmethod
+    def load(cls, path: Any) -> GaussianMixture:
+        """Read a fitted model written by :meth:`save`; see :func:`gaussmix.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The model file.
+
+        Returns
+        -------
+        GaussianMixture
+        """
+        from gaussmix.io import load
+
+        return load(path)

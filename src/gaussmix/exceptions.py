@@ -9,8 +9,10 @@ from __future__ import annotations
 
 __all__ = [
     "CollapsedComponentError",
+    "DataFileError",
     "InvalidInputError",
     "InvalidParameterError",
+    "ModelFileError",
     "NonNumericDataError",
 ]
 
@@ -48,3 +50,11 @@ class CollapsedComponentError(ValueError):
         super().__init__(message)
         self.component = component
         self.n_k = n_k
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be written or read: missing, corrupted, foreign or too new."""
+
+
+class DataFileError(ValueError):
+    """A data file cannot be read: missing, unparsable, of an unknown kind or not numeric."""
