@@ -35,7 +35,7 @@ def _ellipses(axes):
 
 
 def test_ellipse_geometry_matches_the_covariance():
-    figure, axes = plt.subplots()
+    _, axes = plt.subplots()
     # Σ with eigenvalues 9 and 1, major axis along (1, 1)/√2.
     rotation = np.array([[1.0, -1.0], [1.0, 1.0]]) / np.sqrt(2)
     covariance = rotation @ np.diag([9.0, 1.0]) @ rotation.T
