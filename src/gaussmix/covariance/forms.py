@@ -23,6 +23,12 @@ __all__ = [
 
 FORMS: tuple[Form, ...] = ("spherical", "diagonal", "tied", "full")
 
+# SciPy's Cholesky refuses NaN/inf with a bare ValueError; name the component instead.
+_NOT_FINITE = (
+    "it has NaN or infinite entries (squared distances overflow when the data are of "
+    "magnitude ~1e154 or more)"
+)
+
 
 def compact_shape(form: Form, n_components: int, n_features: int) -> tuple[int, ...]:
     """Shape of the covariance (and precision) array of a form.
@@ -121,12 +127,17 @@ def precision_cholesky_from_covariances(
             raise collapse_error(component, count, f"got a variance of {covariances[where]:.6g}")
         return 1.0 / np.sqrt(covariances)
     if form == "tied":
+        if not np.all(np.isfinite(covariances)):
+            raise collapse_error(None, None, _NOT_FINITE)
         try:
             return _cholesky_upper_precision(covariances)
         except linalg.LinAlgError:
             raise collapse_error(None, None, "its Cholesky factorisation failed") from None
     factors = np.empty_like(covariances)
     for component, covariance in enumerate(covariances):
+        if not np.all(np.isfinite(covariance)):
+            count = None if n_k is None else float(n_k[component])
+            raise collapse_error(component, count, _NOT_FINITE)
         try:
             factors[component] = _cholesky_upper_precision(covariance)
         except linalg.LinAlgError:
