@@ -250,3 +250,14 @@ def test_interrupted_save_keeps_the_existing_file(tmp_path, faithful, fitted, mo
     np.testing.assert_array_equal(
         gaussmix.load(path).predict(faithful), fitted["full"].predict(faithful)
     )
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path, fitted):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = gaussmix.save(fitted["full"], tmp_path / "m.gmm")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

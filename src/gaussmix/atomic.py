@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 __all__ = ["atomic_write"]
@@ -32,9 +32,10 @@ def atomic_write(path: str | os.PathLike[str], payload: bytes) -> Path:
     untouched.
     """
     destination = Path(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
-    )
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file
+    # (tempfile.mkstemp would make every model and figure private to its owner).
+    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(8)}.partial")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(payload)
@@ -42,6 +43,6 @@ def atomic_write(path: str | os.PathLike[str], payload: bytes) -> Path:
             os.fsync(handle.fileno())
         os.replace(temporary, destination)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return destination

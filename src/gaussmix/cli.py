@@ -169,7 +169,7 @@ class _FitProgress:
         self.max_iter = max(max_iter, 1)
         self.progress = Progress(
             TextColumn("start {task.fields[run]}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             TextColumn("iteration {task.completed:>5.0f}"),
             TextColumn("mean log-lik {task.fields[log_likelihood]:>12}"),
             TextColumn("change {task.fields[change]:>9}"),
