@@ -261,3 +261,13 @@ def test_saved_file_gets_the_usual_permissions(tmp_path, fitted):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_missing_safetensors_names_the_extra(tmp_path, fitted, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r"pip install 'gaussmix\[io\]'"):
+        gaussmix.save(fitted["full"], tmp_path / "m.gmm")
+    assert list(tmp_path.iterdir()) == []

@@ -722,13 +722,18 @@ def plot(model_path: Path, data: Path, kind: str, output: Path, as_json: bool, q
     stored = read_model_file(model_path)
     X, _ = _data_for_model(data, stored)
     values = np.asarray(X, dtype=float)
+    names = _model_names(stored.model) or [f"x{index}" for index in range(values.shape[1])]
+    if stored.standardization is not None:
+        names = [f"{name} (standardised)" for name in names]
     draw = {
         "clusters": plotting.plot_model,
         "density": plotting.plot_density,
         "uncertainty": plotting.plot_uncertainty,
-        "log-likelihood": lambda model, _: plotting.plot_log_likelihood(model),
-    }[kind]
-    figure = draw(stored.model, values)
+    }.get(kind)
+    if draw is None:
+        figure = plotting.plot_log_likelihood(stored.model)
+    else:
+        figure = draw(stored.model, values, feature_names=names)
     plotting.save_figure(figure, output)
     _Output(as_json, quiet).report(
         {"output": str(output), "kind": kind},

@@ -419,7 +419,7 @@ def plot_histogram(
     model: Any,
     X: Any,
     *,
-    feature_name: str | None = None,
+    feature_names: Sequence[str] | None = None,
     bins: int | str = "auto",
 ) -> Any:
     """One feature: a density histogram, each weighted component density and the mixture.
@@ -430,8 +430,8 @@ def plot_histogram(
         A fitted mixture with one feature.
     X : array-like of shape (n_samples, 1)
         The data.
-    feature_name : str, optional
-        x-axis label.
+    feature_names : sequence of one str, optional
+        x-axis label (default: the model's feature name, else x0).
     bins : int or str, default="auto"
         Histogram bins (as in :func:`numpy.histogram`).
 
@@ -446,7 +446,7 @@ def plot_histogram(
     """
     plt = _pyplot()
     values = _check_dimension(X, 1, "plot_histogram")
-    name = _feature_names(model, 1, None if feature_name is None else [feature_name])[0]
+    name = _feature_names(model, 1, feature_names)[0]
     figure, axes = plt.subplots(figsize=(6.4, 4.4))
     _histogram_panel(axes, model, values[:, 0], 0, bins, legend=True)
     axes.set_xlabel(name)
