@@ -79,7 +79,8 @@ class _Output:
 
     def report(self, document: dict[str, Any], render: Callable[[Console], None]) -> None:
         if self.as_json:
-            click.echo(json.dumps(document, allow_nan=False, default=_json_default))
+            text = json.dumps(_strict_json(document), allow_nan=False, default=_json_default)
+            click.echo(text)
         elif not self.quiet:
             render(self.console)
 
@@ -109,8 +110,15 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def _strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None: strict JSON has no NaN or inf."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 # ------------------------------------------------------------------------ data
@@ -226,7 +234,11 @@ def _original_means(stored_means: np.ndarray, standardization: Any) -> np.ndarra
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gaussmix")
 def cli() -> None:
-    """Gaussian mixture models fitted by EM: fit, choose, use and draw them."""
+    """Gaussian mixture models fitted by EM: fit, choose, use and draw them.
+
+    \f
+    The command group; see the sub-commands.
+    """
 
 
 @cli.command()
@@ -249,9 +261,27 @@ def cli() -> None:
 )
 @click.option("--columns", help="Comma-separated columns to use (default: all).")
 @click.option("--standardize", is_flag=True, help="Fit on (x − mean) / std; stored in the file.")
-@click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--max-iter", type=click.IntRange(min=0), default=100, show_default=True)
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True)
+@click.option(
+    "--n-init",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Starts; the best is kept.",
+)
+@click.option(
+    "--max-iter",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="EM iterations per start.",
+)
+@click.option(
+    "--tol",
+    type=click.FloatRange(min=0),
+    default=1e-3,
+    show_default=True,
+    help="Stop when the mean log-likelihood changes less.",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the initialisation.")
 @click.option(
     "-o",
@@ -276,7 +306,25 @@ def fit(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Fit a mixture to DATA (CSV/TSV with a header, Parquet or .npy) and save it."""
+    """Fit a mixture to DATA (CSV/TSV with a header, Parquet or .npy) and save it.
+
+    \f
+    Parameters
+    ----------
+    data : Path
+        The data file.
+    n_components, covariance, n_init, max_iter, tol, seed
+        GaussianMixture's ``n_components``, ``covariance_type``, ``n_init``, ``max_iter``,
+        ``tol`` and ``random_state``.
+    columns : str or None
+        Comma-separated columns to use.
+    standardize : bool
+        Fit on ``(x − mean) / std``; the two vectors are stored in the model file.
+    output : Path
+        The model file to write.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     out = _Output(as_json, quiet)
     table = read_table(data, _split(columns))
     standardization = _standardization(table) if standardize else None
@@ -458,8 +506,14 @@ def _select(X: Any, ks: list[int], models: list[str], n_init: int, seed: int | N
     help="'all', 'sklearn' (spherical, diag, tied, full) or a comma-separated list.",
 )
 @click.option("--columns", help="Comma-separated columns to use (default: all).")
-@click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--n-init",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Starts per fit; the best is kept.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fits.")
 @click.option(
     "-o",
     "--output",
@@ -485,7 +539,26 @@ def select(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Choose the number of components and covariance model of DATA by BIC."""
+    """Choose the number of components and covariance model of DATA by BIC.
+
+    \f
+    Parameters
+    ----------
+    data : Path
+        The data file.
+    k_text : str
+        K values: ``1-9``, ``1,2,5`` or a mix.
+    models : str
+        ``all``, ``sklearn`` or a comma-separated list of covariance models.
+    columns : str or None
+        Comma-separated columns to use.
+    n_init, seed : int
+        Starts per fit and the seed of their initialisation.
+    output, plot_path : Path or None
+        Where to write the best model and the BIC curves.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     out = _Output(as_json, quiet)
     ks, names = _parse_k(k_text), _parse_models(models)
     table = read_table(data, _split(columns))
@@ -548,7 +621,20 @@ def select(
 def predict(
     model_path: Path, data: Path, output: Path | None, proba: bool, as_json: bool, quiet: bool
 ) -> None:
-    """Label every row of DATA with its most responsible component."""
+    """Label every row of DATA with its most responsible component.
+
+    \f
+    Parameters
+    ----------
+    model_path, data : Path
+        The model file and the data file.
+    output : Path or None
+        CSV to write; None prints it.
+    proba : bool
+        Add the responsibilities ``proba_k``.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     stored = read_model_file(model_path)
     X, _ = _data_for_model(data, stored)
     labels = stored.model.predict(X)
@@ -584,7 +670,16 @@ def predict(
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @_output_options
 def score(model_path: Path, data: Path, as_json: bool, quiet: bool) -> None:
-    """Mean log-likelihood of DATA under MODEL, with BIC and AIC."""
+    """Mean log-likelihood of DATA under MODEL, with BIC and AIC.
+
+    \f
+    Parameters
+    ----------
+    model_path, data : Path
+        The model file and the data file.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     stored = read_model_file(model_path)
     X, raw = _data_for_model(data, stored)
     model = stored.model
@@ -626,7 +721,22 @@ def sample(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Draw rows from MODEL (in the data's units), with the component of each."""
+    """Draw rows from MODEL (in the data's units), with the component of each.
+
+    \f
+    Parameters
+    ----------
+    model_path : Path
+        The model file.
+    n_samples : int
+        Number of rows.
+    output : Path or None
+        CSV to write; None prints it.
+    seed : int or None
+        Seed of the draws.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     stored = read_model_file(model_path)
     model = stored.model
     model.random_state = seed
@@ -658,7 +768,16 @@ def sample(
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
 @_output_options
 def info(model_path: Path, as_json: bool, quiet: bool) -> None:
-    """Describe a model file: header, fit summary and components."""
+    """Describe a model file: header, fit summary and components.
+
+    \f
+    Parameters
+    ----------
+    model_path : Path
+        The model file.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     stored = read_model_file(model_path)
     model, header = stored.model, stored.header
     means = _original_means(model.means_, stored.standardization)
@@ -716,7 +835,20 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
 )
 @_output_options
 def plot(model_path: Path, data: Path, kind: str, output: Path, as_json: bool, quiet: bool) -> None:
-    """Draw MODEL over DATA into a PNG."""
+    """Draw MODEL over DATA into a PNG.
+
+    \f
+    Parameters
+    ----------
+    model_path, data : Path
+        The model file and the data file.
+    kind : str
+        Which figure: clusters, density, uncertainty or log-likelihood.
+    output : Path
+        The image to write.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     from gaussmix import plotting
 
     stored = read_model_file(model_path)
@@ -752,7 +884,16 @@ def plot(model_path: Path, data: Path, kind: str, output: Path, as_json: bool, q
 )
 @_output_options
 def demo(output: Path, as_json: bool, quiet: bool) -> None:
-    """EM on Old Faithful after 1, 2, 5 and 20 iterations (Bishop's Figure 9.8)."""
+    """EM on Old Faithful after 1, 2, 5 and 20 iterations (Bishop's Figure 9.8).
+
+    \f
+    Parameters
+    ----------
+    output : Path
+        The figure to write.
+    as_json, quiet : bool
+        Print one JSON document / nothing but errors.
+    """
     from gaussmix.demo import run_demo
 
     path = run_demo(output, show=not (as_json or quiet))
