@@ -271,3 +271,20 @@ def test_missing_safetensors_names_the_extra(tmp_path, fitted, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'gaussmix\[io\]'"):
         gaussmix.save(fitted["full"], tmp_path / "m.gmm")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda header: {**header, "arrays": ["weights_"]},
+        lambda header: {**header, "attributes": {**header["attributes"], "predict": "x"}},
+        lambda header: {**header, "parameters": {**header["parameters"], "n_components": "two"}},
+        lambda header: {**header, "covariance_model": "XYZ"},
+    ],
+)
+def test_handwritten_headers_with_valid_checksum(tmp_path, fitted, edit):
+    path = gaussmix.save(fitted["full"], tmp_path / "m.gmm")
+    header, arrays = _contents(path)
+    _rewrite(path, edit(header), arrays)
+    with pytest.raises(ModelFileError):
+        gaussmix.load(path)

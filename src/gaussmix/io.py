@@ -99,12 +99,13 @@ def _is_numeric_array(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
 
 
+def _is_fitted_name(name: str) -> bool:
+    """scikit-learn's convention: public attributes set by fit end in one underscore."""
+    return name.isidentifier() and name.endswith("_") and not name.startswith("_")
+
+
 def _fitted_attributes(model: Any) -> dict[str, Any]:
-    return {
-        name: value
-        for name, value in vars(model).items()
-        if name.endswith("_") and not name.startswith("_")
-    }
+    return {name: value for name, value in vars(model).items() if _is_fitted_name(name)}
 
 
 def _checksum(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
@@ -400,6 +401,10 @@ def _rebuild(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) 
         )
     model = GaussianMixture(**parameters)
     model._check_parameters()
+    names = [*header.get("attributes", {}), *arrays]
+    invalid = [name for name in names if not _is_fitted_name(name)]
+    if invalid:
+        raise _corrupt(path, f"names attributes {invalid} that are not fitted attributes")
     for name, value in header.get("attributes", {}).items():
         if name == "feature_names_in_":
             value = np.asarray(value, dtype=object)
@@ -438,10 +443,17 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     try:
         _check_arrays(source, header, arrays)
         model = _rebuild(source, header, arrays)
+    except ModelFileError:
+        raise
     except InvalidParameterError as error:
         raise ModelFileError(
             f"a model file must hold valid GaussianMixture settings; {str(source)!r} does not: "
             f"{error}"
+        ) from None
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as error:
+        # A header with the right checksum can still have been written by hand.
+        raise _corrupt(
+            source, f"has a malformed header ({type(error).__name__}: {error})"
         ) from None
     return ModelFile(model=model, header=header)
 
