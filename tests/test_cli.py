@@ -157,9 +157,9 @@ def test_select_without_select_model_falls_back_to_a_loop(tmp_path, faithful_csv
             "select",
             str(faithful_csv),
             "--k",
-            "1-3",
+            "1-2",
             "--models",
-            "sklearn",
+            "full,spherical",
             "-o",
             str(tmp_path / "best.gmm"),
             "--plot",
@@ -170,7 +170,7 @@ def test_select_without_select_model_falls_back_to_a_loop(tmp_path, faithful_csv
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     results = pd.DataFrame(document["results"])
-    assert len(results) == 12
+    assert len(results) == 4
     data = pd.read_csv(faithful_csv)
     for row in results.itertuples():
         direct = GaussianMixture(
@@ -273,3 +273,16 @@ def test_standardized_fit_predicts_in_the_data_units(tmp_path, faithful_csv):
     predicted = runner.invoke(cli, ["predict", str(tmp_path / "s.gmm"), str(faithful_csv)])
     labels = pd.read_csv(__import__("io").StringIO(predicted.stdout))["label"]
     np.testing.assert_array_equal(labels, reference.predict(standardised))
+
+
+def test_k_and_model_lists():
+    from gaussmix.cli import _parse_k, _parse_models
+    from gaussmix.covariance import available_covariance_types, get_covariance_model
+
+    assert _parse_k("1-3,5, 2") == [1, 2, 3, 5]
+    assert _parse_models("sklearn") == ["spherical", "diag", "tied", "full"]
+    canonical = {get_covariance_model(name).name for name in available_covariance_types()}
+    assert set(_parse_models("all")) == canonical >= {"VVV", "EEE", "VVI", "VII"}
+    for text, error in (("3-1", "increasing"), ("a", "numbers"), ("", "at least one")):
+        with pytest.raises(gaussmix.InvalidParameterError, match=error):
+            _parse_k(text)
