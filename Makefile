@@ -12,7 +12,7 @@ $(VENV)/.stamp-%: pyproject.toml
 	$(PY) -m pip install -q -e '.[$*]'
 	touch $@
 
-demo: $(VENV)/.stamp-plot
+demo: $(VENV)/.stamp-plot,cli
 	$(PY) -m gaussmix demo
 
 test: $(VENV)/.stamp-test

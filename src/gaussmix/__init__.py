@@ -6,9 +6,11 @@ from gaussmix.exceptions import (
     CollapsedComponentWarning,
     InvalidInputError,
     InvalidParameterError,
+    ModelFileError,
     NonNumericDataError,
 )
 from gaussmix.gaussian import Gaussian
+from gaussmix.io import load, save
 
 __all__ = [
     "CollapsedComponentError",
@@ -17,7 +19,10 @@ __all__ = [
     "GaussianMixture",
     "InvalidInputError",
     "InvalidParameterError",
+    "ModelFileError",
     "NonNumericDataError",
+    "load",
+    "save",
 ]
 
 __version__ = "0.1.0"

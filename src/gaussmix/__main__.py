@@ -1,13 +1,14 @@
-"""Entry point of ``python -m gaussmix`` and the ``gaussmix`` command."""
+"""Entry point of ``python -m gaussmix`` and of the ``gaussmix`` command."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from gaussmix._optional import import_optional
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``gaussmix`` command.
+    """Run the ``gaussmix`` command, or explain which extra it needs.
 
     Parameters
     ----------
@@ -17,17 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status.
+        Exit status: 0 success, 2 user error (or missing extra), 130 interrupted.
     """
-    parser = argparse.ArgumentParser(prog="gaussmix", description="Gaussian mixtures by EM.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="EM on Old Faithful after 1, 2, 5 and 20 iterations")
-    demo.add_argument("-o", "--output", default="em_progress.png", help="figure path")
-    arguments = parser.parse_args(argv)
-    from gaussmix.demo import run_demo
+    try:
+        for module in ("click", "rich", "pandas"):
+            import_optional(module, "cli", "The gaussmix command")
+    except ImportError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    from gaussmix.cli import main as run
 
-    run_demo(arguments.output)
-    return 0
+    return run(argv)
 
 
 if __name__ == "__main__":

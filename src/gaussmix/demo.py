@@ -38,7 +38,7 @@ def _fit_for(X: np.ndarray, n_iterations: int) -> GaussianMixture:
         return model.fit(X)
 
 
-def run_demo(output: str | Path = "em_progress.png", *, show: bool = True) -> Path:
+def run_demo(output: str | Path = "em_progress.png", *, show: bool = True, dpi: int = 100) -> Path:
     """Fit a two-component mixture to standardised Old Faithful data and draw EM's progress.
 
     Prints the mean log-likelihood at every iteration and the fitted parameters (in
@@ -50,6 +50,8 @@ def run_demo(output: str | Path = "em_progress.png", *, show: bool = True) -> Pa
         Where to write the PNG figure (atomically).
     show : bool, default=True
         Print the log-likelihoods and parameters.
+    dpi : int, default=100
+        Resolution of the PNG.
 
     Returns
     -------
@@ -103,7 +105,8 @@ def run_demo(output: str | Path = "em_progress.png", *, show: bool = True) -> Pa
     )
     path = Path(output).resolve()
     temporary = path.with_name(f".{path.name}.partial")
-    figure.savefig(temporary, dpi=100, format="png")
+    figure.savefig(temporary, dpi=dpi, format="png")
     temporary.replace(path)
-    print(f"\nFigure written to {path}")
+    if show:
+        print(f"\nFigure written to {path}")
     return path

@@ -14,7 +14,7 @@ from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["EMResult", "IterationInfo", "StatisticsBackend", "run_em"]
+__all__ = ["EMInterrupted", "EMResult", "IterationInfo", "StatisticsBackend", "run_em"]
 
 
 class StatisticsBackend(Protocol):
@@ -79,6 +79,22 @@ class EMResult:
     reseeds: tuple[Reseed, ...] = ()
 
 
+class EMInterrupted(KeyboardInterrupt):
+    """Ctrl-C during EM, carrying the last complete parameters so that they can be kept.
+
+    It is a :class:`KeyboardInterrupt`, so code that does not know it still stops.
+
+    Parameters
+    ----------
+    result : EMResult
+        The parameters after the last complete M-step (or the start), flagged not converged.
+    """
+
+    def __init__(self, result: EMResult):
+        super().__init__("EM interrupted; the last complete parameters are kept")
+        self.result = result
+
+
 def run_em(
     backend: StatisticsBackend,
     parameters: MixtureParameters,
@@ -122,6 +138,11 @@ def run_em(
     -------
     EMResult
 
+    Raises
+    ------
+    EMInterrupted
+        On Ctrl-C (KeyboardInterrupt), with the last complete parameters.
+
     Notes
     -----
     Each iteration evaluates the log-likelihood of the current parameters in the
@@ -135,30 +156,46 @@ def run_em(
     reseeds: list[Reseed] = []
     converged = False
     restarted = False
-    for iteration in range(1, max_iter + 1):
-        previous = -math.inf if restarted else lower_bound
-        statistics = backend.statistics(parameters, model.scatter)
-        lower_bound = statistics.mean_log_likelihood
-        # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
-        if reseeder is None:
-            parameters = maximize(statistics, model, reg_covar)
-            events: tuple[Reseed, ...] = ()
-        else:
-            parameters, events = reseeder.maximize(
-                statistics, parameters, model, reg_covar, iteration
+    try:
+        for iteration in range(1, max_iter + 1):
+            previous = -math.inf if restarted else lower_bound
+            statistics = backend.statistics(parameters, model.scatter)
+            lower_bound = statistics.mean_log_likelihood
+            # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
+            if reseeder is None:
+                parameters = maximize(statistics, model, reg_covar)
+                events: tuple[Reseed, ...] = ()
+            else:
+                parameters, events = reseeder.maximize(
+                    statistics, parameters, model, reg_covar, iteration
+                )
+            reseeds.extend(events)
+            restarted = bool(events)
+            # --- end collapse policy
+            lower_bounds.append(lower_bound)
+            change = lower_bound - previous
+            if callback is not None:
+                callback(
+                    IterationInfo(
+                        init, iteration, lower_bound, change, time.perf_counter() - started
+                    )
+                )
+            if abs(change) < tol and not restarted:
+                converged = True
+                break
+    except KeyboardInterrupt as interrupt:
+        # `parameters` is only rebound once an M-step has finished, so it always holds a
+        # complete, valid set however late in the iteration the interrupt came.
+        raise EMInterrupted(
+            EMResult(
+                parameters=parameters,
+                n_iter=len(lower_bounds),
+                converged=False,
+                lower_bound=lower_bounds[-1] if lower_bounds else -math.inf,
+                lower_bounds=tuple(lower_bounds),
+                reseeds=tuple(reseeds),
             )
-        reseeds.extend(events)
-        restarted = bool(events)
-        # --- end collapse policy
-        lower_bounds.append(lower_bound)
-        change = lower_bound - previous
-        if callback is not None:
-            callback(
-                IterationInfo(init, iteration, lower_bound, change, time.perf_counter() - started)
-            )
-        if abs(change) < tol and not restarted:
-            converged = True
-            break
+        ) from interrupt
     return EMResult(
         parameters=parameters,
         n_iter=len(lower_bounds),

@@ -27,7 +27,7 @@ from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
     precision_cholesky_from_precisions,
 )
-from gaussmix.em import EMResult, IterationInfo, run_em
+from gaussmix.em import EMInterrupted, EMResult, IterationInfo, run_em
 from gaussmix.exceptions import (
     CollapsedComponentError,
     CollapsedComponentWarning,
@@ -363,43 +363,51 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         best: EMResult | None = None
         failures: list[CollapsedComponentError] = []
         n_init = 1 if warm else self.n_init
-        for init in range(n_init):
-            self._announce(f"Initialization {init}")
-            # --- collapse policy (issue 8): a start that cannot be repaired is discarded.
-            try:
-                if warm:
-                    start = scale_parameters(self._fitted_parameters(), -exponent)
-                    lower_bound = self.lower_bound_ - offset
-                else:
-                    start = self._initial_parameters(
-                        X_fit, weights, model, random_state, given, reg_covar
+        # Ctrl-C (em.EMInterrupted): keep the best parameters reached so far as the fitted
+        # attributes, flagged not converged, then let the interrupt go on.
+        interrupted: EMInterrupted | None = None
+        try:
+            for init in range(n_init):
+                self._announce(f"Initialization {init}")
+                # --- collapse policy (issue 8): a start that cannot be repaired is discarded.
+                try:
+                    if warm:
+                        start = scale_parameters(self._fitted_parameters(), -exponent)
+                        lower_bound = self.lower_bound_ - offset
+                    else:
+                        start = self._initial_parameters(
+                            X_fit, weights, model, random_state, given, reg_covar
+                        )
+                        lower_bound = -math.inf
+                    result = run_em(
+                        backend,
+                        start,
+                        model,
+                        reg_covar=reg_covar,
+                        tol=self.tol,
+                        max_iter=self.max_iter,
+                        lower_bound=lower_bound,
+                        callback=progress,
+                        init=init,
+                        reseeder=ComponentReseeder(
+                            backend, X_fit, weights, _RESEEDS_PER_COMPONENT * self.n_components
+                        ),
                     )
-                    lower_bound = -math.inf
-                result = run_em(
-                    backend,
-                    start,
-                    model,
-                    reg_covar=reg_covar,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    lower_bound=lower_bound,
-                    callback=progress,
-                    init=init,
-                    reseeder=ComponentReseeder(
-                        backend, X_fit, weights, _RESEEDS_PER_COMPONENT * self.n_components
-                    ),
+                except CollapsedComponentError as error:
+                    failures.append(error)
+                    self._announce(f"Initialization discarded: {error}")
+                    continue
+                # --- end collapse policy
+                self._announce(
+                    f"Initialization {'converged' if result.converged else 'did not converge'}."
                 )
-            except CollapsedComponentError as error:
-                failures.append(error)
-                self._announce(f"Initialization discarded: {error}")
-                continue
-            # --- end collapse policy
-            self._announce(
-                f"Initialization {'converged' if result.converged else 'did not converge'}."
-            )
-            # Without iterations no start has a lower bound; scikit-learn then keeps the last.
-            if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
-                best = result
+                # Without iterations no start has a lower bound; scikit-learn keeps the last.
+                if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
+                    best = result
+        except EMInterrupted as stop:
+            interrupted = stop
+            if best is None or stop.result.lower_bound > best.lower_bound:
+                best = stop.result
 
         if best is None:
             raise all_starts_failed(failures)
@@ -415,7 +423,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             warnings.warn(
                 describe_reseeds(best.reseeds, n_init), CollapsedComponentWarning, stacklevel=3
             )
-        if not best.converged and self.max_iter > 0:
+        if interrupted is None and not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in max_iter = "
                 f"{self.max_iter} iterations (tol = {self.tol}). Raise max_iter or tol, or "
@@ -445,6 +453,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = [value + offset for value in best.lower_bounds]
         self.log_likelihood_ = final.mean_log_likelihood + offset
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
+        if interrupted is not None:
+            self.converged_ = False
+            raise interrupted
         return X
 
     # --------------------------------------------------------------- progress
@@ -634,3 +645,40 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         n_samples = np.shape(X)[0]
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
+
+    # ------------------------------------------------------------ model files
+    def save(self, path: Any, **options: Any) -> Any:
+        """Write the fitted model to a file; see :func:`gaussmix.save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination (conventionally ``*.gmm``), replaced atomically.
+        **options
+            Passed on to :func:`gaussmix.save` (``standardization``).
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
+        from gaussmix.io import save
+
+        return save(self, path, **options)
+
+    @classmethod
+    def load(cls, path: Any) -> GaussianMixture:
+        """Read a fitted model written by :meth:`save`; see :func:`gaussmix.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The model file.
+
+        Returns
+        -------
+        GaussianMixture
+        """
+        from gaussmix.io import load
+
+        return load(path)

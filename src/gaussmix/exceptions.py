@@ -10,8 +10,10 @@ from __future__ import annotations
 __all__ = [
     "CollapsedComponentError",
     "CollapsedComponentWarning",
+    "DataFileError",
     "InvalidInputError",
     "InvalidParameterError",
+    "ModelFileError",
     "NonNumericDataError",
 ]
 
@@ -57,3 +59,11 @@ class CollapsedComponentWarning(UserWarning):
     The fit went on (see :mod:`gaussmix.collapse` for the policy); the message names
     the components, their n_k, and the remedies.
     """
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be written or read: missing, corrupted, foreign or too new."""
+
+
+class DataFileError(ValueError):
+    """A data file cannot be read: missing, unparsable, of an unknown kind or not numeric."""

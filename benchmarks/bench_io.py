@@ -1,0 +1,58 @@
+"""Time model-file save and load, and the start-up of the `gaussmix` command.
+
+Run: ``python benchmarks/bench_io.py``. Prints file sizes and the median of repeated runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import gaussmix
+from gaussmix import GaussianMixture
+
+
+def _median_seconds(function, repeats: int = 7) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Print save/load times for a few model sizes and the command's start-up time."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        for n_components, n_features in ((2, 2), (10, 50), (20, 200)):
+            X = rng.normal(size=(max(20 * n_components, 2 * n_features), n_features))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = GaussianMixture(n_components, max_iter=2, random_state=0).fit(X)
+            path = Path(folder) / "model.gmm"
+            save = _median_seconds(lambda model=model, path=path: gaussmix.save(model, path))
+            load = _median_seconds(lambda path=path: gaussmix.load(path))
+            megabytes = path.stat().st_size / 1e6
+            print(
+                f"K={n_components:3d} D={n_features:4d} full: file {megabytes:7.3f} MB"
+                f"  save {save * 1e3:7.2f} ms  load {load * 1e3:7.2f} ms"
+            )
+    startup = _median_seconds(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "gaussmix", "--help"], check=True, capture_output=True
+        ),
+        repeats=3,
+    )
+    print(f"`python -m gaussmix --help`: {startup:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

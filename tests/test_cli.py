@@ -1,0 +1,288 @@
+"""The gaussmix command end to end: subprocesses on Old Faithful, errors, Ctrl-C, --json.
+
+Each subprocess costs about a second of Python start-up, so the end-to-end tests are
+few; option handling that needs no new process is tested in-process with click's runner.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import gaussmix
+from gaussmix import GaussianMixture
+from gaussmix.cli import cli
+
+
+def _run(*arguments, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "gaussmix", *map(str, arguments)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def faithful_csv(tmp_path):
+    source = resources.files("gaussmix").joinpath("data", "faithful.csv")
+    with resources.as_file(source) as path:
+        shutil.copy(path, tmp_path / "faithful.csv")
+    return tmp_path / "faithful.csv"
+
+
+def test_fit_predict_score_sample_info(tmp_path, faithful_csv):
+    fitted = _run(
+        "fit", faithful_csv, "-k", "2", "--seed", "0", "-o", "m.gmm", "--json", cwd=tmp_path
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    summary = json.loads(fitted.stdout)
+    data = pd.read_csv(faithful_csv)
+    model = gaussmix.load(tmp_path / "m.gmm")
+    reference = GaussianMixture(2, random_state=0).fit(data)
+    assert summary["converged"] is True
+    assert summary["log_likelihood"] == pytest.approx(reference.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(summary["means"], reference.means_, rtol=1e-12)
+
+    predicted = _run("predict", "m.gmm", faithful_csv, "-o", "labels.csv", "--proba", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    np.testing.assert_array_equal(labels["label"], model.predict(data))
+    np.testing.assert_allclose(
+        labels[["proba_0", "proba_1"]], model.predict_proba(data), rtol=1e-12
+    )
+
+    scored = _run("score", "m.gmm", faithful_csv, "--json", cwd=tmp_path)
+    assert json.loads(scored.stdout)["mean_log_likelihood"] == pytest.approx(
+        model.score(data), rel=1e-12
+    )
+
+    sampled = _run("sample", "m.gmm", "-n", "30", "--seed", "1", "-o", "s.csv", cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    samples = pd.read_csv(tmp_path / "s.csv")
+    assert list(samples.columns) == ["eruptions", "waiting", "component"]
+    model.random_state = 1
+    np.testing.assert_allclose(samples[["eruptions", "waiting"]], model.sample(30)[0], rtol=1e-12)
+
+    described = json.loads(_run("info", "m.gmm", "--json", cwd=tmp_path).stdout)
+    assert described["feature_names"] == ["eruptions", "waiting"]
+    assert described["fit"]["converged"] is True
+
+
+def _write_errors(tmp_path):
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
+    (tmp_path / "words.csv").write_text("a,b\n1,2\n3,four\n")
+    (tmp_path / "three.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    np.save(tmp_path / "three.npy", np.ones((4, 3)))
+    model = GaussianMixture(1).fit(np.random.default_rng(0).normal(size=(20, 2)))
+    gaussmix.save(model, tmp_path / "two.gmm")
+    (tmp_path / "pickled.gmm").write_bytes(b"\x80\x04K\x01.")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("fit", "missing.csv"), "must exist"),
+        (("fit", "ragged.csv"), "line 3"),
+        (("fit", "words.csv"), "column 'b'.*line 3"),
+        (("predict", "two.gmm", "three.npy"), "2 features"),
+        (("fit", "three.csv", "-k", "0"), "-k"),
+        (("info", "pickled.gmm"), "pickle"),
+    ],
+)
+def test_user_errors_exit_2_with_one_message(tmp_path, arguments, message):
+    _write_errors(tmp_path)
+    result = _run(*arguments, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1
+    assert __import__("re").search(message, errors[0])
+    assert result.stdout == ""
+
+
+def test_ctrl_c_writes_the_current_model_and_exits_130(tmp_path, faithful_csv):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gaussmix",
+            "fit",
+            faithful_csv,
+            "-k",
+            "3",
+            "--tol",
+            "0",
+            "--max-iter",
+            "100000000",
+            "-o",
+            "m.gmm",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell may start background jobs with SIGINT ignored; Ctrl-C must reach the command.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stderr.readline().startswith("Fitting")
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in errors
+    assert "not converged" in errors
+    model = gaussmix.load(tmp_path / "m.gmm")
+    assert model.converged_ is False and model.n_iter_ >= 1
+    assert not list(tmp_path.glob(".m.gmm*"))
+
+
+def test_select_without_select_model_falls_back_to_a_loop(tmp_path, faithful_csv, monkeypatch):
+    monkeypatch.delattr(gaussmix, "select_model", raising=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "select",
+            str(faithful_csv),
+            "--k",
+            "1-2",
+            "--models",
+            "full,spherical",
+            "-o",
+            str(tmp_path / "best.gmm"),
+            "--plot",
+            str(tmp_path / "bic.png"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    results = pd.DataFrame(document["results"])
+    assert len(results) == 4
+    data = pd.read_csv(faithful_csv)
+    for row in results.itertuples():
+        direct = GaussianMixture(
+            row.n_components, covariance_type=row.covariance_type, random_state=0
+        ).fit(data)
+        assert row.bic == pytest.approx(direct.bic(data), rel=1e-10)
+    best = results.loc[results["bic"].idxmin()]
+    assert document["best"]["n_components"] == best["n_components"]
+    assert document["best"]["covariance_type"] == best["covariance_type"]
+    assert gaussmix.load(tmp_path / "best.gmm").n_components == best["n_components"]
+    assert (tmp_path / "bic.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_select_uses_select_model_when_present(faithful_csv, monkeypatch):
+    calls = {}
+
+    def fake_select_model(X, n_components, covariance_types, criterion, random_state=None):
+        calls.update(
+            n_components=list(n_components),
+            covariance_types=covariance_types,
+            criterion=criterion,
+            random_state=random_state,
+        )
+        best = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
+        results = pd.DataFrame(
+            {"covariance_type": ["tied"], "n_components": [2], "bic": [best.bic(X)]}
+        )
+        return SimpleNamespace(
+            best_estimator_=best,
+            results_=results,
+            best_params_={"n_components": 2, "covariance_type": "tied"},
+        )
+
+    monkeypatch.setattr(gaussmix, "select_model", fake_select_model, raising=False)
+    result = CliRunner().invoke(
+        cli,
+        ["select", str(faithful_csv), "--k", "2,4", "--models", "tied", "--seed", "5", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == {
+        "n_components": [2, 4],
+        "covariance_types": ["tied"],
+        "criterion": "bic",
+        "random_state": 5,
+    }
+    assert json.loads(result.stdout)["best"]["covariance_type"] == "tied"
+
+
+def test_plot_and_demo_write_pngs(tmp_path, faithful_csv):
+    runner = CliRunner()
+    data = pd.read_csv(faithful_csv)
+    gaussmix.save(GaussianMixture(2, random_state=0).fit(data), tmp_path / "m.gmm")
+    for kind in ("clusters", "density", "uncertainty", "log-likelihood"):
+        output = tmp_path / f"{kind}.png"
+        result = runner.invoke(
+            cli,
+            [
+                "plot",
+                str(tmp_path / "m.gmm"),
+                str(faithful_csv),
+                "--kind",
+                kind,
+                "-o",
+                str(output),
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["output"] == str(output)
+        assert output.read_bytes()[:4] == b"\x89PNG"
+    result = runner.invoke(cli, ["demo", "-o", str(tmp_path / "demo.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"] == str(tmp_path / "demo.png")
+
+
+def test_standardized_fit_predicts_in_the_data_units(tmp_path, faithful_csv):
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "fit",
+            str(faithful_csv),
+            "-k",
+            "2",
+            "-c",
+            "spherical",
+            "--standardize",
+            "--seed",
+            "0",
+            "-o",
+            str(tmp_path / "s.gmm"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    data = pd.read_csv(faithful_csv)
+    standardised = (data - data.mean()) / data.std(ddof=0)
+    reference = GaussianMixture(2, covariance_type="spherical", random_state=0).fit(standardised)
+    predicted = runner.invoke(cli, ["predict", str(tmp_path / "s.gmm"), str(faithful_csv)])
+    labels = pd.read_csv(__import__("io").StringIO(predicted.stdout))["label"]
+    np.testing.assert_array_equal(labels, reference.predict(standardised))
+
+
+def test_k_and_model_lists():
+    from gaussmix.cli import _parse_k, _parse_models
+    from gaussmix.covariance import available_covariance_types, get_covariance_model
+
+    assert _parse_k("1-3,5, 2") == [1, 2, 3, 5]
+    assert _parse_models("sklearn") == ["spherical", "diag", "tied", "full"]
+    canonical = {get_covariance_model(name).name for name in available_covariance_types()}
+    assert set(_parse_models("all")) == canonical >= {"VVV", "EEE", "VVI", "VII"}
+    for text, error in (("3-1", "increasing"), ("a", "numbers"), ("", "at least one")):
+        with pytest.raises(gaussmix.InvalidParameterError, match=error):
+            _parse_k(text)
