@@ -14,6 +14,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from gaussmix.backends.dask import (
+    DaskBackend,
+    PersistPolicy,
+    check_dask_data,
+    check_persist,
+    dask_weighted_mean,
+    is_dask_collection,
+    prepare_dask_fit,
+)
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
 from gaussmix.covariance import CovarianceModel, get_covariance_model
 from gaussmix.covariance.forms import (
@@ -76,6 +85,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         depend on it beyond rounding.
     callback : callable or None, default=None
         Called with a :class:`gaussmix.em.IterationInfo` after every EM iteration.
+    persist : {"auto", True, False}, default="auto"
+        Dask input only: keep X in the workers' memory during the fit (True), re-read it
+        from its source at every iteration (False, out-of-core), or persist when it takes
+        at most half of the workers' memory ("auto"). See ``gaussmix.backends.dask``.
 
     Attributes
     ----------
@@ -139,6 +152,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         chunk_size: int | None = None,
         callback: Callable[[IterationInfo], None] | None = None,
+        persist: PersistPolicy = "auto",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -156,6 +170,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.callback = callback
+        self.persist = persist
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -178,10 +193,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"callback must be callable or None; got {type(self.callback).__name__}."
             )
+        check_persist(self.persist)
         return self._covariance_model()
 
-    def _backend(self, X: np.ndarray, sample_weight: np.ndarray | None) -> NumpyBackend:
+    def _backend(self, X: Any, sample_weight: Any) -> NumpyBackend | DaskBackend:
         chunk_size = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+        if is_dask_collection(X):  # Dask input (issue 5)
+            return DaskBackend(X, sample_weight, chunk_size)
         return NumpyBackend(X, sample_weight, chunk_size)
 
     # ------------------------------------------------------------- parameters
@@ -271,15 +289,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         X = self._fit(X, sample_weight)
+        # The parameters are bound once, so the function ships without the estimator.
+        parameters = self._fitted_parameters()
         return self._backend(X, None).map_rows(
-            lambda rows: weighted_log_prob(rows, self._fitted_parameters()).argmax(axis=1)
+            lambda rows: weighted_log_prob(rows, parameters).argmax(axis=1)
         )
 
-    def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
+    def _fit(self, X: Any, sample_weight: Any) -> Any:
         model = self._check_parameters()
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        X = check_data(self, X, reset=not warm)
-        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        random_state = check_random_state(self.random_state)
+        if is_dask_collection(X):
+            # Dask input (issue 5): lazy checks; the start comes from an in-memory sample.
+            data = prepare_dask_fit(
+                self,
+                X,
+                sample_weight,
+                reset=not warm,
+                persist=self.persist,
+                random_state=random_state,
+            )
+            backend = self._backend(data.X, data.sample_weight)
+            X, weights = data.sample, data.sample_weights
+        else:
+            X = check_data(self, X, reset=not warm)
+            weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            backend = self._backend(X, weights)
         n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
         if n_support < self.n_components:
             raise InvalidInputError(
@@ -295,8 +330,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.n_components,
             X.shape[1],
         )
-        backend = self._backend(X, weights)
-        random_state = check_random_state(self.random_state)
 
         best: EMResult | None = None
         n_init = 1 if warm else self.n_init
@@ -342,7 +375,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         final = backend.statistics(best.parameters, model.scatter)
         self.log_likelihood_ = final.mean_log_likelihood
         self.log_likelihood_history_ = np.array([*best.lower_bounds, self.log_likelihood_])
-        return X
+        return backend.X
 
     # --------------------------------------------------------------- progress
     def _announce(self, message: str) -> None:
@@ -364,7 +397,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ---------------------------------------------------------------- predict
     def _row_map(self, X: Any, function: Callable[[np.ndarray, MixtureParameters], np.ndarray]):
         parameters = self._fitted_parameters()
-        X = check_data(self, X, reset=False)
+        if is_dask_collection(X):  # Dask input (issue 5): a lazy result, chunked like X
+            X = check_dask_data(self, X, reset=False)
+        else:
+            X = check_data(self, X, reset=False)
         return self._backend(X, None).map_rows(lambda rows: function(rows, parameters))
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -400,6 +436,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
         """
         log_density = self.score_samples(X)
+        if is_dask_collection(log_density):  # Dask input (issue 5)
+            return dask_weighted_mean(log_density, sample_weight)
         weights = check_sample_weight(sample_weight, log_density.shape[0], np.float64)
         return float(np.average(log_density.astype(np.float64), weights=weights))
 
