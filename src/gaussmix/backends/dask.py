@@ -72,7 +72,9 @@ def require_dask() -> Any:
     """
     try:
         import dask
-        import dask.array  # noqa: F401  (registers the array collection)
+
+        # dask.array is a subpackage: importing it makes dask.array usable below.
+        import dask.array
     except ImportError as error:
         raise ImportError(
             "Fitting Dask arrays and dataframes needs dask: pip install 'gaussmix[dask]'"
@@ -136,7 +138,8 @@ def _check_block_values(block: np.ndarray, weights: np.ndarray | None, offset: i
     if weights is None:
         return
     if not np.isfinite(weights).all():
-        raise _not_finite_error("sample_weight", offset + int(np.argmin(np.isfinite(weights))), None)
+        row = offset + int(np.argmin(np.isfinite(weights)))
+        raise _not_finite_error("sample_weight", row, None)
     if np.any(weights < 0):
         row = offset + int(np.argmax(weights < 0))
         raise InvalidInputError(
