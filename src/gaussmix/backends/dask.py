@@ -29,6 +29,7 @@ from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
 __all__ = [
+    "INIT_SAMPLE_BYTES",
     "INIT_SAMPLE_SIZE",
     "DaskBackend",
     "DaskFitData",
@@ -39,14 +40,19 @@ __all__ = [
     "is_dask_collection",
     "prepare_dask_fit",
     "require_dask",
+    "should_persist",
 ]
 
 PersistPolicy = Literal["auto"] | bool
 
-#: Rows drawn uniformly (without replacement) to initialise a fit on Dask input.
-#: Data with no more rows than this are initialised from all their rows, exactly as
-#: the in-memory path does, so both give the same start.
+#: Most rows drawn uniformly (without replacement) to initialise a fit on Dask input.
+#: Data with no more rows than the sample holds are initialised from all their rows,
+#: exactly as the in-memory path does, so both give the same start.
 INIT_SAMPLE_SIZE = 100_000
+
+#: The sample is also capped in bytes, so that wide data do not pull more than this
+#: to the client (and through the memory of a worker).
+INIT_SAMPLE_BYTES = 32 * 2**20
 
 #: Under ``persist="auto"``, X is kept in memory when it takes at most this fraction
 #: of the memory available to the workers (or, without a cluster, to this machine).
@@ -410,7 +416,23 @@ def _available_memory(client: Any | None) -> float:
     return float(psutil.virtual_memory().available)
 
 
-def _decide_persist(persist: PersistPolicy, nbytes: float, client: Any | None) -> bool:
+def should_persist(persist: PersistPolicy, nbytes: float, client: Any | None) -> bool:
+    """Whether a fit keeps X in memory under a persistence policy.
+
+    Parameters
+    ----------
+    persist : {"auto", True, False}
+        The policy; True and False are obeyed as given.
+    nbytes : float
+        Size of X in bytes.
+    client : distributed.Client or None
+        The active client, whose workers' memory limits bound what ``"auto"`` persists;
+        None means the local scheduler, bounded by this machine's available memory.
+
+    Returns
+    -------
+    bool
+    """
     if persist != "auto":
         return bool(persist)
     return nbytes <= PERSIST_MEMORY_FRACTION * _available_memory(client)
@@ -427,8 +449,9 @@ class DaskFitData:
     sample_weight : dask.array.Array of shape (n_samples,) or None
         Weights chunked like the rows of X.
     sample : ndarray of shape (n_sample, n_features)
-        The rows the initialisation sees: all of X when it has at most
-        :data:`INIT_SAMPLE_SIZE` rows, else that many rows drawn uniformly.
+        The rows the initialisation sees: all of X when it fits in the sample (at most
+        :data:`INIT_SAMPLE_SIZE` rows and :data:`INIT_SAMPLE_BYTES` bytes), else that
+        many rows drawn uniformly.
     sample_weights : ndarray of shape (n_sample,) or None
         Their weights.
     persisted : bool
@@ -470,7 +493,7 @@ def prepare_dask_fit(
         :data:`PERSIST_MEMORY_FRACTION` of the workers' memory limits (or of this
         machine's available memory when no distributed client is active).
     random_state : numpy.random.RandomState
-        Draws the sample (only when X has more than :data:`INIT_SAMPLE_SIZE` rows, so
+        Draws the sample (only when X does not fit in it whole, so
         that smaller data consume the same random numbers as the in-memory path).
 
     Returns
@@ -480,7 +503,8 @@ def prepare_dask_fit(
     Notes
     -----
     The sample is the only data pulled to the client: at most
-    :data:`INIT_SAMPLE_SIZE` rows, fetched by one Dask computation.
+    :data:`INIT_SAMPLE_SIZE` rows and :data:`INIT_SAMPLE_BYTES` bytes, fetched by one
+    Dask computation.
     """
     dask = require_dask()
     check_persist(persist)
@@ -489,22 +513,30 @@ def prepare_dask_fit(
     client = _active_client()
     if client is not None and estimator.verbose >= 1:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stdout, flush=True)
-    persisted = _decide_persist(persist, X.nbytes, client)
+    persisted = should_persist(persist, X.nbytes, client)
     if persisted:
         X = X.persist()
         weights = None if weights is None else weights.persist()
 
-    n_samples = X.shape[0]
-    if n_samples <= INIT_SAMPLE_SIZE:
+    n_samples, n_features = X.shape
+    sample_size = min(INIT_SAMPLE_SIZE, INIT_SAMPLE_BYTES // (n_features * X.dtype.itemsize))
+    sample_size = max(sample_size, estimator.n_components)
+    if n_samples <= sample_size:
         rows, row_weights = X, weights
         indices = np.arange(n_samples)
     else:
         # A Generator draws k of n without materialising a permutation of all n rows.
         generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-        indices = np.sort(generator.choice(n_samples, size=INIT_SAMPLE_SIZE, replace=False))
+        indices = np.sort(generator.choice(n_samples, size=sample_size, replace=False))
         rows = X[indices]
         row_weights = None if weights is None else weights[indices]
-    sample, sample_weights = dask.compute(rows, row_weights)
+    # Pieces are joined here, on the client, not on a worker that may be short of memory.
+    pieces, weight_pieces = dask.compute(
+        list(rows.to_delayed().ravel()),
+        None if row_weights is None else list(row_weights.to_delayed().ravel()),
+    )
+    sample = np.concatenate(pieces)
+    sample_weights = None if weight_pieces is None else np.concatenate(weight_pieces)
     finite = np.isfinite(sample)
     if not finite.all():
         row, column = np.argwhere(~finite)[0]
