@@ -533,7 +533,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + p·log n`` with p the number of free parameters.
         """
-        n_samples = np.shape(X)[0]
+        # A Dask dataframe's length is lazy: len() computes it (issue 5).
+        n_samples = len(X) if is_dask_collection(X) else np.shape(X)[0]
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X: Any) -> float:
@@ -549,5 +550,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + 2p``.
         """
-        n_samples = np.shape(X)[0]
+        # A Dask dataframe's length is lazy: len() computes it (issue 5).
+        n_samples = len(X) if is_dask_collection(X) else np.shape(X)[0]
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
