@@ -240,10 +240,10 @@ def test_missing_dask_says_which_extra_to_install(monkeypatch):
 WORKER_MEMORY_CAP = 400e6
 # A worker process idles at ~230 MB once numpy, scipy, scikit-learn and zarr are loaded,
 # so the cap leaves ~170 MB to work in.
-# Each repeat is 4 MiB: the default 100 (420 MB) exceed one worker's cap and what
-# persist="auto" keeps on this cluster; set GAUSSMIX_DASK_OUT_OF_CORE_REPEATS=300 for
-# 1.2 GB, three times the cap (about three minutes on two busy cores).
-OUT_OF_CORE_REPEATS = int(os.environ.get("GAUSSMIX_DASK_OUT_OF_CORE_REPEATS", "100"))
+# Each repeat is 4 MiB: 300 repeats are 1.26 GB, three times one worker's cap (measured:
+# 90 s on two heavily shared cores, peak worker memory 275 MB). Lower it for a quick run
+# with GAUSSMIX_DASK_OUT_OF_CORE_REPEATS=100 (still more than one worker's cap).
+OUT_OF_CORE_REPEATS = int(os.environ.get("GAUSSMIX_DASK_OUT_OF_CORE_REPEATS", "300"))
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +302,7 @@ def test_out_of_core_fit_stays_under_the_worker_memory_cap(
     from sklearn.exceptions import ConvergenceWarning
 
     # One random block of float32 rows (1 KiB each), written OUT_OF_CORE_REPEATS times:
-    # the data exceed a worker's cap, and EM on them equals EM on the block.
+    # the data exceed a worker's cap several times, and EM on them equals EM on the block.
     n_features, block_rows = 256, 4_096
     rng = np.random.default_rng(0)
     block = rng.standard_normal((block_rows, n_features)).astype(np.float32)
