@@ -118,6 +118,31 @@ def test_one_dask_computation_per_iteration(data):
     assert len(computations) == fitted.n_iter_ + 2
 
 
+def test_float32_stays_float32_and_matches_numpy(data):
+    single = data.astype(np.float32)
+    reference = estimator("full").fit(single)
+    fitted = estimator("full").fit(chunked(single, "seven uneven chunks"))
+    assert fitted.n_iter_ == reference.n_iter_
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(reference, name), rtol=1e-4)
+    assert fitted.predict_proba(chunked(single, "one chunk")).dtype == np.float32
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_continues_like_numpy(data):
+    def model() -> GaussianMixture:
+        return GaussianMixture(
+            3, covariance_type="diag", random_state=0, warm_start=True, max_iter=3
+        )
+
+    reference, fitted = model(), model()
+    X = chunked(data, "seven uneven chunks")
+    for _ in range(2):
+        reference.fit(data)
+        fitted.fit(X)
+    assert_same_fit(fitted, reference)
+
+
 def test_sample_weight_as_dask_array(data):
     weights = np.random.default_rng(1).integers(0, 4, size=data.shape[0]).astype(float)
     reference = estimator("diag").fit(data, sample_weight=weights)
