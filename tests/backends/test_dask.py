@@ -255,10 +255,12 @@ def test_dashboard_link_and_progress_with_a_client(data, threaded_cluster, capsy
     assert "Iteration 1\t" in printed
 
 
-def test_missing_dask_says_which_extra_to_install(monkeypatch):
+def test_missing_dask_says_which_extra_to_install(monkeypatch, data):
     monkeypatch.setitem(sys.modules, "dask", None)
     with pytest.raises(ImportError, match=r"pip install 'gaussmix\[dask\]'"):
         require_dask()
+    # NumPy input never needs dask.
+    assert estimator("spherical").fit(data).converged_
 
 
 # ------------------------------------------------------------ real worker processes

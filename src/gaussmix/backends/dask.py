@@ -102,10 +102,9 @@ def is_dask_collection(obj: Any) -> bool:
     -------
     bool
     """
-    if "dask" not in sys.modules:
+    dask = sys.modules.get("dask")
+    if dask is None:
         return False
-    import dask
-
     return bool(dask.is_dask_collection(obj))
 
 
