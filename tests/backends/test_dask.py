@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -322,8 +323,19 @@ def test_fit_survives_a_killed_worker(process_cluster, tmp_path):
     assert_same_fit(disturbed, undisturbed)
 
 
+@pytest.fixture
+def scratch_zarr_path(tmp_path):
+    """A path for a large Zarr store, removed afterwards even if the test fails.
+
+    Pytest keeps the temporary directories of recent runs; a gigabyte is too much to keep.
+    """
+    path = tmp_path / "big.zarr"
+    yield str(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_out_of_core_fit_stays_under_the_worker_memory_cap(
-    process_cluster, tmp_path, record_property
+    process_cluster, scratch_zarr_path, record_property
 ):
     zarr = pytest.importorskip("zarr")
     from sklearn.exceptions import ConvergenceWarning
@@ -334,7 +346,7 @@ def test_out_of_core_fit_stays_under_the_worker_memory_cap(
     rng = np.random.default_rng(0)
     block = rng.standard_normal((block_rows, n_features)).astype(np.float32)
     block[: block_rows // 2] += 4.0
-    path = str(tmp_path / "big.zarr")
+    path = scratch_zarr_path
     store = zarr.open_array(
         path,
         mode="w",
