@@ -15,6 +15,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from gaussmix.backends.dask import (
+    DaskBackend,
+    PersistPolicy,
+    check_dask_data,
+    check_persist,
+    dask_weighted_mean,
+    is_dask_collection,
+    prepare_dask_fit,
+)
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
 from gaussmix.collapse import (
     ComponentReseeder,
@@ -99,6 +108,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         depend on it beyond rounding.
     callback : callable or None, default=None
         Called with a :class:`gaussmix.em.IterationInfo` after every EM iteration.
+    persist : {"auto", True, False}, default="auto"
+        Dask input only: keep X in the workers' memory during the fit (True), re-read it
+        from its source at every iteration (False, out-of-core), or persist when it takes
+        at most half of the workers' memory ("auto"). See ``gaussmix.backends.dask``.
 
     Attributes
     ----------
@@ -162,6 +175,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         chunk_size: int | None = None,
         callback: Callable[[IterationInfo], None] | None = None,
+        persist: PersistPolicy = "auto",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -179,6 +193,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.callback = callback
+        self.persist = persist
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -202,10 +217,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"callback must be callable or None; got {type(self.callback).__name__}."
             )
+        check_persist(self.persist)
         return self._covariance_model()
 
-    def _backend(self, X: np.ndarray, sample_weight: np.ndarray | None) -> NumpyBackend:
+    def _backend(self, X: Any, sample_weight: Any) -> NumpyBackend | DaskBackend:
         chunk_size = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+        if is_dask_collection(X):  # Dask input (issue 5)
+            return DaskBackend(X, sample_weight, chunk_size)
         return NumpyBackend(X, sample_weight, chunk_size)
 
     # ------------------------------------------------------------- parameters
@@ -308,7 +326,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             validated=True,
         )[0]
 
-    def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
+    def _fit(self, X: Any, sample_weight: Any) -> Any:
         # Validation records n_features_in_ and feature_names_in_ before later checks (or a
         # collapsing component) can fail; a failed fit must leave the estimator as it was.
         records = {name: self.__dict__[name] for name in _FEATURE_RECORDS if name in self.__dict__}
@@ -320,11 +338,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.__dict__.update(records)
             raise
 
-    def _fit_unguarded(self, X: Any, sample_weight: Any) -> np.ndarray:
+    def _fit_unguarded(self, X: Any, sample_weight: Any) -> Any:
         model = self._check_parameters()
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        X = check_data(self, X, reset=not warm)
-        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        random_state = check_random_state(self.random_state)
+        dask_input = is_dask_collection(X)
+        backend = None
+        if dask_input:
+            # Dask input (issue 5): lazy checks; the start comes from an in-memory sample.
+            data = prepare_dask_fit(
+                self,
+                X,
+                sample_weight,
+                reset=not warm,
+                persist=self.persist,
+                random_state=random_state,
+            )
+            backend = self._backend(data.X, data.sample_weight)
+            X, weights = data.sample, data.sample_weights
+        else:
+            X = check_data(self, X, reset=not warm)
+            weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
         if n_support < self.n_components:
             raise InvalidInputError(
@@ -340,10 +374,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.n_components,
             X.shape[1],
         )
-        random_state = check_random_state(self.random_state)
         # --- robustness (issue 8): extreme magnitudes are fitted as X·2^-e (exact, see
         # gaussmix.scaling); every quantity below is in those units until scaled back.
-        exponent = data_exponent(X, self.reg_covar)
+        # Dask input is fitted as given (its executor reads the data lazily).
+        exponent = 0 if dask_input else data_exponent(X, self.reg_covar)
         X_fit = X if exponent == 0 else np.ldexp(X, -exponent)
         reg_covar = float(np.ldexp(self.reg_covar, -2 * exponent))
         offset = log_density_offset(exponent, X.shape[1])
@@ -358,7 +392,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 dataclasses.replace(info, log_likelihood=info.log_likelihood + offset)
             )
         # --- end robustness
-        backend = self._backend(X_fit, weights)
+        if backend is None:
+            backend = self._backend(X_fit, weights)
 
         best: EMResult | None = None
         failures: list[CollapsedComponentError] = []
@@ -456,7 +491,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if interrupted is not None:
             self.converged_ = False
             raise interrupted
-        return X
+        return backend.X if dask_input else X
 
     # --------------------------------------------------------------- progress
     def _announce(self, message: str) -> None:
@@ -489,9 +524,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         the returned offset to a log-density of the scaled rows gives that of X.
         """
         parameters = self._fitted_parameters()
-        if not validated:
-            X = check_data(self, X, reset=False)
-        exponent = data_exponent(X, 0.0)
+        if is_dask_collection(X):  # Dask input (issue 5): a lazy result, chunked like X
+            X = check_dask_data(self, X, reset=False)
+            exponent = 0
+        else:
+            if not validated:
+                X = check_data(self, X, reset=False)
+            exponent = data_exponent(X, 0.0)
         if exponent != 0:
             X = np.ldexp(X, -exponent)
             parameters = scale_parameters(parameters, -exponent)
@@ -532,6 +571,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
         """
         log_density = self.score_samples(X)
+        if is_dask_collection(log_density):  # Dask input (issue 5)
+            return dask_weighted_mean(log_density, sample_weight)
         weights = check_sample_weight(sample_weight, log_density.shape[0], np.float64)
         return float(np.average(log_density.astype(np.float64), weights=weights))
 
@@ -627,7 +668,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + p·log n`` with p the number of free parameters.
         """
-        n_samples = np.shape(X)[0]
+        # A Dask dataframe's length is lazy: len() computes it (issue 5).
+        n_samples = len(X) if is_dask_collection(X) else np.shape(X)[0]
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X: Any) -> float:
@@ -643,7 +685,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + 2p``.
         """
-        n_samples = np.shape(X)[0]
+        # A Dask dataframe's length is lazy: len() computes it (issue 5).
+        n_samples = len(X) if is_dask_collection(X) else np.shape(X)[0]
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
 
     # ------------------------------------------------------------ model files

@@ -1,0 +1,407 @@
+"""The Dask executor gives the NumPy path's answers, one Dask computation per EM iteration."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+import gaussmix.backends.dask as dask_backend  # noqa: E402
+from gaussmix import GaussianMixture, InvalidInputError  # noqa: E402
+from gaussmix.backends.dask import prepare_dask_fit, require_dask  # noqa: E402
+from gaussmix.em import IterationInfo  # noqa: E402
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+# Seven uneven chunks, one of them a single row.
+UNEVEN_CHUNKS = (100, 37, 1, 212, 150, 250, 150)
+N_ROWS = sum(UNEVEN_CHUNKS)
+
+
+def overlapping_clusters(n_rows: int = N_ROWS, seed: int = 0) -> np.ndarray:
+    """Three overlapping, correlated clusters: EM needs 4 to 20 iterations, not two."""
+    rng = np.random.default_rng(seed)
+    centres = 1.5 * np.array([[0.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.5, 2.5, 1.0]])
+    mixing = np.array([[1.0, 0.4, 0.0], [0.0, 0.8, 0.3], [0.2, 0.0, 0.6]])
+    labels = rng.integers(0, 3, size=n_rows)
+    return centres[labels] + rng.standard_normal((n_rows, 3)) @ mixing
+
+
+def estimator(covariance_type: str, **options) -> GaussianMixture:
+    return GaussianMixture(
+        3, covariance_type=covariance_type, random_state=0, tol=1e-4, max_iter=100, **options
+    )
+
+
+def assert_same_fit(fitted: GaussianMixture, reference: GaussianMixture) -> None:
+    assert fitted.n_iter_ == reference.n_iter_
+    assert fitted.converged_ == reference.converged_
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(reference, name), rtol=1e-10)
+    np.testing.assert_allclose(fitted.lower_bound_, reference.lower_bound_, rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    return overlapping_clusters()
+
+
+@pytest.fixture(scope="module")
+def numpy_fits(data) -> dict[str, GaussianMixture]:
+    fits = {kind: estimator(kind).fit(data) for kind in COVARIANCE_TYPES}
+    # The data must make EM work: a test that passes after two iterations proves little.
+    assert min(fit.n_iter_ for fit in fits.values()) >= 4
+    assert all(fit.converged_ for fit in fits.values())
+    return fits
+
+
+@pytest.fixture(scope="module")
+def threaded_cluster():
+    """Two in-process workers: distributed scheduling without process start-up costs."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def chunked(data: np.ndarray, layout: str):
+    rows = (data.shape[0],) if layout == "one chunk" else UNEVEN_CHUNKS
+    return da.from_array(data, chunks=(rows, data.shape[1]))
+
+
+@pytest.mark.parametrize("layout", ["one chunk", "seven uneven chunks"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_default_scheduler_gives_numpy_parameters(data, numpy_fits, covariance_type, layout):
+    fitted = estimator(covariance_type).fit(chunked(data, layout))
+    assert_same_fit(fitted, numpy_fits[covariance_type])
+
+
+@pytest.mark.parametrize("layout", ["one chunk", "seven uneven chunks"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_local_cluster_gives_numpy_parameters(
+    data, numpy_fits, threaded_cluster, covariance_type, layout
+):
+    with threaded_cluster.as_current():
+        fitted = estimator(covariance_type).fit(chunked(data, layout))
+    assert_same_fit(fitted, numpy_fits[covariance_type])
+
+
+def test_one_dask_computation_per_iteration(data):
+    from dask.callbacks import Callback
+
+    computations: list[int] = []
+    at_iteration: list[int] = []
+
+    def record(info: IterationInfo) -> None:
+        at_iteration.append(len(computations))
+
+    with Callback(start=lambda graph: computations.append(1)):
+        fitted = estimator("diag", callback=record, persist=False).fit(
+            chunked(data, "seven uneven chunks")
+        )
+    assert fitted.n_iter_ >= 10
+    # Each iteration's E-step is exactly one computation ...
+    assert np.diff(at_iteration).tolist() == [1] * (fitted.n_iter_ - 1)
+    # ... and the whole fit adds only the initial sample and the final E-step.
+    assert at_iteration[0] == 2
+    assert len(computations) == fitted.n_iter_ + 2
+
+
+def test_float32_stays_float32_and_matches_numpy(data):
+    single = data.astype(np.float32)
+    reference = estimator("full").fit(single)
+    fitted = estimator("full").fit(chunked(single, "seven uneven chunks"))
+    assert fitted.n_iter_ == reference.n_iter_
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(reference, name), rtol=1e-4)
+    assert fitted.predict_proba(chunked(single, "one chunk")).dtype == np.float32
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_continues_like_numpy(data):
+    def model() -> GaussianMixture:
+        return GaussianMixture(
+            3, covariance_type="diag", random_state=0, warm_start=True, max_iter=3
+        )
+
+    reference, fitted = model(), model()
+    X = chunked(data, "seven uneven chunks")
+    for _ in range(2):
+        reference.fit(data)
+        fitted.fit(X)
+    assert_same_fit(fitted, reference)
+
+
+def test_sample_weight_as_dask_array(data):
+    weights = np.random.default_rng(1).integers(0, 4, size=data.shape[0]).astype(float)
+    reference = estimator("diag").fit(data, sample_weight=weights)
+    fitted = estimator("diag").fit(
+        chunked(data, "seven uneven chunks"), sample_weight=da.from_array(weights, chunks=50)
+    )
+    assert_same_fit(fitted, reference)
+    assert fitted.score(chunked(data, "one chunk"), sample_weight=da.from_array(weights)) == (
+        pytest.approx(reference.score(data, sample_weight=weights), rel=1e-12)
+    )
+
+
+def test_predictions_are_lazy_and_aligned_with_chunks(data, numpy_fits):
+    reference = numpy_fits["full"]
+    fitted = estimator("full").fit(data)
+    X = chunked(data, "seven uneven chunks")
+    labels, probabilities, log_density = (
+        fitted.predict(X),
+        fitted.predict_proba(X),
+        fitted.score_samples(X),
+    )
+    for lazy in (labels, probabilities, log_density):
+        assert dask.is_dask_collection(lazy)
+        assert lazy.chunks[0] == UNEVEN_CHUNKS
+    np.testing.assert_array_equal(labels.compute(), reference.predict(data))
+    np.testing.assert_allclose(probabilities.compute(), reference.predict_proba(data), rtol=1e-10)
+    np.testing.assert_allclose(log_density.compute(), reference.score_samples(data), rtol=1e-12)
+    assert fitted.score(X) == pytest.approx(reference.score(data), rel=1e-12)
+    assert fitted.bic(X) == pytest.approx(reference.bic(data), rel=1e-12)
+    assert fitted.aic(X) == pytest.approx(reference.aic(data), rel=1e-12)
+    np.testing.assert_array_equal(
+        estimator("full").fit_predict(X).compute(), reference.predict(data)
+    )
+
+
+def test_dask_dataframe_input(data, numpy_fits):
+    dd = pytest.importorskip("dask.dataframe")
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(data, columns=["a", "b", "c"])
+    fitted = estimator("tied").fit(dd.from_pandas(frame, npartitions=5))
+    assert_same_fit(fitted, numpy_fits["tied"])
+    assert fitted.feature_names_in_.tolist() == ["a", "b", "c"]
+
+
+def test_nan_is_found_by_the_first_pass(data):
+    corrupted = data.copy()
+    corrupted[400, 2] = np.nan
+    with pytest.raises(InvalidInputError, match="row 400, column 2"):
+        estimator("full").fit(chunked(corrupted, "seven uneven chunks"))
+    fitted = estimator("full").fit(data)
+    with pytest.raises(InvalidInputError, match="row 400, column 2"):
+        fitted.predict(chunked(corrupted, "seven uneven chunks")).compute()
+
+
+def test_nan_outside_the_initial_sample_is_found_by_the_first_e_step(data, monkeypatch):
+    monkeypatch.setattr(dask_backend, "INIT_SAMPLE_SIZE", 10)
+    corrupted = data.copy()
+    corrupted[:, 1] = np.nan
+    corrupted[: data.shape[0] - 1, 1] = data[:-1, 1]
+    # The last row is drawn into a 10-row sample with probability 10/900; seed 0 misses it.
+    with pytest.raises(InvalidInputError, match=f"row {data.shape[0] - 1}, column 1"):
+        estimator("spherical").fit(chunked(corrupted, "seven uneven chunks"))
+
+
+def test_wrong_shapes_raise_before_computing(data):
+    with pytest.raises(InvalidInputError, match="2-D"):
+        estimator("full").fit(da.from_array(data[:, 0]))
+    with pytest.raises(InvalidInputError, match="one weight per row"):
+        estimator("full").fit(chunked(data, "one chunk"), sample_weight=da.ones(5))
+    fitted = estimator("full").fit(data)
+    with pytest.raises(InvalidInputError, match="3 features"):
+        fitted.predict(da.from_array(data[:, :2]))
+
+
+def test_initialisation_from_a_sample_reaches_the_same_optimum(data, numpy_fits, monkeypatch):
+    monkeypatch.setattr(dask_backend, "INIT_SAMPLE_SIZE", 300)
+    fitted = estimator("full").fit(chunked(data, "seven uneven chunks"))
+    reference = numpy_fits["full"]
+    order = np.argsort(fitted.means_[:, 0])
+    reference_order = np.argsort(reference.means_[:, 0])
+    # Another start: the same maximum to the precision that tol allows, not to 1e-10.
+    np.testing.assert_allclose(
+        fitted.means_[order], reference.means_[reference_order], rtol=1e-2, atol=1e-2
+    )
+    # Within ten times tol (1e-4); another local maximum would differ by ~0.05 or more.
+    assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood_, abs=1e-3)
+
+
+def test_persist_policy(data, monkeypatch):
+    X = chunked(data, "seven uneven chunks")
+    gm = estimator("full")
+    state = np.random.RandomState(0)
+    assert prepare_dask_fit(gm, X, None, reset=True, persist="auto", random_state=state).persisted
+    assert not prepare_dask_fit(
+        gm, X, None, reset=True, persist=False, random_state=state
+    ).persisted
+    monkeypatch.setattr(dask_backend, "PERSIST_MEMORY_FRACTION", X.nbytes / 1e15)
+    assert not prepare_dask_fit(
+        gm, X, None, reset=True, persist="auto", random_state=state
+    ).persisted
+    with pytest.raises(ValueError, match='persist must be "auto", True or False'):
+        estimator("full", persist="yes").fit(X)
+
+
+def test_dashboard_link_and_progress_with_a_client(data, threaded_cluster, capsys):
+    with threaded_cluster.as_current():
+        estimator("full", verbose=2, verbose_interval=1).fit(chunked(data, "one chunk"))
+    printed = capsys.readouterr().out
+    assert f"Dask dashboard: {threaded_cluster.dashboard_link}" in printed
+    assert "Iteration 1\t" in printed
+
+
+def test_missing_dask_says_which_extra_to_install(monkeypatch, data):
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(ImportError, match=r"pip install 'gaussmix\[dask\]'"):
+        require_dask()
+    # NumPy input never needs dask.
+    assert estimator("spherical").fit(data).converged_
+
+
+# ------------------------------------------------------------ real worker processes
+WORKER_MEMORY_CAP = 400e6
+# A worker process idles at ~230 MB once numpy, scipy, scikit-learn and zarr are loaded,
+# so the cap leaves ~170 MB to work in.
+# Each repeat is 4 MiB: 300 repeats are 1.26 GB, three times one worker's cap (measured:
+# 90 s on two heavily shared cores, peak worker memory 275 MB). Lower it for a quick run
+# with GAUSSMIX_DASK_OUT_OF_CORE_REPEATS=100 (still more than one worker's cap).
+OUT_OF_CORE_REPEATS = int(os.environ.get("GAUSSMIX_DASK_OUT_OF_CORE_REPEATS", "300"))
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    """Two worker processes (each under a nanny that restarts it), memory capped."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=WORKER_MEMORY_CAP,
+            dashboard_address=":0",
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def worker_pids(client) -> dict[str, int]:
+    return client.run(os.getpid)
+
+
+def test_fit_survives_a_killed_worker(process_cluster, tmp_path):
+    pytest.importorskip("zarr")
+    data = overlapping_clusters(30_000, seed=2)
+    path = str(tmp_path / "rows.zarr")
+    da.from_array(data, chunks=(2_500, 3)).to_zarr(path)
+    reference = estimator("full").fit(data)
+
+    with process_cluster.as_current():
+        undisturbed = estimator("full", persist=False).fit(da.from_zarr(path))
+        victim = next(iter(worker_pids(process_cluster).values()))
+        killers: list[threading.Timer] = []
+
+        def kill_during_next_iteration(info: IterationInfo) -> None:
+            if info.iteration == 2:
+                killers.append(threading.Timer(0.05, os.kill, (victim, signal.SIGKILL)))
+                killers[0].start()
+
+        disturbed = estimator("full", persist=False, callback=kill_during_next_iteration).fit(
+            da.from_zarr(path)
+        )
+        killers[0].join()
+        process_cluster.wait_for_workers(2, timeout=60)
+        assert victim not in worker_pids(process_cluster).values()
+
+    assert reference.n_iter_ >= 4
+    assert_same_fit(undisturbed, reference)
+    assert_same_fit(disturbed, undisturbed)
+
+
+@pytest.fixture
+def scratch_zarr_path(tmp_path):
+    """A path for a large Zarr store, removed afterwards even if the test fails.
+
+    Pytest keeps the temporary directories of recent runs; a gigabyte is too much to keep.
+    """
+    path = tmp_path / "big.zarr"
+    yield str(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_out_of_core_fit_stays_under_the_worker_memory_cap(
+    process_cluster, scratch_zarr_path, record_property
+):
+    zarr = pytest.importorskip("zarr")
+    from sklearn.exceptions import ConvergenceWarning
+
+    # One random block of float32 rows (1 KiB each), written OUT_OF_CORE_REPEATS times:
+    # the data exceed a worker's cap several times, and EM on them equals EM on the block.
+    n_features, block_rows = 256, 4_096
+    rng = np.random.default_rng(0)
+    block = rng.standard_normal((block_rows, n_features)).astype(np.float32)
+    block[: block_rows // 2] += 4.0
+    path = scratch_zarr_path
+    store = zarr.open_array(
+        path,
+        mode="w",
+        shape=(block_rows * OUT_OF_CORE_REPEATS, n_features),
+        chunks=(block_rows, n_features),
+        dtype="float32",
+    )
+    for repeat in range(OUT_OF_CORE_REPEATS):
+        store[repeat * block_rows : (repeat + 1) * block_rows] = block
+    X = da.from_zarr(path)
+    assert X.nbytes > WORKER_MEMORY_CAP
+    assert not dask_backend.should_persist("auto", X.nbytes, process_cluster)
+
+    peak: dict[str, int] = {}
+    done = threading.Event()
+
+    def watch_memory() -> None:
+        while not done.is_set():
+            for worker, rss in process_cluster.run(resident_memory).items():
+                peak[worker] = max(peak.get(worker, 0), rss)
+            time.sleep(0.2)
+
+    def model() -> GaussianMixture:
+        return GaussianMixture(
+            2,
+            covariance_type="spherical",
+            weights_init=[0.5, 0.5],
+            means_init=np.stack([np.full(n_features, 4.0), np.zeros(n_features)]),
+            precisions_init=[0.5, 0.5],
+            max_iter=1,
+            tol=0.0,
+        )
+
+    pids = worker_pids(process_cluster)
+    watcher = threading.Thread(target=watch_memory)
+    watcher.start()
+    try:
+        with process_cluster.as_current(), pytest.warns(ConvergenceWarning):
+            fitted = model().fit(X)
+    finally:
+        done.set()
+        watcher.join()
+    highest = max(peak.values())
+    record_property("peak_worker_memory_bytes", highest)
+    print(f"peak worker memory: {highest / 1e6:.0f} MB (cap {WORKER_MEMORY_CAP / 1e6:.0f} MB)")
+    assert worker_pids(process_cluster) == pids, "a worker was restarted during the fit"
+    assert highest < WORKER_MEMORY_CAP
+    with pytest.warns(ConvergenceWarning):
+        reference = model().fit(block)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(reference, name), rtol=1e-6)
+
+
+def resident_memory() -> int:
+    """Resident set size of the calling process, in bytes (run on each worker)."""
+    import psutil
+
+    return psutil.Process().memory_info().rss
