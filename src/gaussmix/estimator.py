@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
+from gaussmix.backends.torch import is_tensor, to_numpy
 from gaussmix.covariance import CovarianceModel, get_covariance_model
 from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
@@ -23,13 +24,15 @@ from gaussmix.covariance.forms import (
 from gaussmix.em import EMResult, IterationInfo, run_em
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
-from gaussmix.kernels import log_responsibilities, weighted_log_prob
+from gaussmix.kernels import array_namespace, posterior, weighted_log_prob
 from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
 
 __all__ = ["GaussianMixture"]
 
 _INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+_BACKENDS = ("numpy", "torch", "auto")
+_DTYPES = (None, "float32", "float64")
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -76,6 +79,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         depend on it beyond rounding.
     callback : callable or None, default=None
         Called with a :class:`gaussmix.em.IterationInfo` after every EM iteration.
+    backend : {"numpy", "torch", "auto"}, default="numpy"
+        Where the E-step kernels run. ``"torch"`` runs them on PyTorch tensors (needs
+        ``pip install 'gaussmix[torch]'``); ``"auto"`` picks torch when X is a torch tensor,
+        and then predict, predict_proba and score_samples return tensors on X's device.
+    device : str, torch.device or None, default=None
+        Device of the torch backend; None means CUDA when available, else the CPU.
+    dtype : {None, "float32", "float64"}, default=None
+        Precision of the kernels: None keeps X's floating dtype (integers become float64);
+        ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
+        the M-step are float64 whatever the choice.
 
     Attributes
     ----------
@@ -139,6 +152,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         chunk_size: int | None = None,
         callback: Callable[[IterationInfo], None] | None = None,
+        backend: str = "numpy",
+        device: Any = None,
+        dtype: str | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -156,6 +172,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.callback = callback
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -174,15 +193,62 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}."
             )
+        if self.backend not in _BACKENDS:
+            raise InvalidParameterError(
+                f"backend must be one of {list(_BACKENDS)}; got {self.backend!r}. Use 'auto' "
+                "to follow the type of X."
+            )
+        if self.dtype not in _DTYPES:
+            raise InvalidParameterError(
+                f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}. Use None to keep "
+                "the dtype of X."
+            )
         if self.callback is not None and not callable(self.callback):
             raise InvalidParameterError(
                 f"callback must be callable or None; got {type(self.callback).__name__}."
             )
         return self._covariance_model()
 
-    def _backend(self, X: np.ndarray, sample_weight: np.ndarray | None) -> NumpyBackend:
+    # ---------------------------------------------------------- backends (kernels branch)
+    def _uses_torch(self, X: Any) -> bool:
+        return self.backend == "torch" or (self.backend == "auto" and is_tensor(X))
+
+    def _check_data(self, X: Any, *, reset: bool) -> Any:
+        """Validated X: a tensor for the torch backend given a tensor, else a NumPy array."""
+        if self._uses_torch(X) and is_tensor(X):
+            from gaussmix.backends.torch import check_tensor
+
+            X = check_tensor(X, self.dtype)
+            if reset:
+                self.n_features_in_ = int(X.shape[1])
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            elif X.shape[1] != self.n_features_in_:
+                raise InvalidInputError(
+                    f"X must have {self.n_features_in_} features, as in fit; got "
+                    f"{X.shape[1]}. Pass the same columns as when fitting."
+                )
+            return X
+        X = check_data(self, to_numpy(X), reset=reset)
+        return X if self.dtype is None else X.astype(self.dtype, copy=False)
+
+    def _backend(self, X: Any, sample_weight: Any) -> Any:
+        if self._uses_torch(X):
+            from gaussmix.backends.torch import TorchBackend
+
+            return TorchBackend(
+                X, sample_weight, self.chunk_size, self.device, n_components=self.n_components
+            )
         chunk_size = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
         return NumpyBackend(X, sample_weight, chunk_size)
+
+    def _output(self, X: Any, result: Any) -> Any:
+        """Tensors stay tensors only for tensor input under backend='auto'."""
+        if self.backend == "auto" and is_tensor(X):
+            return result
+        return to_numpy(result)
+
+    # ---------------------------------------------------- end of backends (kernels branch)
 
     # ------------------------------------------------------------- parameters
     def _fitted_parameters(self) -> MixtureParameters:
@@ -271,15 +337,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         X = self._fit(X, sample_weight)
-        return self._backend(X, None).map_rows(
-            lambda rows: weighted_log_prob(rows, self._fitted_parameters()).argmax(axis=1)
-        )
+        return self._output(X, self._map_posterior(X, "labels"))
 
     def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
         model = self._check_parameters()
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        X = check_data(self, X, reset=not warm)
-        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        X = self._check_data(X, reset=not warm)
+        weights = check_sample_weight(
+            to_numpy(sample_weight), X.shape[0], np.float64 if is_tensor(X) else X.dtype
+        )
         n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
         if n_support < self.n_components:
             raise InvalidInputError(
@@ -305,7 +371,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 start = self._fitted_parameters()
                 lower_bound = self.lower_bound_
             else:
-                start = self._initial_parameters(X, weights, model, random_state, given)
+                start = self._initial_parameters(to_numpy(X), weights, model, random_state, given)
                 lower_bound = -math.inf
             self._announce(f"Initialization {init}")
             result = run_em(
@@ -362,10 +428,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.callback(info)
 
     # ---------------------------------------------------------------- predict
-    def _row_map(self, X: Any, function: Callable[[np.ndarray, MixtureParameters], np.ndarray]):
-        parameters = self._fitted_parameters()
-        X = check_data(self, X, reset=False)
-        return self._backend(X, None).map_rows(lambda rows: function(rows, parameters))
+    def _map_posterior(self, X: Any, output: str) -> Any:
+        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path."""
+        backend = self._backend(X, None)
+        prepared = backend.prepare(self._fitted_parameters())
+
+        def function(rows: Any) -> Any:
+            if output == "labels":
+                return array_namespace(rows).argmax(weighted_log_prob(rows, prepared), axis=1)
+            log_norm, responsibilities = posterior(rows, prepared)
+            return log_norm if output == "log_norm" else responsibilities
+
+        return backend.map_rows(function)
+
+    def _row_map(self, X: Any, output: str) -> Any:
+        self._fitted_parameters()
+        checked = self._check_data(X, reset=False)
+        return self._output(X, self._map_posterior(checked, output))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density log p(x_n) of each row under the fitted mixture.
@@ -379,9 +458,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._row_map(
-            X, lambda rows, parameters: log_responsibilities(weighted_log_prob(rows, parameters))[0]
-        )
+        return self._row_map(X, "log_norm")
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (optionally weighted) log-likelihood per sample.
@@ -399,8 +476,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         float
         """
-        log_density = self.score_samples(X)
-        weights = check_sample_weight(sample_weight, log_density.shape[0], np.float64)
+        log_density = to_numpy(self.score_samples(X))
+        weights = check_sample_weight(to_numpy(sample_weight), log_density.shape[0], np.float64)
         return float(np.average(log_density.astype(np.float64), weights=weights))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -416,12 +493,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ndarray of shape (n_samples, n_components)
             Rows sum to one.
         """
-        return self._row_map(
-            X,
-            lambda rows, parameters: np.exp(
-                log_responsibilities(weighted_log_prob(rows, parameters))[1]
-            ),
-        )
+        return self._row_map(X, "responsibilities")
 
     def predict(self, X: Any) -> np.ndarray:
         """Component of highest responsibility for each row.
@@ -435,9 +507,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._row_map(
-            X, lambda rows, parameters: weighted_log_prob(rows, parameters).argmax(axis=1)
-        )
+        return self._row_map(X, "labels")
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw random rows from the fitted mixture.
@@ -495,7 +565,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + p·log n`` with p the number of free parameters.
         """
-        n_samples = np.shape(X)[0]
+        n_samples = X.shape[0] if is_tensor(X) else np.shape(X)[0]
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X: Any) -> float:
@@ -511,5 +581,5 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + 2p``.
         """
-        n_samples = np.shape(X)[0]
+        n_samples = X.shape[0] if is_tensor(X) else np.shape(X)[0]
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
