@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix.backends.numpy import default_chunk_size
 from gaussmix.covariance.base import ScatterKind
 from gaussmix.exceptions import InvalidInputError
 from gaussmix.kernels import (
@@ -34,6 +33,9 @@ __all__ = ["TorchBackend", "import_torch", "is_tensor", "to_numpy"]
 # On a GPU the (K × D × rows) temporaries may be large: 2**24 elements is 64 MiB in
 # float32, big enough to keep the device busy and small beside its memory.
 _DEVICE_SCRATCH_ELEMENTS = 2**24
+# On the CPU torch parallelises each operation over its threads, and every operation is a
+# synchronisation point: chunks of about 2**20 elements keep those points few.
+_CPU_SCRATCH_ELEMENTS = 2**20
 # Data up to this share of the free device memory are copied there once; larger data
 # stay on the host and are streamed through pinned buffers chunk by chunk.
 _RESIDENT_SHARE = 0.5
@@ -166,7 +168,7 @@ class TorchBackend:
         Non-negative weights; None means all ones.
     chunk_size : int or None
         Rows per chunk; None picks one so that a (K × D × rows) temporary has about
-        2**24 elements on a GPU and stays cache-sized on the CPU.
+        2**24 elements on a GPU and 2**20 on the CPU.
     device : str, torch.device or None
         Where the kernels run; None means CUDA when available, else the CPU.
     n_components : int, default=1
@@ -211,9 +213,8 @@ class TorchBackend:
         if chunk_size is not None:
             return int(chunk_size)
         n_features = self.X.shape[1]
-        if self.device.type == "cuda":
-            return max(1024, _DEVICE_SCRATCH_ELEMENTS // max(1, n_components * n_features))
-        return default_chunk_size(n_components, n_features)
+        elements = _DEVICE_SCRATCH_ELEMENTS if self.device.type == "cuda" else _CPU_SCRATCH_ELEMENTS
+        return max(1024, elements // max(1, n_components * n_features))
 
     def chunks(self) -> Iterator[tuple[Any, Any | None]]:
         """Yield ``(rows, weights)`` chunks on the device, in order.
