@@ -120,9 +120,7 @@ def test_backend_statistics_equal_the_reference_for_odd_chunk_sizes(form, chunk_
     kind = {"full": "full", "tied": "full", "diagonal": "diagonal", "spherical": "trace"}[form]
     parameters = random_parameters(form, 4, 3, seed=2)
     X = np.random.default_rng(3).normal(scale=2.0, size=(101, 3))
-    statistics = NumpyBackend(X, None, chunk_size, n_threads=n_threads).statistics(
-        parameters, kind
-    )
+    statistics = NumpyBackend(X, None, chunk_size, n_threads=n_threads).statistics(parameters, kind)
     assert_statistics_match(statistics, reference(X, None, parameters, kind), 1e-12)
 
 
