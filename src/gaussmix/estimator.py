@@ -31,6 +31,7 @@ from gaussmix.validation import check_data, check_init_arrays, check_number, che
 __all__ = ["GaussianMixture"]
 
 _INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+_FEATURE_RECORDS = ("n_features_in_", "feature_names_in_")
 _BACKENDS = ("numpy", "torch", "auto")
 _DTYPES = (None, "float32", "float64")
 
@@ -191,7 +192,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_number("chunk_size", self.chunk_size, integer=True, minimum=1, allow_none=True)
         if self.init_params not in _INIT_METHODS:
             raise InvalidParameterError(
-                f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}."
+                f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}. "
+                "Use 'kmeans' (the default) unless you need another start."
             )
         if self.backend not in _BACKENDS:
             raise InvalidParameterError(
@@ -340,6 +342,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._output(X, self._map_posterior(X, "labels"))
 
     def _fit(self, X: Any, sample_weight: Any) -> np.ndarray:
+        # Validation records n_features_in_ and feature_names_in_ before later checks (or a
+        # collapsing component) can fail; a failed fit must leave the estimator as it was.
+        records = {name: self.__dict__[name] for name in _FEATURE_RECORDS if name in self.__dict__}
+        try:
+            return self._fit_unguarded(X, sample_weight)
+        except BaseException:
+            for name in _FEATURE_RECORDS:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(records)
+            raise
+
+    def _fit_unguarded(self, X: Any, sample_weight: Any) -> np.ndarray:
         model = self._check_parameters()
         warm = bool(self.warm_start) and hasattr(self, "converged_")
         X = self._check_data(X, reset=not warm)
@@ -388,7 +402,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._announce(
                 f"Initialization {'converged' if result.converged else 'did not converge'}."
             )
-            if best is None or result.lower_bound > best.lower_bound:
+            # Without iterations no start has a lower bound; scikit-learn then keeps the last.
+            if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                 best = result
 
         if not best.converged and self.max_iter > 0:
@@ -402,7 +417,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._set_fitted_parameters(best.parameters)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.lower_bound
+        # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
+        self.lower_bound_ = best.lower_bound if best.n_iter else -math.inf
         self.lower_bounds_ = list(best.lower_bounds)
         # One more E-step gives the log-likelihood of the parameters actually returned.
         final = backend.statistics(best.parameters, model.scatter)

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from gaussmix.exceptions import InvalidInputError
-from gaussmix.validation import check_finite, check_sample_weight
+from gaussmix.validation import check_data, check_finite, check_sample_weight
 
 __all__ = ["Gaussian", "gaussian_log_pdf", "maximum_likelihood"]
 
@@ -133,6 +133,19 @@ class Gaussian(DensityMixin, BaseEstimator):
     (2.0, 0.6667)
     """
 
+    def _rows(self, X: Any, *, reset: bool) -> tuple[np.ndarray, bool]:
+        """Validated float64 rows of X, and whether X was 1-D (univariate points)."""
+        # np.asarray rather than np.ndim: array-likes that only implement __array__
+        # refuse other NumPy functions.
+        try:
+            univariate = np.asarray(X).ndim == 1
+        except ValueError:
+            univariate = False
+        if univariate:
+            X = np.asarray(X)[:, None]
+        rows = check_data(self, X, reset=reset)
+        return rows.astype(np.float64, copy=False), univariate
+
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Gaussian:
         """Maximum-likelihood estimates of the mean and covariance.
 
@@ -149,8 +162,8 @@ class Gaussian(DensityMixin, BaseEstimator):
         -------
         self : Gaussian
         """
-        univariate = np.ndim(X) == 1
-        mean, covariance = maximum_likelihood(X, sample_weight)
+        rows, univariate = self._rows(X, reset=True)
+        mean, covariance = maximum_likelihood(rows, sample_weight)
         self.univariate_ = univariate
         self.n_features_in_ = mean.shape[0]
         self.mean_ = float(mean[0]) if univariate else mean
@@ -170,7 +183,8 @@ class Gaussian(DensityMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self, ["mean_", "covariance_"])
-        return gaussian_log_pdf(X, self.mean_, self.covariance_)
+        rows, _ = self._rows(X, reset=False)
+        return gaussian_log_pdf(rows, self.mean_, self.covariance_)
 
     def pdf(self, X: Any) -> np.ndarray:
         """Density at each point, ``exp(logpdf(X))``.

@@ -51,7 +51,8 @@ def initial_responsibilities(
         ``"kmeans"``: hard labels of one run of scikit-learn's KMeans;
         ``"k-means++"``: one seed point per component chosen by k-means++;
         ``"random"``: uniform random soft assignments;
-        ``"random_from_data"``: one seed point per component drawn uniformly.
+        ``"random_from_data"``: one seed point per component drawn without replacement,
+        uniformly, or with probability proportional to the sample weights.
     random_state : numpy.random.RandomState
         Source of randomness, advanced by the draw.
 
@@ -78,8 +79,11 @@ def initial_responsibilities(
     if sample_weight is None:
         indices = random_state.choice(n_samples, size=n_components, replace=False)
     else:
-        candidates = np.flatnonzero(sample_weight > 0)
-        indices = candidates[random_state.choice(candidates.shape[0], n_components, replace=False)]
+        # A row of weight w is as likely to be drawn as w repeated rows would be (for the
+        # first seed); rows of weight zero are never drawn.
+        indices = random_state.choice(
+            n_samples, size=n_components, replace=False, p=sample_weight / sample_weight.sum()
+        )
     return _points_as_components(indices, n_samples)
 
 

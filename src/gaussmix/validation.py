@@ -93,16 +93,22 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
             "Drop them or encode them as numbers first (e.g. X.select_dtypes('number'))."
         )
     if not hasattr(X, "dtypes") and not hasattr(X, "toarray"):
+        # np.asarray rather than np.ndim: array-likes that only implement __array__
+        # (scikit-learn's checks pass such objects) refuse other NumPy functions.
         try:
-            dimensions = np.ndim(X)
+            as_array = np.asarray(X)
         except ValueError:
-            dimensions = None
-        if dimensions is not None and dimensions != 2:
-            shape = np.shape(X)
-            hint = " Use X.reshape(-1, 1) for a single feature." if dimensions == 1 else ""
+            as_array = None
+        if as_array is not None and as_array.ndim != 2:
+            hint = (
+                " Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
+                "for a single sample."
+                if as_array.ndim == 1
+                else ""
+            )
             raise InvalidInputError(
                 "X must be 2-D of shape (n_samples, n_features); got an array of shape "
-                f"{shape}.{hint}"
+                f"{as_array.shape}.{hint}"
             )
     try:
         array = validate_data(
@@ -166,14 +172,14 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
     if weights.shape != (n_samples,):
         raise InvalidInputError(
             f"sample_weight must have shape ({n_samples},), one weight per row of X; got shape "
-            f"{weights.shape}."
+            f"{weights.shape}. Pass one non-negative weight for each row."
         )
     check_finite(weights, "sample_weight")
     if np.any(weights < 0):
         first = int(np.argmax(weights < 0))
         raise InvalidInputError(
             "sample_weight must be non-negative; got "
-            f"{int(np.sum(weights < 0))} negative weights (first: {weights[first]!r} at row "
+            f"{int(np.sum(weights < 0))} negative weights (first: {weights[first]:.6g} at row "
             f"{first}). Use zero to drop a row."
         )
     if not np.any(weights > 0):
@@ -236,7 +242,10 @@ def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarr
             "the number of features and covariance_type."
         )
     if not np.all(np.isfinite(array)):
-        raise InvalidParameterError(f"{name} must contain only finite values; got NaN or inf.")
+        raise InvalidParameterError(
+            f"{name} must contain only finite values; got NaN or inf. Replace them or leave "
+            f"{name}=None to draw the initial values."
+        )
     return array
 
 
@@ -279,7 +288,7 @@ def check_init_arrays(
         if np.any(weights < 0) or np.any(weights > 1):
             raise InvalidParameterError(
                 f"weights_init must lie in [0, 1]; got values from {weights.min():.6g} to "
-                f"{weights.max():.6g}."
+                f"{weights.max():.6g}. Pass mixing proportions: non-negative, summing to one."
             )
         total = float(weights.sum())
         if abs(total - 1.0) > 1e-6:
@@ -297,19 +306,22 @@ def check_init_arrays(
             if np.any(precisions <= 0):
                 raise InvalidParameterError(
                     f"precisions_init must be positive for a {form} covariance; got a minimum "
-                    f"of {precisions.min():.6g}."
+                    f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
                 )
         else:
             matrices = precisions[None] if form == "tied" else precisions
             for index, matrix in enumerate(matrices):
                 if not np.allclose(matrix, matrix.T):
                     raise InvalidParameterError(
-                        f"precisions_init must be symmetric; matrix {index} is not."
+                        f"precisions_init must be symmetric; matrix {index} is not (largest "
+                        f"asymmetry {np.max(np.abs(matrix - matrix.T)):.6g}). Pass inverse "
+                        "covariance matrices, e.g. symmetrised as (P + P.T) / 2."
                     )
                 smallest = float(np.linalg.eigvalsh(matrix).min())
                 if smallest <= 0:
                     raise InvalidParameterError(
                         "precisions_init must be positive definite; matrix "
-                        f"{index} has smallest eigenvalue {smallest:.6g}."
+                        f"{index} has smallest eigenvalue {smallest:.6g}. Pass inverse "
+                        "covariance matrices (np.linalg.inv of a positive definite covariance)."
                     )
     return weights, means, precisions

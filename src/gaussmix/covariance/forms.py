@@ -23,6 +23,12 @@ __all__ = [
 
 FORMS: tuple[Form, ...] = ("spherical", "diagonal", "tied", "full")
 
+# SciPy's Cholesky refuses NaN/inf with a bare ValueError; name the component instead.
+_NOT_FINITE = (
+    "it has NaN or infinite entries (squared distances overflow when the data are of "
+    "magnitude ~1e154 or more)"
+)
+
 
 def compact_shape(form: Form, n_components: int, n_features: int) -> tuple[int, ...]:
     """Shape of the covariance (and precision) array of a form.
@@ -76,13 +82,23 @@ def collapse_error(
     )
 
 
-def _cholesky_upper_precision(covariance: np.ndarray) -> np.ndarray:
-    """Upper-triangular U with Σ⁻¹ = U Uᵀ, from the lower Cholesky factor L of Σ (U = L⁻ᵀ)."""
-    symmetric = 0.5 * (covariance + covariance.T)
-    lower = linalg.cholesky(symmetric, lower=True)
-    return linalg.solve_triangular(
-        lower, np.eye(covariance.shape[0], dtype=covariance.dtype), lower=True
-    ).T
+def _cholesky_upper_precision(covariances: np.ndarray) -> np.ndarray:
+    """Upper-triangular U with Σ⁻¹ = U Uᵀ for one (D, D) or a stack of (K, D, D) covariances.
+
+    From the lower Cholesky factor L of Σ, U = L⁻ᵀ. NumPy's stacked routines factor all
+    components in one call: per-matrix SciPy calls cost far more than the arithmetic for
+    the small D of most mixtures.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a covariance is not positive definite.
+    """
+    symmetric = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
+    lower = np.linalg.cholesky(symmetric)
+    identity = np.broadcast_to(np.eye(covariances.shape[-1]), lower.shape)
+    # The solve may leave rounding noise above the diagonal; U is triangular by definition.
+    return np.triu(np.swapaxes(np.linalg.solve(lower, identity), -1, -2))
 
 
 def precision_cholesky_from_covariances(
@@ -121,18 +137,27 @@ def precision_cholesky_from_covariances(
             raise collapse_error(component, count, f"got a variance of {covariances[where]:.6g}")
         return 1.0 / np.sqrt(covariances)
     if form == "tied":
+        if not np.all(np.isfinite(covariances)):
+            raise collapse_error(None, None, _NOT_FINITE)
         try:
             return _cholesky_upper_precision(covariances)
-        except linalg.LinAlgError:
+        except np.linalg.LinAlgError:
             raise collapse_error(None, None, "its Cholesky factorisation failed") from None
-    factors = np.empty_like(covariances)
+    try:
+        if np.all(np.isfinite(covariances)):
+            return _cholesky_upper_precision(covariances)
+    except np.linalg.LinAlgError:
+        pass
+    # Some component failed: find the first one to name it in the error.
     for component, covariance in enumerate(covariances):
+        count = None if n_k is None else float(n_k[component])
+        if not np.all(np.isfinite(covariance)):
+            raise collapse_error(component, count, _NOT_FINITE)
         try:
-            factors[component] = _cholesky_upper_precision(covariance)
-        except linalg.LinAlgError:
-            count = None if n_k is None else float(n_k[component])
+            _cholesky_upper_precision(covariance)
+        except np.linalg.LinAlgError:
             raise collapse_error(component, count, "its Cholesky factorisation failed") from None
-    return factors
+    raise AssertionError("unreachable: the stacked factorisation failed but no component did")
 
 
 def precision_cholesky_from_precisions(precisions: np.ndarray, form: Form) -> np.ndarray:
