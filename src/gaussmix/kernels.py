@@ -36,7 +36,7 @@ import numpy as np
 from scipy import linalg
 
 from gaussmix.covariance.base import Form, ScatterKind
-from gaussmix.covariance.forms import log_det_precision_cholesky
+from gaussmix.covariance.forms import collapse_error, log_det_precision_cholesky
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -168,9 +168,17 @@ def prepare_parameters(
     # gives it responsibility 0 without a warning.
     with np.errstate(divide="ignore"):
         log_weights = np.log(weights)
-    log_det = np.broadcast_to(
-        log_det_precision_cholesky(factors, form, n_features), (n_components,)
-    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_det = np.broadcast_to(
+            log_det_precision_cholesky(factors, form, n_features), (n_components,)
+        )
+    if not np.all(np.isfinite(log_det)):
+        # A zero or non-finite factor is an infinite or undefined variance: squares of the
+        # data overflowed, and every density would be NaN.
+        component = None if form == "tied" else int(np.flatnonzero(~np.isfinite(log_det))[0])
+        raise collapse_error(
+            component, None, "its precision factor is zero or not finite (variance overflow)"
+        )
     log_constants = log_weights + log_det - 0.5 * n_features * _LOG_2PI
     dtype = xp.float64 if dtype is None else dtype
 
