@@ -272,7 +272,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_parameters(
         self,
-        X: np.ndarray,
+        X: Any,
         sample_weight: np.ndarray | None,
         model: CovarianceModel,
         random_state: np.random.RandomState,
@@ -282,6 +282,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if weights is not None and means is not None and precisions is not None:
             drawn = None
         else:
+            # The initialisation runs on the host; a tensor is copied only when it is needed.
+            X = to_numpy(X)
             responsibilities = initial_responsibilities(
                 X, sample_weight, self.n_components, self.init_params, random_state
             )
@@ -385,7 +387,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 start = self._fitted_parameters()
                 lower_bound = self.lower_bound_
             else:
-                start = self._initial_parameters(to_numpy(X), weights, model, random_state, given)
+                start = self._initial_parameters(X, weights, model, random_state, given)
                 lower_bound = -math.inf
             self._announce(f"Initialization {init}")
             result = run_em(
