@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, reduce
 from operator import add
@@ -117,15 +117,23 @@ class NumpyBackend:
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
             yield self.X[start:stop], weights
 
-    def _map(self, function: Callable[[np.ndarray, np.ndarray | None], Any]) -> list[Any]:
-        """Results of ``function(rows, weights)`` for every chunk, in chunk order."""
+    def _map(
+        self,
+        function: Callable[[np.ndarray, np.ndarray | None], Any],
+        combine: Callable[[Iterable[Any]], Any],
+    ) -> Any:
+        """``combine`` of the results of ``function(rows, weights)`` over chunks, in order.
+
+        ``combine`` consumes the results as they come, so (for a reduction) only the few
+        chunks in flight are held, never one result per chunk.
+        """
         # BLAS is held to one thread: the pool already uses the cores, and BLAS threads
         # on chunk-sized products only add synchronisation (on a busy machine, a lot).
         with _blas_controller().limit(limits=1, user_api="blas"):
             if self.n_threads == 1 or self.X.shape[0] <= self.chunk_size:
-                return [function(rows, weights) for rows, weights in self.chunks()]
+                return combine(function(rows, weights) for rows, weights in self.chunks())
             pool = _pool(self.n_threads)
-            return list(pool.map(lambda block: function(*block), self.chunks()))
+            return combine(pool.map(lambda block: function(*block), self.chunks()))
 
     def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
         """Parameters laid out for the kernels in the data's dtype.
@@ -156,8 +164,11 @@ class NumpyBackend:
         """
         prepared = self.prepare(parameters)
         second = whitened_kind(parameters.form, kind)
-        moments = self._map(lambda rows, weights: chunk_moments(rows, weights, prepared, second))
-        return unwhiten(reduce(add, moments), parameters, kind)
+        total = self._map(
+            lambda rows, weights: chunk_moments(rows, weights, prepared, second),
+            lambda moments: reduce(add, moments),
+        )
+        return unwhiten(total, parameters, kind)
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Apply a row-wise function chunk by chunk and concatenate the results.
@@ -171,4 +182,6 @@ class NumpyBackend:
         -------
         ndarray
         """
-        return np.concatenate(self._map(lambda rows, _: function(rows)), axis=0)
+        return self._map(
+            lambda rows, _: function(rows), lambda blocks: np.concatenate(list(blocks))
+        )
