@@ -3,6 +3,7 @@
 from gaussmix.estimator import GaussianMixture
 from gaussmix.exceptions import (
     CollapsedComponentError,
+    CollapsedComponentWarning,
     InvalidInputError,
     InvalidParameterError,
     NonNumericDataError,
@@ -11,6 +12,7 @@ from gaussmix.gaussian import Gaussian
 
 __all__ = [
     "CollapsedComponentError",
+    "CollapsedComponentWarning",
     "Gaussian",
     "GaussianMixture",
     "InvalidInputError",

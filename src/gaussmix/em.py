@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gaussmix.collapse import ComponentReseeder, Reseed
 from gaussmix.covariance.base import CovarianceModel, ScatterKind
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
@@ -66,6 +67,8 @@ class EMResult:
         M-step, as in scikit-learn).
     lower_bounds : tuple of float
         ``lower_bound`` of every iteration.
+    reseeds : tuple of Reseed, default=()
+        Components re-seeded by the collapse policy (see :mod:`gaussmix.collapse`).
     """
 
     parameters: MixtureParameters
@@ -73,6 +76,7 @@ class EMResult:
     converged: bool
     lower_bound: float
     lower_bounds: tuple[float, ...]
+    reseeds: tuple[Reseed, ...] = ()
 
 
 def run_em(
@@ -86,6 +90,7 @@ def run_em(
     lower_bound: float = -math.inf,
     callback: Callable[[IterationInfo], None] | None = None,
     init: int = 0,
+    reseeder: ComponentReseeder | None = None,
 ) -> EMResult:
     """Run EM from ``parameters`` until the mean log-likelihood changes by less than ``tol``.
 
@@ -109,6 +114,9 @@ def run_em(
         Called with an :class:`IterationInfo` after every iteration.
     init : int, default=0
         Index of this start, passed on to the callback.
+    reseeder : ComponentReseeder, optional
+        Collapse policy of the M-step; without one a collapsing component raises
+        :class:`~gaussmix.exceptions.CollapsedComponentError`.
 
     Returns
     -------
@@ -118,23 +126,37 @@ def run_em(
     -----
     Each iteration evaluates the log-likelihood of the current parameters in the
     E-step, then replaces them by the M-step. EM never decreases the likelihood
-    (Bishop 2006, §9.4), which the test-suite holds it to.
+    (Bishop 2006, §9.4), which the test-suite holds it to. An iteration that re-seeds a
+    component is a restart of that component, not an EM step: the next change is
+    measured from -inf so that it cannot pass for convergence.
     """
     started = time.perf_counter()
     lower_bounds: list[float] = []
+    reseeds: list[Reseed] = []
     converged = False
+    restarted = False
     for iteration in range(1, max_iter + 1):
-        previous = lower_bound
+        previous = -math.inf if restarted else lower_bound
         statistics = backend.statistics(parameters, model.scatter)
         lower_bound = statistics.mean_log_likelihood
-        parameters = maximize(statistics, model, reg_covar)
+        # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
+        if reseeder is None:
+            parameters = maximize(statistics, model, reg_covar)
+            events: tuple[Reseed, ...] = ()
+        else:
+            parameters, events = reseeder.maximize(
+                statistics, parameters, model, reg_covar, iteration
+            )
+        reseeds.extend(events)
+        restarted = bool(events)
+        # --- end collapse policy
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
         if callback is not None:
             callback(
                 IterationInfo(init, iteration, lower_bound, change, time.perf_counter() - started)
             )
-        if abs(change) < tol:
+        if abs(change) < tol and not restarted:
             converged = True
             break
     return EMResult(
@@ -143,4 +165,5 @@ def run_em(
         converged=converged,
         lower_bound=lower_bound,
         lower_bounds=tuple(lower_bounds),
+        reseeds=tuple(reseeds),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import warnings
@@ -16,16 +17,33 @@ from sklearn.utils.validation import check_is_fitted
 
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
 from gaussmix.backends.torch import is_tensor, to_numpy
+from gaussmix.collapse import (
+    ComponentReseeder,
+    all_starts_failed,
+    describe_reseeds,
+    empty_components,
+)
 from gaussmix.covariance import CovarianceModel, get_covariance_model
 from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
     precision_cholesky_from_precisions,
 )
 from gaussmix.em import EMResult, IterationInfo, run_em
-from gaussmix.exceptions import InvalidInputError, InvalidParameterError
+from gaussmix.exceptions import (
+    CollapsedComponentError,
+    CollapsedComponentWarning,
+    InvalidInputError,
+    InvalidParameterError,
+)
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace, posterior, weighted_log_prob
 from gaussmix.parameters import MixtureParameters
+from gaussmix.scaling import (
+    check_representable,
+    data_exponent,
+    log_density_offset,
+    scale_parameters,
+)
 from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
 
 __all__ = ["GaussianMixture"]
@@ -34,6 +52,16 @@ _INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 _FEATURE_RECORDS = ("n_features_in_", "feature_names_in_")
 _BACKENDS = ("numpy", "torch", "auto")
 _DTYPES = (None, "float32", "float64")
+
+
+def _ldexp(X: Any, exponent: int) -> Any:
+    """X·2^exponent, exact, for NumPy arrays and torch tensors alike."""
+    return X * 2.0**exponent if is_tensor(X) else np.ldexp(X, exponent)
+
+
+# Re-seeds of collapsing components allowed per start and per component before the
+# start is given up (gaussmix.collapse).
+_RESEEDS_PER_COMPONENT = 5
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -277,6 +305,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model: CovarianceModel,
         random_state: np.random.RandomState,
         given: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
+        reg_covar: float,
     ) -> MixtureParameters:
         weights, means, precisions = given
         if weights is not None and means is not None and precisions is not None:
@@ -284,11 +313,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             # The initialisation runs on the host; a tensor is copied only when it is needed.
             X = to_numpy(X)
-            responsibilities = initial_responsibilities(
-                X, sample_weight, self.n_components, self.init_params, random_state
-            )
+            with warnings.catch_warnings():
+                # KMeans reports fewer distinct points than clusters as a
+                # ConvergenceWarning; the empty component it leaves is re-seeded and
+                # reported by the collapse policy, and the fit warns about convergence
+                # exactly once, for EM itself.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                responsibilities = initial_responsibilities(
+                    X, sample_weight, self.n_components, self.init_params, random_state
+                )
             drawn = parameters_from_responsibilities(
-                X, sample_weight, responsibilities, model, self.reg_covar
+                X, sample_weight, responsibilities, model, reg_covar
             )
         if precisions is not None:
             factors = precision_cholesky_from_precisions(precisions, model.form)
@@ -377,30 +412,60 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.n_components,
             X.shape[1],
         )
-        backend = self._backend(X, weights)
         random_state = check_random_state(self.random_state)
+        # --- robustness (issue 8): extreme magnitudes are fitted as X·2^-e (exact, see
+        # gaussmix.scaling); every quantity below is in those units until scaled back.
+        exponent = data_exponent(X, self.reg_covar)
+        X_fit = X if exponent == 0 else _ldexp(X, -exponent)
+        reg_covar = float(np.ldexp(self.reg_covar, -2 * exponent))
+        offset = log_density_offset(exponent, X.shape[1])
+        given = (
+            given[0],
+            None if given[1] is None else np.ldexp(given[1], -exponent),
+            None if given[2] is None else np.ldexp(given[2], 2 * exponent),
+        )
+        progress = self._progress
+        if exponent != 0:
+            progress = lambda info: self._progress(  # noqa: E731
+                dataclasses.replace(info, log_likelihood=info.log_likelihood + offset)
+            )
+        # --- end robustness
+        backend = self._backend(X_fit, weights)
 
         best: EMResult | None = None
+        failures: list[CollapsedComponentError] = []
         n_init = 1 if warm else self.n_init
         for init in range(n_init):
-            if warm:
-                start = self._fitted_parameters()
-                lower_bound = self.lower_bound_
-            else:
-                start = self._initial_parameters(X, weights, model, random_state, given)
-                lower_bound = -math.inf
             self._announce(f"Initialization {init}")
-            result = run_em(
-                backend,
-                start,
-                model,
-                reg_covar=self.reg_covar,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                lower_bound=lower_bound,
-                callback=self._progress,
-                init=init,
-            )
+            # --- collapse policy (issue 8): a start that cannot be repaired is discarded.
+            try:
+                if warm:
+                    start = scale_parameters(self._fitted_parameters(), -exponent)
+                    lower_bound = self.lower_bound_ - offset
+                else:
+                    start = self._initial_parameters(
+                        X_fit, weights, model, random_state, given, reg_covar
+                    )
+                    lower_bound = -math.inf
+                result = run_em(
+                    backend,
+                    start,
+                    model,
+                    reg_covar=reg_covar,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    lower_bound=lower_bound,
+                    callback=progress,
+                    init=init,
+                    reseeder=ComponentReseeder(
+                        backend, X_fit, weights, _RESEEDS_PER_COMPONENT * self.n_components
+                    ),
+                )
+            except CollapsedComponentError as error:
+                failures.append(error)
+                self._announce(f"Initialization discarded: {error}")
+                continue
+            # --- end collapse policy
             self._announce(
                 f"Initialization {'converged' if result.converged else 'did not converge'}."
             )
@@ -408,6 +473,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                 best = result
 
+        if best is None:
+            raise all_starts_failed(failures)
+        if failures:
+            warnings.warn(
+                f"Every start should fit without collapse; {len(failures)} of {n_init} "
+                f"start(s) were discarded and the best of the others kept. First: "
+                f"{failures[0]}",
+                CollapsedComponentWarning,
+                stacklevel=3,
+            )
+        if best.reseeds:
+            warnings.warn(
+                describe_reseeds(best.reseeds, n_init), CollapsedComponentWarning, stacklevel=3
+            )
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in max_iter = "
@@ -416,16 +495,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        self._set_fitted_parameters(best.parameters)
+        # One more E-step gives the log-likelihood of the parameters actually returned.
+        final = backend.statistics(best.parameters, model.scatter)
+        parameters = scale_parameters(best.parameters, exponent)
+        if exponent != 0:
+            check_representable(parameters, exponent)
+        empty = empty_components(final.n_k, weights)
+        if empty.size:
+            warnings.warn(
+                "Every component should own data; component(s) "
+                f"{empty.tolist()} own almost none (n_k = {final.n_k[empty].tolist()}), so "
+                "their weights_ are near zero. Use fewer components or another start.",
+                CollapsedComponentWarning,
+                stacklevel=3,
+            )
+        self._set_fitted_parameters(parameters)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
-        self.lower_bound_ = best.lower_bound if best.n_iter else -math.inf
-        self.lower_bounds_ = list(best.lower_bounds)
-        # One more E-step gives the log-likelihood of the parameters actually returned.
-        final = backend.statistics(best.parameters, model.scatter)
-        self.log_likelihood_ = final.mean_log_likelihood
-        self.log_likelihood_history_ = np.array([*best.lower_bounds, self.log_likelihood_])
+        self.lower_bound_ = best.lower_bound + offset if best.n_iter else -math.inf
+        self.lower_bounds_ = [value + offset for value in best.lower_bounds]
+        self.log_likelihood_ = final.mean_log_likelihood + offset
+        self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         return X
 
     # --------------------------------------------------------------- progress
@@ -447,9 +538,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- predict
     def _map_posterior(self, X: Any, output: str) -> Any:
-        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path."""
+        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path.
+
+        Extreme data are evaluated as X·2^-e against the correspondingly scaled mixture
+        (gaussmix.scaling), so that the kernels neither overflow nor underflow; the
+        log-densities get the offset back.
+        """
+        parameters = self._fitted_parameters()
+        exponent = data_exponent(X, 0.0)
+        if exponent != 0:
+            X = _ldexp(X, -exponent)
+            parameters = scale_parameters(parameters, -exponent)
         backend = self._backend(X, None)
-        prepared = backend.prepare(self._fitted_parameters())
+        prepared = backend.prepare(parameters)
 
         def function(rows: Any) -> Any:
             if output == "labels":
@@ -457,7 +558,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             log_norm, responsibilities = posterior(rows, prepared)
             return log_norm if output == "log_norm" else responsibilities
 
-        return backend.map_rows(function)
+        result = backend.map_rows(function)
+        offset = log_density_offset(exponent, X.shape[1])
+        return result + offset if output == "log_norm" and offset else result
 
     def _row_map(self, X: Any, output: str) -> Any:
         self._fitted_parameters()

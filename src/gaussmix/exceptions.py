@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CollapsedComponentError",
+    "CollapsedComponentWarning",
     "InvalidInputError",
     "InvalidParameterError",
     "NonNumericDataError",
@@ -48,3 +49,11 @@ class CollapsedComponentError(ValueError):
         super().__init__(message)
         self.component = component
         self.n_k = n_k
+
+
+class CollapsedComponentWarning(UserWarning):
+    """A component collapsed during a fit and was re-seeded, or a start was discarded.
+
+    The fit went on (see :mod:`gaussmix.collapse` for the policy); the message names
+    the components, their n_k, and the remedies.
+    """

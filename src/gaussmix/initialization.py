@@ -11,10 +11,14 @@ from gaussmix.covariance.base import CovarianceModel
 from gaussmix.kernels import accumulate_statistics
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
+from gaussmix.statistics import SufficientStatistics
 
 __all__ = ["InitMethod", "initial_responsibilities", "parameters_from_responsibilities"]
 
 InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
+
+# Rows per block when the starting parameters are computed from the responsibilities.
+_INIT_BLOCK_ROWS = 65536
 
 
 def _one_hot(labels: np.ndarray, n_samples: int, n_components: int) -> np.ndarray:
@@ -113,14 +117,32 @@ def parameters_from_responsibilities(
     -------
     MixtureParameters
     """
-    weighted = (
-        responsibilities if sample_weight is None else responsibilities * sample_weight[:, None]
-    )
-    n_k = weighted.sum(axis=0)
+    # --- memory (issue 8): both passes visit row blocks, so that the overhead is a few
+    # block-sized temporaries rather than float64 and difference copies of all of X.
+    blocks = [
+        slice(start, start + _INIT_BLOCK_ROWS) for start in range(0, X.shape[0], _INIT_BLOCK_ROWS)
+    ]
+    n_k = np.zeros(responsibilities.shape[1])
+    weighted_sum = np.zeros((responsibilities.shape[1], X.shape[1]))
+    for block in blocks:
+        weighted = responsibilities[block]
+        if sample_weight is not None:
+            weighted = weighted * sample_weight[block, None]
+        n_k += weighted.sum(axis=0)
+        weighted_sum += weighted.T @ X[block].astype(np.float64)
     # Statistics are taken about provisional means (DESIGN.md §1): a first pass finds
     # them, a second accumulates the scatter about them without cancellation.
     with np.errstate(invalid="ignore", divide="ignore"):
-        shift = (weighted.T @ X.astype(np.float64)) / n_k[:, None]
+        shift = weighted_sum / n_k[:, None]
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    statistics = accumulate_statistics(X, responsibilities, sample_weight, shift, model.scatter)
+    statistics = SufficientStatistics.zeros(shift, model.scatter)
+    for block in blocks:
+        statistics = statistics + accumulate_statistics(
+            X[block],
+            responsibilities[block],
+            None if sample_weight is None else sample_weight[block],
+            shift,
+            model.scatter,
+        )
+    # --- end memory
     return maximize(statistics, model, reg_covar)

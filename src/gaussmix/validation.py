@@ -48,9 +48,11 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
     ------
     InvalidInputError
     """
-    finite = np.isfinite(X)
-    if finite.all():
+    # --- memory (issue 8): max and min propagate NaN and reach ±inf without allocating
+    # the X-sized boolean array of isfinite(X), which is only built to locate a bad value.
+    if X.size == 0 or (np.isfinite(np.max(X)) and np.isfinite(np.min(X))):
         return
+    finite = np.isfinite(X)
     n_nan = int(np.isnan(X).sum())
     n_inf = int(np.isinf(X).sum())
     where = tuple(int(i) for i in np.argwhere(~finite)[0])
