@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-quick clean
 
 # One stamp per set of extras, so that `make test` after `make demo` installs what is missing.
 $(VENV)/.stamp-%: pyproject.toml
@@ -24,6 +24,9 @@ lint: $(VENV)/.stamp-test
 
 bench: $(VENV)/.stamp-test
 	$(PY) benchmarks/bench_em.py
+
+bench-quick: $(VENV)/.stamp-test
+	$(PY) benchmarks/bench_em.py --quick --output benchmarks/results-quick.md
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

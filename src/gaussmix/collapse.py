@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
+from gaussmix.backends.torch import to_numpy
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import collapse_error, dense_covariances
 from gaussmix.exceptions import CollapsedComponentError
@@ -249,8 +250,10 @@ class _SeedQueue:
         """The next worst-explained row (float64) and its weight."""
         if self.order is None:
             parameters = self.parameters
-            log_density = self.backend.map_rows(
-                lambda rows: log_responsibilities(weighted_log_prob(rows, parameters))[0]
+            log_density = to_numpy(
+                self.backend.map_rows(
+                    lambda rows: log_responsibilities(weighted_log_prob(rows, parameters))[0]
+                )
             ).astype(np.float64)
             n_positive = log_density.shape[0]
             if self.sample_weight is not None:
@@ -261,7 +264,7 @@ class _SeedQueue:
         index = int(self.order[self.taken % self.order.shape[0]])
         self.taken += 1
         weight = 1.0 if self.sample_weight is None else float(self.sample_weight[index])
-        return np.asarray(self.X[index], dtype=np.float64), weight
+        return np.asarray(to_numpy(self.X[index]), dtype=np.float64), weight
 
 
 def empty_components(n_k: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:

@@ -25,6 +25,7 @@ from gaussmix.backends.dask import (
     prepare_dask_fit,
 )
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
+from gaussmix.backends.torch import is_tensor, to_numpy
 from gaussmix.collapse import (
     ComponentReseeder,
     all_starts_failed,
@@ -44,7 +45,7 @@ from gaussmix.exceptions import (
     InvalidParameterError,
 )
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
-from gaussmix.kernels import log_responsibilities, weighted_log_prob
+from gaussmix.kernels import array_namespace, posterior, weighted_log_prob
 from gaussmix.parameters import MixtureParameters
 from gaussmix.scaling import (
     check_representable,
@@ -58,6 +59,14 @@ __all__ = ["GaussianMixture"]
 
 _INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 _FEATURE_RECORDS = ("n_features_in_", "feature_names_in_")
+_BACKENDS = ("numpy", "torch", "auto")
+_DTYPES = (None, "float32", "float64")
+
+
+def _ldexp(X: Any, exponent: int) -> Any:
+    """X·2^exponent, exact, for NumPy arrays and torch tensors alike."""
+    return X * 2.0**exponent if is_tensor(X) else np.ldexp(X, exponent)
+
 
 # Re-seeds of collapsing components allowed per start and per component before the
 # start is given up (gaussmix.collapse).
@@ -112,6 +121,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Dask input only: keep X in the workers' memory during the fit (True), re-read it
         from its source at every iteration (False, out-of-core), or persist when it takes
         at most half of the workers' memory ("auto"). See ``gaussmix.backends.dask``.
+    backend : {"numpy", "torch", "auto"}, default="numpy"
+        Where the E-step kernels run. ``"torch"`` runs them on PyTorch tensors (needs
+        ``pip install 'gaussmix[torch]'``); ``"auto"`` picks torch when X is a torch tensor,
+        and then predict, predict_proba and score_samples return tensors on X's device.
+    device : str, torch.device or None, default=None
+        Device of the torch backend; None means CUDA when available, else the CPU.
+    dtype : {None, "float32", "float64"}, default=None
+        Precision of the kernels: None keeps X's floating dtype (integers become float64);
+        ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
+        the M-step are float64 whatever the choice.
 
     Attributes
     ----------
@@ -176,6 +195,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_size: int | None = None,
         callback: Callable[[IterationInfo], None] | None = None,
         persist: PersistPolicy = "auto",
+        backend: str = "numpy",
+        device: Any = None,
+        dtype: str | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -194,6 +216,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.callback = callback
         self.persist = persist
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -213,6 +238,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}. "
                 "Use 'kmeans' (the default) unless you need another start."
             )
+        if self.backend not in _BACKENDS:
+            raise InvalidParameterError(
+                f"backend must be one of {list(_BACKENDS)}; got {self.backend!r}. Use 'auto' "
+                "to follow the type of X."
+            )
+        if self.dtype not in _DTYPES:
+            raise InvalidParameterError(
+                f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}. Use None to keep "
+                "the dtype of X."
+            )
         if self.callback is not None and not callable(self.callback):
             raise InvalidParameterError(
                 f"callback must be callable or None; got {type(self.callback).__name__}."
@@ -220,11 +255,50 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         check_persist(self.persist)
         return self._covariance_model()
 
-    def _backend(self, X: Any, sample_weight: Any) -> NumpyBackend | DaskBackend:
+    # ---------------------------------------------------------- backends (kernels branch)
+    def _uses_torch(self, X: Any) -> bool:
+        return self.backend == "torch" or (self.backend == "auto" and is_tensor(X))
+
+    def _check_data(self, X: Any, *, reset: bool) -> Any:
+        """Validated X: a tensor for the torch backend given a tensor, else a NumPy array."""
+        if is_dask_collection(X):  # Dask input (issue 5): lazy checks, a Dask array back
+            return check_dask_data(self, X, reset=reset)
+        if self._uses_torch(X) and is_tensor(X):
+            from gaussmix.backends.torch import check_tensor
+
+            X = check_tensor(X, self.dtype)
+            if reset:
+                self.n_features_in_ = int(X.shape[1])
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            elif X.shape[1] != self.n_features_in_:
+                raise InvalidInputError(
+                    f"X must have {self.n_features_in_} features, as in fit; got "
+                    f"{X.shape[1]}. Pass the same columns as when fitting."
+                )
+            return X
+        X = check_data(self, to_numpy(X), reset=reset)
+        return X if self.dtype is None else X.astype(self.dtype, copy=False)
+
+    def _backend(self, X: Any, sample_weight: Any) -> Any:
+        if self._uses_torch(X):
+            from gaussmix.backends.torch import TorchBackend
+
+            return TorchBackend(
+                X, sample_weight, self.chunk_size, self.device, n_components=self.n_components
+            )
         chunk_size = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
         if is_dask_collection(X):  # Dask input (issue 5)
             return DaskBackend(X, sample_weight, chunk_size)
         return NumpyBackend(X, sample_weight, chunk_size)
+
+    def _output(self, X: Any, result: Any) -> Any:
+        """Tensors stay tensors only for tensor input under backend='auto'."""
+        if self.backend == "auto" and is_tensor(X):
+            return result
+        return to_numpy(result)
+
+    # ---------------------------------------------------- end of backends (kernels branch)
 
     # ------------------------------------------------------------- parameters
     def _fitted_parameters(self) -> MixtureParameters:
@@ -246,7 +320,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_parameters(
         self,
-        X: np.ndarray,
+        X: Any,
         sample_weight: np.ndarray | None,
         model: CovarianceModel,
         random_state: np.random.RandomState,
@@ -257,6 +331,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if weights is not None and means is not None and precisions is not None:
             drawn = None
         else:
+            # The initialisation runs on the host; a tensor is copied only when it is needed.
+            X = to_numpy(X)
             with warnings.catch_warnings():
                 # KMeans reports fewer distinct points than clusters as a
                 # ConvergenceWarning; the empty component it leaves is re-seeded and
@@ -320,11 +396,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         X = self._fit(X, sample_weight)
-        return self._row_map(
-            X,
-            lambda rows, parameters: weighted_log_prob(rows, parameters).argmax(axis=1),
-            validated=True,
-        )[0]
+        return self._output(X, self._map_posterior(X, "labels"))
 
     def _fit(self, X: Any, sample_weight: Any) -> Any:
         # Validation records n_features_in_ and feature_names_in_ before later checks (or a
@@ -357,8 +429,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             backend = self._backend(data.X, data.sample_weight)
             X, weights = data.sample, data.sample_weights
         else:
-            X = check_data(self, X, reset=not warm)
-            weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            X = self._check_data(X, reset=not warm)
+            weights = check_sample_weight(
+                to_numpy(sample_weight), X.shape[0], np.float64 if is_tensor(X) else X.dtype
+            )
         n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
         if n_support < self.n_components:
             raise InvalidInputError(
@@ -378,7 +452,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # gaussmix.scaling); every quantity below is in those units until scaled back.
         # Dask input is fitted as given (its executor reads the data lazily).
         exponent = 0 if dask_input else data_exponent(X, self.reg_covar)
-        X_fit = X if exponent == 0 else np.ldexp(X, -exponent)
+        X_fit = X if exponent == 0 else _ldexp(X, -exponent)
         reg_covar = float(np.ldexp(self.reg_covar, -2 * exponent))
         offset = log_density_offset(exponent, X.shape[1])
         given = (
@@ -511,31 +585,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.callback(info)
 
     # ---------------------------------------------------------------- predict
-    def _row_map(
-        self,
-        X: Any,
-        function: Callable[[np.ndarray, MixtureParameters], np.ndarray],
-        validated: bool = False,
-    ) -> tuple[np.ndarray, float]:
-        """Apply a row-wise function of the fitted mixture; also return the log-density offset.
+    def _map_posterior(self, X: Any, output: str) -> Any:
+        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path.
 
         Extreme data are evaluated as X·2^-e against the correspondingly scaled mixture
-        (gaussmix.scaling), so that the kernels neither overflow nor underflow; adding
-        the returned offset to a log-density of the scaled rows gives that of X.
+        (gaussmix.scaling), so that the kernels neither overflow nor underflow; the
+        log-densities get the offset back.
         """
         parameters = self._fitted_parameters()
-        if is_dask_collection(X):  # Dask input (issue 5): a lazy result, chunked like X
-            X = check_dask_data(self, X, reset=False)
-            exponent = 0
-        else:
-            if not validated:
-                X = check_data(self, X, reset=False)
-            exponent = data_exponent(X, 0.0)
+        # Dask input (issue 5) is evaluated lazily, as given.
+        exponent = 0 if is_dask_collection(X) else data_exponent(X, 0.0)
         if exponent != 0:
-            X = np.ldexp(X, -exponent)
+            X = _ldexp(X, -exponent)
             parameters = scale_parameters(parameters, -exponent)
-        result = self._backend(X, None).map_rows(lambda rows: function(rows, parameters))
-        return result, log_density_offset(exponent, X.shape[1])
+        backend = self._backend(X, None)
+        prepared = backend.prepare(parameters)
+
+        def function(rows: Any) -> Any:
+            if output == "labels":
+                return array_namespace(rows).argmax(weighted_log_prob(rows, prepared), axis=1)
+            log_norm, responsibilities = posterior(rows, prepared)
+            return log_norm if output == "log_norm" else responsibilities
+
+        result = backend.map_rows(function)
+        offset = log_density_offset(exponent, X.shape[1])
+        return result + offset if output == "log_norm" and offset else result
+
+    def _row_map(self, X: Any, output: str) -> Any:
+        self._fitted_parameters()
+        checked = self._check_data(X, reset=False)
+        return self._output(X, self._map_posterior(checked, output))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density log p(x_n) of each row under the fitted mixture.
@@ -549,10 +628,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        log_density, offset = self._row_map(
-            X, lambda rows, parameters: log_responsibilities(weighted_log_prob(rows, parameters))[0]
-        )
-        return log_density + offset if offset else log_density
+        return self._row_map(X, "log_norm")
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (optionally weighted) log-likelihood per sample.
@@ -573,7 +649,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_density = self.score_samples(X)
         if is_dask_collection(log_density):  # Dask input (issue 5)
             return dask_weighted_mean(log_density, sample_weight)
-        weights = check_sample_weight(sample_weight, log_density.shape[0], np.float64)
+        log_density = to_numpy(log_density)
+        weights = check_sample_weight(to_numpy(sample_weight), log_density.shape[0], np.float64)
         return float(np.average(log_density.astype(np.float64), weights=weights))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -589,12 +666,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ndarray of shape (n_samples, n_components)
             Rows sum to one.
         """
-        return self._row_map(
-            X,
-            lambda rows, parameters: np.exp(
-                log_responsibilities(weighted_log_prob(rows, parameters))[1]
-            ),
-        )[0]
+        return self._row_map(X, "responsibilities")
 
     def predict(self, X: Any) -> np.ndarray:
         """Component of highest responsibility for each row.
@@ -608,9 +680,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._row_map(
-            X, lambda rows, parameters: weighted_log_prob(rows, parameters).argmax(axis=1)
-        )[0]
+        return self._row_map(X, "labels")
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw random rows from the fitted mixture.
@@ -668,8 +738,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + p·log n`` with p the number of free parameters.
         """
-        # A Dask dataframe's length is lazy: len() computes it (issue 5).
-        n_samples = len(X) if is_dask_collection(X) else np.shape(X)[0]
+        n_samples = _n_rows(X)
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X: Any) -> float:
@@ -685,8 +754,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         float
             ``−2·log L + 2p``.
         """
-        # A Dask dataframe's length is lazy: len() computes it (issue 5).
-        n_samples = len(X) if is_dask_collection(X) else np.shape(X)[0]
+        n_samples = _n_rows(X)
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
 
     # ------------------------------------------------------------ model files
@@ -725,3 +793,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         from gaussmix.io import load
 
         return load(path)
+
+
+def _n_rows(X: Any) -> int:
+    """Number of rows of any accepted input (a Dask dataframe's length is computed)."""
+    if is_dask_collection(X):
+        return len(X)
+    return int(X.shape[0]) if is_tensor(X) else np.shape(X)[0]

@@ -1,121 +1,625 @@
 """Per-chunk mathematics: log-densities, responsibilities and sufficient statistics.
 
-These functions touch the data (rows × D). They work on one chunk of rows at a time,
-keep the data's dtype (float32 stays float32) and return statistics in float64.
+The kernels are written once against the array API standard: they take the namespace
+``xp`` from their arrays (NumPy itself for NumPy arrays, ``array_api_compat``'s wrapper
+for PyTorch tensors), so the same lines run on NumPy, on PyTorch's CPU and on CUDA.
+They keep the data's dtype (float32 stays float32) and return moments in float64.
+
+How one chunk is processed (all components at once):
+
+1. ``Y = X − c`` with one centre ``c`` for the whole mixture (the weighted mean of the
+   component means), so that data far from the origin lose no precision below.
+2. The *whitened differences* of every row from every component,
+   ``P_kn = U_kᵀ (y_n − m_k)`` with ``m_k = μ_k − c``: one GEMM of the stacked precision
+   factors ``[U_1 … U_K]ᵀ`` against the chunk minus the precomputed ``U_kᵀ m_k`` (full
+   form), one GEMM with the shared factor (tied form), or a broadcast product (diagonal
+   and spherical forms). They are laid out (K, D, rows), rows last.
+3. ``log N(x_n | μ_k, Σ_k) = log|U_k| − ½ D log 2π − ½ ‖P_kn‖²``, responsibilities by a
+   max-shifted log-sum-exp over the components.
+4. Moments in whitened coordinates — ``Σ_n r_nk``, ``Σ_n r_nk P_kn`` and
+   ``Σ_n r_nk P_kn P_knᵀ`` (one batched GEMM over components). Because
+   ``P_kn = U_kᵀ (x_n − μ_k)``, these are the statistics shifted by the current means,
+   expressed in the basis of ``U_k``; :func:`unwhiten` maps them back on the host.
 
 References
 ----------
 Bishop, C. M. (2006). *Pattern Recognition and Machine Learning*, §9.2.
+Array API standard, https://data-apis.org/array-api/.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.special import logsumexp
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from gaussmix.covariance.base import ScatterKind
-from gaussmix.covariance.forms import log_det_precision_cholesky
+import numpy as np
+from scipy import linalg
+
+from gaussmix.covariance.base import Form, ScatterKind
+from gaussmix.covariance.forms import collapse_error, log_det_precision_cholesky
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
 __all__ = [
+    "ChunkMoments",
+    "PreparedParameters",
     "accumulate_statistics",
+    "array_namespace",
+    "chunk_moments",
     "chunk_statistics",
     "log_gaussian_density",
     "log_responsibilities",
+    "prepare_parameters",
+    "unwhiten",
     "weighted_log_prob",
+    "whitened_kind",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
+WhitenedKind = Literal["diagonal", "full"]
 
-def log_gaussian_density(X: np.ndarray, parameters: MixtureParameters) -> np.ndarray:
+
+def array_namespace(array: Any) -> Any:
+    """The array-API namespace of an array: ``numpy`` for NumPy arrays.
+
+    Parameters
+    ----------
+    array : ndarray or torch.Tensor
+        Any array the kernels accept.
+
+    Returns
+    -------
+    module
+        ``numpy`` (array-API compatible since NumPy 2) for NumPy arrays, otherwise the
+        ``array_api_compat`` namespace of the array (e.g. its PyTorch wrapper).
+    """
+    if isinstance(array, np.ndarray):
+        return np
+    from array_api_compat import array_namespace as compat_namespace
+
+    return compat_namespace(array)
+
+
+@dataclass(frozen=True)
+class PreparedParameters:
+    """The parameters of one E-step, laid out and cast for the chunk kernels.
+
+    Parameters
+    ----------
+    parameters : MixtureParameters
+        The host float64 parameters these were prepared from.
+    center : array of shape (n_features,)
+        The centre ``c`` subtracted from every row.
+    projection : array
+        ``(n_components · n_features, n_features)`` stacked ``[U_1 … U_K]ᵀ`` (full),
+        ``(n_features, n_features)`` shared ``Uᵀ`` (tied), or ``(n_components, n_features)``
+        per-coordinate scales ``1/σ`` (diagonal, spherical).
+    offsets : array of shape (n_components, n_features)
+        ``U_kᵀ (μ_k − c)``, subtracted from the projected rows.
+    log_constants : array of shape (n_components,)
+        ``log π_k + log|U_k| − ½ D log 2π``.
+    """
+
+    parameters: MixtureParameters
+    center: Any
+    projection: Any
+    offsets: Any
+    log_constants: Any
+
+    @property
+    def form(self) -> str:
+        """The covariance form."""
+        return self.parameters.form
+
+    @property
+    def n_components(self) -> int:
+        """K."""
+        return self.parameters.n_components
+
+    @property
+    def n_features(self) -> int:
+        """D."""
+        return self.parameters.n_features
+
+
+def prepare_parameters(
+    parameters: MixtureParameters, xp: Any = np, dtype: Any = None, device: Any = None
+) -> PreparedParameters:
+    """Lay out the parameters for the chunk kernels, in float64 on the host, then cast.
+
+    Parameters
+    ----------
+    parameters : MixtureParameters
+        The mixture.
+    xp : module, default=numpy
+        The array namespace of the data.
+    dtype : dtype of ``xp``, optional
+        The data's floating dtype; defaults to ``xp.float64``.
+    device : optional
+        The data's device (ignored by NumPy).
+
+    Returns
+    -------
+    PreparedParameters
+    """
+    form = parameters.form
+    means = np.asarray(parameters.means, dtype=np.float64)
+    factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
+    n_components, n_features = means.shape
+    weights = np.asarray(parameters.weights, dtype=np.float64)
+    # c is a convex combination of the means: close to the data, so that y = x − c is
+    # small wherever the data sit (offset data keep their digits in float32).
+    center = weights @ means / max(float(np.sum(weights)), np.finfo(np.float64).tiny)
+    shifted = means - center
+    if form == "full":
+        projection = np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features)
+        offsets = np.einsum("kd,kde->ke", shifted, factors)
+    elif form == "tied":
+        projection = factors.T
+        offsets = shifted @ factors
+    elif form == "diagonal":
+        projection = factors
+        offsets = shifted * factors
+    else:
+        projection = np.repeat(factors[:, None], n_features, axis=1)
+        offsets = shifted * projection
+    # A weight of exactly zero is a component that cannot own any point: log 0 = −inf
+    # gives it responsibility 0 without a warning.
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_det = np.broadcast_to(
+            log_det_precision_cholesky(factors, form, n_features), (n_components,)
+        )
+    if not np.all(np.isfinite(log_det)):
+        # A zero or non-finite factor is an infinite or undefined variance: squares of the
+        # data overflowed, and every density would be NaN.
+        component = None if form == "tied" else int(np.flatnonzero(~np.isfinite(log_det))[0])
+        raise collapse_error(
+            component, None, "its precision factor is zero or not finite (variance overflow)"
+        )
+    log_constants = log_weights + log_det - 0.5 * n_features * _LOG_2PI
+    dtype = xp.float64 if dtype is None else dtype
+
+    def cast(array: np.ndarray) -> Any:
+        return xp.asarray(np.ascontiguousarray(array), dtype=dtype, device=device)
+
+    return PreparedParameters(
+        parameters=parameters,
+        center=cast(center),
+        projection=cast(projection),
+        offsets=cast(offsets),
+        log_constants=cast(log_constants),
+    )
+
+
+def _prepared_for(X: Any, parameters: MixtureParameters | PreparedParameters) -> PreparedParameters:
+    if isinstance(parameters, PreparedParameters):
+        return parameters
+    xp = array_namespace(X)
+    return prepare_parameters(parameters, xp, X.dtype, getattr(X, "device", None))
+
+
+def whitened_differences(X: Any, prepared: PreparedParameters) -> Any:
+    """``P_kn = U_kᵀ (x_n − μ_k)`` for every component and row, components first.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows.
+    prepared : PreparedParameters
+        From :func:`prepare_parameters`, in the namespace and dtype of ``X``.
+
+    Returns
+    -------
+    array of shape (n_components, n_features, n_samples)
+        Rows last, so that every elementwise pass and every reduction over features runs
+        along long contiguous rows even when D is 2 (a rows-first layout spends its time
+        in loops of length D).
+
+    Notes
+    -----
+    ``U_kᵀ(x − μ_k) = U_kᵀ(x − c) − U_kᵀ(μ_k − c)``: the data are centred once, then every
+    component is projected by one product, so the difference is formed before the
+    square and never through an expansion of ``‖x‖²``.
+    """
+    xp = array_namespace(X)
+    n_samples = X.shape[0]
+    n_components, n_features = prepared.n_components, prepared.n_features
+    centred = _rows_last(X - prepared.center)
+    offsets = xp.expand_dims(prepared.offsets, axis=2)
+    form = prepared.form
+    if form == "full":
+        differences = xp.reshape(
+            prepared.projection @ centred, (n_components, n_features, n_samples)
+        )
+    elif form == "tied":
+        # The shared factor needs one (D × n) product; the subtraction broadcasts it.
+        return xp.expand_dims(prepared.projection @ centred, axis=0) - offsets
+    else:
+        differences = xp.expand_dims(centred, axis=0) * xp.expand_dims(prepared.projection, 2)
+    differences -= offsets
+    return differences
+
+
+def _rows_last(X: Any) -> Any:
+    """The transpose of a (rows, D) array as a C-contiguous (D, rows) copy.
+
+    The array API leaves memory layout to the library; a strided view here would make
+    every later pass slow, so this one layout detail is asked of each library by name.
+    """
+    transposed = X.T
+    if isinstance(transposed, np.ndarray):
+        return np.ascontiguousarray(transposed)
+    return transposed.contiguous()
+
+
+def _weighted_log_prob_from(differences: Any, prepared: PreparedParameters) -> Any:
+    """(K, n) weighted log-probabilities from (K, D, n) whitened differences."""
+    xp = array_namespace(differences)
+    weighted = xp.sum(differences * differences, axis=1)
+    weighted *= -0.5
+    weighted += xp.expand_dims(prepared.log_constants, axis=1)
+    return weighted
+
+
+def log_gaussian_density(X: Any, parameters: MixtureParameters | PreparedParameters) -> Any:
     """Log-density of every row under every component, log N(x_n | μ_k, Σ_k).
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        One chunk of rows, float32 or float64.
-    parameters : MixtureParameters
-        The mixture; its arrays are cast to the dtype of ``X``.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_components), dtype of ``X``
-
-    Notes
-    -----
-    log N(x | μ, Σ) = −½ D log 2π + log|U| − ½ ‖(x − μ)ᵀ U‖² with Σ⁻¹ = U Uᵀ.
-    The difference x − μ is formed before any product, so that data far from the
-    origin keep their precision (no expansion of the square).
-    """
-    dtype = X.dtype
-    n_samples, n_features = X.shape
-    form = parameters.form
-    means = parameters.means.astype(dtype, copy=False)
-    factors = parameters.precisions_cholesky.astype(dtype, copy=False)
-    n_components = means.shape[0]
-    log_det = log_det_precision_cholesky(parameters.precisions_cholesky, form, n_features).astype(
-        dtype
-    )
-
-    mahalanobis = np.empty((n_samples, n_components), dtype=dtype)
-    for k in range(n_components):
-        diff = X - means[k]
-        if form == "full":
-            projected = diff @ factors[k]
-        elif form == "tied":
-            projected = diff @ factors
-        else:
-            # Spherical (a scalar per component) and diagonal (a vector) both scale.
-            projected = diff * factors[k]
-        mahalanobis[:, k] = np.einsum("ij,ij->i", projected, projected)
-    return (-0.5 * (n_features * _LOG_2PI + mahalanobis) + log_det).astype(dtype, copy=False)
-
-
-def weighted_log_prob(X: np.ndarray, parameters: MixtureParameters) -> np.ndarray:
-    """log π_k + log N(x_n | μ_k, Σ_k) for every row and component.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        One chunk of rows.
-    parameters : MixtureParameters
+    X : array of shape (n_samples, n_features)
+        One chunk of rows, float32 or float64 (NumPy array or torch tensor).
+    parameters : MixtureParameters or PreparedParameters
         The mixture.
 
     Returns
     -------
-    ndarray of shape (n_samples, n_components)
+    array of shape (n_samples, n_components), dtype of ``X``
+
+    Notes
+    -----
+    log N(x | μ, Σ) = −½ D log 2π + log|U| − ½ ‖(x − μ)ᵀ U‖² with Σ⁻¹ = U Uᵀ; see
+    :func:`whitened_differences` for how the differences keep their precision.
     """
-    # A weight of exactly zero is a component that cannot own any point: log 0 = −inf
-    # gives it responsibility 0 without a warning.
+    prepared = _prepared_for(X, parameters)
+    xp = array_namespace(X)
+    log_weights = xp.asarray(
+        _log_weights(prepared.parameters), dtype=X.dtype, device=getattr(X, "device", None)
+    )
+    return weighted_log_prob(X, prepared) - log_weights
+
+
+def _log_weights(parameters: MixtureParameters) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        log_weights = np.log(parameters.weights).astype(X.dtype)
-    return log_gaussian_density(X, parameters) + log_weights
+        return np.log(np.asarray(parameters.weights, dtype=np.float64))
 
 
-def log_responsibilities(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def weighted_log_prob(X: Any, parameters: MixtureParameters | PreparedParameters) -> Any:
+    """log π_k + log N(x_n | μ_k, Σ_k) for every row and component.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows.
+    parameters : MixtureParameters or PreparedParameters
+        The mixture (prepared once per E-step by the backends).
+
+    Returns
+    -------
+    array of shape (n_samples, n_components)
+    """
+    prepared = _prepared_for(X, parameters)
+    xp = array_namespace(X)
+    weighted = _weighted_log_prob_from(whitened_differences(X, prepared), prepared)
+    return xp.permute_dims(weighted, (1, 0))
+
+
+def _normalise(weighted: Any, axis: int) -> tuple[Any, Any]:
+    """Turn weighted log-probabilities into (log p(x), responsibilities), overwriting them.
+
+    ``axis`` is the component axis.
+    """
+    xp = array_namespace(weighted)
+    top = xp.max(weighted, axis=axis, keepdims=True)
+    # A row whose every component has weight zero would give −inf − (−inf).
+    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    weighted -= top
+    responsibilities = xp.exp(weighted)
+    total = xp.sum(responsibilities, axis=axis, keepdims=True)
+    responsibilities /= total
+    log_norm = xp.log(total) + top
+    return xp.squeeze(log_norm, axis=axis), responsibilities
+
+
+def log_responsibilities(weighted: Any) -> tuple[Any, Any]:
     """Normalise weighted log-probabilities into log-responsibilities by Bayes' rule.
 
     Parameters
     ----------
-    weighted : ndarray of shape (n_samples, n_components)
-        Output of :func:`weighted_log_prob`.
+    weighted : array of shape (n_samples, n_components)
+        Output of :func:`weighted_log_prob` (left unchanged).
 
     Returns
     -------
-    log_norm : ndarray of shape (n_samples,)
+    log_norm : array of shape (n_samples,)
         log p(x_n) = logsumexp_k of the weighted log-probabilities.
-    log_resp : ndarray of shape (n_samples, n_components)
+    log_resp : array of shape (n_samples, n_components)
         log γ(z_nk) = weighted − log_norm.
 
     Notes
     -----
-    The normalisation is done in log space (log-sum-exp), so responsibilities stay
-    exact for points whose every density underflows in linear space.
+    The normalisation is done in log space (log-sum-exp shifted by the row maximum), so
+    responsibilities stay exact for points whose every density underflows.
     """
-    log_norm = logsumexp(weighted, axis=1)
-    return log_norm, weighted - log_norm[:, None]
+    xp = array_namespace(weighted)
+    log_norm, _ = _normalise(xp.asarray(weighted, copy=True), axis=1)
+    return log_norm, weighted - xp.expand_dims(log_norm, axis=1)
+
+
+def posterior(X: Any, prepared: PreparedParameters) -> tuple[Any, Any]:
+    """log p(x_n) and the responsibilities γ_nk of one chunk.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows.
+    prepared : PreparedParameters
+        The mixture.
+
+    Returns
+    -------
+    log_norm : array of shape (n_samples,)
+    responsibilities : array of shape (n_samples, n_components)
+    """
+    xp = array_namespace(X)
+    weighted = _weighted_log_prob_from(whitened_differences(X, prepared), prepared)
+    log_norm, responsibilities = _normalise(weighted, axis=0)
+    return log_norm, xp.permute_dims(responsibilities, (1, 0))
+
+
+def whitened_kind(form: Form | str, kind: ScatterKind) -> WhitenedKind:
+    """Which whitened second moment a form must accumulate to deliver a scatter kind.
+
+    Parameters
+    ----------
+    form : {"spherical", "diagonal", "tied", "full"}
+        The covariance form.
+    kind : {"trace", "diagonal", "full"}
+        The scatter kind the M-step needs.
+
+    Returns
+    -------
+    {"diagonal", "full"}
+        The full form's whitening mixes coordinates, so it always needs the full matrix;
+        the diagonal forms only scale, so their diagonal suffices unless the model asks
+        for the full scatter.
+    """
+    if form in ("full", "tied") or kind == "full":
+        return "full"
+    return "diagonal"
+
+
+@dataclass(frozen=True)
+class ChunkMoments:
+    """Moments of one chunk in whitened coordinates, float64, additive over chunks.
+
+    Parameters
+    ----------
+    n_k : array of shape (n_components,)
+        ``Σ_n w_n γ_nk``.
+    first : array of shape (n_components, n_features)
+        ``Σ_n w_n γ_nk P_kn``.
+    second : array of shape (n_components, n_features, n_features) or (n_components, n_features)
+        ``Σ_n w_n γ_nk P_kn P_knᵀ``, or only its diagonal.
+    total_weight : array of shape ()
+        ``Σ_n w_n``.
+    log_likelihood : array of shape ()
+        ``Σ_n w_n log p(x_n)``.
+    """
+
+    n_k: Any
+    first: Any
+    second: Any
+    total_weight: Any
+    log_likelihood: Any
+
+    def __add__(self, other: ChunkMoments) -> ChunkMoments:
+        """Moments of the union of two disjoint chunks."""
+        return ChunkMoments(
+            n_k=self.n_k + other.n_k,
+            first=self.first + other.first,
+            second=self.second + other.second,
+            total_weight=self.total_weight + other.total_weight,
+            log_likelihood=self.log_likelihood + other.log_likelihood,
+        )
+
+
+def chunk_moments(
+    X: Any, sample_weight: Any | None, prepared: PreparedParameters, kind: WhitenedKind
+) -> ChunkMoments:
+    """E-step on one chunk: whitened moments of its responsibilities, in float64.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows.
+    sample_weight : array of shape (n_samples,) or None
+        Non-negative weights in the dtype of ``X``; None means all ones.
+    prepared : PreparedParameters
+        The mixture, in the namespace and dtype of ``X``.
+    kind : {"diagonal", "full"}
+        The second moment to accumulate (see :func:`whitened_kind`).
+
+    Returns
+    -------
+    ChunkMoments
+        In the namespace (and on the device) of ``X``.
+
+    Notes
+    -----
+    With r_nk = w_n γ_nk, the chunk contributes Σ r_nk, Σ r_nk P_kn and Σ r_nk P_kn P_knᵀ
+    (a batched GEMM over components). Within a chunk the sums run in the data's dtype
+    (as BLAS does), across chunks in float64; n_k and the log-likelihood are summed in
+    float64 throughout.
+    """
+    xp = array_namespace(X)
+    float64 = xp.float64
+    differences = whitened_differences(X, prepared)
+    log_norm, responsibilities = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
+    if sample_weight is None:
+        total_weight = xp.asarray(float(X.shape[0]), dtype=float64, device=_device(X))
+        log_likelihood = xp.sum(log_norm, dtype=float64)
+    else:
+        responsibilities *= xp.expand_dims(sample_weight, axis=0)
+        total_weight = xp.sum(sample_weight, dtype=float64)
+        # Rows of weight zero must not contribute, even where their density underflows.
+        contributions = xp.where(
+            sample_weight > 0, sample_weight * log_norm, xp.zeros_like(log_norm)
+        )
+        log_likelihood = xp.sum(contributions, dtype=float64)
+    n_k = xp.sum(responsibilities, axis=1, dtype=float64)
+    weighted = differences * xp.expand_dims(responsibilities, axis=1)
+    first = xp.sum(weighted, axis=2)
+    if kind == "full":
+        # (K, D, n) @ (K, n, D): one GEMM per component, no (K, D, D, n) temporary.
+        second = weighted @ xp.permute_dims(differences, (0, 2, 1))
+    else:
+        weighted *= differences
+        second = xp.sum(weighted, axis=2)
+    return ChunkMoments(
+        n_k=n_k,
+        first=xp.astype(first, float64),
+        second=xp.astype(second, float64),
+        total_weight=total_weight,
+        log_likelihood=log_likelihood,
+    )
+
+
+def _device(X: Any) -> Any:
+    return getattr(X, "device", None)
+
+
+def unwhiten(
+    moments: ChunkMoments, parameters: MixtureParameters, kind: ScatterKind
+) -> SufficientStatistics:
+    """Sufficient statistics about the current means from whitened moments (host, float64).
+
+    Parameters
+    ----------
+    moments : ChunkMoments
+        Moments summed over chunks, as NumPy float64 arrays.
+    parameters : MixtureParameters
+        The parameters of the E-step that produced them.
+    kind : {"trace", "diagonal", "full"}
+        The scatter kind the covariance model needs.
+
+    Returns
+    -------
+    SufficientStatistics
+
+    Notes
+    -----
+    With the row vector ``p = (x − μ_k) U_k`` and ``A_k = U_k⁻¹``:
+    ``Σ r (x − μ_k) = (Σ r p) A_k`` and ``Σ r (x − μ_k)ᵀ(x − μ_k) = A_kᵀ (Σ r pᵀ p) A_k``.
+    ``A_k`` comes from a triangular solve (full, tied) or is ``σ`` itself (diagonal,
+    spherical).
+    """
+    form = parameters.form
+    factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
+    n_components, n_features = np.shape(parameters.means)
+    first = np.asarray(moments.first, dtype=np.float64)
+    second = np.asarray(moments.second, dtype=np.float64)
+    if form in ("full", "tied"):
+        stacked = factors if form == "full" else factors[None]
+        identity = np.eye(n_features)
+        inverses = np.stack([linalg.solve_triangular(u, identity, lower=False) for u in stacked])
+        inverses = np.broadcast_to(inverses, (n_components, n_features, n_features))
+        weighted_sum = np.einsum("kd,kde->ke", first, inverses)
+        full = np.swapaxes(inverses, 1, 2) @ second @ inverses
+        scatter = _reduce_scatter(full, kind)
+    else:
+        scales = 1.0 / (factors if form == "diagonal" else factors[:, None])
+        scales = np.broadcast_to(scales, (n_components, n_features))
+        weighted_sum = first * scales
+        if second.ndim == 3:
+            scatter = _reduce_scatter(second * scales[:, :, None] * scales[:, None, :], kind)
+        else:
+            diagonal = second * scales**2
+            scatter = diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
+    return SufficientStatistics(
+        n_k=np.asarray(moments.n_k, dtype=np.float64),
+        weighted_sum=weighted_sum,
+        scatter=scatter,
+        shift=np.asarray(parameters.means, dtype=np.float64),
+        total_weight=float(moments.total_weight),
+        log_likelihood=float(moments.log_likelihood),
+    )
+
+
+def _reduce_scatter(full: np.ndarray, kind: ScatterKind) -> np.ndarray:
+    if kind == "full":
+        return 0.5 * (full + np.swapaxes(full, 1, 2))
+    diagonal = np.diagonal(full, axis1=1, axis2=2).copy()
+    return diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
+
+
+def moments_to_host(moments: ChunkMoments) -> ChunkMoments:
+    """Copy moments from any namespace or device to NumPy float64 arrays.
+
+    Parameters
+    ----------
+    moments : ChunkMoments
+
+    Returns
+    -------
+    ChunkMoments
+    """
+
+    def host(array: Any) -> np.ndarray:
+        if isinstance(array, np.ndarray):
+            return array
+        if hasattr(array, "detach"):
+            return array.detach().cpu().numpy()
+        return np.asarray(array)
+
+    return ChunkMoments(
+        n_k=host(moments.n_k),
+        first=host(moments.first),
+        second=host(moments.second),
+        total_weight=host(moments.total_weight),
+        log_likelihood=host(moments.log_likelihood),
+    )
+
+
+def chunk_statistics(
+    X: Any,
+    sample_weight: Any | None,
+    parameters: MixtureParameters,
+    kind: ScatterKind,
+) -> SufficientStatistics:
+    """E-step on one chunk: responsibilities under ``parameters`` and their statistics.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows (NumPy array or torch tensor).
+    sample_weight : array of shape (n_samples,) or None
+        Non-negative weights; None means all ones.
+    parameters : MixtureParameters
+        The current mixture; its means are the shift of the statistics.
+    kind : {"trace", "diagonal", "full"}
+        The scatter kind the covariance model needs.
+
+    Returns
+    -------
+    SufficientStatistics
+        On the host, float64.
+    """
+    prepared = _prepared_for(X, parameters)
+    moments = chunk_moments(X, sample_weight, prepared, whitened_kind(parameters.form, kind))
+    return unwhiten(moments_to_host(moments), parameters, kind)
 
 
 def accumulate_statistics(
@@ -126,97 +630,55 @@ def accumulate_statistics(
     kind: ScatterKind,
     log_likelihood: float = 0.0,
 ) -> SufficientStatistics:
-    """Sufficient statistics of one chunk for given responsibilities.
+    """Sufficient statistics of given responsibilities (used to start EM).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        One chunk of rows.
+        The rows.
     responsibilities : ndarray of shape (n_samples, n_components)
         γ_nk, rows summing to one.
     sample_weight : ndarray of shape (n_samples,) or None
         Non-negative weights w_n; None means all ones.
     shift : ndarray of shape (n_components, n_features)
-        The shift c_k (the current means).
+        The shift c_k.
     kind : {"trace", "diagonal", "full"}
         How much of the scatter to keep.
     log_likelihood : float, default=0.0
-        ``Σ w_n log p(x_n)`` of this chunk, stored as is.
+        ``Σ w_n log p(x_n)`` of these rows, stored as is.
 
     Returns
     -------
     SufficientStatistics
         In float64.
+
+    Notes
+    -----
+    The differences x − c_k are formed before any product; the components are visited
+    one after the other, so the scratch is (n_samples × n_features).
     """
     dtype = X.dtype
-    weighted_resp = responsibilities.astype(dtype, copy=False)
+    weighted = responsibilities.astype(dtype, copy=False)
     if sample_weight is not None:
-        weighted_resp = weighted_resp * sample_weight.astype(dtype, copy=False)[:, None]
+        weighted = weighted * sample_weight.astype(dtype, copy=False)[:, None]
     n_components, n_features = shift.shape
     shift_cast = shift.astype(dtype)
     weighted_sum = np.empty((n_components, n_features))
-    if kind == "full":
-        scatter = np.empty((n_components, n_features, n_features))
-    elif kind == "diagonal":
-        scatter = np.empty((n_components, n_features))
-    else:
-        scatter = np.empty(n_components)
+    scatter = np.empty((n_components, n_features, n_features))
     for k in range(n_components):
-        diff = X - shift_cast[k]
-        column = weighted_resp[:, k]
-        weighted_sum[k] = column @ diff
-        if kind == "full":
-            scatter[k] = (diff * column[:, None]).T @ diff
-        elif kind == "diagonal":
-            scatter[k] = column @ (diff * diff)
-        else:
-            scatter[k] = column @ np.einsum("ij,ij->i", diff, diff)
+        difference = X - shift_cast[k]
+        column = weighted[:, k]
+        weighted_sum[k] = column @ difference
+        scatter[k] = (difference * column[:, None]).T @ difference
     if sample_weight is None:
         total_weight = float(X.shape[0])
     else:
         total_weight = float(np.sum(sample_weight, dtype=np.float64))
     return SufficientStatistics(
-        n_k=np.sum(weighted_resp, axis=0, dtype=np.float64),
+        n_k=np.sum(weighted, axis=0, dtype=np.float64),
         weighted_sum=weighted_sum,
-        scatter=scatter,
+        scatter=_reduce_scatter(scatter, kind),
         shift=np.asarray(shift, dtype=np.float64),
         total_weight=total_weight,
         log_likelihood=float(log_likelihood),
-    )
-
-
-def chunk_statistics(
-    X: np.ndarray,
-    sample_weight: np.ndarray | None,
-    parameters: MixtureParameters,
-    kind: ScatterKind,
-) -> SufficientStatistics:
-    """E-step on one chunk: responsibilities under ``parameters`` and their statistics.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        One chunk of rows.
-    sample_weight : ndarray of shape (n_samples,) or None
-        Non-negative weights; None means all ones.
-    parameters : MixtureParameters
-        The current mixture; its means are the shift of the statistics.
-    kind : {"trace", "diagonal", "full"}
-        The scatter kind the covariance model needs.
-
-    Returns
-    -------
-    SufficientStatistics
-    """
-    log_norm, log_resp = log_responsibilities(weighted_log_prob(X, parameters))
-    if sample_weight is None:
-        log_likelihood = np.sum(log_norm, dtype=np.float64)
-    else:
-        # Rows of weight zero must not contribute, even where their density underflows.
-        contributing = sample_weight > 0
-        log_likelihood = np.sum(
-            sample_weight[contributing] * log_norm[contributing], dtype=np.float64
-        )
-    return accumulate_statistics(
-        X, np.exp(log_resp), sample_weight, parameters.means, kind, log_likelihood
     )

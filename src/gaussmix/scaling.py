@@ -56,7 +56,7 @@ def data_exponent(X: np.ndarray, reg_covar: float) -> int:
         [-1, 1], raised where needed so that reg_covar·4^-e stays finite.
     """
     # max and min avoid the temporary copy that np.abs(X) would make of a large X.
-    largest = max(abs(float(np.max(X))), abs(float(np.min(X))))
+    largest = max(abs(float(X.max())), abs(float(X.min())))
     if largest == 0.0:
         return 0
     exponent = math.frexp(largest)[1]

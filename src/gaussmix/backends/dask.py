@@ -25,6 +25,7 @@ import numpy as np
 from gaussmix.backends.numpy import NumpyBackend
 from gaussmix.covariance.base import ScatterKind
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError, NonNumericDataError
+from gaussmix.kernels import PreparedParameters, prepare_parameters
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -210,6 +211,19 @@ class DaskBackend:
         self.sample_weight = sample_weight
         self.chunk_size = int(chunk_size)
         self._values_checked = False
+
+    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
+        """Parameters laid out for the kernels in the data's dtype (shipped with each task).
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+
+        Returns
+        -------
+        PreparedParameters
+        """
+        return prepare_parameters(parameters, np, self.X.dtype)
 
     def _offsets(self) -> list[int]:
         return [int(start) for start in np.cumsum((0, *self.X.chunks[0]))[:-1]]

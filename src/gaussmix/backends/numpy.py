@@ -1,20 +1,33 @@
-"""The in-memory executor: row blocks of a NumPy array, visited in a fixed order."""
+"""The in-memory executor: row blocks of a NumPy array, spread over the cores, summed in order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, reduce
+from operator import add
+from typing import Any
 
 import numpy as np
 
 from gaussmix.covariance.base import ScatterKind
-from gaussmix.kernels import chunk_statistics
+from gaussmix.kernels import (
+    PreparedParameters,
+    chunk_moments,
+    prepare_parameters,
+    unwhiten,
+    whitened_kind,
+)
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["NumpyBackend", "default_chunk_size"]
+__all__ = ["NumpyBackend", "default_chunk_size", "default_n_threads"]
 
-# Scratch per chunk is a few (rows × K × D) arrays; about 2 MiB each keeps them in cache.
-_SCRATCH_ELEMENTS = 2**18
+# The largest per-chunk temporaries are (K × D × rows); about 64k elements (512 KiB in
+# float64) keeps the two a chunk needs near one core's L2 cache, while chunks stay long
+# enough that the per-call overhead of NumPy is small.
+_SCRATCH_ELEMENTS = 2**16
 
 
 def default_chunk_size(n_components: int, n_features: int) -> int:
@@ -28,13 +41,38 @@ def default_chunk_size(n_components: int, n_features: int) -> int:
     Returns
     -------
     int
-        Between 256 and 65,536.
+        Between 256 and 32,768.
     """
-    return int(np.clip(_SCRATCH_ELEMENTS // max(1, n_components * n_features), 256, 65536))
+    return int(np.clip(_SCRATCH_ELEMENTS // max(1, n_components * n_features), 256, 32768))
+
+
+def default_n_threads() -> int:
+    """Number of cores this process may run on.
+
+    Returns
+    -------
+    int
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@cache
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="gaussmix")
+
+
+@cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 class NumpyBackend:
-    """Visits row blocks of an in-memory array and sums their statistics in float64.
+    """Visits row blocks of an in-memory array on all cores and sums their statistics.
 
     Parameters
     ----------
@@ -44,12 +82,27 @@ class NumpyBackend:
         Non-negative weights; None means all ones.
     chunk_size : int
         Rows per chunk.
+    n_threads : int or None, default=None
+        Threads visiting chunks; None uses every core this process may run on.
+
+    Notes
+    -----
+    NumPy and BLAS release the GIL, so chunks run in parallel in a thread pool while BLAS
+    itself is held to one thread (no oversubscription). The per-chunk results are summed
+    in chunk order whatever the thread that computed them, so a fit is deterministic.
     """
 
-    def __init__(self, X: np.ndarray, sample_weight: np.ndarray | None, chunk_size: int):
+    def __init__(
+        self,
+        X: np.ndarray,
+        sample_weight: np.ndarray | None,
+        chunk_size: int,
+        n_threads: int | None = None,
+    ):
         self.X = X
         self.sample_weight = sample_weight
         self.chunk_size = int(chunk_size)
+        self.n_threads = default_n_threads() if n_threads is None else int(n_threads)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(rows, weights)`` blocks in order.
@@ -63,6 +116,37 @@ class NumpyBackend:
             stop = start + self.chunk_size
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
             yield self.X[start:stop], weights
+
+    def _map(
+        self,
+        function: Callable[[np.ndarray, np.ndarray | None], Any],
+        combine: Callable[[Iterable[Any]], Any],
+    ) -> Any:
+        """``combine`` of the results of ``function(rows, weights)`` over chunks, in order.
+
+        ``combine`` consumes the results as they come, so (for a reduction) only the few
+        chunks in flight are held, never one result per chunk.
+        """
+        # BLAS is held to one thread: the pool already uses the cores, and BLAS threads
+        # on chunk-sized products only add synchronisation (on a busy machine, a lot).
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            if self.n_threads == 1 or self.X.shape[0] <= self.chunk_size:
+                return combine(function(rows, weights) for rows, weights in self.chunks())
+            pool = _pool(self.n_threads)
+            return combine(pool.map(lambda block: function(*block), self.chunks()))
+
+    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
+        """Parameters laid out for the kernels in the data's dtype.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+
+        Returns
+        -------
+        PreparedParameters
+        """
+        return prepare_parameters(parameters, np, self.X.dtype)
 
     def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
         """E-step over all rows: the summed sufficient statistics under ``parameters``.
@@ -78,10 +162,13 @@ class NumpyBackend:
         -------
         SufficientStatistics
         """
-        total = SufficientStatistics.zeros(parameters.means, kind)
-        for rows, weights in self.chunks():
-            total = total + chunk_statistics(rows, weights, parameters, kind)
-        return total
+        prepared = self.prepare(parameters)
+        second = whitened_kind(parameters.form, kind)
+        total = self._map(
+            lambda rows, weights: chunk_moments(rows, weights, prepared, second),
+            lambda moments: reduce(add, moments),
+        )
+        return unwhiten(total, parameters, kind)
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Apply a row-wise function chunk by chunk and concatenate the results.
@@ -95,4 +182,6 @@ class NumpyBackend:
         -------
         ndarray
         """
-        return np.concatenate([function(rows) for rows, _ in self.chunks()], axis=0)
+        return self._map(
+            lambda rows, _: function(rows), lambda blocks: np.concatenate(list(blocks))
+        )

@@ -1,0 +1,292 @@
+"""The PyTorch executor: the same chunk kernels on torch tensors, on the CPU or a CUDA device.
+
+PyTorch is optional (``pip install 'gaussmix[torch]'``) and imported only when this
+backend is used. The kernels are those of :mod:`gaussmix.kernels`, run through the
+``array_api_compat`` namespace of the tensors; only the visiting of chunks, the device
+transfers and the float64 accumulation live here. The M-step stays on the host in
+float64 (:func:`gaussmix.mstep.maximize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from gaussmix.covariance.base import ScatterKind
+from gaussmix.exceptions import InvalidInputError
+from gaussmix.kernels import (
+    ChunkMoments,
+    PreparedParameters,
+    chunk_moments,
+    moments_to_host,
+    prepare_parameters,
+    unwhiten,
+    whitened_kind,
+)
+from gaussmix.parameters import MixtureParameters
+from gaussmix.statistics import SufficientStatistics
+
+__all__ = ["TorchBackend", "import_torch", "is_tensor", "to_numpy"]
+
+# On a GPU the (K × D × rows) temporaries may be large: 2**24 elements is 64 MiB in
+# float32, big enough to keep the device busy and small beside its memory.
+_DEVICE_SCRATCH_ELEMENTS = 2**24
+# On the CPU torch parallelises each operation over its threads, and every operation is a
+# synchronisation point: chunks of about 2**20 elements keep those points few.
+_CPU_SCRATCH_ELEMENTS = 2**20
+# Data up to this share of the free device memory are copied there once; larger data
+# stay on the host and are streamed through pinned buffers chunk by chunk.
+_RESIDENT_SHARE = 0.5
+
+
+def import_torch() -> Any:
+    """Import torch and array_api_compat, or say how to install them.
+
+    Returns
+    -------
+    module
+        ``torch``.
+
+    Raises
+    ------
+    ImportError
+        If either is missing.
+    """
+    try:
+        import array_api_compat  # noqa: F401
+        import torch
+    except ImportError as error:
+        raise ImportError(
+            "backend='torch' needs torch and array-api-compat: pip install 'gaussmix[torch]'"
+        ) from error
+    return torch
+
+
+def is_tensor(X: Any) -> bool:
+    """Whether X is a torch tensor, without importing torch when it is not loaded.
+
+    Parameters
+    ----------
+    X : object
+
+    Returns
+    -------
+    bool
+    """
+    return type(X).__module__.startswith("torch") and hasattr(X, "device")
+
+
+def to_numpy(X: Any) -> Any:
+    """A NumPy view or copy of a tensor (anything else is returned unchanged).
+
+    Parameters
+    ----------
+    X : torch.Tensor or array-like
+
+    Returns
+    -------
+    ndarray or X
+    """
+    if is_tensor(X):
+        return X.detach().cpu().numpy()
+    return X
+
+
+def default_device() -> Any:
+    """CUDA when available, else the CPU.
+
+    Returns
+    -------
+    torch.device
+    """
+    torch = import_torch()
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_tensor(X: Any, dtype: str | None) -> Any:
+    """Validate a data tensor: 2-D, at least one row, numeric, finite; floating point.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The data.
+    dtype : {"float32", "float64"} or None
+        Convert to this dtype; None keeps floating tensors as they are and turns
+        integer and boolean tensors into float64.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Raises
+    ------
+    InvalidInputError
+    """
+    torch = import_torch()
+    if X.ndim != 2:
+        hint = " Use X.reshape(-1, 1) for a single feature." if X.ndim == 1 else ""
+        raise InvalidInputError(
+            "X must be 2-D of shape (n_samples, n_features); got a tensor of shape "
+            f"{tuple(X.shape)}.{hint}"
+        )
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise InvalidInputError(
+            f"X must have at least one row and one column; got shape {tuple(X.shape)}. "
+            "Pass a non-empty tensor."
+        )
+    if X.is_complex():
+        raise InvalidInputError(
+            f"X must be real; got a tensor of dtype {X.dtype}. Take X.real or X.abs() first."
+        )
+    if dtype is not None:
+        X = X.to(getattr(torch, dtype))
+    elif X.dtype not in (torch.float32, torch.float64):
+        X = X.to(torch.float64)
+    finite = torch.isfinite(X)
+    if not bool(finite.all()):
+        where = tuple(int(i) for i in torch.nonzero(~finite)[0])
+        raise InvalidInputError(
+            f"X must contain only finite values; got {int((~finite).sum())} NaN or inf "
+            f"entries (first at row {where[0]}, column {where[1]}). Remove or impute them "
+            "before fitting."
+        )
+    return X
+
+
+class TorchBackend:
+    """Visits row chunks of the data as torch tensors on one device and sums their moments.
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n_samples, n_features)
+        The data, float32 or float64, already validated. A tensor already on ``device`` is
+        used in place; other data are copied to the device once when they fit in half
+        its free memory, else streamed chunk by chunk through pinned host memory.
+    sample_weight : ndarray or torch.Tensor of shape (n_samples,) or None
+        Non-negative weights; None means all ones.
+    chunk_size : int or None
+        Rows per chunk; None picks one so that a (K × D × rows) temporary has about
+        2**24 elements on a GPU and 2**20 on the CPU.
+    device : str, torch.device or None
+        Where the kernels run; None means CUDA when available, else the CPU.
+    n_components : int, default=1
+        K, which sets the default chunk size.
+
+    Notes
+    -----
+    Chunk moments are accumulated on the device in float64 in chunk order, so results
+    are deterministic for a given device and chunk size.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        sample_weight: Any | None,
+        chunk_size: int | None,
+        device: Any = None,
+        n_components: int = 1,
+    ):
+        torch = import_torch()
+        self.torch = torch
+        self.device = default_device() if device is None else torch.device(device)
+        self.X = X if is_tensor(X) else torch.from_numpy(np.asarray(X))
+        self.sample_weight = None
+        if sample_weight is not None:
+            weights = sample_weight if is_tensor(sample_weight) else torch.from_numpy(sample_weight)
+            self.sample_weight = weights.to(self.X.dtype)
+        self.chunk_size = self._rows(chunk_size, n_components)
+        self._resident = self.X.device == self.device or self._fits_on_device()
+        if self._resident:
+            self.X = self.X.to(self.device)
+            if self.sample_weight is not None:
+                self.sample_weight = self.sample_weight.to(self.device)
+
+    def _fits_on_device(self) -> bool:
+        if self.device.type != "cuda":
+            return True
+        free, _ = self.torch.cuda.mem_get_info(self.device)
+        return self.X.element_size() * self.X.numel() < _RESIDENT_SHARE * free
+
+    def _rows(self, chunk_size: int | None, n_components: int) -> int:
+        if chunk_size is not None:
+            return int(chunk_size)
+        n_features = self.X.shape[1]
+        elements = _DEVICE_SCRATCH_ELEMENTS if self.device.type == "cuda" else _CPU_SCRATCH_ELEMENTS
+        return max(1024, elements // max(1, n_components * n_features))
+
+    def chunks(self) -> Iterator[tuple[Any, Any | None]]:
+        """Yield ``(rows, weights)`` chunks on the device, in order.
+
+        Yields
+        ------
+        rows : torch.Tensor of shape (chunk, n_features)
+        weights : torch.Tensor of shape (chunk,) or None
+        """
+        rows = self.chunk_size
+        for start in range(0, self.X.shape[0], rows):
+            stop = start + rows
+            block = self.X[start:stop]
+            weights = None if self.sample_weight is None else self.sample_weight[start:stop]
+            if not self._resident:
+                # Pinned pages let the copy run asynchronously with the kernels.
+                block = block.pin_memory().to(self.device, non_blocking=True)
+                if weights is not None:
+                    weights = weights.pin_memory().to(self.device, non_blocking=True)
+            yield block, weights
+
+    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
+        """Parameters laid out for the kernels, on the device in the data's dtype.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+
+        Returns
+        -------
+        PreparedParameters
+        """
+        from array_api_compat import array_namespace
+
+        xp = array_namespace(self.X)
+        return prepare_parameters(parameters, xp, self.X.dtype, self.device)
+
+    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
+        """E-step over all rows: the summed sufficient statistics under ``parameters``.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+            The current mixture.
+        kind : {"trace", "diagonal", "full"}
+            The scatter kind of the covariance model.
+
+        Returns
+        -------
+        SufficientStatistics
+            On the host, float64.
+        """
+        prepared = self.prepare(parameters)
+        second = whitened_kind(parameters.form, kind)
+        total: ChunkMoments | None = None
+        with self.torch.no_grad():
+            for rows, weights in self.chunks():
+                moments = chunk_moments(rows, weights, prepared, second)
+                total = moments if total is None else total + moments
+        return unwhiten(moments_to_host(total), parameters, kind)
+
+    def map_rows(self, function: Callable[[Any], Any]) -> Any:
+        """Apply a row-wise function chunk by chunk and concatenate the results on the device.
+
+        Parameters
+        ----------
+        function : callable
+            Maps a (chunk, n_features) tensor to a tensor with one leading entry per row.
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        with self.torch.no_grad():
+            return self.torch.cat([function(rows) for rows, _ in self.chunks()], dim=0)
