@@ -86,7 +86,10 @@ class Parameterisation:
                 rotations.append(linalg.expm(skew - skew.T))
             orientations = np.broadcast_to(np.array(rotations), (K, D, D))
         return np.array(
-            [volumes[k] * orientations[k] @ np.diag(shapes[k]) @ orientations[k].T for k in range(K)]
+            [
+                volumes[k] * orientations[k] @ np.diag(shapes[k]) @ orientations[k].T
+                for k in range(K)
+            ]
         )
 
     def start(self, covariances: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
 from gaussmix.exceptions import InvalidParameterError
 
 __all__ = [
-    "CovarianceModel",
     "MCLUST_MODELS",
+    "CovarianceModel",
     "Form",
     "Orientation",
     "ScatterKind",

@@ -49,9 +49,7 @@ def check_scales(scale: np.ndarray, n_k: np.ndarray) -> None:
     bad = np.flatnonzero(~(scale > 0))
     if bad.size:
         component = int(bad[0])
-        raise collapse_error(
-            component, float(n_k[component]), "its scatter matrix is singular"
-        )
+        raise collapse_error(component, float(n_k[component]), "its scatter matrix is singular")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ __all__ = [
     "decompose",
     "eigh_descending",
     "geometric_mean",
-    "negative_expected_log_likelihood",
     "orientation_step",
     "regularized_scatter",
 ]
@@ -116,31 +115,6 @@ def regularized_scatter(
     return scatter + reg_covar * n_k * n_features
 
 
-def negative_expected_log_likelihood(
-    n_k: np.ndarray, scatter: np.ndarray, covariances: np.ndarray
-) -> float:
-    """F = Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹), the part of −2Q that depends on the covariances.
-
-    Parameters
-    ----------
-    n_k : ndarray of shape (n_components,)
-        Effective numbers of points.
-    scatter : ndarray of shape (K, D) or (K, D, D)
-        Diagonal or full centred scatter W_k.
-    covariances : ndarray of the same shape as ``scatter``
-        Diagonal variances or full covariances Σ_k.
-
-    Returns
-    -------
-    float
-        The M-step of every model minimises F under its constraint.
-    """
-    if scatter.ndim == 2:
-        return float(np.sum(n_k * np.sum(np.log(covariances), axis=1)) + np.sum(scatter / covariances))
-    _, log_det = np.linalg.slogdet(covariances)
-    return float(np.sum(n_k * log_det) + np.sum(np.linalg.solve(covariances, scatter).trace(axis1=1, axis2=2)))
-
-
 def orientation_step(
     scatter: np.ndarray, inverse_eigenvalues: np.ndarray, orientation: np.ndarray
 ) -> np.ndarray:
@@ -196,7 +170,7 @@ def decompose(dense: np.ndarray, orientation: Orientation) -> Decomposition:
         Shapes sorted from the largest axis down, except for ``"identity"`` (feature order)
         and ``"shared"`` (the first component's order).
     """
-    n_components, n_features, _ = dense.shape
+    n_features = dense.shape[-1]
     if orientation == "identity":
         eigenvalues = np.diagonal(dense, axis1=1, axis2=2).copy()
         axes = np.broadcast_to(np.eye(n_features), dense.shape).copy()
