@@ -8,6 +8,7 @@ from gaussmix.exceptions import (
     NonNumericDataError,
 )
 from gaussmix.gaussian import Gaussian
+from gaussmix.selection import ModelSelection, select_model
 
 __all__ = [
     "CollapsedComponentError",
@@ -15,7 +16,9 @@ __all__ = [
     "GaussianMixture",
     "InvalidInputError",
     "InvalidParameterError",
+    "ModelSelection",
     "NonNumericDataError",
+    "select_model",
 ]
 
 __version__ = "0.1.0"
