@@ -177,3 +177,12 @@ def test_hierarchical_initialisation_is_deterministic(blobs):
     first = GaussianMixture(3, covariance_type="VVV", init_params="hierarchical").fit(X)
     second = GaussianMixture(3, covariance_type="VVV", init_params="hierarchical").fit(X)
     np.testing.assert_array_equal(first.means_, second.means_)
+
+
+def test_all_zero_responsibility_rows_are_left_out_of_the_first_m_step(blobs):
+    X, start = blobs
+    partial = np.eye(3)[start]
+    partial[60:] = 0.0
+    gm = GaussianMixture(3, covariance_type="EEE", responsibilities_init=partial, max_iter=0)
+    gm.fit(X)
+    np.testing.assert_allclose(gm.means_[start[0]], X[:60][start[:60] == start[0]].mean(axis=0))

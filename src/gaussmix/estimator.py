@@ -77,8 +77,9 @@ default="kmeans"
     precisions_init : array-like, default=None
         Initial precisions (inverse covariances) in the shape of ``covariances_``.
     responsibilities_init : array-like, default=None
-        Starting responsibilities, shape (n_samples, n_components) (soft or one-hot), or
-        integer labels of shape (n_samples,); EM then starts with an M-step from them,
+        Starting responsibilities, shape (n_samples, n_components) (soft or one-hot; an
+        all-zero row leaves that row out of the first M-step), or integer labels of shape
+        (n_samples,); EM then starts with an M-step from them,
         and ``init_params`` is not used. Overridden by ``weights_init``, ``means_init``
         and ``precisions_init`` where those are given.
     random_state : int, RandomState instance or None, default=None

@@ -145,7 +145,7 @@ def check_responsibilities_init(
     responsibilities_init : array-like
         Either integer labels of shape (n_samples,) in 0 … n_components − 1, or
         non-negative responsibilities of shape (n_samples, n_components) whose rows sum to
-        one (one-hot or soft).
+        one (one-hot or soft) or are all zero (the row is left out of the first M-step).
     n_samples, n_components : int
         Expected sizes.
 
@@ -188,10 +188,14 @@ def check_responsibilities_init(
             "inf entries."
         )
     sums = array.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-6):
-        worst = int(np.argmax(np.abs(sums - 1.0)))
+    # An all-zero row leaves that row out of the first M-step (as the hierarchical start
+    # does for rows outside its subsample).
+    bad = ~(np.isclose(sums, 1.0, rtol=0, atol=1e-6) | (sums == 0))
+    if np.any(bad):
+        worst = int(np.flatnonzero(bad)[0])
         raise InvalidParameterError(
-            "responsibilities_init rows must sum to one; row "
-            f"{worst} sums to {sums[worst]:.8g}. Divide each row by its sum."
+            "responsibilities_init rows must sum to one (or be all zero to leave a row out "
+            f"of the first M-step); row {worst} sums to {sums[worst]:.8g}. Divide each row by "
+            "its sum."
         )
     return array
