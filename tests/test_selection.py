@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from gaussmix import GaussianMixture, InvalidParameterError, select_model
+from gaussmix import GaussianMixture, InvalidInputError, InvalidParameterError, select_model
 from gaussmix.covariance import MCLUST_MODELS
 
 matplotlib.use("Agg")
@@ -131,8 +131,16 @@ def test_sample_weights_count_as_repeated_rows(faithful):
         ({"covariance_types": ["VVX"]}, "covariance_type must be one of"),
         ({"n_components": []}, "at least one number"),
         ({"n_components": [0, 2]}, "n_components"),
+        ({"init_params": "ward"}, "init_params must be one of"),
+        ({"tol": -1.0}, "tol"),
     ],
 )
 def test_bad_arguments_raise(faithful, options, message):
     with pytest.raises(InvalidParameterError, match=message):
         select_model(faithful, **options)
+
+
+def test_every_fit_degenerate_raises_a_named_error():
+    X = np.zeros((10, 2))
+    with pytest.raises(InvalidInputError, match="at least one fit that does not degenerate"):
+        select_model(X, n_components=[1, 2], covariance_types=["VVV"])

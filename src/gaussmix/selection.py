@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 
 from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
 from gaussmix.estimator import GaussianMixture
-from gaussmix.exceptions import InvalidParameterError
+from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.validation import check_data, check_number, check_sample_weight
@@ -28,6 +28,7 @@ __all__ = ["ModelSelection", "select_model"]
 
 Criterion = Literal["bic", "icl", "aic"]
 _CRITERIA = ("bic", "icl", "aic")
+_INIT_METHODS = ("hierarchical", "kmeans", "k-means++", "random", "random_from_data")
 _COLUMNS = (
     "covariance_type",
     "n_components",
@@ -71,9 +72,9 @@ class ModelSelection:
         The criterion that chose the best model.
     """
 
-    best_estimator_: GaussianMixture
-    best_params_: dict[str, Any]
-    results_: Any = field(repr=False)
+    best_estimator_: GaussianMixture = field(repr=False)
+    best_params_: dict[str, Any] = field(default_factory=dict)
+    results_: Any = field(default=None, repr=False)
     criterion: str = "bic"
 
     def plot(self, ax: Any = None, criterion: str | None = None) -> Any:
@@ -282,7 +283,7 @@ def select_model(
     ------
     InvalidParameterError
         For an unknown criterion or covariance type, or bad numbers of components.
-    ValueError
+    InvalidInputError
         When every fit was degenerate.
 
     Examples
@@ -309,6 +310,13 @@ def select_model(
         )
     for count in counts:
         check_number("n_components", count, integer=True, minimum=1)
+    check_number("tol", tol, minimum=0.0)
+    check_number("reg_covar", reg_covar, minimum=0.0)
+    check_number("max_iter", max_iter, integer=True, minimum=1)
+    if init_params not in _INIT_METHODS:
+        raise InvalidParameterError(
+            f"init_params must be one of {list(_INIT_METHODS)}; got {init_params!r}."
+        )
     codes = _covariance_types(covariance_types)
     X = check_data(GaussianMixture(), X, reset=True)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
@@ -341,7 +349,7 @@ def select_model(
     table = pandas.DataFrame([row for row, _ in outcomes], columns=list(_COLUMNS))
     scores = table[criterion].to_numpy(dtype=float)
     if not np.any(np.isfinite(scores)):
-        raise ValueError(
+        raise InvalidInputError(
             "select_model needs at least one fit that does not degenerate; every fit failed "
             f"(first error: {table['error'].iloc[0]}). Use fewer components, raise reg_covar "
             "or standardise the features."
