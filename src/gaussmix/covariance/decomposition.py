@@ -9,10 +9,14 @@ Celeux, G. and Govaert, G. (1995). Gaussian parsimonious clustering models.
 *Pattern Recognition* 28(5), 781–793.
 Browne, R. P. and McNicholas, P. D. (2014). Estimating common principal components in
 high dimensions. *Advances in Data Analysis and Classification* 8(2), 217–226.
+Flury, B. N. and Gautschi, W. (1986). An algorithm for simultaneous orthogonal
+transformation of several positive definite symmetric matrices to nearly diagonal form.
+*SIAM Journal on Scientific and Statistical Computing* 7(1), 169–184.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +26,12 @@ from gaussmix.covariance.base import Orientation
 __all__ = [
     "Decomposition",
     "Orientation",
+    "PairObjective",
     "decompose",
     "eigh_descending",
     "geometric_mean",
-    "orientation_step",
     "regularized_scatter",
+    "rotation_sweep",
 ]
 
 
@@ -115,39 +120,101 @@ def regularized_scatter(
     return scatter + reg_covar * n_k * n_features
 
 
-def orientation_step(
-    scatter: np.ndarray, inverse_eigenvalues: np.ndarray, orientation: np.ndarray
+PairObjective = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[float, float, float]
+]
+"""Maps (q, q', q'', rest), each of shape (K,), to a profiled objective h and its first two
+derivatives in the rotation angle; see :func:`rotation_sweep`."""
+
+
+def rotation_sweep(
+    scatter: np.ndarray,
+    pair_objective: PairObjective,
+    orientation: np.ndarray,
+    max_newton_steps: int = 30,
 ) -> np.ndarray:
-    """One majorise-minimise update of a shared orientation D.
+    """One sweep of plane rotations of a shared orientation D, each minimising a profiled objective.
 
     Parameters
     ----------
     scatter : ndarray of shape (n_components, n_features, n_features)
         Centred scatter W_k.
-    inverse_eigenvalues : ndarray of shape (n_components, n_features)
-        Diagonal of B_k = (λ_k A_k)⁻¹ for the current volume and shape.
+    pair_objective : callable
+        ``pair_objective(q, dq, d2q, rest) -> (h, dh, d2h)``: the model's objective with
+        its eigenvalues profiled out, as a function of q_k = Ω_k,ii Ω_k,jj (the product of
+        the two diagonal entries of Ω_k = Dᵀ W_k D being rotated) and of ``rest``, the
+        product of the other diagonal entries of Ω_k; ``dq``, ``d2q`` are the derivatives
+        of q in the angle, and the callable returns h with its derivatives by the chain rule.
     orientation : ndarray of shape (n_features, n_features)
         Current D.
+    max_newton_steps : int, default=30
+        Newton steps per pair of axes.
 
     Returns
     -------
     ndarray of shape (n_features, n_features)
-        An orthogonal D that does not increase f(D) = Σ_k tr(W_k D B_k Dᵀ).
+        The orientation after treating every pair of axes (i, j) once.
 
     Notes
     -----
-    With ω_k the largest eigenvalue of W_k, W_k − ω_k I is negative semi-definite, so
-    f(D) = Σ_k tr((W_k − ω_k I) D B_k Dᵀ) + Σ_k ω_k tr(B_k) is concave in D plus a constant
-    on orthogonal matrices; its tangent at D₀ majorises it. Minimising the tangent
-    ⟨G, D⟩ with G = Σ_k (W_k − ω_k I) D₀ B_k over orthogonal D gives D = −U Vᵀ, where
-    G = U S Vᵀ is a singular value decomposition (Browne & McNicholas 2014, §3).
+    Rotating axes i and j by θ gives, with φ = 2θ, m_k = (Ω_k,ii + Ω_k,jj)/2 and
+    c_k(φ) = (Ω_k,ii − Ω_k,jj)/2 · cos φ + Ω_k,ij · sin φ, the new diagonal entries m_k ± c_k,
+    so q_k(φ) = m_k² − c_k², q_k' = −2 c_k c_k', q_k'' = −2 (c_k'² − c_k²). The angle is found
+    by safeguarded Newton steps (backtracking until h decreases), so the profiled objective
+    never increases, and a fixed point of the sweep is a stationary point. This is the
+    plane-rotation scheme of Flury & Gautschi (1986) for common principal components, here
+    on the profiled objectives of EVE and VVE; it replaces the majorise-minimise
+    orientation step of Browne & McNicholas (2014), which took about a thousand sweeps per
+    M-step on 5-D data.
     """
+    orientation = orientation.copy()
+    rotated = np.einsum("ji,kjl,lm->kim", orientation, scatter, orientation)
     n_features = orientation.shape[0]
-    largest = np.linalg.eigvalsh(scatter)[:, -1]
-    shifted = scatter - largest[:, None, None] * np.eye(n_features)
-    gradient = np.einsum("kij,jl,kl->il", shifted, orientation, inverse_eigenvalues)
-    left, _, right = np.linalg.svd(gradient)
-    return -left @ right
+    for i in range(n_features - 1):
+        for j in range(i + 1, n_features):
+            diagonals = np.einsum("kii->ki", rotated)
+            others = np.ones(n_features, dtype=bool)
+            others[[i, j]] = False
+            rest = np.prod(diagonals[:, others], axis=1)
+            middle = (diagonals[:, i] + diagonals[:, j]) / 2
+            half_difference = (diagonals[:, i] - diagonals[:, j]) / 2
+            off_diagonal = rotated[:, i, j]
+
+            def objective(
+                phi: float,
+                middle: np.ndarray = middle,
+                half_difference: np.ndarray = half_difference,
+                off_diagonal: np.ndarray = off_diagonal,
+                rest: np.ndarray = rest,
+            ) -> tuple[float, float, float]:
+                c = half_difference * np.cos(phi) + off_diagonal * np.sin(phi)
+                dc = -half_difference * np.sin(phi) + off_diagonal * np.cos(phi)
+                return pair_objective(middle**2 - c**2, -2 * c * dc, -2 * (dc**2 - c**2), rest)
+
+            phi = 0.0
+            value, slope, curvature = objective(phi)
+            for _ in range(max_newton_steps):
+                step = -slope / curvature if curvature > 0 else -np.sign(slope) * 0.1
+                step = float(np.clip(step, -np.pi / 4, np.pi / 4))
+                while abs(step) > 1e-15:
+                    trial = objective(phi + step)
+                    if trial[0] <= value:
+                        break
+                    step /= 2
+                if abs(step) <= 1e-15:
+                    break
+                phi += step
+                value, slope, curvature = trial
+                if abs(step) < 1e-12:
+                    break
+            if phi != 0.0:
+                cosine, sine = np.cos(phi / 2), np.sin(phi / 2)
+                rotation = np.array([[cosine, -sine], [sine, cosine]])
+                pair = [i, j]
+                orientation[:, pair] = orientation[:, pair] @ rotation
+                rotated[:, :, pair] = rotated[:, :, pair] @ rotation
+                rotated[:, pair, :] = np.einsum("ba,kbc->kac", rotation, rotated[:, pair, :])
+    return orientation
 
 
 def decompose(dense: np.ndarray, orientation: Orientation) -> Decomposition:
