@@ -62,6 +62,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
         Non-negative value added to every variance, keeping covariances positive definite.
+        For the constrained mclust models it is added to the scatter (n_k·reg_covar·I) before
+        the M-step, which keeps the constraint exact and, for the four scikit-learn models,
+        is the same thing.
     max_iter : int, default=100
         Maximum number of EM iterations per start.
     n_init : int, default=1
