@@ -1,8 +1,8 @@
 """mclust models whose M-step needs an inner iteration: VEI, VEE, EVE, VVE, VEV.
 
 Each rule minimises F = Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹) under the model's constraint on
-Σ_k = λ_k D_k A_k D_kᵀ by alternating exact minimisations over blocks of parameters
-(volume, shape, orientation), each of which lowers F, so the inner iteration is monotone.
+Σ_k = λ_k D_k A_k D_kᵀ by alternating minimisations over blocks of parameters
+(volume, shape, orientation), none of which raises F, so the inner iteration is monotone.
 W_k is the centred scatter plus ``n_k·reg_covar·I``; N = Σ_k n_k.
 
 The inner iteration stops when no entry of the covariances changes by more than
