@@ -288,3 +288,23 @@ def test_handwritten_headers_with_valid_checksum(tmp_path, fitted, edit):
     _rewrite(path, edit(header), arrays)
     with pytest.raises(ModelFileError):
         gaussmix.load(path)
+
+
+def test_a_header_length_whose_low_byte_is_the_pickle_opcode_still_loads(tmp_path):
+    # safetensors files begin with the header length; when its low byte is 0x80 the file
+    # starts like a pickle byte, and it must still load (found when a header hit 0x..80).
+    import pandas as pd
+
+    X = np.random.default_rng(3).normal(size=(60, 2))
+    path = tmp_path / "m.gmm"
+    for length in range(1, 300):
+        # Longer feature names lengthen the JSON header byte by byte.
+        frame = pd.DataFrame(X, columns=["a" * length, "b"])
+        model = GaussianMixture(2, random_state=0).fit(frame)
+        gaussmix.save(model, path)
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    loaded = gaussmix.load(path)
+    np.testing.assert_array_equal(loaded.means_, model.means_)
+    assert list(loaded.feature_names_in_) == ["a" * length, "b"]

@@ -11,6 +11,7 @@ from gaussmix.exceptions import (
 )
 from gaussmix.gaussian import Gaussian
 from gaussmix.io import load, save
+from gaussmix.selection import ModelSelection, select_model
 
 __all__ = [
     "CollapsedComponentError",
@@ -20,9 +21,11 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "ModelFileError",
+    "ModelSelection",
     "NonNumericDataError",
     "load",
     "save",
+    "select_model",
 ]
 
 __version__ = "0.1.0"

@@ -33,6 +33,13 @@ from gaussmix.collapse import (
     empty_components,
 )
 from gaussmix.covariance import CovarianceModel, get_covariance_model
+from gaussmix.covariance.attributes import (
+    compact_from_dense,
+    public_form,
+    reports_dense,
+    to_public,
+)
+from gaussmix.covariance.decomposition import decompose
 from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
     precision_cholesky_from_precisions,
@@ -44,7 +51,11 @@ from gaussmix.exceptions import (
     InvalidInputError,
     InvalidParameterError,
 )
-from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
+from gaussmix.initialization import (
+    check_responsibilities_init,
+    initial_responsibilities,
+    parameters_from_responsibilities,
+)
 from gaussmix.kernels import array_namespace, posterior, weighted_log_prob
 from gaussmix.parameters import MixtureParameters
 from gaussmix.scaling import (
@@ -57,7 +68,7 @@ from gaussmix.validation import check_data, check_init_arrays, check_number, che
 
 __all__ = ["GaussianMixture"]
 
-_INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+_INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
 _FEATURE_RECORDS = ("n_features_in_", "feature_names_in_")
 _BACKENDS = ("numpy", "torch", "auto")
 _DTYPES = (None, "float32", "float64")
@@ -85,24 +96,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_components : int, default=1
         Number of mixture components K.
     covariance_type : str, default="full"
-        ``"full"``, ``"tied"``, ``"diag"`` or ``"spherical"`` (the mclust codes VVV, EEE,
-        VVI, VII are accepted too).
+        ``"full"``, ``"tied"``, ``"diag"`` or ``"spherical"`` (scikit-learn's shapes), or any
+        of the fourteen mclust codes EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV,
+        VEV, EVV, VVV (dense ``(n_components, n_features, n_features)`` covariance arrays).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean per-sample log-likelihood.
     reg_covar : float, default=1e-6
         Non-negative value added to every variance, keeping covariances positive definite.
+        For the constrained mclust models it is added to the scatter (n_k·reg_covar·I) before
+        the M-step, which keeps the constraint exact and, for the four scikit-learn models,
+        is the same thing.
     max_iter : int, default=100
         Maximum number of EM iterations per start.
     n_init : int, default=1
         Number of starts; the one with the highest final lower bound is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        How initial responsibilities are drawn.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}, \
+default="kmeans"
+        How initial responsibilities are drawn. ``"hierarchical"`` is mclust's model-based
+        agglomerative clustering (deterministic; subsamples 2000 rows beyond that).
     weights_init : array-like of shape (n_components,), default=None
         Initial weights; overrides the drawn ones.
     means_init : array-like of shape (n_components, n_features), default=None
         Initial means; overrides the drawn ones.
     precisions_init : array-like, default=None
         Initial precisions (inverse covariances) in the shape of ``covariances_``.
+    responsibilities_init : array-like, default=None
+        Starting responsibilities, shape (n_samples, n_components) (soft or one-hot; an
+        all-zero row leaves that row out of the first M-step), or integer labels of shape
+        (n_samples,); EM then starts with an M-step from them,
+        and ``init_params`` is not used. Overridden by ``weights_init``, ``means_init``
+        and ``precisions_init`` where those are given.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation and of :meth:`sample`.
     warm_start : bool, default=False
@@ -140,7 +163,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Component means.
     covariances_ : ndarray
         ``(n_components,)`` spherical, ``(n_components, n_features)`` diag,
-        ``(n_features, n_features)`` tied, ``(n_components, n_features, n_features)`` full.
+        ``(n_features, n_features)`` tied, ``(n_components, n_features, n_features)`` full
+        and every mclust code.
     precisions_ : ndarray
         Inverse covariances, same shape.
     precisions_cholesky_ : ndarray
@@ -159,6 +183,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     log_likelihood_history_ : ndarray of shape (n_iter_ + 1,)
         Mean log-likelihood of the parameters before the first M-step, after each M-step,
         the last entry being ``log_likelihood_``.
+    volume_ : ndarray of shape (n_components,)
+        λ_k = |Σ_k|^{1/D} in Σ_k = λ_k D_k A_k D_kᵀ (Celeux & Govaert 1995).
+    shape_ : ndarray of shape (n_components, n_features)
+        Diagonal of A_k (product one); in feature order for diagonal models, otherwise
+        from the largest axis down (in the first component's order when the orientation
+        is shared).
+    orientation_ : ndarray of shape (n_components, n_features, n_features)
+        D_k, orthogonal; column j goes with ``shape_[:, j]``.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -188,6 +220,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init: Any = None,
         means_init: Any = None,
         precisions_init: Any = None,
+        responsibilities_init: Any = None,
         random_state: Any = None,
         warm_start: bool = False,
         verbose: int = 0,
@@ -209,6 +242,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
+        self.responsibilities_init = responsibilities_init
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -301,22 +335,47 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ---------------------------------------------------- end of backends (kernels branch)
 
     # ------------------------------------------------------------- parameters
+    # --- begin models branch: public arrays of mclust codes are dense (K, D, D); the
+    # compact form of the model stays the internal one that the kernels read.
+    def _compact(self, array: Any, model: CovarianceModel) -> np.ndarray:
+        array = np.asarray(array)
+        if reports_dense(self.covariance_type, model):
+            return compact_from_dense(array, model.form)
+        return array
+
     def _fitted_parameters(self) -> MixtureParameters:
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        model = self._covariance_model()
         return MixtureParameters(
             weights=np.asarray(self.weights_),
             means=np.asarray(self.means_),
-            covariances=np.asarray(self.covariances_),
-            precisions_cholesky=np.asarray(self.precisions_cholesky_),
-            form=self._covariance_model().form,
+            covariances=self._compact(self.covariances_, model),
+            precisions_cholesky=self._compact(self.precisions_cholesky_, model),
+            form=model.form,
         )
 
     def _set_fitted_parameters(self, parameters: MixtureParameters) -> None:
+        model = self._covariance_model()
+        dense = reports_dense(self.covariance_type, model)
+        n_components, n_features = parameters.means.shape
+
+        def public(array: np.ndarray) -> np.ndarray:
+            return to_public(array, model.form, dense, n_components, n_features)
+
         self.weights_ = parameters.weights
         self.means_ = parameters.means
-        self.covariances_ = parameters.covariances
-        self.precisions_cholesky_ = parameters.precisions_cholesky
-        self.precisions_ = parameters.precisions()
+        self.covariances_ = public(parameters.covariances)
+        self.precisions_cholesky_ = public(parameters.precisions_cholesky)
+        self.precisions_ = public(parameters.precisions())
+        parts = decompose(
+            to_public(parameters.covariances, model.form, True, n_components, n_features),
+            model.orientation,
+        )
+        self.volume_ = parts.volume
+        self.shape_ = parts.shape
+        self.orientation_ = parts.orientation
+
+    # --- end models branch
 
     def _initial_parameters(
         self,
@@ -333,15 +392,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             # The initialisation runs on the host; a tensor is copied only when it is needed.
             X = to_numpy(X)
-            with warnings.catch_warnings():
-                # KMeans reports fewer distinct points than clusters as a
-                # ConvergenceWarning; the empty component it leaves is re-seeded and
-                # reported by the collapse policy, and the fit warns about convergence
-                # exactly once, for EM itself.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                responsibilities = initial_responsibilities(
-                    X, sample_weight, self.n_components, self.init_params, random_state
+            if self.responsibilities_init is not None:
+                responsibilities = check_responsibilities_init(
+                    self.responsibilities_init, X.shape[0], self.n_components
                 )
+            else:
+                with warnings.catch_warnings():
+                    # KMeans reports fewer distinct points than clusters as a
+                    # ConvergenceWarning; the empty component it leaves is re-seeded and
+                    # reported by the collapse policy, and the fit warns about convergence
+                    # exactly once, for EM itself.
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    responsibilities = initial_responsibilities(
+                        X, sample_weight, self.n_components, self.init_params, random_state
+                    )
             drawn = parameters_from_responsibilities(
                 X, sample_weight, responsibilities, model, reg_covar
             )
@@ -440,14 +504,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"positive weight) and n_components = {self.n_components}. Use fewer "
                 "components or more data."
             )
-        given = check_init_arrays(
+        weights_given, means_given, precisions_given = check_init_arrays(
             self.weights_init,
             self.means_init,
             self.precisions_init,
-            model.form,
+            public_form(self.covariance_type, model),
             self.n_components,
             X.shape[1],
         )
+        if precisions_given is not None:
+            precisions_given = self._compact(precisions_given, model)
+        given = (weights_given, means_given, precisions_given)
+        if self.responsibilities_init is not None:
+            check_responsibilities_init(self.responsibilities_init, X.shape[0], self.n_components)
         # --- robustness (issue 8): extreme magnitudes are fitted as X·2^-e (exact, see
         # gaussmix.scaling); every quantity below is in those units until scaled back.
         # Dask input is fitted as given (its executor reads the data lazily).
@@ -756,6 +825,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         n_samples = _n_rows(X)
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
+
+    def icl(self, X: Any) -> float:
+        """Integrated completed likelihood criterion on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to evaluate.
+
+        Returns
+        -------
+        float
+            ``bic(X) − 2 Σ_n log γ_{n, ẑ_n}``, with ẑ_n the component of highest
+            responsibility: BIC plus twice the entropy of the hard classification.
+
+        Notes
+        -----
+        Biernacki, Celeux & Govaert (2000), with the MAP classification as in mclust's
+        ``icl``; mclust reports the negative of this value (higher is better there).
+        The largest responsibility of a row is at least 1/K, so its logarithm is exact.
+        """
+        responsibilities = self.predict_proba(X)
+        if is_dask_collection(responsibilities):
+            responsibilities = responsibilities.compute()
+        largest = np.max(to_numpy(responsibilities), axis=1).astype(np.float64)
+        return self.bic(X) - 2.0 * float(np.sum(np.log(largest)))
 
     # ------------------------------------------------------------ model files
     def save(self, path: Any, **options: Any) -> Any:

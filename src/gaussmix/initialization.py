@@ -1,4 +1,5 @@
-"""Starting points for EM: initial responsibilities from k-means, k-means++ or random draws."""
+"""Starting points for EM: initial responsibilities from k-means, k-means++, random draws,
+model-based hierarchical clustering, or given by the user."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
 from gaussmix.covariance.base import CovarianceModel
+from gaussmix.exceptions import InvalidParameterError
+from gaussmix.hierarchical import build_tree
 from gaussmix.kernels import accumulate_statistics
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["InitMethod", "initial_responsibilities", "parameters_from_responsibilities"]
+__all__ = [
+    "InitMethod",
+    "check_responsibilities_init",
+    "initial_responsibilities",
+    "parameters_from_responsibilities",
+]
 
-InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "hierarchical"]
 
 # Rows per block when the starting parameters are computed from the responsibilities.
 _INIT_BLOCK_ROWS = 65536
@@ -51,12 +59,15 @@ def initial_responsibilities(
         Non-negative weights; rows of weight zero are never chosen as seeds.
     n_components : int
         K.
-    method : {"kmeans", "k-means++", "random", "random_from_data"}
+    method : {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}
         ``"kmeans"``: hard labels of one run of scikit-learn's KMeans;
         ``"k-means++"``: one seed point per component chosen by k-means++;
         ``"random"``: uniform random soft assignments;
         ``"random_from_data"``: one seed point per component drawn without replacement,
-        uniformly, or with probability proportional to the sample weights.
+        uniformly, or with probability proportional to the sample weights;
+        ``"hierarchical"``: the partition into n_components groups of model-based
+        agglomerative clustering (:func:`gaussmix.hierarchical.build_tree`), deterministic,
+        on a fixed subsample of 2000 rows for larger data (other rows get zero rows).
     random_state : numpy.random.RandomState
         Source of randomness, advanced by the draw.
 
@@ -77,6 +88,8 @@ def initial_responsibilities(
             X, n_components, random_state=random_state, sample_weight=sample_weight
         )
         return _points_as_components(indices, n_samples)
+    if method == "hierarchical":
+        return build_tree(X, sample_weight).responsibilities(n_samples, n_components)
     if method == "random":
         responsibilities = random_state.uniform(size=(n_samples, n_components))
         return responsibilities / responsibilities.sum(axis=1, keepdims=True)
@@ -146,3 +159,69 @@ def parameters_from_responsibilities(
         )
     # --- end memory
     return maximize(statistics, model, reg_covar)
+
+
+def check_responsibilities_init(
+    responsibilities_init: object, n_samples: int, n_components: int
+) -> np.ndarray:
+    """Validate user-given starting responsibilities or labels.
+
+    Parameters
+    ----------
+    responsibilities_init : array-like
+        Either integer labels of shape (n_samples,) in 0 … n_components − 1, or
+        non-negative responsibilities of shape (n_samples, n_components) whose rows sum to
+        one (one-hot or soft) or are all zero (the row is left out of the first M-step).
+    n_samples, n_components : int
+        Expected sizes.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+        Float64 responsibilities.
+
+    Raises
+    ------
+    InvalidParameterError
+    """
+    array = np.asarray(responsibilities_init)
+    if array.ndim == 1:
+        if array.shape[0] != n_samples or not np.issubdtype(array.dtype, np.integer):
+            raise InvalidParameterError(
+                f"responsibilities_init given as labels must be integers of shape ({n_samples},); "
+                f"got dtype {array.dtype} and shape {array.shape}. Pass one label per row."
+            )
+        if array.size and (array.min() < 0 or array.max() >= n_components):
+            raise InvalidParameterError(
+                f"responsibilities_init labels must lie in 0 … {n_components - 1}; got labels "
+                f"from {array.min()} to {array.max()}. Relabel them or change n_components."
+            )
+        return _one_hot(array, n_samples, n_components)
+    try:
+        array = array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidParameterError(
+            f"responsibilities_init must be numeric; converting it failed: {error}."
+        ) from error
+    if array.shape != (n_samples, n_components):
+        raise InvalidParameterError(
+            f"responsibilities_init must have shape ({n_samples}, {n_components}) or "
+            f"({n_samples},) for labels; got shape {array.shape}. Check n_components."
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise InvalidParameterError(
+            "responsibilities_init must be finite and non-negative; got negative, NaN or "
+            "inf entries."
+        )
+    sums = array.sum(axis=1)
+    # An all-zero row leaves that row out of the first M-step (as the hierarchical start
+    # does for rows outside its subsample).
+    bad = ~(np.isclose(sums, 1.0, rtol=0, atol=1e-6) | (sums == 0))
+    if np.any(bad):
+        worst = int(np.flatnonzero(bad)[0])
+        raise InvalidParameterError(
+            "responsibilities_init rows must sum to one (or be all zero to leave a row out "
+            f"of the first M-step); row {worst} sums to {sums[worst]:.8g}. Divide each row by "
+            "its sum."
+        )
+    return array

@@ -267,8 +267,13 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "Check the path, or create the model with `gaussmix fit`."
         )
     with path.open("rb") as handle:
-        start = handle.read(8)
-    if start.startswith(_PICKLE_MAGIC):
+        start = handle.read(9)
+    # A safetensors file opens with the 8-byte little-endian length of its JSON header and
+    # then "{"; the low byte of that length may itself be 0x80, the pickle opcode, so the
+    # pickle test applies only to files that do not have this layout.
+    declared = int.from_bytes(start[:8], "little") if len(start) == 9 else -1
+    safetensors_layout = start[8:9] == b"{" and 0 < declared < path.stat().st_size
+    if not safetensors_layout and start.startswith(_PICKLE_MAGIC):
         raise _foreign(path, "is a Python pickle (it starts with the pickle protocol byte)")
     if start.startswith(_ZIP_MAGIC):
         raise _foreign(path, "is a zip archive (an .npz or joblib file?)")

@@ -7,13 +7,17 @@ M-step rule. Nothing else in gaussmix switches on a model's name.
 
 from __future__ import annotations
 
-from gaussmix.covariance.base import CovarianceModel, Form, ScatterKind
+from gaussmix.covariance.base import CovarianceModel, Form, Orientation, ScatterKind
 from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
+from gaussmix.covariance.constrained import EEI, EEV, EII, EVI, EVV
+from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
 from gaussmix.exceptions import InvalidParameterError
 
 __all__ = [
+    "MCLUST_MODELS",
     "CovarianceModel",
     "Form",
+    "Orientation",
     "ScatterKind",
     "available_covariance_types",
     "get_covariance_model",
@@ -71,5 +75,38 @@ def get_covariance_model(name: str) -> CovarianceModel:
         ) from None
 
 
-for _model in (Full(), Tied(), Diagonal(), Spherical()):
+MCLUST_MODELS: tuple[str, ...] = (
+    "EII",
+    "VII",
+    "EEI",
+    "VEI",
+    "EVI",
+    "VVI",
+    "EEE",
+    "VEE",
+    "EVE",
+    "VVE",
+    "EEV",
+    "VEV",
+    "EVV",
+    "VVV",
+)
+"""The fourteen mclust codes, in mclust's order."""
+
+for _model in (
+    EII(),
+    Spherical(),
+    EEI(),
+    VEI(),
+    EVI(),
+    Diagonal(),
+    Tied(),
+    VEE(),
+    EVE(),
+    VVE(),
+    EEV(),
+    VEV(),
+    EVV(),
+    Full(),
+):
     register_covariance_model(_model)

@@ -6,13 +6,16 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CovarianceModel", "Form", "ScatterKind"]
+__all__ = ["CovarianceModel", "Form", "Orientation", "ScatterKind"]
 
 Form = Literal["spherical", "diagonal", "tied", "full"]
 """Density kernel a model's covariances are read by (see :mod:`gaussmix.covariance.forms`)."""
 
 ScatterKind = Literal["trace", "diagonal", "full"]
 """How much of each component's scatter matrix the chunks must ship to the M-step."""
+
+Orientation = Literal["identity", "shared", "variable"]
+"""The orientation constraint of a model: the third letter of its mclust code (I, E, V)."""
 
 
 @runtime_checkable
@@ -29,12 +32,16 @@ class CovarianceModel(Protocol):
         Shape of the covariance arrays and the density kernel that reads them.
     scatter : {"trace", "diagonal", "full"}
         Which part of the within-component scatter the M-step needs.
+    orientation : {"identity", "shared", "variable"}
+        The orientation constraint, used to read volume, shape and orientation off the
+        fitted covariances.
     """
 
     name: str
     aliases: tuple[str, ...]
     form: Form
     scatter: ScatterKind
+    orientation: Orientation
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Number of free covariance parameters for K components in D dimensions."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaussmix.covariance.base import Form, ScatterKind
+from gaussmix.covariance.base import Form, Orientation, ScatterKind
 
 __all__ = ["Diagonal", "Full", "Spherical", "Tied"]
 
@@ -31,6 +31,7 @@ class Full:
     aliases: tuple[str, ...] = ("full",)
     form: Form = "full"
     scatter: ScatterKind = "full"
+    orientation: Orientation = "variable"
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """K·D(D+1)/2 free covariance parameters."""
@@ -59,6 +60,7 @@ class Tied:
     aliases: tuple[str, ...] = ("tied",)
     form: Form = "tied"
     scatter: ScatterKind = "full"
+    orientation: Orientation = "shared"
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """D(D+1)/2 free covariance parameters."""
@@ -87,6 +89,7 @@ class Diagonal:
     aliases: tuple[str, ...] = ("diag",)
     form: Form = "diagonal"
     scatter: ScatterKind = "diagonal"
+    orientation: Orientation = "identity"
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """K·D free covariance parameters."""
@@ -112,6 +115,7 @@ class Spherical:
     aliases: tuple[str, ...] = ("spherical",)
     form: Form = "spherical"
     scatter: ScatterKind = "trace"
+    orientation: Orientation = "identity"
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """K free covariance parameters."""
