@@ -48,6 +48,31 @@ _WEIGHT_SUM_TOLERANCE = 1e-5
 # A pickle starts with the PROTO opcode 0x80; zip archives (.npz, some joblib dumps) with PK.
 _PICKLE_MAGIC = b"\x80"
 _ZIP_MAGIC = b"PK\x03\x04"
+# The arrays a fitted GaussianMixture may hold; load sets no other array attribute, so a
+# hand-made file cannot plant attributes the estimator never has.
+_ARRAY_ATTRIBUTES = frozenset(
+    {
+        "weights_",
+        "means_",
+        "covariances_",
+        "precisions_",
+        "precisions_cholesky_",
+        "volume_",
+        "shape_",
+        "orientation_",
+        "log_likelihood_history_",
+    }
+)
+# The non-array fitted attributes and the JSON types each may have in the header.
+_SCALAR_ATTRIBUTES: dict[str, tuple[type, ...]] = {
+    "n_features_in_": (int,),
+    "feature_names_in_": (list,),
+    "converged_": (bool,),
+    "n_iter_": (int,),
+    "lower_bound_": (int, float),
+    "lower_bounds_": (list,),
+    "log_likelihood_": (int, float),
+}
 
 
 @dataclass(frozen=True)
@@ -290,14 +315,17 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise _foreign(
             path, f"is not readable as safetensors ({error}); it may be truncated"
         ) from None
-    except (OSError, ValueError) as error:
-        raise _foreign(path, f"could not be read ({error})") from None
+    except (OSError, ValueError, TypeError) as error:
+        # TypeError: a dtype safetensors knows but NumPy has not (bfloat16, float8).
+        raise _foreign(path, f"could not be read ({type(error).__name__}: {error})") from None
     text = metadata.get(_METADATA_KEY)
     if text is None:
         raise _foreign(path, "has no gaussmix header")
     try:
         header = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:
+        # ValueError covers malformed JSON and integers longer than Python's digit limit;
+        # RecursionError deeply nested arrays or objects.
         raise ModelFileError(
             f"the gaussmix header must be valid JSON; in {str(path)!r} it is not ({error}). "
             "The file is corrupted: save the model again."
@@ -305,7 +333,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise _foreign(path, "has a header of another format")
     version = header.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(
             f"format_version must be a positive integer; got {version!r} in {str(path)!r}. "
             "The file is corrupted: save the model again."
@@ -352,10 +380,22 @@ def _check_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarr
             )
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise _corrupt(path, f"has non-finite values (NaN or inf) in {name}")
+    unknown = sorted(
+        name for name in arrays if name not in _ARRAY_ATTRIBUTES and not _is_parameter(name)
+    )
+    if unknown:
+        raise _corrupt(path, f"has arrays {unknown}, which are not GaussianMixture attributes")
     for required in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         if required not in arrays:
             raise _corrupt(path, f"lacks the array {required}")
+        if arrays[required].dtype.str not in ("<f4", "<f8"):
+            raise _corrupt(
+                path, f"has {required} of dtype {arrays[required].dtype.str}, not float32/64"
+            )
     n_components, n_features = header.get("n_components"), header.get("n_features")
+    for name, value in (("n_components", n_components), ("n_features", n_features)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise _corrupt(path, f"has {name} = {value!r}, not a positive integer")
     model = get_covariance_model(header.get("covariance_model"))
     weights, means = arrays["weights_"], arrays["means_"]
     if weights.shape != (n_components,) or means.shape != (n_components, n_features):
@@ -389,6 +429,63 @@ def _check_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarr
         positive = bool(np.all(covariances > 0))
     if not positive:
         raise _corrupt(path, "has covariances that are not positive definite")
+    if not np.all(_cholesky_diagonal(model.form, arrays["precisions_cholesky_"]) > 0):
+        raise _corrupt(path, "has precision Cholesky factors with non-positive diagonals")
+
+
+def _is_parameter(name: str) -> bool:
+    return name.startswith(_PARAMETER_PREFIX)
+
+
+def _cholesky_diagonal(form: str, factors: np.ndarray) -> np.ndarray:
+    """Diagonal entries of compact precision Cholesky factors; all positive in a valid model."""
+    if form in ("tied", "full"):
+        return np.diagonal(factors, axis1=-2, axis2=-1)
+    return factors
+
+
+def _check_attributes(path: Path, header: dict[str, Any]) -> None:
+    """Only known fitted attributes, each of its JSON type and consistent with the header."""
+    attributes = header.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise _corrupt(path, f"has attributes of type {type(attributes).__name__}, not an object")
+    unknown = sorted(name for name in attributes if name not in _SCALAR_ATTRIBUTES)
+    if unknown:
+        raise _corrupt(
+            path, f"names attributes {unknown} that are not GaussianMixture fitted attributes"
+        )
+    for name, value in attributes.items():
+        expected = _SCALAR_ATTRIBUTES[name]
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise _corrupt(path, f"has {name} of type {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value) and name != "lower_bound_":
+            raise _corrupt(path, f"has a non-finite {name}")
+    n_features = header["n_features"]
+    if attributes.get("n_features_in_", n_features) != n_features:
+        raise _corrupt(
+            path,
+            f"has n_features_in_ = {attributes['n_features_in_']} but n_features = {n_features}",
+        )
+    names = attributes.get("feature_names_in_")
+    if names is not None and (
+        len(names) != n_features or not all(isinstance(name, str) for name in names)
+    ):
+        raise _corrupt(path, f"has feature_names_in_ that are not {n_features} strings")
+    standardization = header.get("standardization")
+    if standardization is not None:
+        centre = np.asarray(standardization["centre"], dtype=float)
+        scale = np.asarray(standardization["scale"], dtype=float)
+        if (
+            centre.shape != (n_features,)
+            or scale.shape != (n_features,)
+            or not np.all(np.isfinite(centre))
+            or not np.all(np.isfinite(scale) & (scale > 0))
+        ):
+            raise _corrupt(
+                path,
+                f"has a standardization that is not two finite vectors of length {n_features} "
+                "with positive scales",
+            )
 
 
 def _rebuild(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
@@ -405,16 +502,26 @@ def _rebuild(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) 
             f"{str(path)!r} has {unknown}. Upgrade gaussmix: pip install -U gaussmix."
         )
     model = GaussianMixture(**parameters)
-    model._check_parameters()
-    names = [*header.get("attributes", {}), *arrays]
-    invalid = [name for name in names if not _is_fitted_name(name)]
-    if invalid:
-        raise _corrupt(path, f"names attributes {invalid} that are not fitted attributes")
+    covariance_model = model._check_parameters()
+    if covariance_model.name != header["covariance_model"]:
+        raise _corrupt(
+            path,
+            f"has covariance_type {model.covariance_type!r} (model {covariance_model.name}) but "
+            f"covariance_model {header['covariance_model']!r}",
+        )
+    if model.n_components != header["n_components"]:
+        raise _corrupt(
+            path,
+            f"has the parameter n_components = {model.n_components} but "
+            f"n_components = {header['n_components']}",
+        )
+    _check_attributes(path, header)
+    stray = sorted(set(arrays) - _ARRAY_ATTRIBUTES)
+    if stray:
+        raise _corrupt(path, f"has arrays {stray} that are neither attributes nor parameters")
     for name, value in header.get("attributes", {}).items():
         if name == "feature_names_in_":
             value = np.asarray(value, dtype=object)
-        elif isinstance(value, float) and not math.isfinite(value) and name != "lower_bound_":
-            raise _corrupt(path, f"has a non-finite {name}")
         setattr(model, name, value)
     for name, array in arrays.items():
         setattr(model, name, array)
@@ -455,7 +562,16 @@ def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
             f"a model file must hold valid GaussianMixture settings; {str(source)!r} does not: "
             f"{error}"
         ) from None
-    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as error:
+    except (
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+        ValueError,
+        ArithmeticError,
+        RecursionError,
+        np.linalg.LinAlgError,
+    ) as error:
         # A header with the right checksum can still have been written by hand.
         raise _corrupt(
             source, f"has a malformed header ({type(error).__name__}: {error})"
