@@ -8,18 +8,23 @@ They keep the data's dtype (float32 stays float32) and return moments in float64
 How one chunk is processed (all components at once):
 
 1. ``Y = X − c`` with one centre ``c`` for the whole mixture (the weighted mean of the
-   component means), so that data far from the origin lose no precision below.
-2. The *whitened differences* of every row from every component,
-   ``P_kn = U_kᵀ (y_n − m_k)`` with ``m_k = μ_k − c``: one GEMM of the stacked precision
-   factors ``[U_1 … U_K]ᵀ`` against the chunk minus the precomputed ``U_kᵀ m_k`` (full
-   form), one GEMM with the shared factor (tied form), or a broadcast product (diagonal
-   and spherical forms). They are laid out (K, D, rows), rows last.
-3. ``log N(x_n | μ_k, Σ_k) = log|U_k| − ½ D log 2π − ½ ‖P_kn‖²``, responsibilities by a
-   max-shifted log-sum-exp over the components.
-4. Moments in whitened coordinates — ``Σ_n r_nk``, ``Σ_n r_nk P_kn`` and
-   ``Σ_n r_nk P_kn P_knᵀ`` (one batched GEMM over components). Because
-   ``P_kn = U_kᵀ (x_n − μ_k)``, these are the statistics shifted by the current means,
-   expressed in the basis of ``U_k``; :func:`unwhiten` maps them back on the host.
+   component means), so that data far from the origin lose no precision below, laid out
+   (D + 1, rows) with a last row of ones (:func:`augmented_rows`).
+2. The *whitened differences* of every row from every component, scaled by √½,
+   ``P_kn = √½ U_kᵀ (y_n − m_k)`` with ``m_k = μ_k − c``: one GEMM of the stacked
+   ``√½ [U_kᵀ | −U_kᵀ m_k]`` against the augmented rows (full form: the ones row
+   subtracts the offsets inside the product), one GEMM with the shared factor (tied form),
+   or a broadcast product (diagonal and spherical forms). They are laid out (K, D, rows),
+   rows last.
+3. ``log π_k + log N(x_n | μ_k, Σ_k) = log π_k + log|U_k| − ½ D log 2π − ‖P_kn‖²`` (the
+   ½ is in the scale of ``P``), responsibilities by a max-shifted log-sum-exp over the
+   components.
+4. Moments: ``Σ_n r_nk`` and ``Σ_n r_nk y_n`` from one GEMM of the responsibilities
+   against the augmented rows, and ``Σ_n r_nk P_kn P_knᵀ`` (one batched GEMM over
+   components), or only its diagonal (a batched product with the squares the density
+   already formed). Because ``P_kn ∝ U_kᵀ (x_n − μ_k)``, the second moment is the scatter
+   about the current means in the basis of ``U_k``; :func:`unwhiten` maps everything back
+   on the host in float64.
 
 References
 ----------
@@ -56,6 +61,7 @@ __all__ = [
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+_SQRT_HALF = float(np.sqrt(0.5))
 
 WhitenedKind = Literal["diagonal", "full"]
 
@@ -92,13 +98,19 @@ class PreparedParameters:
     center : array of shape (n_features,)
         The centre ``c`` subtracted from every row.
     projection : array
-        ``(n_components · n_features, n_features)`` stacked ``[U_1 … U_K]ᵀ`` (full),
-        ``(n_features, n_features)`` shared ``Uᵀ`` (tied), or ``(n_components, n_features)``
-        per-coordinate scales ``1/σ`` (diagonal, spherical).
+        All scaled by √½: ``(n_components · n_features, n_features + 1)`` stacked
+        ``[U_kᵀ | −U_kᵀ (μ_k − c)]`` (full), ``(n_features, n_features)`` shared ``Uᵀ``
+        (tied), or ``(n_components, n_features)`` per-coordinate scales ``1/σ`` (diagonal,
+        spherical).
     offsets : array of shape (n_components, n_features)
-        ``U_kᵀ (μ_k − c)``, subtracted from the projected rows.
+        ``√½ U_kᵀ (μ_k − c)``, subtracted from the projected rows.
     log_constants : array of shape (n_components,)
         ``log π_k + log|U_k| − ½ D log 2π``.
+
+    Notes
+    -----
+    The √½ puts the ½ of ``−½ ‖U_kᵀ(x − μ_k)‖²`` into the product, so the density needs
+    no multiplication pass; :func:`unwhiten` doubles the second moments back (exactly).
     """
 
     parameters: MixtureParameters
@@ -148,21 +160,26 @@ def prepare_parameters(
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
     n_components, n_features = means.shape
     weights = np.asarray(parameters.weights, dtype=np.float64)
-    # c is a convex combination of the means: close to the data, so that y = x − c is
-    # small wherever the data sit (offset data keep their digits in float32).
-    center = weights @ means / max(float(np.sum(weights)), np.finfo(np.float64).tiny)
+    center = _center(parameters)
     shifted = means - center
     if form == "full":
-        projection = np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features)
-        offsets = np.einsum("kd,kde->ke", shifted, factors)
+        offsets = np.einsum("kd,kde->ke", shifted, factors) * _SQRT_HALF
+        projection = np.concatenate(
+            [
+                np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features)
+                * _SQRT_HALF,
+                -offsets.reshape(n_components * n_features, 1),
+            ],
+            axis=1,
+        )
     elif form == "tied":
-        projection = factors.T
-        offsets = shifted @ factors
+        projection = factors.T * _SQRT_HALF
+        offsets = shifted @ factors * _SQRT_HALF
     elif form == "diagonal":
-        projection = factors
-        offsets = shifted * factors
+        projection = factors * _SQRT_HALF
+        offsets = shifted * projection
     else:
-        projection = np.repeat(factors[:, None], n_features, axis=1)
+        projection = np.repeat(factors[:, None] * _SQRT_HALF, n_features, axis=1)
         offsets = shifted * projection
     # A weight of exactly zero is a component that cannot own any point: log 0 = −inf
     # gives it responsibility 0 without a warning.
@@ -194,6 +211,15 @@ def prepare_parameters(
     )
 
 
+def _center(parameters: MixtureParameters) -> np.ndarray:
+    """The centre ``c`` subtracted from every row (float64, host)."""
+    weights = np.asarray(parameters.weights, dtype=np.float64)
+    means = np.asarray(parameters.means, dtype=np.float64)
+    # c is a convex combination of the means: close to the data, so that y = x − c is
+    # small wherever the data sit (offset data keep their digits in float32).
+    return weights @ means / max(float(np.sum(weights)), np.finfo(np.float64).tiny)
+
+
 def _prepared_for(X: Any, parameters: MixtureParameters | PreparedParameters) -> PreparedParameters:
     if isinstance(parameters, PreparedParameters):
         return parameters
@@ -201,8 +227,40 @@ def _prepared_for(X: Any, parameters: MixtureParameters | PreparedParameters) ->
     return prepare_parameters(parameters, xp, X.dtype, getattr(X, "device", None))
 
 
+def augmented_rows(X: Any, prepared: PreparedParameters) -> Any:
+    """The centred chunk, rows last, with a last row of ones: ``[(X − c)ᵀ; 1ᵀ]``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows.
+    prepared : PreparedParameters
+        From :func:`prepare_parameters`, in the namespace and dtype of ``X``.
+
+    Returns
+    -------
+    array of shape (n_features + 1, n_samples), C-contiguous
+        Rows last, so that every elementwise pass and every reduction over features runs
+        along long contiguous rows even when D is 2. The ones row lets one GEMM subtract
+        the full form's offsets and gives ``Σ_n r_nk`` next to ``Σ_n r_nk y_n``.
+
+    Notes
+    -----
+    The array API leaves memory layout to the library (``concat`` of a transposed array
+    may keep its column order), so the result is allocated C-ordered and filled: the
+    transpose is copied once, then the centre is subtracted along contiguous rows.
+    """
+    xp = array_namespace(X)
+    n_samples, n_features = X.shape
+    rows = xp.empty((n_features + 1, n_samples), dtype=X.dtype, device=_device(X))
+    rows[:n_features, :] = xp.permute_dims(X, (1, 0))
+    rows[:n_features, :] -= xp.expand_dims(prepared.center, axis=1)
+    rows[n_features, :] = 1.0
+    return rows
+
+
 def whitened_differences(X: Any, prepared: PreparedParameters) -> Any:
-    """``P_kn = U_kᵀ (x_n − μ_k)`` for every component and row, components first.
+    """``P_kn = √½ U_kᵀ (x_n − μ_k)`` for every component and row, components first.
 
     Parameters
     ----------
@@ -214,54 +272,42 @@ def whitened_differences(X: Any, prepared: PreparedParameters) -> Any:
     Returns
     -------
     array of shape (n_components, n_features, n_samples)
-        Rows last, so that every elementwise pass and every reduction over features runs
-        along long contiguous rows even when D is 2 (a rows-first layout spends its time
-        in loops of length D).
+        Rows last (see :func:`augmented_rows`).
 
     Notes
     -----
     ``U_kᵀ(x − μ_k) = U_kᵀ(x − c) − U_kᵀ(μ_k − c)``: the data are centred once, then every
     component is projected by one product, so the difference is formed before the
-    square and never through an expansion of ``‖x‖²``.
+    square and never through an expansion of ``‖x‖²``. The factor √½ carries the ½ of
+    the Gaussian exponent (see :class:`PreparedParameters`).
     """
-    xp = array_namespace(X)
-    n_samples = X.shape[0]
+    return _differences_from_rows(augmented_rows(X, prepared), prepared)
+
+
+def _differences_from_rows(rows: Any, prepared: PreparedParameters) -> Any:
+    """(K, D, n) scaled whitened differences from the (D + 1, n) augmented rows."""
+    xp = array_namespace(rows)
+    n_samples = rows.shape[1]
     n_components, n_features = prepared.n_components, prepared.n_features
-    centred = _rows_last(X - prepared.center)
-    offsets = xp.expand_dims(prepared.offsets, axis=2)
     form = prepared.form
     if form == "full":
-        differences = xp.reshape(
-            prepared.projection @ centred, (n_components, n_features, n_samples)
-        )
-    elif form == "tied":
+        # The last column of the projection meets the ones row: the offsets are subtracted
+        # inside the GEMM, with no pass of their own.
+        return xp.reshape(prepared.projection @ rows, (n_components, n_features, n_samples))
+    offsets = xp.expand_dims(prepared.offsets, axis=2)
+    centred = rows[:n_features, :]
+    if form == "tied":
         # The shared factor needs one (D × n) product; the subtraction broadcasts it.
         return xp.expand_dims(prepared.projection @ centred, axis=0) - offsets
-    else:
-        differences = xp.expand_dims(centred, axis=0) * xp.expand_dims(prepared.projection, 2)
+    differences = xp.expand_dims(centred, axis=0) * xp.expand_dims(prepared.projection, 2)
     differences -= offsets
     return differences
 
 
-def _rows_last(X: Any) -> Any:
-    """The transpose of a (rows, D) array as a C-contiguous (D, rows) copy.
-
-    The array API leaves memory layout to the library; a strided view here would make
-    every later pass slow, so this one layout detail is asked of each library by name.
-    """
-    transposed = X.T
-    if isinstance(transposed, np.ndarray):
-        return np.ascontiguousarray(transposed)
-    return transposed.contiguous()
-
-
-def _weighted_log_prob_from(differences: Any, prepared: PreparedParameters) -> Any:
-    """(K, n) weighted log-probabilities from (K, D, n) whitened differences."""
-    xp = array_namespace(differences)
-    weighted = xp.sum(differences * differences, axis=1)
-    weighted *= -0.5
-    weighted += xp.expand_dims(prepared.log_constants, axis=1)
-    return weighted
+def _weighted_log_prob_from(squares: Any, prepared: PreparedParameters) -> Any:
+    """(K, n) weighted log-probabilities from (K, D, n) squared scaled differences."""
+    xp = array_namespace(squares)
+    return xp.expand_dims(prepared.log_constants, axis=1) - xp.sum(squares, axis=1)
 
 
 def log_gaussian_density(X: Any, parameters: MixtureParameters | PreparedParameters) -> Any:
@@ -312,14 +358,16 @@ def weighted_log_prob(X: Any, parameters: MixtureParameters | PreparedParameters
     """
     prepared = _prepared_for(X, parameters)
     xp = array_namespace(X)
-    weighted = _weighted_log_prob_from(whitened_differences(X, prepared), prepared)
-    return xp.permute_dims(weighted, (1, 0))
+    differences = whitened_differences(X, prepared)
+    differences *= differences
+    return xp.permute_dims(_weighted_log_prob_from(differences, prepared), (1, 0))
 
 
-def _normalise(weighted: Any, axis: int) -> tuple[Any, Any]:
+def _normalise(weighted: Any, axis: int, row_weights: Any | None = None) -> tuple[Any, Any]:
     """Turn weighted log-probabilities into (log p(x), responsibilities), overwriting them.
 
-    ``axis`` is the component axis.
+    ``axis`` is the component axis. ``row_weights`` (one per row, or None) multiply the
+    responsibilities in the same pass as the normalisation.
     """
     xp = array_namespace(weighted)
     top = xp.max(weighted, axis=axis, keepdims=True)
@@ -328,7 +376,11 @@ def _normalise(weighted: Any, axis: int) -> tuple[Any, Any]:
     weighted -= top
     responsibilities = xp.exp(weighted)
     total = xp.sum(responsibilities, axis=axis, keepdims=True)
-    responsibilities /= total
+    # One division per row, then a multiplication per entry (cheaper than K divisions).
+    scale = 1.0 / total
+    if row_weights is not None:
+        scale *= xp.expand_dims(row_weights, axis=axis)
+    responsibilities *= scale
     log_norm = xp.log(total) + top
     return xp.squeeze(log_norm, axis=axis), responsibilities
 
@@ -374,8 +426,9 @@ def posterior(X: Any, prepared: PreparedParameters) -> tuple[Any, Any]:
     responsibilities : array of shape (n_samples, n_components)
     """
     xp = array_namespace(X)
-    weighted = _weighted_log_prob_from(whitened_differences(X, prepared), prepared)
-    log_norm, responsibilities = _normalise(weighted, axis=0)
+    differences = whitened_differences(X, prepared)
+    differences *= differences
+    log_norm, responsibilities = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
     return log_norm, xp.permute_dims(responsibilities, (1, 0))
 
 
@@ -410,9 +463,10 @@ class ChunkMoments:
     n_k : array of shape (n_components,)
         ``Σ_n w_n γ_nk``.
     first : array of shape (n_components, n_features)
-        ``Σ_n w_n γ_nk P_kn``.
+        ``Σ_n w_n γ_nk (x_n − c)``, about the centre ``c`` of :class:`PreparedParameters`.
     second : array of shape (n_components, n_features, n_features) or (n_components, n_features)
-        ``Σ_n w_n γ_nk P_kn P_knᵀ``, or only its diagonal.
+        ``Σ_n w_n γ_nk P_kn P_knᵀ`` with the scaled ``P_kn = √½ U_kᵀ (x_n − μ_k)``, or only
+        its diagonal.
     total_weight : array of shape ()
         ``Σ_n w_n``.
     log_likelihood : array of shape ()
@@ -459,38 +513,50 @@ def chunk_moments(
 
     Notes
     -----
-    With r_nk = w_n γ_nk, the chunk contributes Σ r_nk, Σ r_nk P_kn and Σ r_nk P_kn P_knᵀ
-    (a batched GEMM over components). Within a chunk the sums run in the data's dtype
-    (as BLAS does), across chunks in float64; n_k and the log-likelihood are summed in
-    float64 throughout.
+    With r_nk = w_n γ_nk, the chunk contributes Σ r_nk and Σ r_nk (x_n − c) (one GEMM of
+    the responsibilities against the augmented rows) and Σ r_nk P_kn P_knᵀ (a batched GEMM
+    over components) or its diagonal (a batched product of the squares, which the density
+    formed in place of the differences). Within a chunk the sums run in the data's dtype
+    (as BLAS does), across chunks in float64; the log-likelihood is summed in float64.
     """
     xp = array_namespace(X)
     float64 = xp.float64
-    differences = whitened_differences(X, prepared)
-    log_norm, responsibilities = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
+    n_features = prepared.n_features
+    rows = augmented_rows(X, prepared)
+    differences = _differences_from_rows(rows, prepared)
+    if kind == "full":
+        squares = differences * differences
+    else:
+        # Only the diagonal is needed: the squares serve both the density and the moment,
+        # so they overwrite the differences.
+        differences *= differences
+        squares = differences
+    weighted_log_prob = _weighted_log_prob_from(squares, prepared)
     if sample_weight is None:
+        log_norm, responsibilities = _normalise(weighted_log_prob, axis=0)
         total_weight = xp.asarray(float(X.shape[0]), dtype=float64, device=_device(X))
         log_likelihood = xp.sum(log_norm, dtype=float64)
     else:
-        responsibilities *= xp.expand_dims(sample_weight, axis=0)
+        log_norm, responsibilities = _normalise(
+            weighted_log_prob, axis=0, row_weights=sample_weight
+        )
         total_weight = xp.sum(sample_weight, dtype=float64)
         # Rows of weight zero must not contribute, even where their density underflows.
         contributions = xp.where(
             sample_weight > 0, sample_weight * log_norm, xp.zeros_like(log_norm)
         )
         log_likelihood = xp.sum(contributions, dtype=float64)
-    n_k = xp.sum(responsibilities, axis=1, dtype=float64)
-    weighted = differences * xp.expand_dims(responsibilities, axis=1)
-    first = xp.sum(weighted, axis=2)
+    # (K, n) @ (n, D + 1): Σ r (x − c) and, against the ones row, Σ r.
+    sums = xp.astype(responsibilities @ xp.permute_dims(rows, (1, 0)), float64)
     if kind == "full":
         # (K, D, n) @ (K, n, D): one GEMM per component, no (K, D, D, n) temporary.
+        weighted = differences * xp.expand_dims(responsibilities, axis=1)
         second = weighted @ xp.permute_dims(differences, (0, 2, 1))
     else:
-        weighted *= differences
-        second = xp.sum(weighted, axis=2)
+        second = (squares @ xp.expand_dims(responsibilities, axis=2))[:, :, 0]
     return ChunkMoments(
-        n_k=n_k,
-        first=xp.astype(first, float64),
+        n_k=sums[:, n_features],
+        first=sums[:, :n_features],
         second=xp.astype(second, float64),
         total_weight=total_weight,
         log_likelihood=log_likelihood,
@@ -521,38 +587,41 @@ def unwhiten(
 
     Notes
     -----
-    With the row vector ``p = (x − μ_k) U_k`` and ``A_k = U_k⁻¹``:
-    ``Σ r (x − μ_k) = (Σ r p) A_k`` and ``Σ r (x − μ_k)ᵀ(x − μ_k) = A_kᵀ (Σ r pᵀ p) A_k``.
-    ``A_k`` comes from a triangular solve (full, tied) or is ``σ`` itself (diagonal,
-    spherical).
+    ``Σ r (x − μ_k) = Σ r (x − c) − (μ_k − c) Σ r`` with the centre ``c`` of
+    :func:`prepare_parameters`. With the scaled row vector ``p = √½ (x − μ_k) U_k`` and
+    ``A_k = U_k⁻¹``: ``Σ r (x − μ_k)ᵀ(x − μ_k) = 2 A_kᵀ (Σ r pᵀ p) A_k``. ``A_k`` comes from
+    a triangular solve (full, tied) or is ``σ`` itself (diagonal, spherical).
     """
     form = parameters.form
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
     n_components, n_features = np.shape(parameters.means)
-    first = np.asarray(moments.first, dtype=np.float64)
-    second = np.asarray(moments.second, dtype=np.float64)
+    means = np.asarray(parameters.means, dtype=np.float64)
+    n_k = np.asarray(moments.n_k, dtype=np.float64)
+    weighted_sum = np.asarray(moments.first, dtype=np.float64) - n_k[:, None] * (
+        means - _center(parameters)
+    )
+    # The kernels' differences carry a factor √½; doubling is exact.
+    second = 2.0 * np.asarray(moments.second, dtype=np.float64)
     if form in ("full", "tied"):
         stacked = factors if form == "full" else factors[None]
         identity = np.eye(n_features)
         inverses = np.stack([linalg.solve_triangular(u, identity, lower=False) for u in stacked])
         inverses = np.broadcast_to(inverses, (n_components, n_features, n_features))
-        weighted_sum = np.einsum("kd,kde->ke", first, inverses)
         full = np.swapaxes(inverses, 1, 2) @ second @ inverses
         scatter = _reduce_scatter(full, kind)
     else:
         scales = 1.0 / (factors if form == "diagonal" else factors[:, None])
         scales = np.broadcast_to(scales, (n_components, n_features))
-        weighted_sum = first * scales
         if second.ndim == 3:
             scatter = _reduce_scatter(second * scales[:, :, None] * scales[:, None, :], kind)
         else:
             diagonal = second * scales**2
             scatter = diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
     return SufficientStatistics(
-        n_k=np.asarray(moments.n_k, dtype=np.float64),
+        n_k=n_k,
         weighted_sum=weighted_sum,
         scatter=scatter,
-        shift=np.asarray(parameters.means, dtype=np.float64),
+        shift=means,
         total_weight=float(moments.total_weight),
         log_likelihood=float(moments.log_likelihood),
     )
