@@ -97,26 +97,33 @@ class PreparedParameters:
         The host float64 parameters these were prepared from.
     center : array of shape (n_features,)
         The centre ``c`` subtracted from every row.
-    projection : array
-        All scaled by √½: ``(n_components · n_features, n_features + 1)`` stacked
-        ``[U_kᵀ | −U_kᵀ (μ_k − c)]`` (full), ``(n_features, n_features)`` shared ``Uᵀ``
-        (tied), or ``(n_components, n_features)`` per-coordinate scales ``1/σ`` (diagonal,
-        spherical).
+    projection : array or None
+        Scaled by √½: ``(n_components · n_features, n_features + 1)`` stacked
+        ``[U_kᵀ | −U_kᵀ (μ_k − c)]`` (full) or ``(n_features, n_features)`` shared ``Uᵀ``
+        (tied); None for the diagonal forms, which do not project.
     offsets : array of shape (n_components, n_features)
-        ``√½ U_kᵀ (μ_k − c)``, subtracted from the projected rows.
+        ``√½ U_kᵀ (μ_k − c)`` (tied; also the last column of the full projection), or
+        ``μ_k − c`` (diagonal, spherical), subtracted from the projected or centred rows.
+    quadratic_weights : array of shape (n_components, 1, n_features)
+        The weights of the squared differences in the exponent: ones (full, tied, whose
+        differences carry √½) or ``½ σ_kd⁻²`` (diagonal, spherical).
     log_constants : array of shape (n_components,)
         ``log π_k + log|U_k| − ½ D log 2π``.
 
     Notes
     -----
-    The √½ puts the ½ of ``−½ ‖U_kᵀ(x − μ_k)‖²`` into the product, so the density needs
-    no multiplication pass; :func:`unwhiten` doubles the second moments back (exactly).
+    The exponent of component k is ``−q_kᵀ (P_kn ∘ P_kn)`` with these weights ``q_k``: the
+    ½ of ``−½ ‖U_kᵀ(x − μ_k)‖²`` is either inside the product (√½) or inside ``q_k``, so
+    the density needs no multiplication pass, and the weighted sum over features is one
+    small batched product. The diagonal forms keep the differences unscaled, so their
+    squares are also the summands of their scatter.
     """
 
     parameters: MixtureParameters
     center: Any
     projection: Any
     offsets: Any
+    quadratic_weights: Any
     log_constants: Any
 
     @property
@@ -175,12 +182,14 @@ def prepare_parameters(
     elif form == "tied":
         projection = factors.T * _SQRT_HALF
         offsets = shifted @ factors * _SQRT_HALF
-    elif form == "diagonal":
-        projection = factors * _SQRT_HALF
-        offsets = shifted * projection
     else:
-        projection = np.repeat(factors[:, None] * _SQRT_HALF, n_features, axis=1)
-        offsets = shifted * projection
+        projection = None
+        offsets = shifted
+    if form in ("full", "tied"):
+        quadratic_weights = np.ones((n_components, 1, n_features))
+    else:
+        scales = factors if form == "diagonal" else np.repeat(factors[:, None], n_features, 1)
+        quadratic_weights = 0.5 * scales[:, None, :] ** 2
     # A weight of exactly zero is a component that cannot own any point: log 0 = −inf
     # gives it responsibility 0 without a warning.
     with np.errstate(divide="ignore"):
@@ -205,8 +214,9 @@ def prepare_parameters(
     return PreparedParameters(
         parameters=parameters,
         center=cast(center),
-        projection=cast(projection),
+        projection=None if projection is None else cast(projection),
         offsets=cast(offsets),
+        quadratic_weights=cast(quadratic_weights),
         log_constants=cast(log_constants),
     )
 
@@ -299,15 +309,17 @@ def _differences_from_rows(rows: Any, prepared: PreparedParameters) -> Any:
     if form == "tied":
         # The shared factor needs one (D × n) product; the subtraction broadcasts it.
         return xp.expand_dims(prepared.projection @ centred, axis=0) - offsets
-    differences = xp.expand_dims(centred, axis=0) * xp.expand_dims(prepared.projection, 2)
-    differences -= offsets
-    return differences
+    # Diagonal forms: plain differences; their scales live in the quadratic weights.
+    return xp.expand_dims(centred, axis=0) - offsets
 
 
 def _weighted_log_prob_from(squares: Any, prepared: PreparedParameters) -> Any:
-    """(K, n) weighted log-probabilities from (K, D, n) squared scaled differences."""
+    """(K, n) weighted log-probabilities from (K, D, n) squared differences."""
     xp = array_namespace(squares)
-    return xp.expand_dims(prepared.log_constants, axis=1) - xp.sum(squares, axis=1)
+    # (K, 1, D) @ (K, D, n): the weighted sum over features as one batched product (a
+    # reduction over the middle axis was measured slower).
+    exponent = (prepared.quadratic_weights @ squares)[:, 0, :]
+    return xp.expand_dims(prepared.log_constants, axis=1) - exponent
 
 
 def log_gaussian_density(X: Any, parameters: MixtureParameters | PreparedParameters) -> Any:
@@ -600,23 +612,21 @@ def unwhiten(
     weighted_sum = np.asarray(moments.first, dtype=np.float64) - n_k[:, None] * (
         means - _center(parameters)
     )
-    # The kernels' differences carry a factor √½; doubling is exact.
-    second = 2.0 * np.asarray(moments.second, dtype=np.float64)
+    second = np.asarray(moments.second, dtype=np.float64)
     if form in ("full", "tied"):
+        # The kernels' differences carry a factor √½; doubling is exact.
+        second = 2.0 * second
         stacked = factors if form == "full" else factors[None]
         identity = np.eye(n_features)
         inverses = np.stack([linalg.solve_triangular(u, identity, lower=False) for u in stacked])
         inverses = np.broadcast_to(inverses, (n_components, n_features, n_features))
         full = np.swapaxes(inverses, 1, 2) @ second @ inverses
         scatter = _reduce_scatter(full, kind)
+    elif second.ndim == 3:
+        # The diagonal forms' differences are unscaled: the moments are the scatter.
+        scatter = _reduce_scatter(second, kind)
     else:
-        scales = 1.0 / (factors if form == "diagonal" else factors[:, None])
-        scales = np.broadcast_to(scales, (n_components, n_features))
-        if second.ndim == 3:
-            scatter = _reduce_scatter(second * scales[:, :, None] * scales[:, None, :], kind)
-        else:
-            diagonal = second * scales**2
-            scatter = diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
+        scatter = second if kind == "diagonal" else np.sum(second, axis=1)
     return SufficientStatistics(
         n_k=n_k,
         weighted_sum=weighted_sum,
