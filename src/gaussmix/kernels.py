@@ -13,18 +13,19 @@ How one chunk is processed (all components at once):
 2. The *whitened differences* of every row from every component, scaled by √½,
    ``P_kn = √½ U_kᵀ (y_n − m_k)`` with ``m_k = μ_k − c``: one GEMM of the stacked
    ``√½ [U_kᵀ | −U_kᵀ m_k]`` against the augmented rows (full form: the ones row
-   subtracts the offsets inside the product), one GEMM with the shared factor (tied form),
-   or a broadcast product (diagonal and spherical forms). They are laid out (K, D, rows),
-   rows last.
-3. ``log π_k + log N(x_n | μ_k, Σ_k) = log π_k + log|U_k| − ½ D log 2π − ‖P_kn‖²`` (the
-   ½ is in the scale of ``P``), responsibilities by a max-shifted log-sum-exp over the
+   subtracts the offsets inside the product) or one GEMM with the shared factor (tied
+   form). The diagonal and spherical forms keep the plain differences ``y_n − m_k``.
+   They are laid out (K, D, rows), rows last.
+3. ``log π_k + log N(x_n | μ_k, Σ_k) = log π_k + log|U_k| − ½ D log 2π − q_kᵀ P_kn²``
+   with weights ``q_k`` of ones (full, tied: the ½ is in the scale of ``P``) or
+   ``½ σ_k⁻²`` (diagonal forms), responsibilities by a max-shifted log-sum-exp over the
    components.
 4. Moments: ``Σ_n r_nk`` and ``Σ_n r_nk y_n`` from one GEMM of the responsibilities
    against the augmented rows, and ``Σ_n r_nk P_kn P_knᵀ`` (one batched GEMM over
    components), or only its diagonal (a batched product with the squares the density
-   already formed). Because ``P_kn ∝ U_kᵀ (x_n − μ_k)``, the second moment is the scatter
-   about the current means in the basis of ``U_k``; :func:`unwhiten` maps everything back
-   on the host in float64.
+   already formed). Because ``P_kn ∝ U_kᵀ (x_n − μ_k)`` (or ``= x_n − μ_k``), the second
+   moment is the scatter about the current means in the basis of ``U_k``;
+   :func:`unwhiten` maps everything back on the host in float64.
 
 References
 ----------
@@ -272,6 +273,9 @@ def augmented_rows(X: Any, prepared: PreparedParameters) -> Any:
 def whitened_differences(X: Any, prepared: PreparedParameters) -> Any:
     """``P_kn = √½ U_kᵀ (x_n − μ_k)`` for every component and row, components first.
 
+    For the diagonal and spherical forms, the plain differences ``x_n − μ_k`` (their
+    scales are the quadratic weights of :class:`PreparedParameters`).
+
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
@@ -375,8 +379,53 @@ def weighted_log_prob(X: Any, parameters: MixtureParameters | PreparedParameters
     return xp.permute_dims(_weighted_log_prob_from(differences, prepared), (1, 0))
 
 
-def _normalise(weighted: Any, axis: int, row_weights: Any | None = None) -> tuple[Any, Any]:
-    """Turn weighted log-probabilities into (log p(x), responsibilities), overwriting them.
+@dataclass(frozen=True)
+class _Normalised:
+    """Responsibilities with the two parts of ``log p(x) = top + log(total)``.
+
+    ``top`` is the per-row shift of the log-sum-exp and ``total`` the sum of the shifted
+    exponentials (in [1, K]), both with a kept component axis.
+    """
+
+    top: Any
+    total: Any
+    responsibilities: Any
+
+    def log_norm(self, axis: int) -> Any:
+        """``log p(x_n)`` per row."""
+        xp = array_namespace(self.total)
+        return xp.squeeze(xp.log(self.total) + self.top, axis=axis)
+
+
+# Rows whose sums of shifted exponentials are multiplied before one logarithm: each sum
+# lies in [1, K], so 32 of them stay finite in float64 for K < e²⁰.
+_LOG_GROUP = 32
+
+
+def _sum_log_norm(normalised: _Normalised, n_components: int) -> Any:
+    """``Σ_n log p(x_n)`` in float64, with one logarithm per group of rows.
+
+    Notes
+    -----
+    ``Σ log total_n = log Π total_n``; the products of groups of rows cannot overflow
+    (every factor is in [1, K]), and their rounding (a relative 32 ε per group) is of the
+    order of the rounding of the 32 logarithms they replace. The logarithm was a tenth of
+    the E-step at D = 2.
+    """
+    xp = array_namespace(normalised.total)
+    float64 = xp.float64
+    total = xp.astype(xp.reshape(normalised.total, (-1,)), float64)
+    sum_top = xp.sum(normalised.top, dtype=float64)
+    n_rows = total.shape[0]
+    head = n_rows - n_rows % _LOG_GROUP
+    if n_components >= 2**28 or head == 0:
+        return sum_top + xp.sum(xp.log(total))
+    grouped = xp.prod(xp.reshape(total[:head], (_LOG_GROUP, head // _LOG_GROUP)), axis=0)
+    return sum_top + xp.sum(xp.log(grouped)) + xp.sum(xp.log(total[head:]))
+
+
+def _normalise(weighted: Any, axis: int, row_weights: Any | None = None) -> _Normalised:
+    """Turn weighted log-probabilities into responsibilities, overwriting them.
 
     ``axis`` is the component axis. ``row_weights`` (one per row, or None) multiply the
     responsibilities in the same pass as the normalisation.
@@ -393,8 +442,7 @@ def _normalise(weighted: Any, axis: int, row_weights: Any | None = None) -> tupl
     if row_weights is not None:
         scale *= xp.expand_dims(row_weights, axis=axis)
     responsibilities *= scale
-    log_norm = xp.log(total) + top
-    return xp.squeeze(log_norm, axis=axis), responsibilities
+    return _Normalised(top=top, total=total, responsibilities=responsibilities)
 
 
 def log_responsibilities(weighted: Any) -> tuple[Any, Any]:
@@ -418,7 +466,7 @@ def log_responsibilities(weighted: Any) -> tuple[Any, Any]:
     responsibilities stay exact for points whose every density underflows.
     """
     xp = array_namespace(weighted)
-    log_norm, _ = _normalise(xp.asarray(weighted, copy=True), axis=1)
+    log_norm = _normalise(xp.asarray(weighted, copy=True), axis=1).log_norm(axis=1)
     return log_norm, weighted - xp.expand_dims(log_norm, axis=1)
 
 
@@ -440,8 +488,8 @@ def posterior(X: Any, prepared: PreparedParameters) -> tuple[Any, Any]:
     xp = array_namespace(X)
     differences = whitened_differences(X, prepared)
     differences *= differences
-    log_norm, responsibilities = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
-    return log_norm, xp.permute_dims(responsibilities, (1, 0))
+    normalised = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
+    return normalised.log_norm(axis=0), xp.permute_dims(normalised.responsibilities, (1, 0))
 
 
 def whitened_kind(form: Form | str, kind: ScatterKind) -> WhitenedKind:
@@ -477,8 +525,9 @@ class ChunkMoments:
     first : array of shape (n_components, n_features)
         ``Σ_n w_n γ_nk (x_n − c)``, about the centre ``c`` of :class:`PreparedParameters`.
     second : array of shape (n_components, n_features, n_features) or (n_components, n_features)
-        ``Σ_n w_n γ_nk P_kn P_knᵀ`` with the scaled ``P_kn = √½ U_kᵀ (x_n − μ_k)``, or only
-        its diagonal.
+        ``Σ_n w_n γ_nk P_kn P_knᵀ`` with the differences of :func:`whitened_differences`
+        (``√½ U_kᵀ (x_n − μ_k)``, or ``x_n − μ_k`` for the diagonal forms), or only its
+        diagonal.
     total_weight : array of shape ()
         ``Σ_n w_n``.
     log_likelihood : array of shape ()
@@ -545,19 +594,19 @@ def chunk_moments(
         squares = differences
     weighted_log_prob = _weighted_log_prob_from(squares, prepared)
     if sample_weight is None:
-        log_norm, responsibilities = _normalise(weighted_log_prob, axis=0)
+        normalised = _normalise(weighted_log_prob, axis=0)
         total_weight = xp.asarray(float(X.shape[0]), dtype=float64, device=_device(X))
-        log_likelihood = xp.sum(log_norm, dtype=float64)
+        log_likelihood = _sum_log_norm(normalised, prepared.n_components)
     else:
-        log_norm, responsibilities = _normalise(
-            weighted_log_prob, axis=0, row_weights=sample_weight
-        )
+        normalised = _normalise(weighted_log_prob, axis=0, row_weights=sample_weight)
+        log_norm = normalised.log_norm(axis=0)
         total_weight = xp.sum(sample_weight, dtype=float64)
         # Rows of weight zero must not contribute, even where their density underflows.
         contributions = xp.where(
             sample_weight > 0, sample_weight * log_norm, xp.zeros_like(log_norm)
         )
         log_likelihood = xp.sum(contributions, dtype=float64)
+    responsibilities = normalised.responsibilities
     # (K, n) @ (n, D + 1): Σ r (x − c) and, against the ones row, Σ r.
     sums = xp.astype(responsibilities @ xp.permute_dims(rows, (1, 0)), float64)
     if kind == "full":
@@ -600,9 +649,10 @@ def unwhiten(
     Notes
     -----
     ``Σ r (x − μ_k) = Σ r (x − c) − (μ_k − c) Σ r`` with the centre ``c`` of
-    :func:`prepare_parameters`. With the scaled row vector ``p = √½ (x − μ_k) U_k`` and
-    ``A_k = U_k⁻¹``: ``Σ r (x − μ_k)ᵀ(x − μ_k) = 2 A_kᵀ (Σ r pᵀ p) A_k``. ``A_k`` comes from
-    a triangular solve (full, tied) or is ``σ`` itself (diagonal, spherical).
+    :func:`prepare_parameters`. Full and tied forms: with the scaled row vector
+    ``p = √½ (x − μ_k) U_k`` and ``A_k = U_k⁻¹`` (a triangular solve),
+    ``Σ r (x − μ_k)ᵀ(x − μ_k) = 2 A_kᵀ (Σ r pᵀ p) A_k``. Diagonal and spherical forms: the
+    kernels' differences are ``x − μ_k`` themselves, so the moment is the scatter.
     """
     form = parameters.form
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
