@@ -8,18 +8,24 @@ They keep the data's dtype (float32 stays float32) and return moments in float64
 How one chunk is processed (all components at once):
 
 1. ``Y = X − c`` with one centre ``c`` for the whole mixture (the weighted mean of the
-   component means), so that data far from the origin lose no precision below.
-2. The *whitened differences* of every row from every component,
-   ``P_kn = U_kᵀ (y_n − m_k)`` with ``m_k = μ_k − c``: one GEMM of the stacked precision
-   factors ``[U_1 … U_K]ᵀ`` against the chunk minus the precomputed ``U_kᵀ m_k`` (full
-   form), one GEMM with the shared factor (tied form), or a broadcast product (diagonal
-   and spherical forms). They are laid out (K, D, rows), rows last.
-3. ``log N(x_n | μ_k, Σ_k) = log|U_k| − ½ D log 2π − ½ ‖P_kn‖²``, responsibilities by a
-   max-shifted log-sum-exp over the components.
-4. Moments in whitened coordinates — ``Σ_n r_nk``, ``Σ_n r_nk P_kn`` and
-   ``Σ_n r_nk P_kn P_knᵀ`` (one batched GEMM over components). Because
-   ``P_kn = U_kᵀ (x_n − μ_k)``, these are the statistics shifted by the current means,
-   expressed in the basis of ``U_k``; :func:`unwhiten` maps them back on the host.
+   component means), so that data far from the origin lose no precision below, laid out
+   (D + 1, rows) with a last row of ones (:func:`augmented_rows`).
+2. The *whitened differences* of every row from every component, scaled by √½,
+   ``P_kn = √½ U_kᵀ (y_n − m_k)`` with ``m_k = μ_k − c``: one GEMM of the stacked
+   ``√½ [U_kᵀ | −U_kᵀ m_k]`` against the augmented rows (full form: the ones row
+   subtracts the offsets inside the product) or one GEMM with the shared factor (tied
+   form). The diagonal and spherical forms keep the plain differences ``y_n − m_k``.
+   They are laid out (K, D, rows), rows last.
+3. ``log π_k + log N(x_n | μ_k, Σ_k) = log π_k + log|U_k| − ½ D log 2π − q_kᵀ P_kn²``
+   with weights ``q_k`` of ones (full, tied: the ½ is in the scale of ``P``) or
+   ``½ σ_k⁻²`` (diagonal forms), responsibilities by a max-shifted log-sum-exp over the
+   components.
+4. Moments: ``Σ_n r_nk`` and ``Σ_n r_nk y_n`` from one GEMM of the responsibilities
+   against the augmented rows, and ``Σ_n r_nk P_kn P_knᵀ`` (one batched GEMM over
+   components), or only its diagonal (a batched product with the squares the density
+   already formed). Because ``P_kn ∝ U_kᵀ (x_n − μ_k)`` (or ``= x_n − μ_k``), the second
+   moment is the scatter about the current means in the basis of ``U_k``;
+   :func:`unwhiten` maps everything back on the host in float64.
 
 References
 ----------
@@ -56,6 +62,7 @@ __all__ = [
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+_SQRT_HALF = float(np.sqrt(0.5))
 
 WhitenedKind = Literal["diagonal", "full"]
 
@@ -91,20 +98,33 @@ class PreparedParameters:
         The host float64 parameters these were prepared from.
     center : array of shape (n_features,)
         The centre ``c`` subtracted from every row.
-    projection : array
-        ``(n_components · n_features, n_features)`` stacked ``[U_1 … U_K]ᵀ`` (full),
-        ``(n_features, n_features)`` shared ``Uᵀ`` (tied), or ``(n_components, n_features)``
-        per-coordinate scales ``1/σ`` (diagonal, spherical).
+    projection : array or None
+        Scaled by √½: ``(n_components · n_features, n_features + 1)`` stacked
+        ``[U_kᵀ | −U_kᵀ (μ_k − c)]`` (full) or ``(n_features, n_features)`` shared ``Uᵀ``
+        (tied); None for the diagonal forms, which do not project.
     offsets : array of shape (n_components, n_features)
-        ``U_kᵀ (μ_k − c)``, subtracted from the projected rows.
+        ``√½ U_kᵀ (μ_k − c)`` (tied; also the last column of the full projection), or
+        ``μ_k − c`` (diagonal, spherical), subtracted from the projected or centred rows.
+    quadratic_weights : array of shape (n_components, 1, n_features)
+        The weights of the squared differences in the exponent: ones (full, tied, whose
+        differences carry √½) or ``½ σ_kd⁻²`` (diagonal, spherical).
     log_constants : array of shape (n_components,)
         ``log π_k + log|U_k| − ½ D log 2π``.
+
+    Notes
+    -----
+    The exponent of component k is ``−q_kᵀ (P_kn ∘ P_kn)`` with these weights ``q_k``: the
+    ½ of ``−½ ‖U_kᵀ(x − μ_k)‖²`` is either inside the product (√½) or inside ``q_k``, so
+    the density needs no multiplication pass, and the weighted sum over features is one
+    small batched product. The diagonal forms keep the differences unscaled, so their
+    squares are also the summands of their scatter.
     """
 
     parameters: MixtureParameters
     center: Any
     projection: Any
     offsets: Any
+    quadratic_weights: Any
     log_constants: Any
 
     @property
@@ -148,22 +168,29 @@ def prepare_parameters(
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
     n_components, n_features = means.shape
     weights = np.asarray(parameters.weights, dtype=np.float64)
-    # c is a convex combination of the means: close to the data, so that y = x − c is
-    # small wherever the data sit (offset data keep their digits in float32).
-    center = weights @ means / max(float(np.sum(weights)), np.finfo(np.float64).tiny)
+    center = _center(parameters)
     shifted = means - center
     if form == "full":
-        projection = np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features)
-        offsets = np.einsum("kd,kde->ke", shifted, factors)
+        offsets = np.einsum("kd,kde->ke", shifted, factors) * _SQRT_HALF
+        projection = np.concatenate(
+            [
+                np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features)
+                * _SQRT_HALF,
+                -offsets.reshape(n_components * n_features, 1),
+            ],
+            axis=1,
+        )
     elif form == "tied":
-        projection = factors.T
-        offsets = shifted @ factors
-    elif form == "diagonal":
-        projection = factors
-        offsets = shifted * factors
+        projection = factors.T * _SQRT_HALF
+        offsets = shifted @ factors * _SQRT_HALF
     else:
-        projection = np.repeat(factors[:, None], n_features, axis=1)
-        offsets = shifted * projection
+        projection = None
+        offsets = shifted
+    if form in ("full", "tied"):
+        quadratic_weights = np.ones((n_components, 1, n_features))
+    else:
+        scales = factors if form == "diagonal" else np.repeat(factors[:, None], n_features, 1)
+        quadratic_weights = 0.5 * scales[:, None, :] ** 2
     # A weight of exactly zero is a component that cannot own any point: log 0 = −inf
     # gives it responsibility 0 without a warning.
     with np.errstate(divide="ignore"):
@@ -188,10 +215,20 @@ def prepare_parameters(
     return PreparedParameters(
         parameters=parameters,
         center=cast(center),
-        projection=cast(projection),
+        projection=None if projection is None else cast(projection),
         offsets=cast(offsets),
+        quadratic_weights=cast(quadratic_weights),
         log_constants=cast(log_constants),
     )
+
+
+def _center(parameters: MixtureParameters) -> np.ndarray:
+    """The centre ``c`` subtracted from every row (float64, host)."""
+    weights = np.asarray(parameters.weights, dtype=np.float64)
+    means = np.asarray(parameters.means, dtype=np.float64)
+    # c is a convex combination of the means: close to the data, so that y = x − c is
+    # small wherever the data sit (offset data keep their digits in float32).
+    return weights @ means / max(float(np.sum(weights)), np.finfo(np.float64).tiny)
 
 
 def _prepared_for(X: Any, parameters: MixtureParameters | PreparedParameters) -> PreparedParameters:
@@ -201,8 +238,43 @@ def _prepared_for(X: Any, parameters: MixtureParameters | PreparedParameters) ->
     return prepare_parameters(parameters, xp, X.dtype, getattr(X, "device", None))
 
 
+def augmented_rows(X: Any, prepared: PreparedParameters) -> Any:
+    """The centred chunk, rows last, with a last row of ones: ``[(X − c)ᵀ; 1ᵀ]``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        One chunk of rows.
+    prepared : PreparedParameters
+        From :func:`prepare_parameters`, in the namespace and dtype of ``X``.
+
+    Returns
+    -------
+    array of shape (n_features + 1, n_samples), C-contiguous
+        Rows last, so that every elementwise pass and every reduction over features runs
+        along long contiguous rows even when D is 2. The ones row lets one GEMM subtract
+        the full form's offsets and gives ``Σ_n r_nk`` next to ``Σ_n r_nk y_n``.
+
+    Notes
+    -----
+    The array API leaves memory layout to the library (``concat`` of a transposed array
+    may keep its column order), so the result is allocated C-ordered and filled: the
+    transpose is copied once, then the centre is subtracted along contiguous rows.
+    """
+    xp = array_namespace(X)
+    n_samples, n_features = X.shape
+    rows = xp.empty((n_features + 1, n_samples), dtype=X.dtype, device=_device(X))
+    rows[:n_features, :] = xp.permute_dims(X, (1, 0))
+    rows[:n_features, :] -= xp.expand_dims(prepared.center, axis=1)
+    rows[n_features, :] = 1.0
+    return rows
+
+
 def whitened_differences(X: Any, prepared: PreparedParameters) -> Any:
-    """``P_kn = U_kᵀ (x_n − μ_k)`` for every component and row, components first.
+    """``P_kn = √½ U_kᵀ (x_n − μ_k)`` for every component and row, components first.
+
+    For the diagonal and spherical forms, the plain differences ``x_n − μ_k`` (their
+    scales are the quadratic weights of :class:`PreparedParameters`).
 
     Parameters
     ----------
@@ -214,54 +286,44 @@ def whitened_differences(X: Any, prepared: PreparedParameters) -> Any:
     Returns
     -------
     array of shape (n_components, n_features, n_samples)
-        Rows last, so that every elementwise pass and every reduction over features runs
-        along long contiguous rows even when D is 2 (a rows-first layout spends its time
-        in loops of length D).
+        Rows last (see :func:`augmented_rows`).
 
     Notes
     -----
     ``U_kᵀ(x − μ_k) = U_kᵀ(x − c) − U_kᵀ(μ_k − c)``: the data are centred once, then every
     component is projected by one product, so the difference is formed before the
-    square and never through an expansion of ``‖x‖²``.
+    square and never through an expansion of ``‖x‖²``. The factor √½ carries the ½ of
+    the Gaussian exponent (see :class:`PreparedParameters`).
     """
-    xp = array_namespace(X)
-    n_samples = X.shape[0]
+    return _differences_from_rows(augmented_rows(X, prepared), prepared)
+
+
+def _differences_from_rows(rows: Any, prepared: PreparedParameters) -> Any:
+    """(K, D, n) scaled whitened differences from the (D + 1, n) augmented rows."""
+    xp = array_namespace(rows)
+    n_samples = rows.shape[1]
     n_components, n_features = prepared.n_components, prepared.n_features
-    centred = _rows_last(X - prepared.center)
-    offsets = xp.expand_dims(prepared.offsets, axis=2)
     form = prepared.form
     if form == "full":
-        differences = xp.reshape(
-            prepared.projection @ centred, (n_components, n_features, n_samples)
-        )
-    elif form == "tied":
+        # The last column of the projection meets the ones row: the offsets are subtracted
+        # inside the GEMM, with no pass of their own.
+        return xp.reshape(prepared.projection @ rows, (n_components, n_features, n_samples))
+    offsets = xp.expand_dims(prepared.offsets, axis=2)
+    centred = rows[:n_features, :]
+    if form == "tied":
         # The shared factor needs one (D × n) product; the subtraction broadcasts it.
         return xp.expand_dims(prepared.projection @ centred, axis=0) - offsets
-    else:
-        differences = xp.expand_dims(centred, axis=0) * xp.expand_dims(prepared.projection, 2)
-    differences -= offsets
-    return differences
+    # Diagonal forms: plain differences; their scales live in the quadratic weights.
+    return xp.expand_dims(centred, axis=0) - offsets
 
 
-def _rows_last(X: Any) -> Any:
-    """The transpose of a (rows, D) array as a C-contiguous (D, rows) copy.
-
-    The array API leaves memory layout to the library; a strided view here would make
-    every later pass slow, so this one layout detail is asked of each library by name.
-    """
-    transposed = X.T
-    if isinstance(transposed, np.ndarray):
-        return np.ascontiguousarray(transposed)
-    return transposed.contiguous()
-
-
-def _weighted_log_prob_from(differences: Any, prepared: PreparedParameters) -> Any:
-    """(K, n) weighted log-probabilities from (K, D, n) whitened differences."""
-    xp = array_namespace(differences)
-    weighted = xp.sum(differences * differences, axis=1)
-    weighted *= -0.5
-    weighted += xp.expand_dims(prepared.log_constants, axis=1)
-    return weighted
+def _weighted_log_prob_from(squares: Any, prepared: PreparedParameters) -> Any:
+    """(K, n) weighted log-probabilities from (K, D, n) squared differences."""
+    xp = array_namespace(squares)
+    # (K, 1, D) @ (K, D, n): the weighted sum over features as one batched product (a
+    # reduction over the middle axis was measured slower).
+    exponent = (prepared.quadratic_weights @ squares)[:, 0, :]
+    return xp.expand_dims(prepared.log_constants, axis=1) - exponent
 
 
 def log_gaussian_density(X: Any, parameters: MixtureParameters | PreparedParameters) -> Any:
@@ -312,14 +374,61 @@ def weighted_log_prob(X: Any, parameters: MixtureParameters | PreparedParameters
     """
     prepared = _prepared_for(X, parameters)
     xp = array_namespace(X)
-    weighted = _weighted_log_prob_from(whitened_differences(X, prepared), prepared)
-    return xp.permute_dims(weighted, (1, 0))
+    differences = whitened_differences(X, prepared)
+    differences *= differences
+    return xp.permute_dims(_weighted_log_prob_from(differences, prepared), (1, 0))
 
 
-def _normalise(weighted: Any, axis: int) -> tuple[Any, Any]:
-    """Turn weighted log-probabilities into (log p(x), responsibilities), overwriting them.
+@dataclass(frozen=True)
+class _Normalised:
+    """Responsibilities with the two parts of ``log p(x) = top + log(total)``.
 
-    ``axis`` is the component axis.
+    ``top`` is the per-row shift of the log-sum-exp and ``total`` the sum of the shifted
+    exponentials (in [1, K]), both with a kept component axis.
+    """
+
+    top: Any
+    total: Any
+    responsibilities: Any
+
+    def log_norm(self, axis: int) -> Any:
+        """``log p(x_n)`` per row."""
+        xp = array_namespace(self.total)
+        return xp.squeeze(xp.log(self.total) + self.top, axis=axis)
+
+
+# Rows whose sums of shifted exponentials are multiplied before one logarithm: each sum
+# lies in [1, K], so 32 of them stay finite in float64 for K < e²⁰.
+_LOG_GROUP = 32
+
+
+def _sum_log_norm(normalised: _Normalised, n_components: int) -> Any:
+    """``Σ_n log p(x_n)`` in float64, with one logarithm per group of rows.
+
+    Notes
+    -----
+    ``Σ log total_n = log Π total_n``; the products of groups of rows cannot overflow
+    (every factor is in [1, K]), and their rounding (a relative 32 ε per group) is of the
+    order of the rounding of the 32 logarithms they replace. The logarithm was a tenth of
+    the E-step at D = 2.
+    """
+    xp = array_namespace(normalised.total)
+    float64 = xp.float64
+    total = xp.astype(xp.reshape(normalised.total, (-1,)), float64)
+    sum_top = xp.sum(normalised.top, dtype=float64)
+    n_rows = total.shape[0]
+    head = n_rows - n_rows % _LOG_GROUP
+    if n_components >= 2**28 or head == 0:
+        return sum_top + xp.sum(xp.log(total))
+    grouped = xp.prod(xp.reshape(total[:head], (_LOG_GROUP, head // _LOG_GROUP)), axis=0)
+    return sum_top + xp.sum(xp.log(grouped)) + xp.sum(xp.log(total[head:]))
+
+
+def _normalise(weighted: Any, axis: int, row_weights: Any | None = None) -> _Normalised:
+    """Turn weighted log-probabilities into responsibilities, overwriting them.
+
+    ``axis`` is the component axis. ``row_weights`` (one per row, or None) multiply the
+    responsibilities in the same pass as the normalisation.
     """
     xp = array_namespace(weighted)
     top = xp.max(weighted, axis=axis, keepdims=True)
@@ -328,9 +437,12 @@ def _normalise(weighted: Any, axis: int) -> tuple[Any, Any]:
     weighted -= top
     responsibilities = xp.exp(weighted)
     total = xp.sum(responsibilities, axis=axis, keepdims=True)
-    responsibilities /= total
-    log_norm = xp.log(total) + top
-    return xp.squeeze(log_norm, axis=axis), responsibilities
+    # One division per row, then a multiplication per entry (cheaper than K divisions).
+    scale = 1.0 / total
+    if row_weights is not None:
+        scale *= xp.expand_dims(row_weights, axis=axis)
+    responsibilities *= scale
+    return _Normalised(top=top, total=total, responsibilities=responsibilities)
 
 
 def log_responsibilities(weighted: Any) -> tuple[Any, Any]:
@@ -354,7 +466,7 @@ def log_responsibilities(weighted: Any) -> tuple[Any, Any]:
     responsibilities stay exact for points whose every density underflows.
     """
     xp = array_namespace(weighted)
-    log_norm, _ = _normalise(xp.asarray(weighted, copy=True), axis=1)
+    log_norm = _normalise(xp.asarray(weighted, copy=True), axis=1).log_norm(axis=1)
     return log_norm, weighted - xp.expand_dims(log_norm, axis=1)
 
 
@@ -374,9 +486,10 @@ def posterior(X: Any, prepared: PreparedParameters) -> tuple[Any, Any]:
     responsibilities : array of shape (n_samples, n_components)
     """
     xp = array_namespace(X)
-    weighted = _weighted_log_prob_from(whitened_differences(X, prepared), prepared)
-    log_norm, responsibilities = _normalise(weighted, axis=0)
-    return log_norm, xp.permute_dims(responsibilities, (1, 0))
+    differences = whitened_differences(X, prepared)
+    differences *= differences
+    normalised = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
+    return normalised.log_norm(axis=0), xp.permute_dims(normalised.responsibilities, (1, 0))
 
 
 def whitened_kind(form: Form | str, kind: ScatterKind) -> WhitenedKind:
@@ -410,9 +523,11 @@ class ChunkMoments:
     n_k : array of shape (n_components,)
         ``Σ_n w_n γ_nk``.
     first : array of shape (n_components, n_features)
-        ``Σ_n w_n γ_nk P_kn``.
+        ``Σ_n w_n γ_nk (x_n − c)``, about the centre ``c`` of :class:`PreparedParameters`.
     second : array of shape (n_components, n_features, n_features) or (n_components, n_features)
-        ``Σ_n w_n γ_nk P_kn P_knᵀ``, or only its diagonal.
+        ``Σ_n w_n γ_nk P_kn P_knᵀ`` with the differences of :func:`whitened_differences`
+        (``√½ U_kᵀ (x_n − μ_k)``, or ``x_n − μ_k`` for the diagonal forms), or only its
+        diagonal.
     total_weight : array of shape ()
         ``Σ_n w_n``.
     log_likelihood : array of shape ()
@@ -459,38 +574,50 @@ def chunk_moments(
 
     Notes
     -----
-    With r_nk = w_n γ_nk, the chunk contributes Σ r_nk, Σ r_nk P_kn and Σ r_nk P_kn P_knᵀ
-    (a batched GEMM over components). Within a chunk the sums run in the data's dtype
-    (as BLAS does), across chunks in float64; n_k and the log-likelihood are summed in
-    float64 throughout.
+    With r_nk = w_n γ_nk, the chunk contributes Σ r_nk and Σ r_nk (x_n − c) (one GEMM of
+    the responsibilities against the augmented rows) and Σ r_nk P_kn P_knᵀ (a batched GEMM
+    over components) or its diagonal (a batched product of the squares, which the density
+    formed in place of the differences). Within a chunk the sums run in the data's dtype
+    (as BLAS does), across chunks in float64; the log-likelihood is summed in float64.
     """
     xp = array_namespace(X)
     float64 = xp.float64
-    differences = whitened_differences(X, prepared)
-    log_norm, responsibilities = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
-    if sample_weight is None:
-        total_weight = xp.asarray(float(X.shape[0]), dtype=float64, device=_device(X))
-        log_likelihood = xp.sum(log_norm, dtype=float64)
+    n_features = prepared.n_features
+    rows = augmented_rows(X, prepared)
+    differences = _differences_from_rows(rows, prepared)
+    if kind == "full":
+        squares = differences * differences
     else:
-        responsibilities *= xp.expand_dims(sample_weight, axis=0)
+        # Only the diagonal is needed: the squares serve both the density and the moment,
+        # so they overwrite the differences.
+        differences *= differences
+        squares = differences
+    weighted_log_prob = _weighted_log_prob_from(squares, prepared)
+    if sample_weight is None:
+        normalised = _normalise(weighted_log_prob, axis=0)
+        total_weight = xp.asarray(float(X.shape[0]), dtype=float64, device=_device(X))
+        log_likelihood = _sum_log_norm(normalised, prepared.n_components)
+    else:
+        normalised = _normalise(weighted_log_prob, axis=0, row_weights=sample_weight)
+        log_norm = normalised.log_norm(axis=0)
         total_weight = xp.sum(sample_weight, dtype=float64)
         # Rows of weight zero must not contribute, even where their density underflows.
         contributions = xp.where(
             sample_weight > 0, sample_weight * log_norm, xp.zeros_like(log_norm)
         )
         log_likelihood = xp.sum(contributions, dtype=float64)
-    n_k = xp.sum(responsibilities, axis=1, dtype=float64)
-    weighted = differences * xp.expand_dims(responsibilities, axis=1)
-    first = xp.sum(weighted, axis=2)
+    responsibilities = normalised.responsibilities
+    # (K, n) @ (n, D + 1): Σ r (x − c) and, against the ones row, Σ r.
+    sums = xp.astype(responsibilities @ xp.permute_dims(rows, (1, 0)), float64)
     if kind == "full":
         # (K, D, n) @ (K, n, D): one GEMM per component, no (K, D, D, n) temporary.
+        weighted = differences * xp.expand_dims(responsibilities, axis=1)
         second = weighted @ xp.permute_dims(differences, (0, 2, 1))
     else:
-        weighted *= differences
-        second = xp.sum(weighted, axis=2)
+        second = (squares @ xp.expand_dims(responsibilities, axis=2))[:, :, 0]
     return ChunkMoments(
-        n_k=n_k,
-        first=xp.astype(first, float64),
+        n_k=sums[:, n_features],
+        first=sums[:, :n_features],
         second=xp.astype(second, float64),
         total_weight=total_weight,
         log_likelihood=log_likelihood,
@@ -521,38 +648,40 @@ def unwhiten(
 
     Notes
     -----
-    With the row vector ``p = (x − μ_k) U_k`` and ``A_k = U_k⁻¹``:
-    ``Σ r (x − μ_k) = (Σ r p) A_k`` and ``Σ r (x − μ_k)ᵀ(x − μ_k) = A_kᵀ (Σ r pᵀ p) A_k``.
-    ``A_k`` comes from a triangular solve (full, tied) or is ``σ`` itself (diagonal,
-    spherical).
+    ``Σ r (x − μ_k) = Σ r (x − c) − (μ_k − c) Σ r`` with the centre ``c`` of
+    :func:`prepare_parameters`. Full and tied forms: with the scaled row vector
+    ``p = √½ (x − μ_k) U_k`` and ``A_k = U_k⁻¹`` (a triangular solve),
+    ``Σ r (x − μ_k)ᵀ(x − μ_k) = 2 A_kᵀ (Σ r pᵀ p) A_k``. Diagonal and spherical forms: the
+    kernels' differences are ``x − μ_k`` themselves, so the moment is the scatter.
     """
     form = parameters.form
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
     n_components, n_features = np.shape(parameters.means)
-    first = np.asarray(moments.first, dtype=np.float64)
+    means = np.asarray(parameters.means, dtype=np.float64)
+    n_k = np.asarray(moments.n_k, dtype=np.float64)
+    weighted_sum = np.asarray(moments.first, dtype=np.float64) - n_k[:, None] * (
+        means - _center(parameters)
+    )
     second = np.asarray(moments.second, dtype=np.float64)
     if form in ("full", "tied"):
+        # The kernels' differences carry a factor √½; doubling is exact.
+        second = 2.0 * second
         stacked = factors if form == "full" else factors[None]
         identity = np.eye(n_features)
         inverses = np.stack([linalg.solve_triangular(u, identity, lower=False) for u in stacked])
         inverses = np.broadcast_to(inverses, (n_components, n_features, n_features))
-        weighted_sum = np.einsum("kd,kde->ke", first, inverses)
         full = np.swapaxes(inverses, 1, 2) @ second @ inverses
         scatter = _reduce_scatter(full, kind)
+    elif second.ndim == 3:
+        # The diagonal forms' differences are unscaled: the moments are the scatter.
+        scatter = _reduce_scatter(second, kind)
     else:
-        scales = 1.0 / (factors if form == "diagonal" else factors[:, None])
-        scales = np.broadcast_to(scales, (n_components, n_features))
-        weighted_sum = first * scales
-        if second.ndim == 3:
-            scatter = _reduce_scatter(second * scales[:, :, None] * scales[:, None, :], kind)
-        else:
-            diagonal = second * scales**2
-            scatter = diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
+        scatter = second if kind == "diagonal" else np.sum(second, axis=1)
     return SufficientStatistics(
-        n_k=np.asarray(moments.n_k, dtype=np.float64),
+        n_k=n_k,
         weighted_sum=weighted_sum,
         scatter=scatter,
-        shift=np.asarray(parameters.means, dtype=np.float64),
+        shift=means,
         total_weight=float(moments.total_weight),
         log_likelihood=float(moments.log_likelihood),
     )
