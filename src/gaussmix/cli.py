@@ -637,7 +637,7 @@ def select(
         pivot = results.pivot_table(
             index="covariance_type", columns="n_components", values=criterion, dropna=False
         ).reindex(names)
-        grid = RichTable(title=f"{criterion.upper()} (lower is better) by covariance model and K")
+        grid = RichTable(title=f"{criterion.upper()} (lower is better)")
         grid.add_column("model")
         for k in pivot.columns:
             grid.add_column(f"K={k}", justify="right")
