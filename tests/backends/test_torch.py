@@ -200,8 +200,9 @@ def test_missing_torch_says_how_to_install(monkeypatch):
 ITERATIVE_MODELS = {"VEI", "VEE", "EVE", "VVE", "VEV"}
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("covariance_type", MCLUST_MODELS)
-def test_every_mclust_model_with_weights_equals_the_numpy_fit(covariance_type):
+def test_every_mclust_model_with_weights_equals_the_numpy_fit(device, covariance_type):
     X = clustered(n_samples=400)
     weights = np.random.default_rng(3).integers(0, 4, size=X.shape[0]).astype(float)
     start = {
@@ -219,7 +220,7 @@ def test_every_mclust_model_with_weights_equals_the_numpy_fit(covariance_type):
         warnings.simplefilter("ignore")
         reference = model().fit(X, sample_weight=weights)
         fitted = model(backend="auto", chunk_size=97).fit(
-            torch.from_numpy(X), sample_weight=torch.from_numpy(weights)
+            torch.from_numpy(X).to(device), sample_weight=torch.from_numpy(weights).to(device)
         )
     iterative = covariance_type in ITERATIVE_MODELS
     for name in ("weights_", "means_", "covariances_", "volume_", "shape_"):
@@ -232,7 +233,7 @@ def test_every_mclust_model_with_weights_equals_the_numpy_fit(covariance_type):
         )
     np.testing.assert_allclose(fitted.log_likelihood_, reference.log_likelihood_, rtol=1e-10)
     # Tensor in, tensor out under backend="auto", for every model; icl accepts tensors.
-    labels = fitted.predict(torch.from_numpy(X))
+    labels = fitted.predict(torch.from_numpy(X).to(device))
     assert isinstance(labels, torch.Tensor)
-    np.testing.assert_array_equal(labels.numpy(), reference.predict(X))
-    assert fitted.icl(torch.from_numpy(X)) == pytest.approx(reference.icl(X), rel=1e-9)
+    np.testing.assert_array_equal(labels.cpu().numpy(), reference.predict(X))
+    assert fitted.icl(torch.from_numpy(X).to(device)) == pytest.approx(reference.icl(X), rel=1e-9)
