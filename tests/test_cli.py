@@ -23,6 +23,7 @@ from click.testing import CliRunner
 import gaussmix
 from gaussmix import GaussianMixture
 from gaussmix.cli import cli
+from gaussmix.covariance import MCLUST_MODELS
 
 
 def _run(*arguments, cwd):
@@ -150,54 +151,43 @@ def test_ctrl_c_writes_the_current_model_and_exits_130(tmp_path, faithful_csv):
     assert not list(tmp_path.glob(".m.gmm*"))
 
 
-def test_select_without_select_model_falls_back_to_a_loop(tmp_path, faithful_csv, monkeypatch):
-    monkeypatch.delattr(gaussmix, "select_model", raising=False)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "select",
-            str(faithful_csv),
-            "--k",
-            "1-2",
-            "--models",
-            "full,spherical",
-            "-o",
-            str(tmp_path / "best.gmm"),
-            "--plot",
-            str(tmp_path / "bic.png"),
-            "--json",
-        ],
-    )
+def test_select_runs_select_model_on_every_mclust_model(tmp_path, faithful_csv):
+    arguments = ["select", str(faithful_csv), "--k", "1-2", "--models", "all"]
+    outputs = ["-o", str(tmp_path / "best.gmm"), "--plot", str(tmp_path / "bic.png")]
+    result = CliRunner().invoke(cli, [*arguments, *outputs, "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    results = pd.DataFrame(document["results"])
-    assert len(results) == 4
     data = pd.read_csv(faithful_csv)
-    for row in results.itertuples():
-        direct = GaussianMixture(
-            row.n_components, covariance_type=row.covariance_type, random_state=0
-        ).fit(data)
-        assert row.bic == pytest.approx(direct.bic(data), rel=1e-10)
-    best = results.loc[results["bic"].idxmin()]
-    assert document["best"]["n_components"] == best["n_components"]
-    assert document["best"]["covariance_type"] == best["covariance_type"]
-    assert gaussmix.load(tmp_path / "best.gmm").n_components == best["n_components"]
+    reference = gaussmix.select_model(data, n_components=[1, 2], random_state=0)
+    results = pd.DataFrame(document["results"])
+    assert len(results) == 28
+    np.testing.assert_allclose(results["bic"], reference.results_["bic"], rtol=1e-12)
+    assert document["best"]["covariance_type"] == reference.best_params_["covariance_type"]
+    assert document["best"]["n_components"] == reference.best_params_["n_components"]
+    assert document["best"]["bic"] == pytest.approx(reference.results_["bic"].min(), rel=1e-12)
+    best = gaussmix.load(tmp_path / "best.gmm")
+    assert list(best.feature_names_in_) == ["eruptions", "waiting"]
+    np.testing.assert_array_equal(best.means_, reference.best_estimator_.means_)
     assert (tmp_path / "bic.png").read_bytes()[:4] == b"\x89PNG"
 
+    # The table: one row per model (all fourteen) and one column per K, nothing cut off.
+    table = CliRunner().invoke(cli, [*arguments, "--criterion", "icl"], terminal_width=80)
+    assert table.exit_code == 0, table.output
+    assert "ICL (lower is better)" in table.stdout
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == list(MCLUST_MODELS)
+    assert "…" not in table.stdout
+    assert f"{reference.results_['icl'].iloc[0]:.1f}" in table.stdout
 
-def test_select_uses_select_model_when_present(faithful_csv, monkeypatch):
+
+def test_select_passes_its_options_to_select_model(faithful_csv, monkeypatch):
     calls = {}
 
-    def fake_select_model(X, n_components, covariance_types, criterion, random_state=None):
-        calls.update(
-            n_components=list(n_components),
-            covariance_types=covariance_types,
-            criterion=criterion,
-            random_state=random_state,
-        )
+    def fake_select_model(X, **options):
+        calls.update(options, n_components=list(options["n_components"]))
         best = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
         results = pd.DataFrame(
-            {"covariance_type": ["tied"], "n_components": [2], "bic": [best.bic(X)]}
+            {"covariance_type": ["tied"], "n_components": [2], "aic": [best.aic(X)]}
         )
         return SimpleNamespace(
             best_estimator_=best,
@@ -205,19 +195,37 @@ def test_select_uses_select_model_when_present(faithful_csv, monkeypatch):
             best_params_={"n_components": 2, "covariance_type": "tied"},
         )
 
-    monkeypatch.setattr(gaussmix, "select_model", fake_select_model, raising=False)
+    monkeypatch.setattr(gaussmix.selection, "select_model", fake_select_model)
     result = CliRunner().invoke(
         cli,
-        ["select", str(faithful_csv), "--k", "2,4", "--models", "tied", "--seed", "5", "--json"],
+        [
+            "select",
+            str(faithful_csv),
+            *("--k", "2,4", "--models", "tied", "--seed", "5", "--criterion", "aic"),
+            *("--init", "kmeans", "--json"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert calls == {
         "n_components": [2, 4],
         "covariance_types": ["tied"],
-        "criterion": "bic",
+        "criterion": "aic",
+        "init_params": "kmeans",
         "random_state": 5,
     }
     assert json.loads(result.stdout)["best"]["covariance_type"] == "tied"
+
+
+def test_fit_with_an_mclust_code(tmp_path, faithful_csv):
+    arguments = ["fit", str(faithful_csv), "-k", "3", "--covariance", "VEV", "--seed", "0"]
+    result = CliRunner().invoke(cli, [*arguments, "-o", str(tmp_path / "vev.gmm"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = pd.read_csv(faithful_csv)
+    reference = GaussianMixture(3, covariance_type="VEV", random_state=0).fit(data)
+    model = gaussmix.load(tmp_path / "vev.gmm")
+    assert model.covariance_type == "VEV"
+    np.testing.assert_allclose(model.covariances_, reference.covariances_, rtol=1e-12)
+    assert json.loads(result.stdout)["bic"] == pytest.approx(reference.bic(data), rel=1e-12)
 
 
 def test_plot_and_demo_write_pngs(tmp_path, faithful_csv):
@@ -283,7 +291,142 @@ def test_k_and_model_lists():
     assert _parse_k("1-3,5, 2") == [1, 2, 3, 5]
     assert _parse_models("sklearn") == ["spherical", "diag", "tied", "full"]
     canonical = {get_covariance_model(name).name for name in available_covariance_types()}
-    assert set(_parse_models("all")) == canonical >= {"VVV", "EEE", "VVI", "VII"}
+    assert set(_parse_models("all")) == canonical
+    assert _parse_models("all") == list(MCLUST_MODELS)
     for text, error in (("3-1", "increasing"), ("a", "numbers"), ("", "at least one")):
         with pytest.raises(gaussmix.InvalidParameterError, match=error):
             _parse_k(text)
+
+
+# ------------------------------------------------ lazy data: Parquet datasets, Zarr stores
+@pytest.fixture
+def lazy_faithful(tmp_path, faithful_csv):
+    """Old Faithful as a Parquet dataset of two part files and as a Zarr store."""
+    pytest.importorskip("pyarrow")
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("zarr")
+    data = pd.read_csv(faithful_csv)
+    (tmp_path / "rows").mkdir()
+    data.iloc[:150].to_parquet(tmp_path / "rows" / "part.0.parquet")
+    data.iloc[150:].to_parquet(tmp_path / "rows" / "part.1.parquet")
+    da.from_array(data.to_numpy(), chunks=(100, 2)).to_zarr(str(tmp_path / "rows.zarr"))
+    return SimpleNamespace(frame=data, parquet=tmp_path / "rows", zarr=tmp_path / "rows.zarr")
+
+
+def test_fit_predict_score_on_a_parquet_dataset(tmp_path, lazy_faithful):
+    from gaussmix.dataio import read_parquet
+
+    runner = CliRunner()
+    fitted = runner.invoke(
+        cli,
+        [
+            "fit",
+            str(lazy_faithful.parquet),
+            "-k",
+            "2",
+            "-c",
+            "VEV",
+            "--seed",
+            "0",
+            "-o",
+            str(tmp_path / "m.gmm"),
+            "--json",
+        ],
+    )
+    assert fitted.exit_code == 0, fitted.output
+    # The same lazy fit through the library (initialised from the same sample).
+    reference = GaussianMixture(2, covariance_type="VEV", random_state=0)
+    reference.fit(read_parquet(lazy_faithful.parquet))
+    model = gaussmix.load(tmp_path / "m.gmm")
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-12)
+    assert list(model.feature_names_in_) == ["eruptions", "waiting"]
+    summary = json.loads(fitted.stdout)
+    assert summary["n_samples"] == 272
+    assert summary["bic"] == pytest.approx(reference.bic(lazy_faithful.frame), rel=1e-10)
+
+    for output in ("labels.csv", "labels.parquet"):
+        predicted = runner.invoke(
+            cli,
+            [
+                "predict",
+                str(tmp_path / "m.gmm"),
+                str(lazy_faithful.parquet),
+                "--proba",
+                "-o",
+                str(tmp_path / output),
+                "--json",
+            ],
+        )
+        assert predicted.exit_code == 0, predicted.output
+        written = (
+            pd.read_csv(tmp_path / output)
+            if output.endswith(".csv")
+            else pd.read_parquet(tmp_path / output)
+        )
+        np.testing.assert_array_equal(written["label"], model.predict(lazy_faithful.frame))
+        np.testing.assert_allclose(
+            written[["proba_0", "proba_1"]], model.predict_proba(lazy_faithful.frame), rtol=1e-12
+        )
+    scored = runner.invoke(
+        cli, ["score", str(tmp_path / "m.gmm"), str(lazy_faithful.parquet), "--json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    document = json.loads(scored.stdout)
+    assert document["n_samples"] == 272
+    assert document["mean_log_likelihood"] == pytest.approx(
+        model.score(lazy_faithful.frame), rel=1e-12
+    )
+    lacking = runner.invoke(cli, ["predict", str(tmp_path / "m.gmm"), str(lazy_faithful.parquet)])
+    assert lacking.exit_code == 2
+    assert "-o/--output" in lacking.output
+
+
+def test_standardized_fit_on_a_zarr_store_through_a_scheduler_address(tmp_path, lazy_faithful):
+    distributed = pytest.importorskip("distributed")
+    runner = CliRunner()
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        fitted = runner.invoke(
+            cli,
+            [
+                "fit",
+                str(lazy_faithful.zarr),
+                "-k",
+                "2",
+                "--seed",
+                "0",
+                "--standardize",
+                "--scheduler",
+                cluster.scheduler_address,
+                "-o",
+                str(tmp_path / "z.gmm"),
+                "--json",
+            ],
+        )
+        assert fitted.exit_code == 0, fitted.output
+        scored = runner.invoke(
+            cli,
+            [
+                "score",
+                str(tmp_path / "z.gmm"),
+                str(lazy_faithful.zarr),
+                "--json",
+                "--scheduler",
+                cluster.scheduler_address,
+            ],
+        )
+    assert scored.exit_code == 0, scored.output
+    stored = gaussmix.io.read_model_file(tmp_path / "z.gmm")
+    values = lazy_faithful.frame.to_numpy()
+    centre, scale = stored.standardization
+    np.testing.assert_allclose(centre, values.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale, values.std(axis=0), rtol=1e-12)
+    standardised = (values - centre) / scale
+    summary = json.loads(fitted.stdout)
+    assert summary["feature_names"] == ["x0", "x1"]
+    # Means are reported in the data's units.
+    np.testing.assert_allclose(summary["means"], stored.model.means_ * scale + centre, rtol=1e-12)
+    assert json.loads(scored.stdout)["mean_log_likelihood"] == pytest.approx(
+        stored.model.score(standardised), rel=1e-12
+    )

@@ -14,6 +14,7 @@ from safetensors.numpy import save as save_safetensors
 
 import gaussmix
 from gaussmix import GaussianMixture, ModelFileError
+from gaussmix.covariance import MCLUST_MODELS
 from gaussmix.datasets import load_old_faithful
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -308,3 +309,29 @@ def test_a_header_length_whose_low_byte_is_the_pickle_opcode_still_loads(tmp_pat
     loaded = gaussmix.load(path)
     np.testing.assert_array_equal(loaded.means_, model.means_)
     assert list(loaded.feature_names_in_) == ["a" * length, "b"]
+
+
+@pytest.mark.parametrize("covariance", MCLUST_MODELS)
+def test_round_trip_of_every_mclust_model(tmp_path, faithful, covariance):
+    model = GaussianMixture(2, covariance_type=covariance, random_state=0).fit(faithful)
+    loaded = gaussmix.load(gaussmix.save(model, tmp_path / "model.gmm"))
+    assert loaded.covariance_type == covariance
+    np.testing.assert_array_equal(loaded.predict(faithful), model.predict(faithful))
+    np.testing.assert_array_equal(loaded.predict_proba(faithful), model.predict_proba(faithful))
+    np.testing.assert_array_equal(loaded.score_samples(faithful), model.score_samples(faithful))
+    assert loaded.score(faithful) == model.score(faithful)
+    assert loaded.icl(faithful) == model.icl(faithful)
+    for name in (
+        "weights_",
+        "means_",
+        "covariances_",
+        "precisions_",
+        "precisions_cholesky_",
+        "volume_",
+        "shape_",
+        "orientation_",
+    ):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+    # Dense (K, D, D) arrays for every code, as fitted.
+    assert loaded.covariances_.shape == (2, 2, 2)
+    np.testing.assert_array_equal(loaded.sample(20)[0], model.sample(20)[0])

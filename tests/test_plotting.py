@@ -70,6 +70,16 @@ def test_clusters_draw_every_covariance_form(faithful, covariance):
         assert sorted([ellipse.width, ellipse.height]) == pytest.approx(2 * np.sqrt(eigenvalues))
 
 
+@pytest.mark.parametrize("covariance", ["EII", "VEI", "EVE", "VEV"])
+def test_clusters_of_mclust_codes_follow_their_dense_covariances(faithful, covariance):
+    model = GaussianMixture(3, covariance_type=covariance, random_state=0).fit(faithful)
+    (axes,) = plotting.plot_clusters(model, faithful, n_sigmas=(1.0,)).axes
+    assert model.covariances_.shape == (3, 2, 2)
+    for ellipse, matrix in zip(_ellipses(axes), model.covariances_, strict=True):
+        eigenvalues = np.linalg.eigvalsh(matrix)
+        assert sorted([ellipse.width, ellipse.height]) == pytest.approx(2 * np.sqrt(eigenvalues))
+
+
 def test_uncertainty_sizes_grow_with_uncertainty(faithful):
     model = GaussianMixture(3, random_state=0).fit(faithful)
     (axes,) = plotting.plot_uncertainty(model, faithful).axes

@@ -144,3 +144,17 @@ def test_every_fit_degenerate_raises_a_named_error():
     X = np.zeros((10, 2))
     with pytest.raises(InvalidInputError, match="at least one fit that does not degenerate"):
         select_model(X, n_components=[1, 2], covariance_types=["VVV"])
+
+
+def test_best_estimator_keeps_the_column_names_of_a_dataframe(faithful):
+    import warnings
+
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame(faithful, columns=["eruptions", "waiting"])
+    selection = select_model(frame, n_components=[2], covariance_types=["VVV"])
+    best = selection.best_estimator_
+    assert list(best.feature_names_in_) == ["eruptions", "waiting"]
+    with warnings.catch_warnings():
+        # scikit-learn warns when names are given to a model fitted without them.
+        warnings.simplefilter("error")
+        assert best.bic(frame) == pytest.approx(selection.results_["bic"].iloc[0], rel=1e-12)

@@ -9,12 +9,11 @@ model) prints one ``Error: …`` line on stderr and exits with status 2; Ctrl-C 
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,15 @@ from rich.table import Table as RichTable
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import __version__
-from gaussmix.covariance import available_covariance_types, get_covariance_model
+from gaussmix.cli_datasets import (
+    LazyTable,
+    is_lazy_source,
+    read_lazy_table,
+    scheduler,
+    standardize_lazily,
+    write_lazy_columns,
+)
+from gaussmix.covariance import MCLUST_MODELS, available_covariance_types, get_covariance_model
 from gaussmix.em import IterationInfo
 from gaussmix.estimator import GaussianMixture
 from gaussmix.exceptions import DataFileError, InvalidParameterError
@@ -241,8 +248,24 @@ def cli() -> None:
     """
 
 
+def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--scheduler",
+        "scheduler_address",
+        metavar="ADDRESS",
+        help="Compute through a distributed.Client: a scheduler address (tcp://host:8786) "
+        "or 'local' for a LocalCluster; implies --dask. Default: Dask's threads.",
+    )(function)
+    return click.option(
+        "--dask",
+        "lazy",
+        is_flag=True,
+        help="Read Parquet lazily through Dask (directories and Zarr stores always are).",
+    )(function)
+
+
 @cli.command()
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
 @click.option(
     "-k",
     "--n-components",
@@ -291,6 +314,7 @@ def cli() -> None:
     show_default=True,
     help="Model file to write.",
 )
+@_dask_options
 @_output_options
 def fit(
     data: Path,
@@ -303,10 +327,14 @@ def fit(
     tol: float,
     seed: int | None,
     output: Path,
+    lazy: bool,
+    scheduler_address: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Fit a mixture to DATA (CSV/TSV with a header, Parquet or .npy) and save it.
+    """Fit a mixture to DATA (CSV/TSV with a header, Parquet, .npy or a Zarr store) and save it.
+
+    Parquet datasets (directories) and Zarr stores are read lazily through Dask.
 
     \f
     Parameters
@@ -322,16 +350,69 @@ def fit(
         Fit on ``(x − mean) / std``; the two vectors are stored in the model file.
     output : Path
         The model file to write.
+    lazy, scheduler_address
+        Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     out = _Output(as_json, quiet)
-    table = read_table(data, _split(columns))
-    standardization = _standardization(table) if standardize else None
-    values = table.values
-    if standardization is not None:
-        values = (values - standardization[0]) / standardization[1]
-    X = _as_model_input(values, table.feature_names if table.named else None)
+    standardization: tuple[np.ndarray, np.ndarray] | None = None
+    with scheduler(scheduler_address):
+        if is_lazy_source(data, lazy or scheduler_address is not None):
+            table: Any = read_lazy_table(data, _split(columns))
+            if standardize:
+                table, standardization = standardize_lazily(table)
+            X = table.data
+        else:
+            table = read_table(data, _split(columns))
+            standardization = _standardization(table) if standardize else None
+            values = table.values
+            if standardization is not None:
+                values = (values - standardization[0]) / standardization[1]
+            X = _as_model_input(values, table.feature_names if table.named else None)
+        _fit_and_report(
+            out,
+            data,
+            X,
+            table,
+            standardization,
+            output,
+            n_components=n_components,
+            covariance=covariance,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed,
+            quiet=quiet,
+            as_json=as_json,
+        )
+
+
+def _n_rows(X: Any) -> int:
+    """Rows of an in-memory table or of a Dask collection (a dataframe's length is computed)."""
+    rows = X.shape[0]
+    return int(rows) if isinstance(rows, (int, np.integer)) else len(X)
+
+
+def _fit_and_report(
+    out: _Output,
+    data: Path,
+    X: Any,
+    table: Any,
+    standardization: tuple[np.ndarray, np.ndarray] | None,
+    output: Path,
+    *,
+    n_components: int,
+    covariance: str,
+    n_init: int,
+    max_iter: int,
+    tol: float,
+    seed: int | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Fit, save and report: the body of ``gaussmix fit`` for in-memory and lazy data."""
+    standardize = standardization is not None
     if not output.parent.is_dir():
         raise DataFileError(
             f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
@@ -346,9 +427,11 @@ def fit(
         random_state=seed,
         callback=progress,
     )
+    n_features = len(table.feature_names)
+    rows = "lazily read rows" if isinstance(table, LazyTable) else f"{X.shape[0]} rows"
     out.messages.print(
-        f"Fitting {n_components} {covariance} components to {values.shape[0]} rows × "
-        f"{values.shape[1]} features of {data} …"
+        f"Fitting {n_components} {covariance} components to {rows} × {n_features} features "
+        f"of {data} …"
     )
     interrupted = False
     try:
@@ -367,8 +450,8 @@ def fit(
     document = {
         "model": str(output),
         "interrupted": interrupted,
-        "n_samples": int(values.shape[0]),
-        "n_features": int(values.shape[1]),
+        "n_samples": _n_rows(X),
+        "n_features": n_features,
         "feature_names": table.feature_names,
         "n_components": n_components,
         "covariance_type": covariance,
@@ -425,8 +508,7 @@ def _parse_k(text: str) -> list[int]:
 
 def _parse_models(text: str) -> list[str]:
     if text == "all":
-        names = {get_covariance_model(name).name for name in available_covariance_types()}
-        return sorted(names)
+        return list(MCLUST_MODELS)
     if text == "sklearn":
         return list(_SKLEARN_MODELS)
     models = _split(text) or []
@@ -437,65 +519,6 @@ def _parse_models(text: str) -> list[str]:
     return models
 
 
-@dataclass(frozen=True)
-class _Selection:
-    best_estimator: GaussianMixture
-    best_covariance: str
-    best_k: int
-    results: Any
-
-
-def _select_by_loop(
-    X: Any, ks: Iterable[int], models: list[str], n_init: int, seed: int | None
-) -> _Selection:
-    """BIC of every (model, K) by plain fits: used until ``gaussmix.select_model`` exists."""
-    import pandas as pd
-
-    rows = []
-    best: tuple[float, GaussianMixture, str, int] | None = None
-    for covariance in models:
-        for k in ks:
-            model = GaussianMixture(k, covariance_type=covariance, n_init=n_init, random_state=seed)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(X)
-            except ValueError:
-                # A collapsed component or too few rows for K: this cell has no BIC.
-                rows.append({"covariance_type": covariance, "n_components": k, "bic": math.nan})
-                continue
-            bic = float(model.bic(X))
-            rows.append({"covariance_type": covariance, "n_components": k, "bic": bic})
-            if best is None or bic < best[0]:
-                best = (bic, model, covariance, k)
-    if best is None:
-        raise InvalidParameterError(
-            "model selection needs at least one (model, K) that can be fitted; every fit "
-            "failed. Use smaller K or more data."
-        )
-    return _Selection(best[1], best[2], best[3], pd.DataFrame(rows))
-
-
-def _select(X: Any, ks: list[int], models: list[str], n_init: int, seed: int | None) -> _Selection:
-    import gaussmix
-
-    select_model = getattr(gaussmix, "select_model", None)
-    if select_model is None:
-        return _select_by_loop(X, ks, models, n_init, seed)
-    # The selection API is another module's; pass the optional settings it declares.
-    accepted = inspect.signature(select_model).parameters
-    options = {
-        name: value
-        for name, value in (("n_init", n_init), ("random_state", seed))
-        if name in accepted
-    }
-    selection = select_model(
-        X, n_components=ks, covariance_types=models, criterion="bic", **options
-    )
-    best = selection.best_estimator_
-    return _Selection(best, best.covariance_type, int(best.n_components), selection.results_)
-
-
 @cli.command()
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--k", "k_text", default="1-9", show_default=True, help="K values: 1-9 or 1,2,5.")
@@ -503,17 +526,28 @@ def _select(X: Any, ks: list[int], models: list[str], n_init: int, seed: int | N
     "--models",
     default="all",
     show_default=True,
-    help="'all', 'sklearn' (spherical, diag, tied, full) or a comma-separated list.",
+    help="'all' (the 14 mclust models), 'sklearn' (spherical, diag, tied, full) or a "
+    "comma-separated list.",
 )
 @click.option("--columns", help="Comma-separated columns to use (default: all).")
 @click.option(
-    "--n-init",
-    type=click.IntRange(min=1),
-    default=1,
+    "--criterion",
+    type=click.Choice(["bic", "icl", "aic"]),
+    default="bic",
     show_default=True,
-    help="Starts per fit; the best is kept.",
+    help="What chooses the model (lower is better).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fits.")
+@click.option(
+    "--init",
+    "init_params",
+    type=click.Choice(["hierarchical", "kmeans", "k-means++", "random", "random_from_data"]),
+    default="hierarchical",
+    show_default=True,
+    help="Starting partition, one per K shared by every model.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of non-hierarchical starts."
+)
 @click.option(
     "-o",
     "--output",
@@ -524,7 +558,7 @@ def _select(X: Any, ks: list[int], models: list[str], n_init: int, seed: int | N
     "--plot",
     "plot_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the BIC curves to this PNG.",
+    help="Write the criterion curves to this PNG.",
 )
 @_output_options
 def select(
@@ -532,14 +566,15 @@ def select(
     k_text: str,
     models: str,
     columns: str | None,
-    n_init: int,
+    criterion: str,
+    init_params: str,
     seed: int,
     output: Path | None,
     plot_path: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Choose the number of components and covariance model of DATA by BIC.
+    """Choose the number of components and covariance model of DATA by BIC (or ICL, AIC).
 
     \f
     Parameters
@@ -552,74 +587,123 @@ def select(
         ``all``, ``sklearn`` or a comma-separated list of covariance models.
     columns : str or None
         Comma-separated columns to use.
-    n_init, seed : int
-        Starts per fit and the seed of their initialisation.
+    criterion, init_params, seed
+        :func:`gaussmix.select_model`'s ``criterion``, ``init_params`` and ``random_state``.
     output, plot_path : Path or None
-        Where to write the best model and the BIC curves.
+        Where to write the best model and the criterion curves.
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
+    from gaussmix.selection import select_model
+
     out = _Output(as_json, quiet)
     ks, names = _parse_k(k_text), _parse_models(models)
     table = read_table(data, _split(columns))
     X = _as_model_input(table.values, table.feature_names if table.named else None)
     out.messages.print(f"Fitting {len(ks) * len(names)} mixtures ({', '.join(names)}) …")
-    selection = _select(X, ks, names, n_init, seed)
-    results = selection.results
+    selection = select_model(
+        X,
+        n_components=ks,
+        covariance_types=names,
+        criterion=criterion,
+        init_params=init_params,
+        random_state=seed,
+    )
+    results = selection.results_
+    best_k = int(selection.best_params_["n_components"])
+    best_model = str(selection.best_params_["covariance_type"])
+    chosen = (results["n_components"] == best_k) & (results["covariance_type"] == best_model)
     if output is not None:
-        save(selection.best_estimator, output)
+        save(selection.best_estimator_, output)
     if plot_path is not None:
         from gaussmix.plotting import plot_bic, save_figure
 
-        save_figure(plot_bic(results), plot_path)
-    records = json.loads(results.to_json(orient="records"))
+        save_figure(plot_bic(results, criterion=criterion), plot_path)
     document = {
+        "criterion": criterion,
         "best": {
-            "covariance_type": selection.best_covariance,
-            "n_components": selection.best_k,
-            "bic": float(selection.best_estimator.bic(X)),
+            "covariance_type": best_model,
+            "n_components": best_k,
+            criterion: float(results.loc[chosen, criterion].iloc[0]),
         },
         "model": None if output is None else str(output),
         "plot": None if plot_path is None else str(plot_path),
-        "results": records,
+        "results": json.loads(results.to_json(orient="records")),
     }
 
     def render(console: Console) -> None:
-        pivot = results.pivot_table(index="n_components", columns="covariance_type", values="bic")
-        grid = RichTable(title="BIC (lower is better) by K and covariance model")
-        grid.add_column("K", justify="right")
-        for name in pivot.columns:
-            grid.add_column(str(name), justify="right")
-        for k, row in pivot.iterrows():
+        # One row per model and one column per K: fourteen models fit a terminal's height
+        # better than its width.
+        pivot = results.pivot_table(
+            index="covariance_type", columns="n_components", values=criterion, dropna=False
+        ).reindex(names)
+        grid = RichTable(title=f"{criterion.upper()} (lower is better)")
+        grid.add_column("model")
+        for k in pivot.columns:
+            grid.add_column(f"K={k}", justify="right")
+        for name, row in pivot.iterrows():
             cells = []
-            for name, value in row.items():
+            for k, value in row.items():
                 text = "—" if not math.isfinite(value) else f"{value:.1f}"
-                chosen = k == selection.best_k and name == selection.best_covariance
-                cells.append(f"[bold green]{text}[/]" if chosen else text)
-            grid.add_row(str(k), *cells)
+                best = k == best_k and name == best_model
+                cells.append(f"[bold green]{text}[/]" if best else text)
+            grid.add_row(str(name), *cells)
         console.print(grid)
         console.print(
-            f"Best: K = {selection.best_k}, {selection.best_covariance}"
+            f"Best: K = {best_k}, {best_model}"
             + (f"; model written to {output}" if output else "")
-            + (f"; BIC curves in {plot_path}" if plot_path else "")
+            + (f"; {criterion.upper()} curves in {plot_path}" if plot_path else "")
         )
 
     out.report(document, render)
 
 
+def _lazy_data_for_model(path: Path, stored: ModelFile) -> Any:
+    """DATA opened lazily in the model's columns and units (a Dask collection)."""
+    model = stored.model
+    names = _model_names(model)
+    table = read_lazy_table(path, None)
+    if names and table.named:
+        table = read_lazy_table(path, names)
+    expected = int(model.n_features_in_)
+    if table.n_features != expected:
+        raise DataFileError(
+            f"the data must have the model's {expected} features; {str(path)!r} has "
+            f"{table.n_features} columns ({', '.join(table.feature_names)}). Pass data with "
+            "the model's columns."
+        )
+    X = table.data
+    if stored.standardization is not None:
+        centre, scale = stored.standardization
+        X = (X - centre) / scale
+    if names and not table.named:
+        # A model fitted on named columns is given unnamed (Zarr) rows in its column order.
+        X = X.to_dask_dataframe(columns=names)
+    return X
+
+
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV to write (default: print to stdout).",
+    type=click.Path(path_type=Path),
+    help="CSV to write (default: print to stdout); for lazy DATA, a .csv file or a Parquet "
+    "dataset (directory).",
 )
 @click.option("--proba", is_flag=True, help="Also write the responsibility of each component.")
+@_dask_options
 @_output_options
 def predict(
-    model_path: Path, data: Path, output: Path | None, proba: bool, as_json: bool, quiet: bool
+    model_path: Path,
+    data: Path,
+    output: Path | None,
+    proba: bool,
+    lazy: bool,
+    scheduler_address: str | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Label every row of DATA with its most responsible component.
 
@@ -632,10 +716,16 @@ def predict(
         CSV to write; None prints it.
     proba : bool
         Add the responsibilities ``proba_k``.
+    lazy, scheduler_address
+        Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     stored = read_model_file(model_path)
+    if is_lazy_source(data, lazy or scheduler_address is not None):
+        with scheduler(scheduler_address):
+            _predict_lazily(stored, data, output, proba, _Output(as_json, quiet))
+        return
     X, _ = _data_for_model(data, stored)
     labels = stored.model.predict(X)
     columns: dict[str, np.ndarray] = {"label": labels}
@@ -651,25 +741,59 @@ def predict(
         return
     if output is not None:
         write_table(output, columns)
+    _report_labels(_Output(as_json, quiet), output, len(labels), counts)
+
+
+def _report_labels(out: _Output, output: Path | None, n_samples: int, counts: list[int]) -> None:
     document = {
         "output": None if output is None else str(output),
-        "n_samples": len(labels),
+        "n_samples": n_samples,
         "counts": counts,
     }
-    out = _Output(as_json, quiet)
     out.report(
         document,
         lambda console: console.print(
-            f"{len(labels)} rows labelled (per component: {counts}); written to {output}"
+            f"{n_samples} rows labelled (per component: {counts}); written to {output}"
         ),
     )
 
 
+def _predict_lazily(
+    stored: ModelFile, data: Path, output: Path | None, proba: bool, out: _Output
+) -> None:
+    """Labels (and responsibilities) of lazy DATA, written chunk by chunk to ``output``."""
+    if output is None:
+        raise InvalidParameterError(
+            "predict on lazy DATA (a Parquet dataset or Zarr store) needs -o/--output; got "
+            "none. Pass -o labels.csv or -o labels.parquet."
+        )
+    model = stored.model
+    X = _lazy_data_for_model(data, stored)
+    labels = model.predict(X)
+    columns: dict[str, Any] = {"label": labels}
+    if proba:
+        responsibilities = model.predict_proba(X)
+        for component in range(responsibilities.shape[1]):
+            columns[f"proba_{component}"] = responsibilities[:, component]
+    write_lazy_columns(output, columns)
+    # Counting reads the data once more; it is what the in-memory path reports too.
+    counts = np.bincount(labels.compute(), minlength=len(model.weights_)).tolist()
+    _report_labels(out, output, int(sum(counts)), counts)
+
+
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@_dask_options
 @_output_options
-def score(model_path: Path, data: Path, as_json: bool, quiet: bool) -> None:
+def score(
+    model_path: Path,
+    data: Path,
+    lazy: bool,
+    scheduler_address: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Mean log-likelihood of DATA under MODEL, with BIC and AIC.
 
     \f
@@ -677,26 +801,33 @@ def score(model_path: Path, data: Path, as_json: bool, quiet: bool) -> None:
     ----------
     model_path, data : Path
         The model file and the data file.
+    lazy, scheduler_address
+        Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     stored = read_model_file(model_path)
-    X, raw = _data_for_model(data, stored)
     model = stored.model
-    mean = float(model.score(X))
-    document = {
-        "n_samples": int(raw.shape[0]),
-        "mean_log_likelihood": mean,
-        "total_log_likelihood": mean * raw.shape[0],
-        "bic": float(model.bic(X)),
-        "aic": float(model.aic(X)),
-        "standardised": stored.standardization is not None,
-    }
+    with scheduler(scheduler_address):
+        if is_lazy_source(data, lazy or scheduler_address is not None):
+            X = _lazy_data_for_model(data, stored)
+        else:
+            X, _ = _data_for_model(data, stored)
+        n_samples = _n_rows(X)
+        mean = float(model.score(X))
+        document = {
+            "n_samples": n_samples,
+            "mean_log_likelihood": mean,
+            "total_log_likelihood": mean * n_samples,
+            "bic": float(model.bic(X)),
+            "aic": float(model.aic(X)),
+            "standardised": stored.standardization is not None,
+        }
     units = " (standardised units)" if stored.standardization is not None else ""
     _Output(as_json, quiet).report(
         document,
         lambda console: console.print(
-            f"{raw.shape[0]} rows: mean log-likelihood {mean:.6f}{units}; "
+            f"{n_samples} rows: mean log-likelihood {mean:.6f}{units}; "
             f"BIC {document['bic']:.2f}; AIC {document['aic']:.2f}"
         ),
     )

@@ -363,6 +363,7 @@ def _corrupt(path: Path, what: str) -> ModelFileError:
 def _check_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Shapes against the header, finite values, weights on the simplex, positive variances."""
     from gaussmix.covariance import get_covariance_model
+    from gaussmix.covariance.attributes import reports_dense
     from gaussmix.covariance.forms import compact_shape
 
     declared = header.get("arrays", {})
@@ -408,19 +409,22 @@ def _check_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarr
         _WEIGHT_SUM_TOLERANCE
     ):
         raise _corrupt(path, f"has weights that are not a probability vector (sum {weights.sum()})")
-    compact = compact_shape(model.form, n_components, n_features)
+    # mclust codes report dense (K, D, D) arrays, scikit-learn names their compact form.
+    covariance_type = header.get("parameters", {}).get("covariance_type", model.name)
     dense = (n_components, n_features, n_features)
+    expected = (
+        dense
+        if reports_dense(covariance_type, model)
+        else compact_shape(model.form, n_components, n_features)
+    )
     covariances = arrays["covariances_"]
-    if covariances.shape not in (compact, dense):
-        raise _corrupt(
-            path, f"has covariances of shape {covariances.shape}; expected {compact} or {dense}"
-        )
-    if arrays["precisions_cholesky_"].shape != compact:
-        raise _corrupt(
-            path,
-            f"has precisions_cholesky_ of shape {arrays['precisions_cholesky_'].shape}; "
-            f"expected {compact}",
-        )
+    for name in ("covariances_", "precisions_cholesky_"):
+        if arrays[name].shape != expected:
+            raise _corrupt(
+                path,
+                f"has {name} of shape {arrays[name].shape}; expected {expected} for "
+                f"covariance_type {covariance_type!r}",
+            )
     if covariances.shape == dense or model.form == "tied":
         matrices = covariances.reshape(-1, n_features, n_features)
         symmetric = np.allclose(matrices, np.swapaxes(matrices, -1, -2), rtol=1e-10, atol=0)

@@ -318,7 +318,9 @@ def select_model(
             f"init_params must be one of {list(_INIT_METHODS)}; got {init_params!r}."
         )
     codes = _covariance_types(covariance_types)
-    X = check_data(GaussianMixture(), X, reset=True)
+    # The fits see a NumPy array; the best one gets the column names of X back below.
+    named = GaussianMixture()
+    X = check_data(named, X, reset=True)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter}
 
@@ -356,8 +358,11 @@ def select_model(
         )
     best = int(np.nanargmin(scores))
     code, count = tasks[best]
+    best_estimator = outcomes[best][1]
+    if hasattr(named, "feature_names_in_"):
+        best_estimator.feature_names_in_ = named.feature_names_in_
     return ModelSelection(
-        best_estimator_=outcomes[best][1],
+        best_estimator_=best_estimator,
         best_params_={"covariance_type": code, "n_components": count},
         results_=table,
         criterion=criterion,

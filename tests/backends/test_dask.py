@@ -19,6 +19,7 @@ distributed = pytest.importorskip("distributed")
 import gaussmix.backends.dask as dask_backend  # noqa: E402
 from gaussmix import GaussianMixture, InvalidInputError  # noqa: E402
 from gaussmix.backends.dask import prepare_dask_fit, require_dask  # noqa: E402
+from gaussmix.covariance import MCLUST_MODELS  # noqa: E402
 from gaussmix.em import IterationInfo  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -405,3 +406,56 @@ def resident_memory() -> int:
     import psutil
 
     return psutil.Process().memory_info().rss
+
+
+# --------------------------------------------------- every covariance model on Dask
+# Inner iterations of VEI, VEE, EVE, VVE and VEV stop at 1e-10 of the largest entry
+# (gaussmix.covariance.iterative); over EM iterations that leaves differences of that order
+# relative to the largest entry, not to every entry.
+ITERATIVE_MODELS = {"VEI", "VEE", "EVE", "VVE", "VEV"}
+
+
+def explicit_start(data: np.ndarray) -> dict:
+    """One start shared by every path: three data rows as means, precisions I/2."""
+    return {
+        "weights_init": np.full(3, 1 / 3),
+        "means_init": data[[0, 1, 2]],
+        "precisions_init": np.broadcast_to(np.eye(3) / 2, (3, 3, 3)).copy(),
+    }
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("covariance_type", MCLUST_MODELS)
+def test_every_mclust_model_with_weights_gives_numpy_parameters(data, covariance_type):
+    weights = np.random.default_rng(2).integers(0, 4, size=data.shape[0]).astype(float)
+
+    def model() -> GaussianMixture:
+        return GaussianMixture(
+            3, covariance_type=covariance_type, tol=0.0, max_iter=8, **explicit_start(data)
+        )
+
+    reference = model().fit(data, sample_weight=weights)
+    fitted = model().fit(
+        chunked(data, "seven uneven chunks"), sample_weight=da.from_array(weights, chunks=300)
+    )
+    iterative = covariance_type in ITERATIVE_MODELS
+    for name in ("weights_", "means_", "covariances_", "volume_", "shape_"):
+        expected = getattr(reference, name)
+        np.testing.assert_allclose(
+            getattr(fitted, name),
+            expected,
+            rtol=1e-10,
+            atol=1e-8 * np.max(np.abs(expected)) if iterative else 0,
+        )
+    np.testing.assert_allclose(fitted.log_likelihood_, reference.log_likelihood_, rtol=1e-10)
+
+
+def test_fit_predict_and_icl_on_dask_input(data, numpy_fits):
+    reference = numpy_fits["full"]
+    X = chunked(data, "seven uneven chunks")
+    model = estimator("full", means_init=reference.means_)
+    labels = model.fit_predict(X)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), model.predict(data))
+    assert model.icl(X) == pytest.approx(model.icl(data), rel=1e-12)
+    assert model.icl(X) > model.bic(X)

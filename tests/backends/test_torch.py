@@ -10,7 +10,7 @@ import pytest
 
 from gaussmix import GaussianMixture, InvalidInputError
 from gaussmix.backends.torch import TorchBackend, import_torch
-from gaussmix.covariance import get_covariance_model
+from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
 from gaussmix.kernels import chunk_statistics
 from gaussmix.mstep import maximize
 from gaussmix.statistics import SufficientStatistics
@@ -191,3 +191,49 @@ def test_missing_torch_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"pip install 'gaussmix\[torch\]'"):
         import_torch()
+
+
+# ------------------------------------------------ every covariance model on tensors
+# Inner iterations of VEI, VEE, EVE, VVE and VEV stop at 1e-10 of the largest entry
+# (gaussmix.covariance.iterative); over EM iterations that leaves differences of that order
+# relative to the largest entry, not to every entry.
+ITERATIVE_MODELS = {"VEI", "VEE", "EVE", "VVE", "VEV"}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("covariance_type", MCLUST_MODELS)
+def test_every_mclust_model_with_weights_equals_the_numpy_fit(device, covariance_type):
+    X = clustered(n_samples=400)
+    weights = np.random.default_rng(3).integers(0, 4, size=X.shape[0]).astype(float)
+    start = {
+        "weights_init": np.full(3, 1 / 3),
+        "means_init": X[[0, 1, 2]],
+        "precisions_init": np.broadcast_to(np.eye(3) / 2, (3, 3, 3)).copy(),
+    }
+
+    def model(**options) -> GaussianMixture:
+        return GaussianMixture(
+            3, covariance_type=covariance_type, tol=0.0, max_iter=8, **start, **options
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = model().fit(X, sample_weight=weights)
+        fitted = model(backend="auto", chunk_size=97).fit(
+            torch.from_numpy(X).to(device), sample_weight=torch.from_numpy(weights).to(device)
+        )
+    iterative = covariance_type in ITERATIVE_MODELS
+    for name in ("weights_", "means_", "covariances_", "volume_", "shape_"):
+        expected = getattr(reference, name)
+        np.testing.assert_allclose(
+            getattr(fitted, name),
+            expected,
+            rtol=1e-10,
+            atol=1e-8 * np.max(np.abs(expected)) if iterative else 0,
+        )
+    np.testing.assert_allclose(fitted.log_likelihood_, reference.log_likelihood_, rtol=1e-10)
+    # Tensor in, tensor out under backend="auto", for every model; icl accepts tensors.
+    labels = fitted.predict(torch.from_numpy(X).to(device))
+    assert isinstance(labels, torch.Tensor)
+    np.testing.assert_array_equal(labels.cpu().numpy(), reference.predict(X))
+    assert fitted.icl(torch.from_numpy(X).to(device)) == pytest.approx(reference.icl(X), rel=1e-9)
