@@ -442,8 +442,11 @@ def _is_parameter(name: str) -> bool:
 
 
 def _cholesky_diagonal(form: str, factors: np.ndarray) -> np.ndarray:
-    """Diagonal entries of compact precision Cholesky factors; all positive in a valid model."""
-    if form in ("tied", "full"):
+    """Diagonal entries of precision Cholesky factors; all positive in a valid model.
+
+    Models named by an mclust code store dense (K, D, D) factors whatever their form.
+    """
+    if form in ("tied", "full") or factors.ndim == 3:
         return np.diagonal(factors, axis1=-2, axis2=-1)
     return factors
 
