@@ -21,7 +21,6 @@ __all__ = [
     "precision_cholesky_from_precisions",
 ]
 
-FORMS: tuple[Form, ...] = ("spherical", "diagonal", "tied", "full")
 
 # SciPy's Cholesky refuses NaN/inf with a bare ValueError; name the component instead.
 _NOT_FINITE = (
@@ -157,7 +156,8 @@ def precision_cholesky_from_covariances(
             _cholesky_upper_precision(covariance)
         except np.linalg.LinAlgError:
             raise collapse_error(component, count, "its Cholesky factorisation failed") from None
-    raise AssertionError("unreachable: the stacked factorisation failed but no component did")
+    # Factorised one by one every component succeeded: name none, but still refuse.
+    raise collapse_error(None, None, "the joint Cholesky factorisation failed")
 
 
 def precision_cholesky_from_precisions(precisions: np.ndarray, form: Form) -> np.ndarray:

@@ -65,6 +65,30 @@ def _with_orientation(orientation: np.ndarray, eigenvalues: np.ndarray) -> np.nd
     return np.einsum("ij,kj,lj->kil", orientation, eigenvalues, orientation)
 
 
+def _volumes_times_shared_shape(
+    values: np.ndarray, n_k: np.ndarray, n_features: int, tol: float, max_iter: int
+) -> np.ndarray:
+    """λ_k·A fitted to per-component axis variances by Celeux & Govaert's fixed point.
+
+    ``values`` (K, D) are the scatter's diagonals (VEI) or eigenvalues (VEV). Alternates
+    A = Σ_k values_k/λ_k scaled to unit determinant and λ_k = Σ_d values_kd/A_d / (D·n_k);
+    each step lowers −Q, and the loop stops as described in the module docstring.
+    """
+    volumes = _initial_volumes(n_k, values.sum(axis=1), n_features)
+    fitted = np.zeros_like(values)
+    for _ in range(max_iter):
+        pooled = (values / volumes[:, None]).sum(axis=0)
+        with np.errstate(divide="ignore"):
+            scale = geometric_mean(pooled)
+        check_scales(np.atleast_1d(scale), n_k)
+        shape = pooled / scale
+        volumes = (values / shape).sum(axis=1) / (n_features * n_k)
+        previous, fitted = fitted, volumes[:, None] * shape
+        if _settled(previous, fitted, tol):
+            break
+    return fitted
+
+
 @dataclass(frozen=True)
 class VEI:
     """VEI: Σ_k = λ_k A, axis-aligned covariances of one shape and varying volumes.
@@ -92,19 +116,7 @@ class VEI:
     ) -> np.ndarray:
         """Covariances of shape (K, D) (see :meth:`CovarianceModel.estimate`)."""
         diagonals = regularized_scatter(n_k, scatter, reg_covar, n_features)
-        volumes = _initial_volumes(n_k, diagonals.sum(axis=1), n_features)
-        covariances = np.zeros_like(diagonals)
-        for _ in range(self.max_iter):
-            pooled = (diagonals / volumes[:, None]).sum(axis=0)
-            with np.errstate(divide="ignore"):
-                scale = geometric_mean(pooled)
-            check_scales(np.atleast_1d(scale), n_k)
-            shape = pooled / scale
-            volumes = (diagonals / shape).sum(axis=1) / (n_features * n_k)
-            previous, covariances = covariances, volumes[:, None] * shape
-            if _settled(previous, covariances, self.tol):
-                break
-        return covariances
+        return _volumes_times_shared_shape(diagonals, n_k, n_features, self.tol, self.max_iter)
 
 
 @dataclass(frozen=True)
@@ -183,18 +195,9 @@ class VEV:
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
         eigenvalues, orientations = eigh_descending(matrices)
         eigenvalues = np.maximum(eigenvalues, 0.0)
-        volumes = _initial_volumes(n_k, eigenvalues.sum(axis=1), n_features)
-        sigma_eigenvalues = np.zeros_like(eigenvalues)
-        for _ in range(self.max_iter):
-            pooled = (eigenvalues / volumes[:, None]).sum(axis=0)
-            with np.errstate(divide="ignore"):
-                scale = geometric_mean(pooled)
-            check_scales(np.atleast_1d(scale), n_k)
-            shape = pooled / scale
-            volumes = (eigenvalues / shape).sum(axis=1) / (n_features * n_k)
-            previous, sigma_eigenvalues = sigma_eigenvalues, volumes[:, None] * shape
-            if _settled(previous, sigma_eigenvalues, self.tol):
-                break
+        sigma_eigenvalues = _volumes_times_shared_shape(
+            eigenvalues, n_k, n_features, self.tol, self.max_iter
+        )
         return np.einsum("kij,kj,klj->kil", orientations, sigma_eigenvalues, orientations)
 
 
