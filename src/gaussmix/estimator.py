@@ -24,7 +24,7 @@ from gaussmix.backends.dask import (
     is_dask_collection,
     prepare_dask_fit,
 )
-from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
+from gaussmix.backends.numpy import NumpyBackend, default_chunk_size, posterior_rows
 from gaussmix.backends.torch import is_tensor, to_numpy
 from gaussmix.collapse import (
     ComponentReseeder,
@@ -56,7 +56,7 @@ from gaussmix.initialization import (
     initial_responsibilities,
     parameters_from_responsibilities,
 )
-from gaussmix.kernels import array_namespace, posterior, weighted_log_prob
+from gaussmix.kernels import array_namespace
 from gaussmix.parameters import MixtureParameters
 from gaussmix.scaling import (
     check_representable,
@@ -669,11 +669,13 @@ default="kmeans"
             parameters = scale_parameters(parameters, -exponent)
         backend = self._backend(X, None)
         prepared = backend.prepare(parameters)
+        use_fused = getattr(backend, "use_fused", False)
 
         def function(rows: Any) -> Any:
+            log_norm, responsibilities = posterior_rows(rows, prepared, use_fused)
             if output == "labels":
-                return array_namespace(rows).argmax(weighted_log_prob(rows, prepared), axis=1)
-            log_norm, responsibilities = posterior(rows, prepared)
+                # The responsibilities are the weighted probabilities scaled per row.
+                return array_namespace(rows).argmax(responsibilities, axis=1)
             return log_norm if output == "log_norm" else responsibilities
 
         result = backend.map_rows(function)

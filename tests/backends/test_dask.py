@@ -398,7 +398,13 @@ def test_out_of_core_fit_stays_under_the_worker_memory_cap(
     with pytest.warns(ConvergenceWarning):
         reference = model().fit(block)
     for name in ("weights_", "means_", "covariances_"):
-        np.testing.assert_allclose(getattr(fitted, name), getattr(reference, name), rtol=1e-6)
+        expected = getattr(reference, name)
+        # float32 rows: the in-memory fit sums within a chunk in float64 (compiled
+        # kernels), the workers in float32, so entries near zero differ at the float32
+        # rounding of the largest ones.
+        np.testing.assert_allclose(
+            getattr(fitted, name), expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max()
+        )
 
 
 def resident_memory() -> int:

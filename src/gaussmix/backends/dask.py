@@ -165,7 +165,7 @@ def _block_statistics(
     """The task run on one Dask chunk: its statistics, in cache-sized row blocks."""
     if check_offset is not None:
         _check_block_values(block, weights, check_offset)
-    return NumpyBackend(block, weights, chunk_size).statistics(parameters, kind)
+    return NumpyBackend(block, weights, chunk_size, use_fused=False).statistics(parameters, kind)
 
 
 def _sum_in_order(parts: list[SufficientStatistics]) -> SufficientStatistics:
@@ -183,11 +183,15 @@ def _apply_rows(
         _check_block_values(block, None, int(block_info[0]["array-location"][0][0]))
     if block.shape[0] == 0:
         return function(block)
-    return NumpyBackend(block, None, chunk_size).map_rows(function)
+    return NumpyBackend(block, None, chunk_size, use_fused=False).map_rows(function)
 
 
 class DaskBackend:
     """Runs the E-step over the row chunks of a Dask array as one Dask computation.
+
+    Workers use the array kernels, not the compiled ones of :mod:`gaussmix.fused`:
+    numba's LLVM adds about 170 MB to every worker process, too much for the lean,
+    memory-capped workers out-of-core fits run on.
 
     Parameters
     ----------

@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix import fused
 from gaussmix.covariance.base import ScatterKind
 from gaussmix.kernels import (
     PreparedParameters,
     chunk_moments,
+    posterior,
     prepare_parameters,
     unwhiten,
     whitened_kind,
@@ -22,18 +24,21 @@ from gaussmix.kernels import (
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["NumpyBackend", "default_chunk_size", "default_n_threads"]
+__all__ = ["NumpyBackend", "default_chunk_size", "default_n_threads", "posterior_rows"]
 
-# The largest per-chunk temporaries are (K × D × rows). About 256k elements (2 MiB in
-# float64) was measured fastest on P1, P2 and P4 of issue 3 (single thread, AMD EPYC):
-# smaller chunks pay NumPy's per-call overhead on ~20 calls per chunk (1024-row chunks
-# for K·D = 64 were 30–40 % slower), larger ones fall out of cache (16k rows at K·D = 64
-# were twice as slow).
+# The array kernels' largest per-chunk temporaries are (K × D × rows). About 256k
+# elements (2 MiB in float64) was measured fastest on P1, P2 and P4 of issue 3 (single
+# thread, AMD EPYC): smaller chunks pay NumPy's per-call overhead on ~20 calls per chunk,
+# larger ones fall out of cache.
 _SCRATCH_ELEMENTS = 2**18
+# The fused sweep keeps one (K·D × rows) buffer per thread and reads it a few times, so it
+# wants it in L2 (128k elements, 1 MiB in float64), but no fewer than 1,024 rows, below
+# which the ~25 µs of Python per chunk shows.
+_FUSED_SCRATCH_ELEMENTS = 2**17
 
 
 def default_chunk_size(n_components: int, n_features: int) -> int:
-    """Rows per chunk so that a (rows × K × D) temporary stays cache-sized.
+    """Rows per chunk so that the per-chunk (rows × K × D) scratch stays cache-sized.
 
     Parameters
     ----------
@@ -43,9 +48,43 @@ def default_chunk_size(n_components: int, n_features: int) -> int:
     Returns
     -------
     int
-        Between 256 and 32,768.
+        Between 256 and 32,768 (between 1,024 and 32,768 with the fused kernels).
     """
-    return int(np.clip(_SCRATCH_ELEMENTS // max(1, n_components * n_features), 256, 32768))
+    width = max(1, n_components * n_features)
+    if fused.available():
+        return int(np.clip(_FUSED_SCRATCH_ELEMENTS // width, 1024, 32768))
+    return int(np.clip(_SCRATCH_ELEMENTS // width, 256, 32768))
+
+
+def posterior_rows(rows: Any, prepared: PreparedParameters, use_fused: bool) -> tuple[Any, Any]:
+    """``log p(x_n)`` and the responsibilities of one chunk, fused where possible.
+
+    Parameters
+    ----------
+    rows : ndarray or tensor of shape (n_samples, n_features)
+        One chunk of rows.
+    prepared : PreparedParameters
+        The mixture, in the namespace and dtype of ``rows``.
+    use_fused : bool
+        Whether the compiled kernels may be used (``NumpyBackend.use_fused``).
+
+    Returns
+    -------
+    log_norm : array of shape (n_samples,)
+    responsibilities : array of shape (n_samples, n_components)
+    """
+    if use_fused and _fusable(rows):
+        return fused.posterior(np.ascontiguousarray(rows), prepared)
+    return posterior(rows, prepared)
+
+
+def _fusable(rows: Any) -> bool:
+    return (
+        fused.available()
+        and isinstance(rows, np.ndarray)
+        and rows.dtype in (np.float32, np.float64)
+        and rows.shape[0] > 0
+    )
 
 
 def default_n_threads() -> int:
@@ -86,6 +125,10 @@ class NumpyBackend:
         Rows per chunk.
     n_threads : int or None, default=None
         Threads visiting chunks; None uses every core this process may run on.
+    use_fused : bool or None, default=None
+        Evaluate chunks with the compiled kernels of :mod:`gaussmix.fused`; None uses
+        them when numba is installed. False keeps the array kernels (the tests compare
+        the two).
 
     Notes
     -----
@@ -100,11 +143,13 @@ class NumpyBackend:
         sample_weight: np.ndarray | None,
         chunk_size: int,
         n_threads: int | None = None,
+        use_fused: bool | None = None,
     ):
         self.X = X
         self.sample_weight = sample_weight
         self.chunk_size = int(chunk_size)
         self.n_threads = default_n_threads() if n_threads is None else int(n_threads)
+        self.use_fused = fused.available() if use_fused is None else bool(use_fused)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(rows, weights)`` blocks in order.
@@ -114,10 +159,13 @@ class NumpyBackend:
         rows : ndarray of shape (chunk, n_features)
         weights : ndarray of shape (chunk,) or None
         """
+        # The compiled kernels are specialised for C-ordered rows: a Fortran-ordered X
+        # is copied one chunk at a time.
+        contiguous = np.ascontiguousarray if self.use_fused else (lambda rows: rows)
         for start in range(0, self.X.shape[0], self.chunk_size):
             stop = start + self.chunk_size
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
-            yield self.X[start:stop], weights
+            yield contiguous(self.X[start:stop]), weights
 
     def _map(
         self,
@@ -166,9 +214,10 @@ class NumpyBackend:
         """
         prepared = self.prepare(parameters)
         second = whitened_kind(parameters.form, kind)
+        moments = fused.chunk_moments if self.use_fused else chunk_moments
         total = self._map(
-            lambda rows, weights: chunk_moments(rows, weights, prepared, second),
-            lambda moments: reduce(add, moments),
+            lambda rows, weights: moments(rows, weights, prepared, second),
+            lambda chunks: reduce(add, chunks),
         )
         return unwhiten(total, parameters, kind)
 
