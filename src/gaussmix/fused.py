@@ -18,7 +18,6 @@ Without numba, :func:`available` is False and the backend keeps the array kernel
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -72,239 +71,10 @@ class FusedKernels:
 
 
 def _compile() -> tuple[Any, Any, Any]:
-    """Define and compile the kernels (numba is imported only here)."""
-    import numba
-    from llvmlite import ir
-    from numba.core import types
-    from numba.extending import intrinsic
+    """Import the compiled loops (numba is imported only here)."""
+    from gaussmix import _compiled
 
-    # Reassociation lets LLVM vectorise the sums over rows; contraction gives FMAs.
-    # NaN and infinity stay IEEE: log π_k = −inf must give a responsibility of exactly 0.
-    fast = {"reassoc", "contract", "nsz", "arcp"}
-    jit = numba.njit(nogil=True, fastmath=fast, cache=True)
-
-    @intrinsic
-    def float_from_bits(typingctx: Any, bits: Any) -> Any:
-        """Reinterpret an int64 as a float64 (a bitcast LLVM can vectorise)."""
-        signature = types.float64(types.int64)
-
-        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-            return builder.bitcast(args[0], ir.DoubleType())
-
-        return signature, codegen
-
-    # exp(x) = 2ⁿ·exp(r), x = n ln 2 + r, |r| ≤ ½ ln 2; ln 2 split in two (Cody–Waite) so
-    # that r is exact; exp(r) by its Taylor series to r¹³/13! (truncation < 2⁻⁵⁵).
-    ln2_high = 6.93147180369123816490e-01
-    ln2_low = 1.90821492927058770002e-10
-    log2_e = 1.44269504088896338700e00
-    # Adding 1.5·2⁵² rounds to the nearest integer in one instruction (unlike floor,
-    # which LLVM does not always vectorise).
-    round_shift = 6755399441055744.0
-    c2, c3, c4, c5 = 1 / 2, 1 / 6, 1 / 24, 1 / 120
-    c6, c7, c8, c9 = 1 / 720, 1 / 5040, 1 / 40320, 1 / 362880
-    c10, c11, c12, c13 = 1 / 3628800, 1 / 39916800, 1 / 479001600, 1 / 6227020800
-
-    # Its own flags: reassociation would undo the exact splitting of the reduction. LLVM
-    # keeps them per instruction when it inlines this into the sweep.
-    @numba.njit(nogil=True, fastmath={"contract"}, cache=True)
-    def exp_nonpositive(x: float) -> float:
-        """exp(x) for x ≤ 0 (−inf included) to about one ulp, vectorisable.
-
-        ``math.exp`` is one libm call per value here (numba has no vector maths on this
-        CPU); this one is straight-line arithmetic. Below −708, exp(x) < 2⁻¹⁰²¹ is
-        flushed to zero: a responsibility that small is zero against the row's largest,
-        which is one.
-        """
-        clamped = max(x, -708.0)
-        n = (clamped * log2_e + round_shift) - round_shift
-        r = (clamped - n * ln2_high) - n * ln2_low
-        p = c12 + r * c13
-        p = c11 + r * p
-        p = c10 + r * p
-        p = c9 + r * p
-        p = c8 + r * p
-        p = c7 + r * p
-        p = c6 + r * p
-        p = c5 + r * p
-        p = c4 + r * p
-        p = c3 + r * p
-        p = c2 + r * p
-        p = 1.0 + r * p
-        p = 1.0 + r * p
-        scale = float_from_bits((np.int64(n) + 1023) << 52)
-        return p * scale if x >= -708.0 else 0.0
-
-    @jit
-    def augment(X: Any, center: Any, rows: Any) -> None:
-        """``rows = [(X − c)ᵀ; 1ᵀ]``: the centred chunk, rows last, with a ones row."""
-        n_rows, n_features = X.shape
-        for i in range(n_rows):
-            for d in range(n_features):
-                rows[d, i] = X[i, d] - center[d]
-        for i in range(n_rows):
-            rows[n_features, i] = 1.0
-
-    @jit
-    def sweep(
-        rows: Any,
-        base: Any,
-        shared_base: bool,
-        offsets: Any,
-        quadratic: Any,
-        log_constants: Any,
-        sample_weight: Any,
-        weighted: bool,
-        moments: bool,
-        second_full: bool,
-        compiled_scatter: bool,
-        differences: Any,
-        responsibilities: Any,
-        work: Any,
-        n_k: Any,
-        first: Any,
-        second: Any,
-    ) -> tuple[float, float]:
-        """E-step of one chunk, rows last; returns ``(Σ w log p(x), Σ w)``.
-
-        With ``shared_base`` (tied, diagonal, spherical) the differences of component k
-        are ``base − offsets_k``, recomputed where needed; otherwise (full form)
-        ``differences`` (K·D, n) holds them, the GEMM having subtracted the offsets.
-        ``responsibilities`` (K, n) receives w_n γ_nk; ``work`` (4, n) is scratch.
-        With ``moments``, ``n_k``, ``first`` and ``second`` (float64) receive Σ r,
-        Σ r (x − c) and Σ r P Pᵀ (upper triangle; only its diagonal unless
-        ``second_full``; left to BLAS unless ``compiled_scatter``). Without
-        ``moments``, ``work[0]`` receives log p(x_n) per row.
-        """
-        n_components, n_features = offsets.shape
-        n_rows = rows.shape[1]
-        exponent = work[0]
-        top = work[1]
-        total = work[2]
-        scratch = work[3]
-        for i in range(n_rows):
-            top[i] = -np.inf
-        # Exponents −Σ_d q_kd P_kdn² and their maximum over components, per row.
-        for k in range(n_components):
-            for i in range(n_rows):
-                exponent[i] = log_constants[k]
-            for d in range(n_features):
-                weight = quadratic[k, d]
-                if shared_base:
-                    # Differences from the shared base are recomputed where needed
-                    # rather than stored: a store per (k, d, n) costs more than the
-                    # subtraction.
-                    source = base[d]
-                    offset = offsets[k, d]
-                    for i in range(n_rows):
-                        value = source[i] - offset
-                        exponent[i] -= weight * value * value
-                else:
-                    source = differences[k * n_features + d]
-                    for i in range(n_rows):
-                        value = source[i]
-                        exponent[i] -= weight * value * value
-            current = responsibilities[k]
-            for i in range(n_rows):
-                value = exponent[i]
-                current[i] = value
-                # A select, not a conditional store, so that the loop vectorises.
-                top[i] = value if value > top[i] else top[i]
-        # Max-shifted log-sum-exp; a row whose every component has weight zero keeps 0.
-        for i in range(n_rows):
-            if not np.isfinite(top[i]):
-                top[i] = 0.0
-            total[i] = 0.0
-        for k in range(n_components):
-            current = responsibilities[k]
-            for i in range(n_rows):
-                value = exp_nonpositive(current[i] - top[i])
-                current[i] = value
-                total[i] += value
-        log_likelihood = 0.0
-        total_weight = 0.0
-        if not moments:
-            for i in range(n_rows):
-                exponent[i] = top[i] + math.log(total[i])
-                total[i] = 1.0 / total[i]
-        elif weighted:
-            for i in range(n_rows):
-                w = sample_weight[i]
-                total_weight += w
-                # Rows of weight zero contribute nothing, even where p(x) underflows.
-                if w > 0:
-                    log_likelihood += w * (top[i] + math.log(total[i]))
-                total[i] = w / total[i]
-        else:
-            # Σ log total_n = log Π total_n over groups of 32 rows: each factor is in
-            # [1, K], so a group cannot overflow, and 31 of 32 logarithms are saved.
-            product = 1.0
-            for i in range(n_rows):
-                log_likelihood += top[i]
-                product *= total[i]
-                if i % 32 == 31:
-                    log_likelihood += math.log(product)
-                    product = 1.0
-                total[i] = 1.0 / total[i]
-            log_likelihood += math.log(product)
-            total_weight = float(n_rows)
-        for k in range(n_components):
-            current = responsibilities[k]
-            mass = 0.0
-            for i in range(n_rows):
-                value = current[i] * total[i]
-                current[i] = value
-                mass += value
-            if not moments:
-                continue
-            n_k[k] = mass
-            for d in range(n_features):
-                centred = rows[d]
-                accumulated = 0.0
-                for i in range(n_rows):
-                    accumulated += current[i] * centred[i]
-                first[k, d] = accumulated
-            if not compiled_scatter:
-                continue
-            for d in range(n_features):
-                if shared_base:
-                    source = base[d]
-                    offset = offsets[k, d]
-                    for i in range(n_rows):
-                        scratch[i] = source[i] - offset
-                    left = scratch
-                else:
-                    left = differences[k * n_features + d]
-                if not second_full:
-                    accumulated = 0.0
-                    for i in range(n_rows):
-                        accumulated += current[i] * left[i] * left[i]
-                    second[k, d, d] = accumulated
-                    continue
-                for i in range(n_rows):
-                    exponent[i] = current[i] * left[i]
-                for e in range(d, n_features):
-                    if shared_base:
-                        source = base[e]
-                        offset = offsets[k, e]
-                        accumulated = 0.0
-                        for i in range(n_rows):
-                            accumulated += exponent[i] * (source[i] - offset)
-                    else:
-                        right = differences[k * n_features + e]
-                        accumulated = 0.0
-                        for i in range(n_rows):
-                            accumulated += exponent[i] * right[i]
-                    second[k, d, e] = accumulated
-        return log_likelihood, total_weight
-
-    @jit
-    def exp(values: Any, out: Any) -> None:
-        """``out = exp(values)`` elementwise, for values ≤ 0."""
-        for i in range(values.shape[0]):
-            out[i] = exp_nonpositive(values[i])
-
-    return augment, sweep, exp
+    return _compiled.augment, _compiled.sweep, _compiled.exp
 
 
 class _Buffers:
@@ -358,7 +128,7 @@ def _sweep(
     sample_weight: np.ndarray | None,
     prepared: PreparedParameters,
     kind: WhitenedKind | None,
-) -> tuple[_Buffers, tuple[float, float], np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[_Buffers, np.ndarray]:
     """Run the compiled sweep on one chunk; ``kind=None`` asks for the posterior only."""
     kernels = fused_kernels()
     n_rows, n_features = X.shape
@@ -382,9 +152,10 @@ def _sweep(
     moments = kind is not None
     second_full = kind == "full"
     compiled_scatter = n_features <= _COMPILED_SCATTER_MAX_FEATURES or not second_full
-    n_k = np.zeros(n_components)
-    first = np.zeros((n_components, n_features))
-    second = np.zeros((n_components, n_features, n_features))
+    # One vector [n_k, first, second, Σ w log p, Σ w] per chunk: summing chunks is then one
+    # addition on the calling thread, which holds the GIL the workers also need.
+    packed = np.zeros(_packed_size(n_components, n_features))
+    n_k, first, second = _unpacked_views(packed, n_components, n_features)
     weights = np.empty(0, dtype) if sample_weight is None else sample_weight
     totals = kernels.sweep(
         rows,
@@ -407,7 +178,85 @@ def _sweep(
     )
     if not compiled_scatter:
         _blas_scatter(buffers, base, prepared, second)
-    return buffers, totals, n_k, first, second
+    packed[-2:] = totals
+    return buffers, packed
+
+
+def _packed_size(n_components: int, n_features: int) -> int:
+    return n_components * (1 + n_features + n_features * n_features) + 2
+
+
+def _unpacked_views(
+    packed: np.ndarray, n_components: int, n_features: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views ``n_k`` (K,), ``first`` (K, D) and ``second`` (K, D, D) of a packed vector."""
+    first_end = n_components * (1 + n_features)
+    second_end = first_end + n_components * n_features * n_features
+    return (
+        packed[:n_components],
+        packed[n_components:first_end].reshape(n_components, n_features),
+        packed[first_end:second_end].reshape(n_components, n_features, n_features),
+    )
+
+
+def packed_moments(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    prepared: PreparedParameters,
+    kind: WhitenedKind,
+) -> np.ndarray:
+    """The moments of one chunk as one float64 vector, additive over chunks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        One chunk of rows, float32 or float64, C-contiguous.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights in the dtype of ``X``.
+    prepared : PreparedParameters
+        The mixture, as NumPy arrays in the dtype of ``X``.
+    kind : {"diagonal", "full"}
+        The whitened second moment to accumulate.
+
+    Returns
+    -------
+    ndarray of shape (K·(1 + D + D²) + 2,)
+        ``[n_k, first, upper triangle of second, Σ w log p(x), Σ w]``; sum chunks, then
+        :func:`unpack`.
+    """
+    return _sweep(X, sample_weight, prepared, kind)[1]
+
+
+def unpack(packed: np.ndarray, prepared: PreparedParameters, kind: WhitenedKind) -> ChunkMoments:
+    """The :class:`~gaussmix.kernels.ChunkMoments` of a (sum of) :func:`packed_moments`.
+
+    Parameters
+    ----------
+    packed : ndarray
+        From :func:`packed_moments`, or a sum of them.
+    prepared : PreparedParameters
+        The mixture they were computed under.
+    kind : {"diagonal", "full"}
+        The whitened second moment they hold.
+
+    Returns
+    -------
+    ChunkMoments
+        NumPy float64 arrays.
+    """
+    n_k, first, second = _unpacked_views(packed, prepared.n_components, prepared.n_features)
+    if kind == "full":
+        # The sweep (or BLAS) filled the upper triangle; mirror it.
+        second = np.triu(second) + np.swapaxes(np.triu(second, 1), 1, 2)
+    else:
+        second = np.diagonal(second, axis1=1, axis2=2).copy()
+    return ChunkMoments(
+        n_k=n_k.copy(),
+        first=first.copy(),
+        second=second,
+        total_weight=np.float64(packed[-1]),
+        log_likelihood=np.float64(packed[-2]),
+    )
 
 
 def chunk_moments(
@@ -435,20 +284,7 @@ def chunk_moments(
         NumPy float64 arrays, the same moments as the array kernels (sums within the
         chunk run in float64 here, so float32 chunks are slightly more accurate).
     """
-    _, (log_likelihood, total_weight), n_k, first, second = _sweep(X, sample_weight, prepared, kind)
-    if kind == "full":
-        # The sweep (or BLAS) filled the upper triangle; mirror it.
-        upper = np.triu(second)
-        second = upper + np.swapaxes(np.triu(second, 1), 1, 2)
-    else:
-        second = np.diagonal(second, axis1=1, axis2=2).copy()
-    return ChunkMoments(
-        n_k=n_k,
-        first=first,
-        second=second,
-        total_weight=np.float64(total_weight),
-        log_likelihood=np.float64(log_likelihood),
-    )
+    return unpack(packed_moments(X, sample_weight, prepared, kind), prepared, kind)
 
 
 def _blas_scatter(
@@ -485,7 +321,7 @@ def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, 
     log_norm : ndarray of shape (n_samples,)
     responsibilities : ndarray of shape (n_samples, n_components)
     """
-    buffers, _, _, _, _ = _sweep(X, None, prepared, None)
+    buffers, _ = _sweep(X, None, prepared, None)
     log_norm = buffers.view("work")[0].copy()
     return log_norm, buffers.view("responsibilities").T.copy()
 

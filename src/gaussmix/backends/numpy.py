@@ -214,11 +214,17 @@ class NumpyBackend:
         """
         prepared = self.prepare(parameters)
         second = whitened_kind(parameters.form, kind)
-        moments = fused.chunk_moments if self.use_fused else chunk_moments
-        total = self._map(
-            lambda rows, weights: moments(rows, weights, prepared, second),
-            lambda chunks: reduce(add, chunks),
-        )
+        if self.use_fused:
+            packed = self._map(
+                lambda rows, weights: fused.packed_moments(rows, weights, prepared, second),
+                lambda chunks: reduce(np.add, chunks),
+            )
+            total = fused.unpack(packed, prepared, second)
+        else:
+            total = self._map(
+                lambda rows, weights: chunk_moments(rows, weights, prepared, second),
+                lambda chunks: reduce(add, chunks),
+            )
         return unwhiten(total, parameters, kind)
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

@@ -1,0 +1,250 @@
+"""The compiled loops behind :mod:`gaussmix.fused` (imports numba; import it lazily).
+
+Module-level functions, so that numba caches their machine code on disk (``cache=True``)
+and a new process loads it instead of compiling again (about 5 s).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+__all__ = ["augment", "exp", "exp_nonpositive", "sweep"]
+
+# Reassociation lets LLVM vectorise the sums over rows; contraction gives FMAs.
+# NaN and infinity stay IEEE: log π_k = −inf must give a responsibility of exactly 0.
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+_jit = numba.njit(nogil=True, fastmath=_FAST, cache=True)
+
+
+@intrinsic
+def float_from_bits(typingctx: Any, bits: Any) -> Any:
+    """Reinterpret an int64 as a float64 (a bitcast LLVM can vectorise)."""
+    signature = types.float64(types.int64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return signature, codegen
+
+
+# exp(x) = 2ⁿ·exp(r), x = n ln 2 + r, |r| ≤ ½ ln 2; ln 2 split in two (Cody–Waite) so
+# that r is exact; exp(r) by its Taylor series to r¹³/13! (truncation < 2⁻⁵⁵).
+LN2_HIGH = 6.93147180369123816490e-01
+LN2_LOW = 1.90821492927058770002e-10
+LOG2_E = 1.44269504088896338700e00
+# Adding 1.5·2⁵² rounds to the nearest integer in one instruction (unlike floor,
+# which LLVM does not always vectorise).
+ROUND_SHIFT = 6755399441055744.0
+C2, C3, C4, C5 = 1 / 2, 1 / 6, 1 / 24, 1 / 120
+C6, C7, C8, C9 = 1 / 720, 1 / 5040, 1 / 40320, 1 / 362880
+C10, C11, C12, C13 = 1 / 3628800, 1 / 39916800, 1 / 479001600, 1 / 6227020800
+
+
+# Its own flags: reassociation would undo the exact splitting of the reduction. LLVM
+# keeps them per instruction when it inlines this into the sweep.
+@numba.njit(nogil=True, fastmath={"contract"}, cache=True)
+def exp_nonpositive(x: float) -> float:
+    """exp(x) for x ≤ 0 (−inf included) to about one ulp, vectorisable.
+
+    ``math.exp`` is one libm call per value here (numba has no vector maths on this
+    CPU); this one is straight-line arithmetic. Below −708, exp(x) < 2⁻¹⁰²¹ is
+    flushed to zero: a responsibility that small is zero against the row's largest,
+    which is one.
+    """
+    clamped = max(x, -708.0)
+    n = (clamped * LOG2_E + ROUND_SHIFT) - ROUND_SHIFT
+    r = (clamped - n * LN2_HIGH) - n * LN2_LOW
+    p = C12 + r * C13
+    p = C11 + r * p
+    p = C10 + r * p
+    p = C9 + r * p
+    p = C8 + r * p
+    p = C7 + r * p
+    p = C6 + r * p
+    p = C5 + r * p
+    p = C4 + r * p
+    p = C3 + r * p
+    p = C2 + r * p
+    p = 1.0 + r * p
+    p = 1.0 + r * p
+    scale = float_from_bits((np.int64(n) + 1023) << 52)
+    return p * scale if x >= -708.0 else 0.0
+
+
+@_jit
+def augment(X: Any, center: Any, rows: Any) -> None:
+    """``rows = [(X − c)ᵀ; 1ᵀ]``: the centred chunk, rows last, with a ones row."""
+    n_rows, n_features = X.shape
+    for i in range(n_rows):
+        for d in range(n_features):
+            rows[d, i] = X[i, d] - center[d]
+    for i in range(n_rows):
+        rows[n_features, i] = 1.0
+
+
+@_jit
+def sweep(
+    rows: Any,
+    base: Any,
+    shared_base: bool,
+    offsets: Any,
+    quadratic: Any,
+    log_constants: Any,
+    sample_weight: Any,
+    weighted: bool,
+    moments: bool,
+    second_full: bool,
+    compiled_scatter: bool,
+    differences: Any,
+    responsibilities: Any,
+    work: Any,
+    n_k: Any,
+    first: Any,
+    second: Any,
+) -> tuple[float, float]:
+    """E-step of one chunk, rows last; returns ``(Σ w log p(x), Σ w)``.
+
+    With ``shared_base`` (tied, diagonal, spherical) the differences of component k
+    are ``base − offsets_k``, recomputed where needed; otherwise (full form)
+    ``differences`` (K·D, n) holds them, the GEMM having subtracted the offsets.
+    ``responsibilities`` (K, n) receives w_n γ_nk; ``work`` (4, n) is scratch.
+    With ``moments``, ``n_k``, ``first`` and ``second`` (float64) receive Σ r,
+    Σ r (x − c) and Σ r P Pᵀ (upper triangle; only its diagonal unless
+    ``second_full``; left to BLAS unless ``compiled_scatter``). Without
+    ``moments``, ``work[0]`` receives log p(x_n) per row.
+    """
+    n_components, n_features = offsets.shape
+    n_rows = rows.shape[1]
+    exponent = work[0]
+    top = work[1]
+    total = work[2]
+    scratch = work[3]
+    for i in range(n_rows):
+        top[i] = -np.inf
+    # Exponents −Σ_d q_kd P_kdn² and their maximum over components, per row.
+    for k in range(n_components):
+        for i in range(n_rows):
+            exponent[i] = log_constants[k]
+        for d in range(n_features):
+            weight = quadratic[k, d]
+            if shared_base:
+                # Differences from the shared base are recomputed where needed
+                # rather than stored: a store per (k, d, n) costs more than the
+                # subtraction.
+                source = base[d]
+                offset = offsets[k, d]
+                for i in range(n_rows):
+                    value = source[i] - offset
+                    exponent[i] -= weight * value * value
+            else:
+                source = differences[k * n_features + d]
+                for i in range(n_rows):
+                    value = source[i]
+                    exponent[i] -= weight * value * value
+        current = responsibilities[k]
+        for i in range(n_rows):
+            value = exponent[i]
+            current[i] = value
+            # A select, not a conditional store, so that the loop vectorises.
+            top[i] = value if value > top[i] else top[i]
+    # Max-shifted log-sum-exp; a row whose every component has weight zero keeps 0.
+    for i in range(n_rows):
+        if not np.isfinite(top[i]):
+            top[i] = 0.0
+        total[i] = 0.0
+    for k in range(n_components):
+        current = responsibilities[k]
+        for i in range(n_rows):
+            value = exp_nonpositive(current[i] - top[i])
+            current[i] = value
+            total[i] += value
+    log_likelihood = 0.0
+    total_weight = 0.0
+    if not moments:
+        for i in range(n_rows):
+            exponent[i] = top[i] + math.log(total[i])
+            total[i] = 1.0 / total[i]
+    elif weighted:
+        for i in range(n_rows):
+            w = sample_weight[i]
+            total_weight += w
+            # Rows of weight zero contribute nothing, even where p(x) underflows.
+            if w > 0:
+                log_likelihood += w * (top[i] + math.log(total[i]))
+            total[i] = w / total[i]
+    else:
+        # Σ log total_n = log Π total_n over groups of 32 rows: each factor is in
+        # [1, K], so a group cannot overflow, and 31 of 32 logarithms are saved.
+        product = 1.0
+        for i in range(n_rows):
+            log_likelihood += top[i]
+            product *= total[i]
+            if i % 32 == 31:
+                log_likelihood += math.log(product)
+                product = 1.0
+            total[i] = 1.0 / total[i]
+        log_likelihood += math.log(product)
+        total_weight = float(n_rows)
+    for k in range(n_components):
+        current = responsibilities[k]
+        mass = 0.0
+        for i in range(n_rows):
+            value = current[i] * total[i]
+            current[i] = value
+            mass += value
+        if not moments:
+            continue
+        n_k[k] = mass
+        for d in range(n_features):
+            centred = rows[d]
+            accumulated = 0.0
+            for i in range(n_rows):
+                accumulated += current[i] * centred[i]
+            first[k, d] = accumulated
+        if not compiled_scatter:
+            continue
+        for d in range(n_features):
+            if shared_base:
+                source = base[d]
+                offset = offsets[k, d]
+                for i in range(n_rows):
+                    scratch[i] = source[i] - offset
+                left = scratch
+            else:
+                left = differences[k * n_features + d]
+            if not second_full:
+                accumulated = 0.0
+                for i in range(n_rows):
+                    accumulated += current[i] * left[i] * left[i]
+                second[k, d, d] = accumulated
+                continue
+            for i in range(n_rows):
+                exponent[i] = current[i] * left[i]
+            for e in range(d, n_features):
+                if shared_base:
+                    source = base[e]
+                    offset = offsets[k, e]
+                    accumulated = 0.0
+                    for i in range(n_rows):
+                        accumulated += exponent[i] * (source[i] - offset)
+                else:
+                    right = differences[k * n_features + e]
+                    accumulated = 0.0
+                    for i in range(n_rows):
+                        accumulated += exponent[i] * right[i]
+                second[k, d, e] = accumulated
+    return log_likelihood, total_weight
+
+
+@_jit
+def exp(values: Any, out: Any) -> None:
+    """``out = exp(values)`` elementwise, for values ≤ 0."""
+    for i in range(values.shape[0]):
+        out[i] = exp_nonpositive(values[i])
