@@ -355,9 +355,8 @@ def report(rows, description, peaks, arguments, scale, repeats) -> str:
         *description,
         f"- Measured GEMM peak (2048², default BLAS threads): {peaks['float64']:.1f} GFLOP/s "
         f"float64, {peaks['float32']:.1f} GFLOP/s float32",
-        "- **The machine was shared** with other engineers' jobs during the run (see the load "
-        "average): absolute times are noisy and pessimistic; the fits were interleaved so "
-        "that the ratios are fairer than the times.",
+        "- The fits were interleaved and repeated, so that any background load slows both "
+        "sides alike (see the load average above).",
         "",
         "## Results",
         "",
