@@ -115,6 +115,38 @@ def test_float32_chunks_match_float64_to_single_precision():
     np.testing.assert_allclose(single.log_likelihood, exact.log_likelihood, rtol=1e-5)
 
 
+def test_float32_responsibilities_are_never_subnormal():
+    """Exponents far below the row's largest give exactly 0, not a subnormal float32.
+
+    Two unit-variance components 14 apart, rows spread between them: exp of the
+    exponent gaps (up to ±98) would fall into float32's subnormal range for many rows.
+    """
+    parameters = random_parameters("spherical", 2, 1, seed=13)
+    parameters = type(parameters)(
+        weights=np.array([0.5, 0.5]),
+        means=np.array([[0.0], [14.0]]),
+        covariances=np.ones(2),
+        precisions_cholesky=np.ones(2),
+        form="spherical",
+    )
+    X = np.linspace(-2.0, 16.0, 4001)[:, None]
+    exact_log_norm, exact = posterior(X, prepare_parameters(parameters))
+    assert np.any((exact > 0) & (exact < np.finfo(np.float32).tiny))  # the case is real
+    single = X.astype(np.float32)
+    log_norm, responsibilities = fused.posterior(
+        single, prepare_parameters(parameters, np, np.float32)
+    )
+    magnitude = np.abs(responsibilities)
+    assert np.all((magnitude == 0) | (magnitude >= np.finfo(np.float32).tiny))
+    np.testing.assert_allclose(responsibilities, exact, atol=1e-6)
+    np.testing.assert_allclose(log_norm, exact_log_norm, rtol=1e-5)
+    statistics = NumpyBackend(single, None, 333, use_fused=True).statistics(parameters, "trace")
+    expected = NumpyBackend(X, None, 333, use_fused=True).statistics(parameters, "trace")
+    np.testing.assert_allclose(statistics.n_k, expected.n_k, rtol=1e-5)
+    np.testing.assert_allclose(statistics.weighted_sum, expected.weighted_sum, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(statistics.scatter, expected.scatter, rtol=1e-5, atol=1e-3)
+
+
 def test_fortran_ordered_data_give_the_same_statistics():
     parameters = random_parameters("diagonal", 3, 5, seed=11)
     X = np.random.default_rng(12).normal(size=(400, 5))

@@ -97,6 +97,7 @@ def sweep(
     offsets: Any,
     quadratic: Any,
     log_constants: Any,
+    floor: float,
     sample_weight: Any,
     weighted: bool,
     moments: bool,
@@ -115,6 +116,8 @@ def sweep(
     are ``base − offsets_k``, recomputed where needed; otherwise (full form)
     ``differences`` (K·D, n) holds them, the GEMM having subtracted the offsets.
     ``responsibilities`` (K, n) receives w_n γ_nk; ``work`` (4, n) is scratch.
+    Components whose exponent lies more than ``−floor`` below the row's largest get a
+    responsibility of exactly 0 (keeps float32 arithmetic out of the subnormal range).
     With ``moments``, ``n_k``, ``first`` and ``second`` (float64) receive Σ r,
     Σ r (x − c) and Σ r P Pᵀ (upper triangle; only its diagonal unless
     ``second_full``; left to BLAS unless ``compiled_scatter``). Without
@@ -162,7 +165,9 @@ def sweep(
     for k in range(n_components):
         current = responsibilities[k]
         for i in range(n_rows):
-            value = exp_nonpositive(current[i] - top[i])
+            shifted = current[i] - top[i]
+            # A select, as above: the loop stays vectorised.
+            value = exp_nonpositive(shifted) if shifted >= floor else 0.0
             current[i] = value
             total[i] += value
     log_likelihood = 0.0

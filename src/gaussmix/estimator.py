@@ -327,9 +327,13 @@ default="kmeans"
         return NumpyBackend(X, sample_weight, chunk_size)
 
     def _output(self, X: Any, result: Any) -> Any:
-        """Tensors stay tensors only for tensor input under backend='auto'."""
+        """Tensors stay tensors only for tensor input under backend='auto', on X's device.
+
+        The kernels may have run elsewhere (``device=None`` picks CUDA for a CPU tensor), but
+        a caller who passed a CPU tensor expects CPU tensors back.
+        """
         if self.backend == "auto" and is_tensor(X):
-            return result
+            return result.to(X.device)
         return to_numpy(result)
 
     # ---------------------------------------------------- end of backends (kernels branch)

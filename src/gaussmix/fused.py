@@ -19,7 +19,6 @@ Without numba, :func:`available` is False and the backend keeps the array kernel
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,12 +26,21 @@ import numpy as np
 
 from gaussmix.kernels import ChunkMoments, PreparedParameters, WhitenedKind
 
-__all__ = ["FusedKernels", "available", "fused_kernels"]
+__all__ = ["available", "chunk_moments", "packed_moments", "posterior", "unpack"]
 
 # Above this many features the second moment is left to BLAS, one GEMM per component:
 # with the rows in cache, the compiled dot products beat OpenBLAS's thin GEMMs up to
 # D = 16 on the 2-core AMD EPYC of issue 3 and lose beyond.
 _COMPILED_SCATTER_MAX_FEATURES = 16
+
+# Exponents (relative to the row's largest) below which a responsibility is set to 0.
+# In float32, exp of −87.3 … −103.9 is subnormal, and arithmetic on subnormals takes a
+# microcode assist on Intel cores: on a 16-core Xeon, the float32 sweep ran 4–9× slower
+# on P2/P3 of issue 3, where 30–80 % of the responsibilities are that small. At −75 the
+# dropped mass (< 3e-33 per row against a largest responsibility of 1) is far below
+# float32 resolution, and r, r·x and r·x·x stay normal. In float64 the floor is where
+# exp itself flushes to zero (2⁻¹⁰²¹).
+_EXPONENT_FLOOR = {np.dtype(np.float32): -75.0, np.dtype(np.float64): -708.0}
 
 
 @cache
@@ -51,30 +59,11 @@ def available() -> bool:
 
 
 @cache
-def fused_kernels() -> FusedKernels:
-    """The compiled kernels (compiled on first use, cached on disk by numba).
-
-    Returns
-    -------
-    FusedKernels
-    """
-    return FusedKernels(*_compile())
-
-
-@dataclass(frozen=True)
-class FusedKernels:
-    """The two compiled sweeps; see :func:`_compile`."""
-
-    augment: Any
-    sweep: Any
-    exp: Any
-
-
-def _compile() -> tuple[Any, Any, Any]:
-    """Import the compiled loops (numba is imported only here)."""
+def _kernels() -> Any:
+    """The compiled loops; numba is imported here, on first use, not with this module."""
     from gaussmix import _compiled
 
-    return _compiled.augment, _compiled.sweep, _compiled.exp
+    return _compiled
 
 
 class _Buffers:
@@ -130,7 +119,7 @@ def _sweep(
     kind: WhitenedKind | None,
 ) -> tuple[_Buffers, np.ndarray]:
     """Run the compiled sweep on one chunk; ``kind=None`` asks for the posterior only."""
-    kernels = fused_kernels()
+    kernels = _kernels()
     n_rows, n_features = X.shape
     n_components = prepared.n_components
     dtype = X.dtype
@@ -164,6 +153,7 @@ def _sweep(
         prepared.offsets,
         prepared.quadratic_weights[:, 0, :],
         prepared.log_constants,
+        _EXPONENT_FLOOR[dtype],
         weights,
         sample_weight is not None,
         moments,
@@ -340,5 +330,5 @@ def exp_nonpositive(values: np.ndarray) -> np.ndarray:
     """
     flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
     out = np.empty_like(flat)
-    fused_kernels().exp(flat, out)
+    _kernels().exp(flat, out)
     return out.reshape(np.shape(values))
