@@ -27,9 +27,10 @@ def test_exp_is_within_two_ulps_of_numpy_and_exact_at_the_ends():
 
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("kind", ["full", "diagonal", "trace"])
-@pytest.mark.parametrize("n_features", [1, 3, 20])
+@pytest.mark.parametrize("n_features", [1, 3, 9, 20])
 def test_fused_statistics_equal_the_reference(form, kind, n_features):
-    # D = 20 takes the BLAS scatter of wide data; 1 and 3 the compiled one.
+    # D = 20 takes the BLAS scatter of wide data; 1, 3 and 9 the compiled one (9: its
+    # 2 × 4 blocks, a remainder column and a last single row).
     parameters = random_parameters(form, 3, n_features, seed=n_features)
     rng = np.random.default_rng(1)
     X = rng.normal(scale=2.0, size=(97, n_features))
@@ -133,13 +134,13 @@ def test_float32_responsibilities_are_never_subnormal():
     exact_log_norm, exact = posterior(X, prepare_parameters(parameters))
     assert np.any((exact > 0) & (exact < np.finfo(np.float32).tiny))  # the case is real
     single = X.astype(np.float32)
-    log_norm, responsibilities = fused.posterior(
-        single, prepare_parameters(parameters, np, np.float32)
-    )
-    magnitude = np.abs(responsibilities)
-    assert np.all((magnitude == 0) | (magnitude >= np.finfo(np.float32).tiny))
-    np.testing.assert_allclose(responsibilities, exact, atol=1e-6)
-    np.testing.assert_allclose(log_norm, exact_log_norm, rtol=1e-5)
+    prepared = prepare_parameters(parameters, np, np.float32)
+    for evaluate in (fused.posterior, posterior):  # compiled sweep and array kernels
+        log_norm, responsibilities = evaluate(single, prepared)
+        magnitude = np.abs(responsibilities)
+        assert np.all((magnitude == 0) | (magnitude >= np.finfo(np.float32).tiny))
+        np.testing.assert_allclose(responsibilities, exact, atol=1e-6)
+        np.testing.assert_allclose(log_norm, exact_log_norm, rtol=1e-5)
     statistics = NumpyBackend(single, None, 333, use_fused=True).statistics(parameters, "trace")
     expected = NumpyBackend(X, None, 333, use_fused=True).statistics(parameters, "trace")
     np.testing.assert_allclose(statistics.n_k, expected.n_k, rtol=1e-5)

@@ -230,6 +230,19 @@ def test_invalid_mixture_with_valid_checksum(tmp_path, fitted, name, damage, mes
         gaussmix.load(path)
 
 
+@pytest.mark.parametrize("covariance", COVARIANCE_TYPES)
+def test_covariances_that_disagree_with_the_precision_factors(tmp_path, fitted, covariance):
+    """A file whose covariances and precision factors describe different models is refused."""
+    path = gaussmix.save(fitted[covariance], tmp_path / "m.gmm")
+    header, arrays = _contents(path)
+    _rewrite(path, header, arrays)
+    gaussmix.load(path)  # re-signed but unchanged: loads
+    arrays["covariances_"] = arrays["covariances_"] * 1.01
+    _rewrite(path, header, arrays)
+    with pytest.raises(ModelFileError, match="do not match its covariances"):
+        gaussmix.load(path)
+
+
 def test_checksum_is_the_documented_one(tmp_path, fitted):
     path = gaussmix.save(fitted["spherical"], tmp_path / "m.gmm")
     header, arrays = _contents(path)

@@ -15,7 +15,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["augment", "exp", "exp_nonpositive", "sweep"]
+__all__ = ["augment", "exp", "exp_nonpositive", "sweep", "upper_scatter"]
 
 # Reassociation lets LLVM vectorise the sums over rows; contraction gives FMAs.
 # NaN and infinity stay IEEE: log π_k = −inf must give a responsibility of exactly 0.
@@ -90,6 +90,65 @@ def augment(X: Any, center: Any, rows: Any) -> None:
 
 
 @_jit
+def upper_scatter(weighted: Any, differences: Any, first_row: int, second: Any) -> None:
+    """``second[d, e] = Σ_n weighted[d, n] · differences[first_row + e, n]`` for e ≥ d.
+
+    Blocks of 2 × 4 entries share one pass over the rows: 6 loads feed 8 multiply-adds,
+    where one entry at a time needs 2 loads per multiply-add (1.6× faster at D = 8, 16).
+    """
+    n_features, n_rows = weighted.shape
+    d = 0
+    while d + 1 < n_features:
+        upper = weighted[d]
+        lower = weighted[d + 1]
+        # Entry (d + 1, d) of the first block lies below the diagonal and is never read.
+        e = d
+        while e + 3 < n_features:
+            r0 = differences[first_row + e]
+            r1 = differences[first_row + e + 1]
+            r2 = differences[first_row + e + 2]
+            r3 = differences[first_row + e + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
+            for i in range(n_rows):
+                a = upper[i]
+                b = lower[i]
+                s00 += a * r0[i]
+                s01 += a * r1[i]
+                s02 += a * r2[i]
+                s03 += a * r3[i]
+                s10 += b * r0[i]
+                s11 += b * r1[i]
+                s12 += b * r2[i]
+                s13 += b * r3[i]
+            second[d, e] = s00
+            second[d, e + 1] = s01
+            second[d, e + 2] = s02
+            second[d, e + 3] = s03
+            second[d + 1, e] = s10
+            second[d + 1, e + 1] = s11
+            second[d + 1, e + 2] = s12
+            second[d + 1, e + 3] = s13
+            e += 4
+        while e < n_features:
+            right = differences[first_row + e]
+            s0 = s1 = 0.0
+            for i in range(n_rows):
+                s0 += upper[i] * right[i]
+                s1 += lower[i] * right[i]
+            second[d, e] = s0
+            second[d + 1, e] = s1
+            e += 1
+        d += 2
+    if d < n_features:
+        right = differences[first_row + d]
+        upper = weighted[d]
+        accumulated = 0.0
+        for i in range(n_rows):
+            accumulated += upper[i] * right[i]
+        second[d, d] = accumulated
+
+
+@_jit
 def sweep(
     rows: Any,
     base: Any,
@@ -106,6 +165,7 @@ def sweep(
     differences: Any,
     responsibilities: Any,
     work: Any,
+    products: Any,
     n_k: Any,
     first: Any,
     second: Any,
@@ -115,7 +175,8 @@ def sweep(
     With ``shared_base`` (tied, diagonal, spherical) the differences of component k
     are ``base − offsets_k``, recomputed where needed; otherwise (full form)
     ``differences`` (K·D, n) holds them, the GEMM having subtracted the offsets.
-    ``responsibilities`` (K, n) receives w_n γ_nk; ``work`` (4, n) is scratch.
+    ``responsibilities`` (K, n) receives w_n γ_nk; ``work`` (3, n) and ``products``
+    (D, n) are scratch.
     Components whose exponent lies more than ``−floor`` below the row's largest get a
     responsibility of exactly 0 (keeps float32 arithmetic out of the subnormal range).
     With ``moments``, ``n_k``, ``first`` and ``second`` (float64) receive Σ r,
@@ -128,7 +189,6 @@ def sweep(
     exponent = work[0]
     top = work[1]
     total = work[2]
-    scratch = work[3]
     for i in range(n_rows):
         top[i] = -np.inf
     # Exponents −Σ_d q_kd P_kdn² and their maximum over components, per row.
@@ -215,36 +275,39 @@ def sweep(
             first[k, d] = accumulated
         if not compiled_scatter:
             continue
+        if not second_full:
+            for d in range(n_features):
+                accumulated = 0.0
+                if shared_base:
+                    source = base[d]
+                    offset = offsets[k, d]
+                    for i in range(n_rows):
+                        value = source[i] - offset
+                        accumulated += current[i] * value * value
+                else:
+                    left = differences[k * n_features + d]
+                    for i in range(n_rows):
+                        accumulated += current[i] * left[i] * left[i]
+                second[k, d, d] = accumulated
+            continue
+        first_row = k * n_features
         for d in range(n_features):
+            target = products[d]
             if shared_base:
+                # The blocked scatter reads each difference several times, so here
+                # they are stored once (the differences buffer is free in this form).
                 source = base[d]
                 offset = offsets[k, d]
+                stored = differences[first_row + d]
                 for i in range(n_rows):
-                    scratch[i] = source[i] - offset
-                left = scratch
+                    value = source[i] - offset
+                    stored[i] = value
+                    target[i] = current[i] * value
             else:
-                left = differences[k * n_features + d]
-            if not second_full:
-                accumulated = 0.0
+                left = differences[first_row + d]
                 for i in range(n_rows):
-                    accumulated += current[i] * left[i] * left[i]
-                second[k, d, d] = accumulated
-                continue
-            for i in range(n_rows):
-                exponent[i] = current[i] * left[i]
-            for e in range(d, n_features):
-                if shared_base:
-                    source = base[e]
-                    offset = offsets[k, e]
-                    accumulated = 0.0
-                    for i in range(n_rows):
-                        accumulated += exponent[i] * (source[i] - offset)
-                else:
-                    right = differences[k * n_features + e]
-                    accumulated = 0.0
-                    for i in range(n_rows):
-                        accumulated += exponent[i] * right[i]
-                second[k, d, e] = accumulated
+                    target[i] = current[i] * left[i]
+        upper_scatter(products, differences, first_row, second[k])
     return log_likelihood, total_weight
 
 

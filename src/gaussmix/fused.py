@@ -24,7 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix.kernels import ChunkMoments, PreparedParameters, WhitenedKind
+from gaussmix.kernels import (
+    FLOAT32_EXPONENT_FLOOR,
+    ChunkMoments,
+    PreparedParameters,
+    WhitenedKind,
+)
 
 __all__ = ["available", "chunk_moments", "packed_moments", "posterior", "unpack"]
 
@@ -33,14 +38,10 @@ __all__ = ["available", "chunk_moments", "packed_moments", "posterior", "unpack"
 # D = 16 on the 2-core AMD EPYC of issue 3 and lose beyond.
 _COMPILED_SCATTER_MAX_FEATURES = 16
 
-# Exponents (relative to the row's largest) below which a responsibility is set to 0.
-# In float32, exp of −87.3 … −103.9 is subnormal, and arithmetic on subnormals takes a
-# microcode assist on Intel cores: on a 16-core Xeon, the float32 sweep ran 4–9× slower
-# on P2/P3 of issue 3, where 30–80 % of the responsibilities are that small. At −75 the
-# dropped mass (< 3e-33 per row against a largest responsibility of 1) is far below
-# float32 resolution, and r, r·x and r·x·x stay normal. In float64 the floor is where
-# exp itself flushes to zero (2⁻¹⁰²¹).
-_EXPONENT_FLOOR = {np.dtype(np.float32): -75.0, np.dtype(np.float64): -708.0}
+# Exponents (relative to the row's largest) below which a responsibility is set to 0:
+# the array kernels' float32 floor (see there), and in float64 where exp itself flushes
+# to zero (2⁻¹⁰²¹).
+_EXPONENT_FLOOR = {np.dtype(np.float32): FLOAT32_EXPONENT_FLOOR, np.dtype(np.float64): -708.0}
 
 
 @cache
@@ -82,7 +83,7 @@ class _Buffers:
             "base": n_features,
             "differences": n_components * n_features,
             "responsibilities": n_components,
-            "work": 4,
+            "work": 3,
             "weighted": n_features,
         }
         self._flat = {name: np.empty(size * capacity, dtype) for name, size in sizes.items()}
@@ -162,6 +163,7 @@ def _sweep(
         differences,
         buffers.view("responsibilities"),
         buffers.view("work"),
+        buffers.view("weighted"),
         n_k,
         first,
         second,

@@ -45,6 +45,11 @@ _METADATA_KEY = "gaussmix"
 _PARAMETER_PREFIX = "param."
 # Tolerance on Σ π_k = 1: float32 fits round the weights at about 1e-7.
 _WEIGHT_SUM_TOLERANCE = 1e-5
+# Tolerance on Lᵀ Σ L = I for the stored precision factors L: a factor computed from its
+# covariance is off by about cond(Σ)·ε, so this admits condition numbers up to ~1e11 (after
+# the diagonal scaling, which the check is invariant to) and still rejects any factor that
+# belongs to other covariances.
+_FACTOR_TOLERANCE = 1e-4
 # A pickle starts with the PROTO opcode 0x80; zip archives (.npz, some joblib dumps) with PK.
 _PICKLE_MAGIC = b"\x80"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -364,7 +369,7 @@ def _check_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarr
     """Shapes against the header, finite values, weights on the simplex, positive variances."""
     from gaussmix.covariance import get_covariance_model
     from gaussmix.covariance.attributes import reports_dense
-    from gaussmix.covariance.forms import compact_shape
+    from gaussmix.covariance.forms import compact_shape, dense_covariances
 
     declared = header.get("arrays", {})
     if sorted(declared) != sorted(arrays):
@@ -433,8 +438,22 @@ def _check_arrays(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarr
         positive = bool(np.all(covariances > 0))
     if not positive:
         raise _corrupt(path, "has covariances that are not positive definite")
-    if not np.all(_cholesky_diagonal(model.form, arrays["precisions_cholesky_"]) > 0):
+    factors = arrays["precisions_cholesky_"]
+    if not np.all(_cholesky_diagonal(model.form, factors) > 0):
         raise _corrupt(path, "has precision Cholesky factors with non-positive diagonals")
+    # Predictions read the factors, the M-step and users the covariances: they must agree.
+    layout = "full" if covariances.shape == dense else model.form
+    sigma = dense_covariances(covariances, layout, n_components, n_features)
+    factor = dense_covariances(factors, layout, n_components, n_features)
+    with np.errstate(all="ignore"):
+        whitened = np.swapaxes(factor, -1, -2) @ sigma @ factor
+        error = np.max(np.abs(whitened - np.eye(n_features)))
+    if not error <= _FACTOR_TOLERANCE:  # also catches NaN from overflowing products
+        raise _corrupt(
+            path,
+            f"has precision Cholesky factors that do not match its covariances "
+            f"(max |Lᵀ Σ L − I| = {error:.3g})",
+        )
 
 
 def _is_parameter(name: str) -> bool:
