@@ -61,6 +61,22 @@ def test_fused_and_array_kernels_agree_on_every_chunk(form, n_threads):
 
 
 @pytest.mark.parametrize("form", FORMS)
+def test_sums_do_not_depend_on_the_number_of_threads(form):
+    """Blocks of chunks are summed in order, so every thread count gives the same bits."""
+    parameters = random_parameters(form, 3, 5, seed=14)
+    X = np.random.default_rng(15).normal(scale=2.0, size=(3001, 5))
+    kind = KIND_OF_FORM[form]
+    results = [
+        NumpyBackend(X, None, 37, n_threads=n_threads, use_fused=True).statistics(parameters, kind)
+        for n_threads in (1, 2, 3)
+    ]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.scatter, results[0].scatter)
+        np.testing.assert_array_equal(other.n_k, results[0].n_k)
+        assert other.log_likelihood == results[0].log_likelihood
+
+
+@pytest.mark.parametrize("form", FORMS)
 def test_one_row_and_one_component(form):
     X = np.array([[0.3, -1.2, 2.0]])
     for n_components in (1, 4):

@@ -15,7 +15,24 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["augment", "exp", "exp_nonpositive", "sweep", "upper_scatter"]
+__all__ = [
+    "FULL",
+    "PLAIN",
+    "TIED",
+    "augment",
+    "bits_from_float",
+    "block_moments",
+    "evaluate_chunk",
+    "exp",
+    "exp_nonpositive",
+    "first_and_diagonal",
+    "posterior",
+    "scratch_views",
+    "subtract_squares",
+    "sweep",
+    "upper_scatter",
+    "wide_scatter",
+]
 
 # Reassociation lets LLVM vectorise the sums over rows; contraction gives FMAs.
 # NaN and infinity stay IEEE: log π_k = −inf must give a responsibility of exactly 0.
@@ -30,6 +47,17 @@ def float_from_bits(typingctx: Any, bits: Any) -> Any:
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         return builder.bitcast(args[0], ir.DoubleType())
+
+    return signature, codegen
+
+
+@intrinsic
+def bits_from_float(typingctx: Any, value: Any) -> Any:
+    """Reinterpret a float64 as an int64."""
+    signature = types.int64(types.float64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.IntType(64))
 
     return signature, codegen
 
@@ -59,7 +87,8 @@ def exp_nonpositive(x: float) -> float:
     which is one.
     """
     clamped = max(x, -708.0)
-    n = (clamped * LOG2_E + ROUND_SHIFT) - ROUND_SHIFT
+    shifted = clamped * LOG2_E + ROUND_SHIFT
+    n = shifted - ROUND_SHIFT
     r = (clamped - n * LN2_HIGH) - n * LN2_LOW
     p = C12 + r * C13
     p = C11 + r * p
@@ -74,7 +103,10 @@ def exp_nonpositive(x: float) -> float:
     p = C2 + r * p
     p = 1.0 + r * p
     p = 1.0 + r * p
-    scale = float_from_bits((np.int64(n) + 1023) << 52)
+    # The low bits of the shifted sum hold n; adding the bias and shifting them into the
+    # exponent field gives 2ⁿ with integer operations AVX2 has (it lacks a vector
+    # float-to-int64 conversion).
+    scale = float_from_bits((bits_from_float(shifted) + 1023) << 52)
     return p * scale if x >= -708.0 else 0.0
 
 
@@ -87,6 +119,124 @@ def augment(X: Any, center: Any, rows: Any) -> None:
             rows[d, i] = X[i, d] - center[d]
     for i in range(n_rows):
         rows[n_features, i] = 1.0
+
+
+@_jit
+def subtract_squares(
+    out: Any, constant: float, sources: Any, row0: int, shift: Any, weights: Any
+) -> None:
+    """``out = constant − Σ_d weights_d (sources[row0 + d] − shift_d)²`` along the rows.
+
+    Four features per pass over the rows: one load and store of ``out`` serve four
+    squares instead of one (the differences of a shared base are recomputed here rather
+    than stored: a store per (k, d, n) costs more than the subtraction).
+    """
+    n_features = weights.shape[0]
+    n_rows = out.shape[0]
+    for i in range(n_rows):
+        out[i] = constant
+    d = 0
+    while d + 3 < n_features:
+        s0 = sources[row0 + d]
+        s1 = sources[row0 + d + 1]
+        s2 = sources[row0 + d + 2]
+        s3 = sources[row0 + d + 3]
+        o0, o1, o2, o3 = shift[d], shift[d + 1], shift[d + 2], shift[d + 3]
+        w0, w1, w2, w3 = weights[d], weights[d + 1], weights[d + 2], weights[d + 3]
+        for i in range(n_rows):
+            v0 = s0[i] - o0
+            v1 = s1[i] - o1
+            v2 = s2[i] - o2
+            v3 = s3[i] - o3
+            out[i] -= (w0 * v0 * v0 + w1 * v1 * v1) + (w2 * v2 * v2 + w3 * v3 * v3)
+        d += 4
+    while d < n_features:
+        source = sources[row0 + d]
+        offset = shift[d]
+        weight = weights[d]
+        for i in range(n_rows):
+            value = source[i] - offset
+            out[i] -= weight * value * value
+        d += 1
+
+
+@_jit
+def first_and_diagonal(
+    current: Any,
+    rows: Any,
+    sources: Any,
+    row0: int,
+    shift: Any,
+    diagonal: bool,
+    first: Any,
+    second: Any,
+) -> None:
+    """``first_d = Σ_n r_n rows[d, n]`` and, with ``diagonal``, ``second_dd = Σ_n r_n P_dn²``.
+
+    ``P_d = sources[row0 + d] − shift_d``. Four features share each pass over the rows,
+    so one load of ``r`` feeds eight sums.
+    """
+    n_features = shift.shape[0]
+    n_rows = current.shape[0]
+    d = 0
+    while d + 3 < n_features:
+        x0, x1, x2, x3 = rows[d], rows[d + 1], rows[d + 2], rows[d + 3]
+        f0 = f1 = f2 = f3 = 0.0
+        if diagonal:
+            s0 = sources[row0 + d]
+            s1 = sources[row0 + d + 1]
+            s2 = sources[row0 + d + 2]
+            s3 = sources[row0 + d + 3]
+            o0, o1, o2, o3 = shift[d], shift[d + 1], shift[d + 2], shift[d + 3]
+            q0 = q1 = q2 = q3 = 0.0
+            for i in range(n_rows):
+                r = current[i]
+                f0 += r * x0[i]
+                f1 += r * x1[i]
+                f2 += r * x2[i]
+                f3 += r * x3[i]
+                v0 = s0[i] - o0
+                v1 = s1[i] - o1
+                v2 = s2[i] - o2
+                v3 = s3[i] - o3
+                q0 += r * v0 * v0
+                q1 += r * v1 * v1
+                q2 += r * v2 * v2
+                q3 += r * v3 * v3
+            second[d, d] = q0
+            second[d + 1, d + 1] = q1
+            second[d + 2, d + 2] = q2
+            second[d + 3, d + 3] = q3
+        else:
+            for i in range(n_rows):
+                r = current[i]
+                f0 += r * x0[i]
+                f1 += r * x1[i]
+                f2 += r * x2[i]
+                f3 += r * x3[i]
+        first[d] = f0
+        first[d + 1] = f1
+        first[d + 2] = f2
+        first[d + 3] = f3
+        d += 4
+    while d < n_features:
+        centred = rows[d]
+        accumulated = 0.0
+        if diagonal:
+            source = sources[row0 + d]
+            offset = shift[d]
+            squares = 0.0
+            for i in range(n_rows):
+                r = current[i]
+                accumulated += r * centred[i]
+                value = source[i] - offset
+                squares += r * value * value
+            second[d, d] = squares
+        else:
+            for i in range(n_rows):
+                accumulated += current[i] * centred[i]
+        first[d] = accumulated
+        d += 1
 
 
 @_jit
@@ -186,35 +336,22 @@ def sweep(
     """
     n_components, n_features = offsets.shape
     n_rows = rows.shape[1]
-    exponent = work[0]
+    log_norm = work[0]
     top = work[1]
     total = work[2]
     for i in range(n_rows):
         top[i] = -np.inf
+    # Without a shared base the GEMM has already subtracted the offsets.
+    sources = base if shared_base else differences
+    no_offsets = np.zeros(n_features, dtype=offsets.dtype)
     # Exponents −Σ_d q_kd P_kdn² and their maximum over components, per row.
     for k in range(n_components):
-        for i in range(n_rows):
-            exponent[i] = log_constants[k]
-        for d in range(n_features):
-            weight = quadratic[k, d]
-            if shared_base:
-                # Differences from the shared base are recomputed where needed
-                # rather than stored: a store per (k, d, n) costs more than the
-                # subtraction.
-                source = base[d]
-                offset = offsets[k, d]
-                for i in range(n_rows):
-                    value = source[i] - offset
-                    exponent[i] -= weight * value * value
-            else:
-                source = differences[k * n_features + d]
-                for i in range(n_rows):
-                    value = source[i]
-                    exponent[i] -= weight * value * value
         current = responsibilities[k]
+        row0 = 0 if shared_base else k * n_features
+        shift = offsets[k] if shared_base else no_offsets
+        subtract_squares(current, log_constants[k], sources, row0, shift, quadratic[k])
         for i in range(n_rows):
-            value = exponent[i]
-            current[i] = value
+            value = current[i]
             # A select, not a conditional store, so that the loop vectorises.
             top[i] = value if value > top[i] else top[i]
     # Max-shifted log-sum-exp; a row whose every component has weight zero keeps 0.
@@ -234,7 +371,7 @@ def sweep(
     total_weight = 0.0
     if not moments:
         for i in range(n_rows):
-            exponent[i] = top[i] + math.log(total[i])
+            log_norm[i] = top[i] + math.log(total[i])
             total[i] = 1.0 / total[i]
     elif weighted:
         for i in range(n_rows):
@@ -267,28 +404,11 @@ def sweep(
         if not moments:
             continue
         n_k[k] = mass
-        for d in range(n_features):
-            centred = rows[d]
-            accumulated = 0.0
-            for i in range(n_rows):
-                accumulated += current[i] * centred[i]
-            first[k, d] = accumulated
-        if not compiled_scatter:
-            continue
-        if not second_full:
-            for d in range(n_features):
-                accumulated = 0.0
-                if shared_base:
-                    source = base[d]
-                    offset = offsets[k, d]
-                    for i in range(n_rows):
-                        value = source[i] - offset
-                        accumulated += current[i] * value * value
-                else:
-                    left = differences[k * n_features + d]
-                    for i in range(n_rows):
-                        accumulated += current[i] * left[i] * left[i]
-                second[k, d, d] = accumulated
+        row0 = 0 if shared_base else k * n_features
+        shift = offsets[k] if shared_base else no_offsets
+        diagonal = compiled_scatter and not second_full
+        first_and_diagonal(current, rows, sources, row0, shift, diagonal, first[k], second[k])
+        if not compiled_scatter or not second_full:
             continue
         first_row = k * n_features
         for d in range(n_features):
@@ -316,3 +436,263 @@ def exp(values: Any, out: Any) -> None:
     """``out = exp(values)`` elementwise, for values ≤ 0."""
     for i in range(values.shape[0]):
         out[i] = exp_nonpositive(values[i])
+
+
+# How the rows reach the differences: one GEMM with the stacked factors and the offsets
+# (full), one GEMM with the shared factor (tied), or none (diagonal, spherical).
+FULL, TIED, PLAIN = 0, 1, 2
+
+
+@_jit
+def wide_scatter(
+    base: Any,
+    shared_base: bool,
+    offsets: Any,
+    differences_flat: Any,
+    responsibilities: Any,
+    products: Any,
+    product: Any,
+    second: Any,
+) -> None:
+    """Upper triangles of Σ_n r_nk P_kn P_knᵀ by one BLAS GEMM per component (wide D)."""
+    n_components, n_features = offsets.shape
+    n_rows = responsibilities.shape[1]
+    size = n_features * n_rows
+    for k in range(n_components):
+        block = differences_flat[k * size : (k + 1) * size].reshape(n_features, n_rows)
+        if shared_base:
+            # The sweep did not store the differences from the shared base.
+            for d in range(n_features):
+                offset = offsets[k, d]
+                for i in range(n_rows):
+                    block[d, i] = base[d, i] - offset
+        current = responsibilities[k]
+        for d in range(n_features):
+            for i in range(n_rows):
+                products[d, i] = block[d, i] * current[i]
+        np.dot(products, block.T, product)
+        for d in range(n_features):
+            for e in range(d, n_features):
+                second[k, d, e] = product[d, e]
+
+
+@_jit
+def scratch_views(scratch: Any, n_rows: int, n_components: int, n_features: int) -> tuple:
+    """Cut one thread's flat scratch into the C-contiguous (·, n) arrays of one chunk.
+
+    Returns the augmented rows (D + 1, n), their first D rows, the tied base (D, n), the
+    flat differences (K·D·n), the responsibilities (K, n), the work rows (3, n) and the
+    scatter products (D, n); together (2D + 1 + K·D + K + 3 + D)·n entries, one
+    allocation per thread instead of one per array.
+    """
+    sizes = (
+        (n_features + 1) * n_rows,
+        n_features * n_rows,
+        n_components * n_features * n_rows,
+        n_components * n_rows,
+        3 * n_rows,
+    )
+    rows = scratch[: sizes[0]].reshape(n_features + 1, n_rows)
+    head = scratch[: sizes[1]].reshape(n_features, n_rows)
+    start = sizes[0]
+    tied_base = scratch[start : start + sizes[1]].reshape(n_features, n_rows)
+    start += sizes[1]
+    differences_flat = scratch[start : start + sizes[2]]
+    start += sizes[2]
+    responsibilities = scratch[start : start + sizes[3]].reshape(n_components, n_rows)
+    start += sizes[3]
+    work = scratch[start : start + sizes[4]].reshape(3, n_rows)
+    start += sizes[4]
+    products = scratch[start : start + sizes[1]].reshape(n_features, n_rows)
+    return rows, head, tied_base, differences_flat, responsibilities, work, products
+
+
+@_jit
+def evaluate_chunk(
+    X: Any,
+    sample_weight: Any,
+    weighted: bool,
+    form_code: int,
+    center: Any,
+    projection: Any,
+    offsets: Any,
+    quadratic: Any,
+    log_constants: Any,
+    floor: float,
+    moments: bool,
+    second_full: bool,
+    compiled_scatter: bool,
+    scratch: Any,
+    product: Any,
+    n_k: Any,
+    first: Any,
+    second: Any,
+) -> tuple[float, float]:
+    """The E-step of one chunk of rows: centring, projection GEMM, sweep (and wide scatter).
+
+    ``scratch`` is a flat buffer in X's dtype (see :func:`scratch_views`); without
+    ``moments`` its work row 0 receives log p(x_n) and its responsibilities γ_nk.
+    Returns the sweep's ``(Σ w log p(x), Σ w)``.
+    """
+    n_rows, n_features = X.shape
+    rows, head, tied_base, differences_flat, responsibilities, work, products = scratch_views(
+        scratch, n_rows, offsets.shape[0], n_features
+    )
+    differences = differences_flat.reshape(-1, n_rows)
+    augment(X, center, rows)
+    if form_code == FULL:
+        # One GEMM projects every row onto every component's factor, the ones row
+        # subtracting the offsets: the differences come out of BLAS finished.
+        np.dot(projection, rows, differences)
+        base = differences
+    elif form_code == TIED:
+        np.dot(projection, head, tied_base)
+        base = tied_base
+    else:
+        base = head
+    shared_base = form_code != FULL
+    totals = sweep(
+        rows,
+        base,
+        shared_base,
+        offsets,
+        quadratic,
+        log_constants,
+        floor,
+        sample_weight,
+        weighted,
+        moments,
+        second_full,
+        compiled_scatter,
+        differences,
+        responsibilities,
+        work,
+        products,
+        n_k,
+        first,
+        second,
+    )
+    if moments and not compiled_scatter:
+        wide_scatter(
+            base,
+            shared_base,
+            offsets,
+            differences_flat,
+            responsibilities,
+            products,
+            product,
+            second,
+        )
+    return totals
+
+
+@_jit
+def block_moments(
+    X: Any,
+    start: int,
+    stop: int,
+    chunk_size: int,
+    sample_weight: Any,
+    weighted: bool,
+    form_code: int,
+    center: Any,
+    projection: Any,
+    offsets: Any,
+    quadratic: Any,
+    log_constants: Any,
+    floor: float,
+    second_full: bool,
+    compiled_scatter: bool,
+    scratch: Any,
+    product: Any,
+    chunk_packed: Any,
+    packed: Any,
+) -> None:
+    """Add the packed moments of rows ``start:stop``, chunk after chunk in order, to ``packed``.
+
+    ``packed`` and ``chunk_packed`` are float64 vectors ``[n_k, first, second, Σ w log p,
+    Σ w]`` (see :func:`gaussmix.fused.packed_moments`). One call covers many chunks, so
+    the Python cost (and the GIL hand-off) is paid once per block, not once per chunk.
+    """
+    n_components, n_features = offsets.shape
+    first_end = n_components * (1 + n_features)
+    second_end = first_end + n_components * n_features * n_features
+    n_k = chunk_packed[:n_components]
+    first = chunk_packed[n_components:first_end].reshape(n_components, n_features)
+    second = chunk_packed[first_end:second_end].reshape(n_components, n_features, n_features)
+    size = packed.shape[0]
+    for begin in range(start, stop, chunk_size):
+        end = min(begin + chunk_size, stop)
+        chunk_packed[:] = 0.0
+        totals = evaluate_chunk(
+            X[begin:end],
+            sample_weight[begin:end] if weighted else sample_weight,
+            weighted,
+            form_code,
+            center,
+            projection,
+            offsets,
+            quadratic,
+            log_constants,
+            floor,
+            True,
+            second_full,
+            compiled_scatter,
+            scratch,
+            product,
+            n_k,
+            first,
+            second,
+        )
+        chunk_packed[size - 2] = totals[0]
+        chunk_packed[size - 1] = totals[1]
+        for j in range(size):
+            packed[j] += chunk_packed[j]
+
+
+@_jit
+def posterior(
+    X: Any,
+    form_code: int,
+    center: Any,
+    projection: Any,
+    offsets: Any,
+    quadratic: Any,
+    log_constants: Any,
+    floor: float,
+    scratch: Any,
+    product: Any,
+    log_norm: Any,
+    responsibilities: Any,
+) -> None:
+    """``log_norm`` (n,) and ``responsibilities`` (n, K) of one chunk of rows."""
+    n_rows, n_features = X.shape
+    n_components = offsets.shape[0]
+    evaluate_chunk(
+        X,
+        np.empty(0, dtype=X.dtype),
+        False,
+        form_code,
+        center,
+        projection,
+        offsets,
+        quadratic,
+        log_constants,
+        floor,
+        False,
+        False,
+        True,
+        scratch,
+        product,
+        np.empty(0),
+        np.empty((0, 0)),
+        np.empty((0, 0, 0)),
+    )
+    views = scratch_views(scratch, n_rows, n_components, n_features)
+    rows_last = views[4]
+    work = views[5]
+    for i in range(n_rows):
+        log_norm[i] = work[0, i]
+    for i in range(n_rows):
+        for k in range(n_components):
+            responsibilities[i, k] = rows_last[k, i]

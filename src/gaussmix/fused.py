@@ -31,7 +31,14 @@ from gaussmix.kernels import (
     WhitenedKind,
 )
 
-__all__ = ["available", "chunk_moments", "packed_moments", "posterior", "unpack"]
+__all__ = [
+    "available",
+    "block_moments",
+    "chunk_moments",
+    "packed_moments",
+    "posterior",
+    "unpack",
+]
 
 # Above this many features the second moment is left to BLAS, one GEMM per component:
 # with the rows in cache, the compiled dot products beat OpenBLAS's thin GEMMs up to
@@ -67,111 +74,55 @@ def _kernels() -> Any:
     return _compiled
 
 
-class _Buffers:
+class _Scratch:
     """One thread's scratch for chunks of up to ``capacity`` rows (reused, never freed).
 
-    The buffers are flat, and a chunk of ``n`` rows takes C-contiguous (·, n) views of
-    their beginnings: a column slice of a 2-D buffer would have a row stride numba
-    cannot assume to be one, and its loops would not vectorise.
+    One flat buffer, which the compiled code cuts into C-contiguous (·, n) arrays for a
+    chunk of n rows (a column slice of a 2-D buffer would have a row stride numba cannot
+    assume to be one, and its loops would not vectorise); the D × D product of the wide
+    scatter; and a float64 packed vector for one chunk's moments.
     """
 
     def __init__(self, capacity: int, n_components: int, n_features: int, dtype: np.dtype):
         self.key = (capacity, n_components, n_features, dtype)
-        self.n_rows = 0
-        sizes = {
-            "rows": n_features + 1,
-            "base": n_features,
-            "differences": n_components * n_features,
-            "responsibilities": n_components,
-            "work": 3,
-            "weighted": n_features,
-        }
-        self._flat = {name: np.empty(size * capacity, dtype) for name, size in sizes.items()}
-        self._sizes = sizes
+        per_row = 3 * n_features + 4 + n_components * (n_features + 1)
+        self.flat = np.empty(per_row * capacity, dtype)
         self.product = np.empty((n_features, n_features), dtype)
+        self.chunk_packed = np.empty(_packed_size(n_components, n_features))
 
     def fits(self, n_rows: int, n_components: int, n_features: int, dtype: np.dtype) -> bool:
         """Whether a chunk of this shape fits."""
         return self.key[0] >= n_rows and self.key[1:] == (n_components, n_features, dtype)
 
-    def view(self, name: str) -> np.ndarray:
-        """The (size, n_rows) C-contiguous view of buffer ``name`` for the current chunk."""
-        size = self._sizes[name]
-        return self._flat[name][: size * self.n_rows].reshape(size, self.n_rows)
-
 
 _local = threading.local()
 
 
-def _buffers(n_rows: int, n_components: int, n_features: int, dtype: np.dtype) -> _Buffers:
-    """This thread's buffers, reallocated only when the shape of the problem changes."""
-    held = getattr(_local, "buffers", None)
+def _scratch(n_rows: int, n_components: int, n_features: int, dtype: np.dtype) -> _Scratch:
+    """This thread's scratch, reallocated only when the shape of the problem grows or changes."""
+    held = getattr(_local, "scratch", None)
     if held is None or not held.fits(n_rows, n_components, n_features, dtype):
-        held = _Buffers(n_rows, n_components, n_features, dtype)
-        _local.buffers = held
-    held.n_rows = n_rows
+        held = _Scratch(n_rows, n_components, n_features, dtype)
+        _local.scratch = held
     return held
 
 
-def _sweep(
-    X: np.ndarray,
-    sample_weight: np.ndarray | None,
-    prepared: PreparedParameters,
-    kind: WhitenedKind | None,
-) -> tuple[_Buffers, np.ndarray]:
-    """Run the compiled sweep on one chunk; ``kind=None`` asks for the posterior only."""
+def _mixture(prepared: PreparedParameters, dtype: np.dtype) -> tuple[Any, ...]:
+    """The prepared mixture as the compiled functions take it, after the rows."""
     kernels = _kernels()
-    n_rows, n_features = X.shape
-    n_components = prepared.n_components
-    dtype = X.dtype
-    buffers = _buffers(n_rows, n_components, n_features, dtype)
-    rows = buffers.view("rows")
-    differences = buffers.view("differences")
-    kernels.augment(X, prepared.center, rows)
-    form = prepared.form
-    if form == "full":
-        # One GEMM projects every row onto every component's factor, the ones row
-        # subtracting the offsets: the differences come out of BLAS finished.
-        np.matmul(prepared.projection, rows, out=differences)
-        base = differences
-    elif form == "tied":
-        base = buffers.view("base")
-        np.matmul(prepared.projection, rows[:n_features], out=base)
-    else:
-        base = rows[:n_features]
-    moments = kind is not None
-    second_full = kind == "full"
-    compiled_scatter = n_features <= _COMPILED_SCATTER_MAX_FEATURES or not second_full
-    # One vector [n_k, first, second, Σ w log p, Σ w] per chunk: summing chunks is then one
-    # addition on the calling thread, which holds the GIL the workers also need.
-    packed = np.zeros(_packed_size(n_components, n_features))
-    n_k, first, second = _unpacked_views(packed, n_components, n_features)
-    weights = np.empty(0, dtype) if sample_weight is None else sample_weight
-    totals = kernels.sweep(
-        rows,
-        base,
-        form != "full",
+    form_code = {"full": kernels.FULL, "tied": kernels.TIED}.get(prepared.form, kernels.PLAIN)
+    projection = prepared.projection
+    if projection is None:
+        projection = np.empty((0, 0), dtype)
+    return (
+        form_code,
+        prepared.center,
+        projection,
         prepared.offsets,
         prepared.quadratic_weights[:, 0, :],
         prepared.log_constants,
         _EXPONENT_FLOOR[dtype],
-        weights,
-        sample_weight is not None,
-        moments,
-        second_full,
-        compiled_scatter,
-        differences,
-        buffers.view("responsibilities"),
-        buffers.view("work"),
-        buffers.view("weighted"),
-        n_k,
-        first,
-        second,
     )
-    if not compiled_scatter:
-        _blas_scatter(buffers, base, prepared, second)
-    packed[-2:] = totals
-    return buffers, packed
 
 
 def _packed_size(n_components: int, n_features: int) -> int:
@@ -191,13 +142,70 @@ def _unpacked_views(
     )
 
 
+def block_moments(
+    X: np.ndarray,
+    start: int,
+    stop: int,
+    chunk_size: int,
+    sample_weight: np.ndarray | None,
+    prepared: PreparedParameters,
+    kind: WhitenedKind,
+) -> np.ndarray:
+    """The moments of rows ``start:stop`` of X as one float64 vector, additive over blocks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The rows, float32 or float64, C-contiguous.
+    start, stop : int
+        The block of rows to evaluate.
+    chunk_size : int
+        Rows per chunk within the block: the compiled code visits the block chunk after
+        chunk (each chunk's scratch stays in cache) and adds the chunks in order.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights in the dtype of ``X``.
+    prepared : PreparedParameters
+        The mixture, as NumPy arrays in the dtype of ``X``.
+    kind : {"diagonal", "full"}
+        The whitened second moment to accumulate.
+
+    Returns
+    -------
+    ndarray of shape (K·(1 + D + D²) + 2,)
+        ``[n_k, first, upper triangle of second, Σ w log p(x), Σ w]``; sum blocks, then
+        :func:`unpack`.
+    """
+    n_components, n_features = prepared.n_components, prepared.n_features
+    scratch = _scratch(min(chunk_size, stop - start), n_components, n_features, X.dtype)
+    packed = np.zeros(_packed_size(n_components, n_features))
+    second_full = kind == "full"
+    compiled_scatter = n_features <= _COMPILED_SCATTER_MAX_FEATURES or not second_full
+    weights = np.empty(0, X.dtype) if sample_weight is None else sample_weight
+    _kernels().block_moments(
+        X,
+        start,
+        stop,
+        chunk_size,
+        weights,
+        sample_weight is not None,
+        *_mixture(prepared, X.dtype),
+        second_full,
+        compiled_scatter,
+        scratch.flat,
+        scratch.product,
+        scratch.chunk_packed,
+        packed,
+    )
+    return packed
+
+
 def packed_moments(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
     prepared: PreparedParameters,
     kind: WhitenedKind,
 ) -> np.ndarray:
-    """The moments of one chunk as one float64 vector, additive over chunks.
+    """:func:`block_moments` of all rows of X, as one chunk.
 
     Parameters
     ----------
@@ -213,10 +221,9 @@ def packed_moments(
     Returns
     -------
     ndarray of shape (K·(1 + D + D²) + 2,)
-        ``[n_k, first, upper triangle of second, Σ w log p(x), Σ w]``; sum chunks, then
-        :func:`unpack`.
     """
-    return _sweep(X, sample_weight, prepared, kind)[1]
+    n_rows = X.shape[0]
+    return block_moments(X, 0, n_rows, max(n_rows, 1), sample_weight, prepared, kind)
 
 
 def unpack(packed: np.ndarray, prepared: PreparedParameters, kind: WhitenedKind) -> ChunkMoments:
@@ -279,25 +286,6 @@ def chunk_moments(
     return unpack(packed_moments(X, sample_weight, prepared, kind), prepared, kind)
 
 
-def _blas_scatter(
-    buffers: _Buffers, base: np.ndarray, prepared: PreparedParameters, second: np.ndarray
-) -> None:
-    """Σ_n r_nk P_kn P_knᵀ by one GEMM per component (wide D), into ``second``."""
-    n_features = prepared.n_features
-    differences = buffers.view("differences")
-    responsibilities = buffers.view("responsibilities")
-    weighted = buffers.view("weighted")
-    for k in range(prepared.n_components):
-        block = differences[k * n_features : (k + 1) * n_features]
-        if prepared.form != "full":
-            # The sweep did not store the differences from the shared base.
-            np.subtract(base, prepared.offsets[k][:, None], out=block)
-        np.multiply(block, responsibilities[k], out=weighted)
-        np.matmul(weighted, block.T, out=buffers.product)
-        # Only the upper triangle is read, as from the compiled scatter.
-        second[k] = np.triu(buffers.product)
-
-
 def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, np.ndarray]:
     """Fused :func:`gaussmix.kernels.posterior` for NumPy arrays.
 
@@ -313,9 +301,19 @@ def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, 
     log_norm : ndarray of shape (n_samples,)
     responsibilities : ndarray of shape (n_samples, n_components)
     """
-    buffers, _ = _sweep(X, None, prepared, None)
-    log_norm = buffers.view("work")[0].copy()
-    return log_norm, buffers.view("responsibilities").T.copy()
+    n_rows = X.shape[0]
+    scratch = _scratch(n_rows, prepared.n_components, prepared.n_features, X.dtype)
+    log_norm = np.empty(n_rows, X.dtype)
+    responsibilities = np.empty((n_rows, prepared.n_components), X.dtype)
+    _kernels().posterior(
+        X,
+        *_mixture(prepared, X.dtype),
+        scratch.flat,
+        scratch.product,
+        log_norm,
+        responsibilities,
+    )
+    return log_norm, responsibilities
 
 
 def exp_nonpositive(values: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache, reduce
 from operator import add
 from typing import Any
@@ -35,6 +36,10 @@ _SCRATCH_ELEMENTS = 2**18
 # wants it in L2 (128k elements, 1 MiB in float64), but no fewer than 1,024 rows, below
 # which the ~25 µs of Python per chunk shows.
 _FUSED_SCRATCH_ELEMENTS = 2**17
+# Chunks per task of the fused kernels: one compiled call runs them all, so the ~30 µs of
+# Python and the GIL hand-off per task are shared by 8 chunks, while P3 of issue 3 still
+# has 25 tasks to spread over the threads.
+_CHUNKS_PER_BLOCK = 8
 
 
 def default_chunk_size(n_components: int, n_features: int) -> int:
@@ -105,6 +110,28 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="gaussmix")
 
 
+def _in_order(
+    pool: ThreadPoolExecutor, function: Callable[[Any], Any], tasks: Iterable[Any], window: int
+) -> Iterator[Any]:
+    """``function(task)`` for each task, computed on ``pool``, yielded in task order.
+
+    At most ``window`` tasks are submitted ahead of the one being yielded
+    (``Executor.map`` would submit them all at once, holding every task's input).
+    """
+    pending: deque[Future[Any]] = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(function, task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        # An error or an interrupt stops the walk: tasks not yet started are dropped.
+        for future in pending:
+            future.cancel()
+
+
 @cache
 def _blas_controller() -> Any:
     from threadpoolctl import ThreadpoolController
@@ -167,6 +194,19 @@ class NumpyBackend:
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
             yield contiguous(self.X[start:stop]), weights
 
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield ``(rows, weights)`` blocks of ``_CHUNKS_PER_BLOCK`` chunks, in order.
+
+        The fused kernels visit a block's chunks in one compiled call. Blocks depend only
+        on the data and the chunk size, never on the number of threads, so the sums (and
+        the fit) are the same whatever the thread count.
+        """
+        block_rows = self.chunk_size * _CHUNKS_PER_BLOCK
+        for start in range(0, self.X.shape[0], block_rows):
+            stop = start + block_rows
+            weights = None if self.sample_weight is None else self.sample_weight[start:stop]
+            yield np.ascontiguousarray(self.X[start:stop]), weights
+
     def _map(
         self,
         function: Callable[[np.ndarray, np.ndarray | None], Any],
@@ -177,13 +217,25 @@ class NumpyBackend:
         ``combine`` consumes the results as they come, so (for a reduction) only the few
         chunks in flight are held, never one result per chunk.
         """
+        return self._run(self.chunks(), lambda block: function(*block), combine, self.chunk_size)
+
+    def _run(
+        self,
+        tasks: Iterable[Any],
+        function: Callable[[Any], Any],
+        combine: Callable[[Iterable[Any]], Any],
+        task_rows: int,
+    ) -> Any:
+        """``combine`` of ``function(task)`` over the tasks, in task order, on the pool.
+
+        ``task_rows`` (rows per task) tells whether there is more than one task.
+        """
         # BLAS is held to one thread: the pool already uses the cores, and BLAS threads
         # on chunk-sized products only add synchronisation (on a busy machine, a lot).
         with _blas_controller().limit(limits=1, user_api="blas"):
-            if self.n_threads == 1 or self.X.shape[0] <= self.chunk_size:
-                return combine(function(rows, weights) for rows, weights in self.chunks())
-            pool = _pool(self.n_threads)
-            return combine(pool.map(lambda block: function(*block), self.chunks()))
+            if self.n_threads == 1 or self.X.shape[0] <= task_rows:
+                return combine(function(task) for task in tasks)
+            return combine(_in_order(_pool(self.n_threads), function, tasks, 2 * self.n_threads))
 
     def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
         """Parameters laid out for the kernels in the data's dtype.
@@ -215,9 +267,13 @@ class NumpyBackend:
         prepared = self.prepare(parameters)
         second = whitened_kind(parameters.form, kind)
         if self.use_fused:
-            packed = self._map(
-                lambda rows, weights: fused.packed_moments(rows, weights, prepared, second),
-                lambda chunks: reduce(np.add, chunks),
+            packed = self._run(
+                self.blocks(),
+                lambda block: fused.block_moments(
+                    block[0], 0, block[0].shape[0], self.chunk_size, block[1], prepared, second
+                ),
+                lambda blocks: reduce(np.add, blocks),
+                self.chunk_size * _CHUNKS_PER_BLOCK,
             )
             total = fused.unpack(packed, prepared, second)
         else:
