@@ -284,7 +284,7 @@ class NumpyBackend:
         return unwhiten(total, parameters, kind)
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """Apply a row-wise function chunk by chunk and concatenate the results.
+        """Apply a row-wise function chunk by chunk and gather the results in order.
 
         Parameters
         ----------
@@ -294,7 +294,20 @@ class NumpyBackend:
         Returns
         -------
         ndarray
+            One entry per row of X. Each chunk's result is copied into it as it arrives,
+            so the peak is the output plus the chunks in flight (concatenating at the end
+            would hold the output twice).
         """
-        return self._map(
-            lambda rows, _: function(rows), lambda blocks: np.concatenate(list(blocks))
-        )
+        n_rows = self.X.shape[0]
+
+        def gather(blocks: Iterable[np.ndarray]) -> np.ndarray:
+            output = None
+            start = 0
+            for block in blocks:
+                if output is None:
+                    output = np.empty((n_rows, *block.shape[1:]), block.dtype)
+                output[start : start + block.shape[0]] = block
+                start += block.shape[0]
+            return output if output is not None else np.empty(0, self.X.dtype)
+
+        return self._map(lambda rows, _: function(rows), gather)
