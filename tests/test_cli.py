@@ -390,6 +390,12 @@ def test_fit_predict_score_on_a_parquet_dataset(tmp_path, lazy_faithful):
     lacking = runner.invoke(cli, ["predict", str(tmp_path / "m.gmm"), str(lazy_faithful.parquet)])
     assert lacking.exit_code == 2
     assert "-o/--output" in lacking.output
+    for source, figure in ((lazy_faithful.parquet, "p.png"), (lazy_faithful.zarr, "z.png")):
+        drawn = runner.invoke(
+            cli, ["plot", str(tmp_path / "m.gmm"), str(source), "-o", str(tmp_path / figure)]
+        )
+        assert drawn.exit_code == 0, drawn.output
+        assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_standardized_fit_on_a_zarr_store_through_a_scheduler_address(tmp_path, lazy_faithful):

@@ -198,3 +198,25 @@ def test_em_progress_panels():
     )
     assert len(figure.axes) == 4
     assert all(len(_ellipses(axes)) == 4 for axes in figure.axes)
+
+
+def test_lazy_data_are_drawn_as_a_reproducible_sample():
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(1500, 2)), rng.normal(6.0, size=(1500, 2))])
+    lazy = da.from_array(X, chunks=(700, 2))
+    sample = plotting.rows_to_plot(lazy, max_rows=1000)
+    assert sample.shape == (1000, 2)
+    # Rows of X, each at most once, in their original order, the same every time.
+    positions = np.flatnonzero(np.isin(X[:, 0], sample[:, 0]))
+    np.testing.assert_array_equal(X[positions], sample)
+    np.testing.assert_array_equal(plotting.rows_to_plot(lazy, max_rows=1000), sample)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b"]), npartitions=3)
+    np.testing.assert_array_equal(plotting.rows_to_plot(frame, max_rows=1000), sample)
+    np.testing.assert_array_equal(plotting.rows_to_plot(lazy), X)  # small: drawn whole
+    model = GaussianMixture(2, random_state=0).fit(X)
+    figure = plotting.plot_model(model, lazy)
+    points = [c for c in figure.axes[0].collections if isinstance(c, PathCollection)]
+    assert sum(len(c.get_offsets()) for c in points) >= len(X)
+    plt.close(figure)

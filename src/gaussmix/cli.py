@@ -949,7 +949,7 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
 @click.option(
     "--kind",
     type=click.Choice(["clusters", "density", "uncertainty", "log-likelihood"]),
@@ -964,9 +964,22 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
     default="figure.png",
     show_default=True,
 )
+@_dask_options
 @_output_options
-def plot(model_path: Path, data: Path, kind: str, output: Path, as_json: bool, quiet: bool) -> None:
+def plot(
+    model_path: Path,
+    data: Path,
+    kind: str,
+    output: Path,
+    lazy: bool,
+    scheduler_address: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Draw MODEL over DATA into a PNG.
+
+    Lazy DATA (a Parquet dataset or Zarr store) are drawn as a random sample of 100,000
+    rows.
 
     \f
     Parameters
@@ -977,14 +990,20 @@ def plot(model_path: Path, data: Path, kind: str, output: Path, as_json: bool, q
         Which figure: clusters, density, uncertainty or log-likelihood.
     output : Path
         The image to write.
+    lazy, scheduler_address
+        Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     from gaussmix import plotting
 
     stored = read_model_file(model_path)
-    X, _ = _data_for_model(data, stored)
-    values = np.asarray(X, dtype=float)
+    with scheduler(scheduler_address):
+        if is_lazy_source(data, lazy or scheduler_address is not None):
+            X = _lazy_data_for_model(data, stored)
+        else:
+            X, _ = _data_for_model(data, stored)
+        values = plotting.rows_to_plot(X)
     names = _model_names(stored.model) or [f"x{index}" for index in range(values.shape[1])]
     if stored.standardization is not None:
         names = [f"{name} (standardised)" for name in names]

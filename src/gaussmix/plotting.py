@@ -1,4 +1,8 @@
-"""Figures of fitted mixtures (matplotlib, optional extra ``plot``); each returns its Figure."""
+"""Figures of fitted mixtures (matplotlib, optional extra ``plot``); each returns its Figure.
+
+Every function that draws data accepts NumPy arrays, pandas frames, torch tensors and Dask
+collections; lazy data are represented by a random sample (:func:`rows_to_plot`).
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,12 @@ __all__ = [
     "plot_model",
     "plot_scatter_matrix",
     "plot_uncertainty",
+    "rows_to_plot",
     "save_figure",
 ]
+
+# A figure cannot show more points than this usefully; lazy (Dask) data are sampled to it.
+MAX_PLOTTED_ROWS = 100_000
 
 _COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown")
 
@@ -187,8 +195,39 @@ def _feature_names(model: Any, n_features: int, given: Sequence[str] | None) -> 
     return [f"x{index}" for index in range(n_features)]
 
 
+def rows_to_plot(X: Any, max_rows: int = MAX_PLOTTED_ROWS, seed: int = 0) -> np.ndarray:
+    """The rows of X that a figure draws, as a float NumPy array.
+
+    Parameters
+    ----------
+    X : array-like, torch tensor, Dask array or Dask dataframe
+        The data.
+    max_rows : int, default=100,000
+        Lazy (Dask) data with more rows are represented by a uniform random sample of this
+        many rows, in their original order, computed once; in-memory data are drawn whole.
+    seed : int, default=0
+        Seed of the sample, so that the same data give the same figure.
+
+    Returns
+    -------
+    ndarray
+    """
+    from gaussmix.backends.dask import is_dask_collection
+    from gaussmix.backends.torch import to_numpy
+
+    if not is_dask_collection(X):
+        return np.asarray(to_numpy(X), dtype=float)
+    if hasattr(X, "to_dask_array"):  # a dataframe: its row count is not known lazily
+        X = X.to_dask_array(lengths=True)
+    n_rows = int(X.shape[0])
+    if n_rows > max_rows:
+        chosen = np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False)
+        X = X[np.sort(chosen)]
+    return np.asarray(X.compute(), dtype=float)
+
+
 def _check_dimension(X: Any, expected: int | None, function: str) -> np.ndarray:
-    values = np.asarray(X, dtype=float)
+    values = rows_to_plot(X)
     if values.ndim != 2 or (expected is not None and values.shape[1] != expected):
         raise InvalidInputError(
             f"{function} needs X of shape (n_samples, {expected or 'n_features'}); got shape "
@@ -580,12 +619,13 @@ def plot_model(model: Any, X: Any, **options: Any) -> Any:
         :func:`plot_histogram` for one feature, :func:`plot_clusters` for two and
         :func:`plot_scatter_matrix` for more.
     """
-    n_features = np.shape(X)[1]
+    values = rows_to_plot(X)
+    n_features = values.shape[1] if values.ndim == 2 else 0
     if n_features == 1:
-        return plot_histogram(model, X, **options)
+        return plot_histogram(model, values, **options)
     if n_features == 2:
-        return plot_clusters(model, X, **options)
-    return plot_scatter_matrix(model, X, **options)
+        return plot_clusters(model, values, **options)
+    return plot_scatter_matrix(model, values, **options)
 
 
 def plot_log_likelihood(model: Any) -> Any:
