@@ -1,12 +1,13 @@
-"""Fused E-step of one chunk for the NumPy backend, compiled with numba (extra ``fast``).
+"""Fused E-step for the NumPy backend, compiled with numba (extra ``fast``).
 
 :mod:`gaussmix.kernels` states the chunk mathematics once, as array operations; on NumPy
 each operation is a pass over a (K × D × rows) temporary, and float64 ``exp`` runs one
 value at a time. This module evaluates the *same* quantities from the *same*
-:class:`~gaussmix.kernels.PreparedParameters` in one compiled sweep per chunk: after the
-projection GEMM, every later step (differences, exponents, log-sum-exp, responsibilities,
-moments) reads rows that are still in cache, into buffers that a thread allocates once
-and reuses for every chunk and iteration. Parameter preparation, the unwhitening and the
+:class:`~gaussmix.kernels.PreparedParameters` in compiled code: one call visits a block of
+chunks (:func:`block_moments`), and for each chunk the projection GEMM and every later step
+(differences, exponents, log-sum-exp, responsibilities, moments) read rows that are still in
+cache, in a scratch buffer that a thread allocates once and reuses for every chunk and
+iteration. Parameter preparation, the unwhitening and the
 M-step are not duplicated: they stay in :mod:`gaussmix.kernels` and :mod:`gaussmix.mstep`.
 The tests hold both evaluations, and an independent scipy reference, to 1e-12.
 
