@@ -7,8 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from gaussmix import GaussianMixture
-from gaussmix.backends.numpy import NumpyBackend
+from gaussmix import GaussianMixture, fused
+from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
@@ -35,3 +35,16 @@ def test_predict_proba_holds_its_output_once():
     # Concatenating per-chunk results would peak at twice the output; what remains beyond
     # it is the few chunk results in flight.
     assert peak < 1.5 * probabilities.nbytes
+
+
+@pytest.mark.parametrize(
+    ("n_components", "n_features"), [(1, 1), (3, 2), (8, 8), (32, 64), (200, 100), (1000, 200)]
+)
+def test_default_chunk_size_bounds_the_scratch(n_components, n_features):
+    rows = default_chunk_size(n_components, n_features)
+    assert 16 <= rows <= 32768
+    width = n_components * n_features
+    # Cache-sized for ordinary K·D; never more than 32 MiB of float64 per buffer otherwise.
+    assert rows * width * 8 <= 32 * 2**20 or rows == 16
+    if width <= 64:
+        assert rows >= 1024 or not fused.available()

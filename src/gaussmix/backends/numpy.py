@@ -36,6 +36,8 @@ _SCRATCH_ELEMENTS = 2**18
 # wants it in L2 (128k elements, 1 MiB in float64), but no fewer than 1,024 rows, below
 # which the ~25 µs of Python per chunk shows.
 _FUSED_SCRATCH_ELEMENTS = 2**17
+# Largest (K·D × rows) float64 buffer that the default chunk size allows, per thread.
+_MAX_SCRATCH_BYTES = 32 * 2**20
 # Chunks per task of the fused kernels: one compiled call runs them all, so the ~30 µs of
 # Python and the GIL hand-off per task are shared by 8 chunks, while P3 of issue 3 still
 # has 25 tasks to spread over the threads.
@@ -53,12 +55,18 @@ def default_chunk_size(n_components: int, n_features: int) -> int:
     Returns
     -------
     int
-        Between 256 and 32,768 (between 1,024 and 32,768 with the fused kernels).
+        Between 256 and 32,768 (between 1,024 and 32,768 with the fused kernels), and
+        fewer (down to 16) where K·D is so large that one (K·D × rows) float64 buffer
+        would pass 32 MiB.
     """
     width = max(1, n_components * n_features)
     if fused.available():
-        return int(np.clip(_FUSED_SCRATCH_ELEMENTS // width, 1024, 32768))
-    return int(np.clip(_SCRATCH_ELEMENTS // width, 256, 32768))
+        rows = int(np.clip(_FUSED_SCRATCH_ELEMENTS // width, 1024, 32768))
+    else:
+        rows = int(np.clip(_SCRATCH_ELEMENTS // width, 256, 32768))
+    # The lower bounds above pay Python's per-chunk cost; for K·D in the tens of thousands
+    # they would cost hundreds of MiB per thread instead.
+    return max(16, min(rows, _MAX_SCRATCH_BYTES // (8 * width)))
 
 
 def posterior_rows(rows: Any, prepared: PreparedParameters, use_fused: bool) -> tuple[Any, Any]:
