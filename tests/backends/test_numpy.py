@@ -48,3 +48,18 @@ def test_default_chunk_size_bounds_the_scratch(n_components, n_features):
     assert rows * width * 8 <= 32 * 2**20 or rows == 16
     if width <= 64:
         assert rows >= 1024 or not fused.available()
+
+
+def test_omp_num_threads_caps_the_threads(monkeypatch):
+    from gaussmix.backends.numpy import default_n_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = default_n_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_n_threads() == 1
+    assert NumpyBackend(np.zeros((4, 2)), None, 2).n_threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cores + 5))
+    assert default_n_threads() == cores
+    for ignored in ("", "0", "two", "-3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", ignored)
+        assert default_n_threads() == cores

@@ -101,16 +101,24 @@ def _fusable(rows: Any) -> bool:
 
 
 def default_n_threads() -> int:
-    """Number of cores this process may run on.
+    """Number of threads the NumPy backend uses: the cores this process may run on.
+
+    ``OMP_NUM_THREADS``, when set to a positive integer, caps it, as it caps OpenMP and
+    BLAS threads: job schedulers and joblib's worker processes set it so that parallel
+    processes do not oversubscribe the machine.
 
     Returns
     -------
     int
     """
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        return min(cores, int(limit))
+    return cores
 
 
 @cache
