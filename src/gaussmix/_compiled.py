@@ -513,13 +513,7 @@ def evaluate_chunk(
     X: Any,
     sample_weight: Any,
     weighted: bool,
-    form_code: int,
-    center: Any,
-    projection: Any,
-    offsets: Any,
-    quadratic: Any,
-    log_constants: Any,
-    floor: float,
+    mixture: tuple,
     moments: bool,
     second_full: bool,
     compiled_scatter: bool,
@@ -531,10 +525,12 @@ def evaluate_chunk(
 ) -> tuple[float, float]:
     """The E-step of one chunk of rows: centring, projection GEMM, sweep (and wide scatter).
 
-    ``scratch`` is a flat buffer in X's dtype (see :func:`scratch_views`); without
-    ``moments`` its work row 0 receives log p(x_n) and its responsibilities γ_nk.
-    Returns the sweep's ``(Σ w log p(x), Σ w)``.
+    ``mixture`` is ``(form_code, center, projection, offsets, quadratic, log_constants,
+    floor)`` (see :func:`gaussmix.fused._mixture`). ``scratch`` is a flat buffer in X's
+    dtype (see :func:`scratch_views`); without ``moments`` its work row 0 receives
+    log p(x_n) and its responsibilities γ_nk. Returns the sweep's ``(Σ w log p(x), Σ w)``.
     """
+    form_code, center, projection, offsets, quadratic, log_constants, floor = mixture
     n_rows, n_features = X.shape
     rows, head, tied_base, differences_flat, responsibilities, work, products = scratch_views(
         scratch, n_rows, offsets.shape[0], n_features
@@ -595,13 +591,7 @@ def block_moments(
     chunk_size: int,
     sample_weight: Any,
     weighted: bool,
-    form_code: int,
-    center: Any,
-    projection: Any,
-    offsets: Any,
-    quadratic: Any,
-    log_constants: Any,
-    floor: float,
+    mixture: tuple,
     second_full: bool,
     compiled_scatter: bool,
     scratch: Any,
@@ -612,10 +602,10 @@ def block_moments(
     """Add the packed moments of rows ``start:stop``, chunk after chunk in order, to ``packed``.
 
     ``packed`` and ``chunk_packed`` are float64 vectors ``[n_k, first, second, Σ w log p,
-    Σ w]`` (see :func:`gaussmix.fused.packed_moments`). One call covers many chunks, so
+    Σ w]`` (see :func:`gaussmix.fused.block_moments`). One call covers many chunks, so
     the Python cost (and the GIL hand-off) is paid once per block, not once per chunk.
     """
-    n_components, n_features = offsets.shape
+    n_components, n_features = mixture[3].shape  # the offsets
     first_end = n_components * (1 + n_features)
     second_end = first_end + n_components * n_features * n_features
     n_k = chunk_packed[:n_components]
@@ -629,13 +619,7 @@ def block_moments(
             X[begin:end],
             sample_weight[begin:end] if weighted else sample_weight,
             weighted,
-            form_code,
-            center,
-            projection,
-            offsets,
-            quadratic,
-            log_constants,
-            floor,
+            mixture,
             True,
             second_full,
             compiled_scatter,
@@ -654,13 +638,7 @@ def block_moments(
 @_jit
 def posterior(
     X: Any,
-    form_code: int,
-    center: Any,
-    projection: Any,
-    offsets: Any,
-    quadratic: Any,
-    log_constants: Any,
-    floor: float,
+    mixture: tuple,
     scratch: Any,
     product: Any,
     log_norm: Any,
@@ -668,18 +646,12 @@ def posterior(
 ) -> None:
     """``log_norm`` (n,) and ``responsibilities`` (n, K) of one chunk of rows."""
     n_rows, n_features = X.shape
-    n_components = offsets.shape[0]
+    n_components = mixture[3].shape[0]  # the offsets
     evaluate_chunk(
         X,
         np.empty(0, dtype=X.dtype),
         False,
-        form_code,
-        center,
-        projection,
-        offsets,
-        quadratic,
-        log_constants,
-        floor,
+        mixture,
         False,
         False,
         True,

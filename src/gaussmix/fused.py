@@ -36,7 +36,6 @@ __all__ = [
     "available",
     "block_moments",
     "chunk_moments",
-    "packed_moments",
     "posterior",
     "unpack",
 ]
@@ -109,7 +108,11 @@ def _scratch(n_rows: int, n_components: int, n_features: int, dtype: np.dtype) -
 
 
 def _mixture(prepared: PreparedParameters, dtype: np.dtype) -> tuple[Any, ...]:
-    """The prepared mixture as the compiled functions take it, after the rows."""
+    """The prepared mixture as the compiled functions take it: one tuple.
+
+    ``(form_code, center, projection, offsets, quadratic weights, log_constants, exponent
+    floor)``; the projection is an empty array for the forms without one.
+    """
     kernels = _kernels()
     form_code = {"full": kernels.FULL, "tied": kernels.TIED}.get(prepared.form, kernels.PLAIN)
     projection = prepared.projection
@@ -189,7 +192,7 @@ def block_moments(
         chunk_size,
         weights,
         sample_weight is not None,
-        *_mixture(prepared, X.dtype),
+        _mixture(prepared, X.dtype),
         second_full,
         compiled_scatter,
         scratch.flat,
@@ -200,40 +203,13 @@ def block_moments(
     return packed
 
 
-def packed_moments(
-    X: np.ndarray,
-    sample_weight: np.ndarray | None,
-    prepared: PreparedParameters,
-    kind: WhitenedKind,
-) -> np.ndarray:
-    """:func:`block_moments` of all rows of X, as one chunk.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        One chunk of rows, float32 or float64, C-contiguous.
-    sample_weight : ndarray of shape (n_samples,) or None
-        Non-negative weights in the dtype of ``X``.
-    prepared : PreparedParameters
-        The mixture, as NumPy arrays in the dtype of ``X``.
-    kind : {"diagonal", "full"}
-        The whitened second moment to accumulate.
-
-    Returns
-    -------
-    ndarray of shape (K·(1 + D + D²) + 2,)
-    """
-    n_rows = X.shape[0]
-    return block_moments(X, 0, n_rows, max(n_rows, 1), sample_weight, prepared, kind)
-
-
 def unpack(packed: np.ndarray, prepared: PreparedParameters, kind: WhitenedKind) -> ChunkMoments:
-    """The :class:`~gaussmix.kernels.ChunkMoments` of a (sum of) :func:`packed_moments`.
+    """The :class:`~gaussmix.kernels.ChunkMoments` of a (sum of) :func:`block_moments`.
 
     Parameters
     ----------
     packed : ndarray
-        From :func:`packed_moments`, or a sum of them.
+        From :func:`block_moments`, or a sum of them.
     prepared : PreparedParameters
         The mixture they were computed under.
     kind : {"diagonal", "full"}
@@ -284,7 +260,9 @@ def chunk_moments(
         NumPy float64 arrays, the same moments as the array kernels (sums within the
         chunk run in float64 here, so float32 chunks are slightly more accurate).
     """
-    return unpack(packed_moments(X, sample_weight, prepared, kind), prepared, kind)
+    n_rows = X.shape[0]
+    packed = block_moments(X, 0, n_rows, max(n_rows, 1), sample_weight, prepared, kind)
+    return unpack(packed, prepared, kind)
 
 
 def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, np.ndarray]:
@@ -308,7 +286,7 @@ def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, 
     responsibilities = np.empty((n_rows, prepared.n_components), X.dtype)
     _kernels().posterior(
         X,
-        *_mixture(prepared, X.dtype),
+        _mixture(prepared, X.dtype),
         scratch.flat,
         scratch.product,
         log_norm,
