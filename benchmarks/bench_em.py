@@ -77,6 +77,41 @@ def starting_point(X: np.ndarray, workload: Workload, seed: int = 1) -> dict:
     return {"weights_init": np.full(K, 1.0 / K), "means_init": means, "precisions_init": precisions}
 
 
+def median_seconds(function, repeats: int = 7) -> float:
+    """Median wall-clock seconds of ``function()`` after one untimed warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def e_step_inputs(workload: Workload, dtype: str) -> tuple[np.ndarray, object, str]:
+    """The workload's data in ``dtype``, realistic parameters and the model's scatter kind.
+
+    The parameters are those after one EM iteration from :func:`starting_point`, for the
+    benchmarks that time E-steps alone (``thread_scaling.py``, ``gemm_share.py``).
+    """
+    from gaussmix import GaussianMixture
+    from gaussmix.covariance import get_covariance_model
+
+    X = make_data(workload).astype(dtype)
+    model = GaussianMixture(
+        workload.n_components,
+        covariance_type=workload.covariance_type,
+        max_iter=1,
+        tol=0.0,
+        **starting_point(X.astype(np.float64), workload),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    scatter = get_covariance_model(workload.covariance_type).scatter
+    return X, model._fitted_parameters(), scatter
+
+
 def make_estimator(side: str, workload: Workload, start: dict, n_iter: int):
     """A configured estimator of one side: sklearn, gaussmix64, gaussmix32 or torch-cpu."""
     common = dict(

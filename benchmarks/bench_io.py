@@ -5,27 +5,17 @@ Run: ``python benchmarks/bench_io.py``. Prints file sizes and the median of repe
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 import gaussmix
+from bench_em import median_seconds
 from gaussmix import GaussianMixture
-
-
-def _median_seconds(function, repeats: int = 7) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -38,14 +28,14 @@ def main() -> None:
                 warnings.simplefilter("ignore")
                 model = GaussianMixture(n_components, max_iter=2, random_state=0).fit(X)
             path = Path(folder) / "model.gmm"
-            save = _median_seconds(lambda model=model, path=path: gaussmix.save(model, path))
-            load = _median_seconds(lambda path=path: gaussmix.load(path))
+            save = median_seconds(lambda model=model, path=path: gaussmix.save(model, path))
+            load = median_seconds(lambda path=path: gaussmix.load(path))
             megabytes = path.stat().st_size / 1e6
             print(
                 f"K={n_components:3d} D={n_features:4d} full: file {megabytes:7.3f} MB"
                 f"  save {save * 1e3:7.2f} ms  load {load * 1e3:7.2f} ms"
             )
-    startup = _median_seconds(
+    startup = median_seconds(
         lambda: subprocess.run(
             [sys.executable, "-m", "gaussmix", "--help"], check=True, capture_output=True
         ),

@@ -19,30 +19,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import threading
-import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_em import WORKLOADS, Workload, gemm_peak, make_data, starting_point
-from gaussmix import GaussianMixture
+from bench_em import WORKLOADS, Workload, e_step_inputs, gemm_peak, median_seconds
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
-from gaussmix.covariance import get_covariance_model
-
-
-def median_seconds(function, repeats: int) -> float:
-    """Median wall-clock seconds of ``function()`` after one untimed warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def replay(n_samples, n_features, n_components, dtype, chunk, n_threads, repeats):
@@ -82,21 +66,9 @@ def replay(n_samples, n_features, n_components, dtype, chunk, n_threads, repeats
 def e_step_seconds(name, dtype, repeats):
     """Seconds of one fused E-step (``NumpyBackend.statistics``) on the workload."""
     workload = Workload(name, *WORKLOADS[name])
-    X = make_data(workload).astype(dtype)
-    model = GaussianMixture(
-        workload.n_components,
-        covariance_type=workload.covariance_type,
-        max_iter=1,
-        tol=0.0,
-        **starting_point(X.astype(np.float64), workload),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X)
+    X, parameters, scatter = e_step_inputs(workload, dtype)
     chunk = default_chunk_size(workload.n_components, workload.n_features)
     backend = NumpyBackend(X, None, chunk)
-    scatter = get_covariance_model(workload.covariance_type).scatter
-    parameters = model._fitted_parameters()
     seconds = median_seconds(lambda: backend.statistics(parameters, scatter), repeats)
     return seconds, chunk, backend.n_threads
 

@@ -18,25 +18,12 @@ from __future__ import annotations
 import argparse
 import functools
 import platform
-import statistics
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from bench_em import WORKLOADS, Workload, make_data, starting_point
-
-
-def median_seconds(function, repeats: int) -> float:
-    """Median wall-clock seconds of ``function()`` after one untimed warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+from bench_em import WORKLOADS, Workload, e_step_inputs, median_seconds, starting_point
 
 
 def sklearn_iteration(X: np.ndarray, workload: Workload, repeats: int) -> float:
@@ -63,25 +50,9 @@ def sklearn_iteration(X: np.ndarray, workload: Workload, repeats: int) -> float:
 
 def scaling_rows(workload: Workload, dtype: str, threads, chunk_factors, repeats: int):
     """Yield table rows ``(path, threads, chunk, seconds)`` for one workload."""
-    from gaussmix import GaussianMixture
     from gaussmix.backends.numpy import NumpyBackend, default_chunk_size
-    from gaussmix.covariance import get_covariance_model
 
-    X = make_data(workload).astype(dtype)
-    start = starting_point(X.astype(np.float64), workload)
-    # One fitted iteration from the common start gives realistic parameters.
-    model = GaussianMixture(
-        workload.n_components,
-        covariance_type=workload.covariance_type,
-        max_iter=1,
-        tol=0.0,
-        **start,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X)
-    parameters = model._fitted_parameters()
-    scatter = get_covariance_model(workload.covariance_type).scatter
+    X, parameters, scatter = e_step_inputs(workload, dtype)
     base_chunk = default_chunk_size(workload.n_components, workload.n_features)
     yield (
         "scikit-learn (all cores, BLAS threads)",
