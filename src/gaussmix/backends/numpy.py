@@ -195,20 +195,17 @@ class NumpyBackend:
         self.use_fused = fused.available() if use_fused is None else bool(use_fused)
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """Yield ``(rows, weights)`` blocks in order.
+        """Yield ``(rows, weights)`` chunks in order (views of X).
 
         Yields
         ------
         rows : ndarray of shape (chunk, n_features)
         weights : ndarray of shape (chunk,) or None
         """
-        # The compiled kernels are specialised for C-ordered rows: a Fortran-ordered X
-        # is copied one chunk at a time.
-        contiguous = np.ascontiguousarray if self.use_fused else (lambda rows: rows)
         for start in range(0, self.X.shape[0], self.chunk_size):
             stop = start + self.chunk_size
             weights = None if self.sample_weight is None else self.sample_weight[start:stop]
-            yield contiguous(self.X[start:stop]), weights
+            yield self.X[start:stop], weights
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(rows, weights)`` blocks of ``_CHUNKS_PER_BLOCK`` chunks, in order.
