@@ -213,6 +213,11 @@ class NumpyBackend:
         The fused kernels visit a block's chunks in one compiled call. Blocks depend only
         on the data and the chunk size, never on the number of threads, so the sums (and
         the fit) are the same whatever the thread count.
+
+        Yields
+        ------
+        rows : ndarray of shape (block, n_features), C-contiguous
+        weights : ndarray of shape (block,) or None
         """
         block_rows = self.chunk_size * _CHUNKS_PER_BLOCK
         for start in range(0, self.X.shape[0], block_rows):
