@@ -26,6 +26,7 @@ from gaussmix.backends.dask import (
 )
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size, posterior_rows
 from gaussmix.backends.torch import is_tensor, to_numpy
+from gaussmix.blas_threads import one_blas_thread
 from gaussmix.collapse import (
     ComponentReseeder,
     all_starts_failed,
@@ -471,7 +472,9 @@ default="kmeans"
         # collapsing component) can fail; a failed fit must leave the estimator as it was.
         records = {name: self.__dict__[name] for name in _FEATURE_RECORDS if name in self.__dict__}
         try:
-            return self._fit_unguarded(X, sample_weight)
+            # One BLAS thread for the whole fit, M-steps included (see one_blas_thread).
+            with one_blas_thread():
+                return self._fit_unguarded(X, sample_weight)
         except BaseException:
             for name in _FEATURE_RECORDS:
                 self.__dict__.pop(name, None)
@@ -672,7 +675,6 @@ default="kmeans"
             X = _ldexp(X, -exponent)
             parameters = scale_parameters(parameters, -exponent)
         backend = self._backend(X, None)
-        prepared = backend.prepare(parameters)
         use_fused = getattr(backend, "use_fused", False)
 
         def function(rows: Any) -> Any:
@@ -682,7 +684,10 @@ default="kmeans"
                 return array_namespace(rows).argmax(responsibilities, axis=1)
             return log_norm if output == "log_norm" else responsibilities
 
-        result = backend.map_rows(function)
+        # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
+        with one_blas_thread():
+            prepared = backend.prepare(parameters)
+            result = backend.map_rows(function)
         offset = log_density_offset(exponent, X.shape[1])
         return result + offset if output == "log_norm" and offset else result
 

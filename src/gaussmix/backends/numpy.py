@@ -148,13 +148,6 @@ def _in_order(
             future.cancel()
 
 
-@cache
-def _blas_controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 class NumpyBackend:
     """Visits row blocks of an in-memory array on all cores and sums their statistics.
 
@@ -175,9 +168,11 @@ class NumpyBackend:
 
     Notes
     -----
-    NumPy and BLAS release the GIL, so chunks run in parallel in a thread pool while BLAS
-    itself is held to one thread (no oversubscription). The per-chunk results are summed
-    in chunk order whatever the thread that computed them, so a fit is deterministic.
+    NumPy and BLAS release the GIL, so chunks run in parallel in a thread pool. Callers
+    hold BLAS itself to one thread (:func:`gaussmix.blas_threads.one_blas_thread`; the
+    estimator does, for a whole fit), which the backend cannot do from within: its
+    methods also run inside Dask's worker threads. The per-chunk results are summed in
+    chunk order whatever the thread that computed them, so a fit is deterministic.
     """
 
     def __init__(
@@ -248,12 +243,9 @@ class NumpyBackend:
 
         ``task_rows`` (rows per task) tells whether there is more than one task.
         """
-        # BLAS is held to one thread: the pool already uses the cores, and BLAS threads
-        # on chunk-sized products only add synchronisation (on a busy machine, a lot).
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            if self.n_threads == 1 or self.X.shape[0] <= task_rows:
-                return combine(function(task) for task in tasks)
-            return combine(_in_order(_pool(self.n_threads), function, tasks, 2 * self.n_threads))
+        if self.n_threads == 1 or self.X.shape[0] <= task_rows:
+            return combine(function(task) for task in tasks)
+        return combine(_in_order(_pool(self.n_threads), function, tasks, 2 * self.n_threads))
 
     def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
         """Parameters laid out for the kernels in the data's dtype.
