@@ -90,12 +90,14 @@ def test_one_row_and_one_component(form):
         np.testing.assert_allclose(computed.log_likelihood, expected.log_likelihood, rtol=1e-13)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, 299, 300, 1000])
 @pytest.mark.parametrize("form", FORMS)
-def test_fused_posterior_equals_the_array_posterior(form):
+def test_fused_posterior_equals_the_array_posterior(form, chunk_size):
+    # A block visited chunk by chunk in one compiled call, the last chunk short.
     parameters = random_parameters(form, 4, 3, seed=6)
     X = np.random.default_rng(7).normal(scale=3.0, size=(300, 3))
     prepared = prepare_parameters(parameters)
-    log_norm, responsibilities = posterior_rows(X, prepared, use_fused=True)
+    log_norm, responsibilities = posterior_rows(X, prepared, True, chunk_size)
     expected_log_norm, expected_responsibilities = posterior(X, prepared)
     np.testing.assert_allclose(log_norm, expected_log_norm, rtol=1e-13)
     np.testing.assert_allclose(responsibilities, expected_responsibilities, rtol=1e-12, atol=1e-300)

@@ -638,34 +638,37 @@ def block_moments(
 @_jit
 def posterior(
     X: Any,
+    chunk_size: int,
     mixture: tuple,
     scratch: Any,
     product: Any,
     log_norm: Any,
     responsibilities: Any,
 ) -> None:
-    """``log_norm`` (n,) and ``responsibilities`` (n, K) of one chunk of rows."""
+    """``log_norm`` (n,) and ``responsibilities`` (n, K) of a block of rows, chunk by chunk."""
     n_rows, n_features = X.shape
     n_components = mixture[3].shape[0]  # the offsets
-    evaluate_chunk(
-        X,
-        np.empty(0, dtype=X.dtype),
-        False,
-        mixture,
-        False,
-        False,
-        True,
-        scratch,
-        product,
-        np.empty(0),
-        np.empty((0, 0)),
-        np.empty((0, 0, 0)),
-    )
-    views = scratch_views(scratch, n_rows, n_components, n_features)
-    rows_last = views[4]
-    work = views[5]
-    for i in range(n_rows):
-        log_norm[i] = work[0, i]
-    for i in range(n_rows):
-        for k in range(n_components):
-            responsibilities[i, k] = rows_last[k, i]
+    for begin in range(0, n_rows, chunk_size):
+        end = min(begin + chunk_size, n_rows)
+        evaluate_chunk(
+            X[begin:end],
+            np.empty(0, dtype=X.dtype),
+            False,
+            mixture,
+            False,
+            False,
+            True,
+            scratch,
+            product,
+            np.empty(0),
+            np.empty((0, 0)),
+            np.empty((0, 0, 0)),
+        )
+        views = scratch_views(scratch, end - begin, n_components, n_features)
+        rows_last = views[4]
+        work = views[5]
+        for i in range(end - begin):
+            log_norm[begin + i] = work[0, i]
+        for i in range(end - begin):
+            for k in range(n_components):
+                responsibilities[begin + i, k] = rows_last[k, i]

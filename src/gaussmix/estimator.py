@@ -322,8 +322,14 @@ default="kmeans"
             return TorchBackend(
                 X, sample_weight, self.chunk_size, self.device, n_components=self.n_components
             )
-        chunk_size = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
-        if is_dask_collection(X):  # Dask input (issue 5)
+        dask_input = is_dask_collection(X)
+        chunk_size = self.chunk_size or default_chunk_size(
+            self.n_components,
+            X.shape[1],
+            np.dtype(X.dtype).itemsize,
+            fused_kernels=False if dask_input else None,
+        )
+        if dask_input:  # Dask input (issue 5)
             return DaskBackend(X, sample_weight, chunk_size)
         return NumpyBackend(X, sample_weight, chunk_size)
 
@@ -678,7 +684,9 @@ default="kmeans"
         use_fused = getattr(backend, "use_fused", False)
 
         def function(rows: Any) -> Any:
-            log_norm, responsibilities = posterior_rows(rows, prepared, use_fused)
+            log_norm, responsibilities = posterior_rows(
+                rows, prepared, use_fused, backend.chunk_size
+            )
             if output == "labels":
                 # The responsibilities are the weighted probabilities scaled per row.
                 return array_namespace(rows).argmax(responsibilities, axis=1)

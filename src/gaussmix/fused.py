@@ -265,15 +265,20 @@ def chunk_moments(
     return unpack(packed, prepared, kind)
 
 
-def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, np.ndarray]:
+def posterior(
+    X: np.ndarray, prepared: PreparedParameters, chunk_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Fused :func:`gaussmix.kernels.posterior` for NumPy arrays.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        One chunk of rows.
+        The rows, C-contiguous.
     prepared : PreparedParameters
         The mixture, as NumPy arrays in the dtype of ``X``.
+    chunk_size : int or None, default=None
+        Rows per chunk: the compiled code visits X chunk after chunk, in one call.
+        None makes all of X one chunk.
 
     Returns
     -------
@@ -281,11 +286,13 @@ def posterior(X: np.ndarray, prepared: PreparedParameters) -> tuple[np.ndarray, 
     responsibilities : ndarray of shape (n_samples, n_components)
     """
     n_rows = X.shape[0]
-    scratch = _scratch(n_rows, prepared.n_components, prepared.n_features, X.dtype)
+    chunk_size = max(1, min(n_rows if chunk_size is None else chunk_size, n_rows))
+    scratch = _scratch(chunk_size, prepared.n_components, prepared.n_features, X.dtype)
     log_norm = np.empty(n_rows, X.dtype)
     responsibilities = np.empty((n_rows, prepared.n_components), X.dtype)
     _kernels().posterior(
         X,
+        chunk_size,
         _mixture(prepared, X.dtype),
         scratch.flat,
         scratch.product,

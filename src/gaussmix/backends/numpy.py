@@ -32,10 +32,14 @@ __all__ = ["NumpyBackend", "default_chunk_size", "default_n_threads", "posterior
 # thread, AMD EPYC): smaller chunks pay NumPy's per-call overhead on ~20 calls per chunk,
 # larger ones fall out of cache.
 _SCRATCH_ELEMENTS = 2**18
-# The fused sweep keeps one (K·D × rows) buffer per thread and reads it a few times, so it
-# wants it in L2 (128k elements, 1 MiB in float64), but no fewer than 1,024 rows, below
-# which the ~25 µs of Python per chunk shows.
-_FUSED_SCRATCH_ELEMENTS = 2**17
+# The fused kernels write one (K·D × rows) buffer per chunk (the projection GEMM's output)
+# and read it a few times, so it should stay in a core's L2: 512 KiB on the 2-core AMD EPYC.
+# OpenBLAS writes that output at 59 GFLOP/s on 2 threads for P3 of issue 3 when it is
+# 256 KiB (128 rows), 31 GFLOP/s at 2 MiB (1,024 rows): the E-step took 80 instead of
+# 100 ms. Below 256 rows the loops over rows grow too short. The Python cost is per block
+# of chunks, not per chunk.
+_FUSED_SCRATCH_BYTES = 2**19
+_FUSED_MIN_ROWS = 256
 # Largest (K·D × rows) float64 buffer that the default chunk size allows, per thread.
 _MAX_SCRATCH_BYTES = 32 * 2**20
 # Chunks per task of the fused kernels: one compiled call runs them all, so the ~30 µs of
@@ -44,24 +48,32 @@ _MAX_SCRATCH_BYTES = 32 * 2**20
 _CHUNKS_PER_BLOCK = 8
 
 
-def default_chunk_size(n_components: int, n_features: int) -> int:
+def default_chunk_size(
+    n_components: int, n_features: int, itemsize: int = 8, fused_kernels: bool | None = None
+) -> int:
     """Rows per chunk so that the per-chunk (rows × K × D) scratch stays cache-sized.
 
     Parameters
     ----------
     n_components, n_features : int
         K and D.
+    itemsize : int, default=8
+        Bytes per value of the data (4 for float32).
+    fused_kernels : bool or None, default=None
+        Whether the chunks go to the compiled kernels; None: whether numba is installed.
+        Dask workers keep the array kernels.
 
     Returns
     -------
     int
-        Between 256 and 32,768 (between 1,024 and 32,768 with the fused kernels), and
-        fewer (down to 16) where K·D is so large that one (K·D × rows) float64 buffer
-        would pass 32 MiB.
+        For the compiled kernels, a 512 KiB (K·D × rows) buffer, between 256 and 32,768
+        rows; for the array kernels 2¹⁸ elements, between 256 and 32,768 rows. Fewer
+        (down to 16) where K·D is so large that one (K·D × rows) float64 buffer would
+        pass 32 MiB.
     """
     width = max(1, n_components * n_features)
-    if fused.available():
-        rows = int(np.clip(_FUSED_SCRATCH_ELEMENTS // width, 1024, 32768))
+    if fused.available() if fused_kernels is None else fused_kernels:
+        rows = int(np.clip(_FUSED_SCRATCH_BYTES // (itemsize * width), _FUSED_MIN_ROWS, 32768))
     else:
         rows = int(np.clip(_SCRATCH_ELEMENTS // width, 256, 32768))
     # The lower bounds above pay Python's per-chunk cost; for K·D in the tens of thousands
@@ -69,17 +81,22 @@ def default_chunk_size(n_components: int, n_features: int) -> int:
     return max(16, min(rows, _MAX_SCRATCH_BYTES // (8 * width)))
 
 
-def posterior_rows(rows: Any, prepared: PreparedParameters, use_fused: bool) -> tuple[Any, Any]:
-    """``log p(x_n)`` and the responsibilities of one chunk, fused where possible.
+def posterior_rows(
+    rows: Any, prepared: PreparedParameters, use_fused: bool, chunk_size: int | None = None
+) -> tuple[Any, Any]:
+    """``log p(x_n)`` and the responsibilities of some rows, fused where possible.
 
     Parameters
     ----------
     rows : ndarray or tensor of shape (n_samples, n_features)
-        One chunk of rows.
+        A chunk of rows, or (fused) a block of chunks.
     prepared : PreparedParameters
         The mixture, in the namespace and dtype of ``rows``.
     use_fused : bool
         Whether the compiled kernels may be used (``NumpyBackend.use_fused``).
+    chunk_size : int or None, default=None
+        Rows per chunk for the compiled kernels, which visit a block chunk by chunk in
+        one call; None makes the rows one chunk. The array kernels take the rows whole.
 
     Returns
     -------
@@ -87,7 +104,7 @@ def posterior_rows(rows: Any, prepared: PreparedParameters, use_fused: bool) -> 
     responsibilities : array of shape (n_samples, n_components)
     """
     if use_fused and _fusable(rows):
-        return fused.posterior(np.ascontiguousarray(rows), prepared)
+        return fused.posterior(np.ascontiguousarray(rows), prepared, chunk_size)
     return posterior(rows, prepared)
 
 
@@ -294,18 +311,21 @@ class NumpyBackend:
         return unwhiten(total, parameters, kind)
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """Apply a row-wise function chunk by chunk and gather the results in order.
+        """Apply a row-wise function task by task and gather the results in order.
 
         Parameters
         ----------
         function : callable
-            Maps a (chunk, n_features) block to an array with one leading entry per row.
+            Maps a (rows, n_features) array to an array with one leading entry per row.
+            With the fused kernels each task is a block of ``_CHUNKS_PER_BLOCK`` chunks
+            (as for the statistics), which :func:`posterior_rows`, given ``chunk_size``,
+            visits chunk by chunk in one compiled call; otherwise one chunk.
 
         Returns
         -------
         ndarray
-            One entry per row of X. Each chunk's result is copied into it as it arrives,
-            so the peak is the output plus the chunks in flight (concatenating at the end
+            One entry per row of X. Each task's result is copied into it as it arrives,
+            so the peak is the output plus the tasks in flight (concatenating at the end
             would hold the output twice).
         """
         n_rows = self.X.shape[0]
@@ -320,4 +340,11 @@ class NumpyBackend:
                 start += block.shape[0]
             return output if output is not None else np.empty(0, self.X.dtype)
 
-        return self._map(lambda rows, _: function(rows), gather)
+        if not self.use_fused:
+            return self._map(lambda rows, _: function(rows), gather)
+        return self._run(
+            self.blocks(),
+            lambda block: function(block[0]),
+            gather,
+            self.chunk_size * _CHUNKS_PER_BLOCK,
+        )
