@@ -63,3 +63,18 @@ def test_omp_num_threads_caps_the_threads(monkeypatch):
     for ignored in ("", "0", "two", "-3"):
         monkeypatch.setenv("OMP_NUM_THREADS", ignored)
         assert default_n_threads() == cores
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize(("n_components", "n_features"), [(3, 2), (8, 8), (16, 16), (32, 64)])
+def test_fused_chunks_keep_the_projection_output_in_half_a_mebibyte(
+    n_components, n_features, itemsize
+):
+    # The (K·D × rows) output of the projection GEMM is meant to stay in a core's L2.
+    rows = default_chunk_size(n_components, n_features, itemsize, fused_kernels=True)
+    buffer = rows * n_components * n_features * itemsize
+    assert buffer <= 2**19 or rows == 256
+    assert buffer > 2**18 or rows in (256, 32768)
+    # The array kernels (Dask workers) keep their own, element-counted size.
+    array_rows = default_chunk_size(n_components, n_features, itemsize, fused_kernels=False)
+    assert array_rows == min(32768, max(256, 2**18 // (n_components * n_features)))
