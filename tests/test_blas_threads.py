@@ -11,6 +11,7 @@ def _blas_threads() -> set[int]:
     return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_blas_runs_on_one_thread_through_a_fit_and_is_restored():
     # M-steps included: a LAPACK call there would otherwise wake OpenBLAS's threads,
     # which spin into the next E-step.
@@ -26,6 +27,7 @@ def test_blas_runs_on_one_thread_through_a_fit_and_is_restored():
     assert after == {2}
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_dask_fit_leaves_the_blas_thread_count_as_it_was():
     # The Dask tasks run the NumPy backend in worker threads; were those to set and
     # restore the limit themselves, out of order, the process could be left at one thread.
