@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -40,3 +45,57 @@ def test_a_dask_fit_leaves_the_blas_thread_count_as_it_was():
         model.fit(X)
         model.score_samples(X).compute()
     assert _blas_threads() == before
+
+
+# In a fresh interpreter: there no thread has taken control of OpenBLAS through
+# threadpoolctl yet, as in a user's process.
+_OVERLAPPING_HOLDS = """
+import json, threading, time
+import numpy, scipy.linalg
+from threadpoolctl import threadpool_info
+from gaussmix.blas_threads import one_blas_thread
+
+def blas_threads():
+    return sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+
+before = blas_threads()
+both_inside = threading.Barrier(2, timeout=30)
+inside = []
+
+def first():
+    with one_blas_thread():
+        both_inside.wait()
+        inside.append(blas_threads())
+
+def second():
+    both_inside.wait()
+    with one_blas_thread():
+        time.sleep(0.05)  # leaves after the first, which entered before it
+    time.sleep(0.05)
+
+threads = [threading.Thread(target=first), threading.Thread(target=second)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps([before, inside, blas_threads()]))
+"""
+
+
+def test_holds_from_two_threads_ending_out_of_order_restore_the_count():
+    # Two fits in two threads (joblib's threading backend, a web server) overlap and end
+    # in another order than they began.
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    environment.pop("OMP_NUM_THREADS", None)
+    result = subprocess.run(
+        [sys.executable, "-c", _OVERLAPPING_HOLDS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+        timeout=120,
+    )
+    before, inside, after = json.loads(result.stdout)
+    assert before == [2]
+    assert inside == [[1]]
+    assert after == [2]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 __all__ = ["one_blas_thread"]
+
+# Whether some thread holds the limit now: only one hold at a time sets and restores it.
+_lock = threading.Lock()
+_held = False
 
 
 @cache
@@ -18,7 +24,8 @@ def _controller() -> Any:
     return ThreadpoolController()
 
 
-def one_blas_thread() -> AbstractContextManager[Any]:
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
     """Context in which BLAS (and LAPACK) run on one thread.
 
     The NumPy backend's thread pool already keeps every core busy, and BLAS threads on
@@ -27,13 +34,26 @@ def one_blas_thread() -> AbstractContextManager[Any]:
     factor, a triangular solve) wakes OpenBLAS's threads, which then spin for a while
     and take cores from the next E-step (on 2 cores, 20 % of a P3 iteration of issue 3).
 
-    Enter it from the thread that calls the public API, never from worker threads:
-    OpenBLAS has one process-wide setting, threadpoolctl lets only one thread change it,
-    and holds that end out of order across threads can leave it at one thread.
+    OpenBLAS has one process-wide thread count, and threadpoolctl lets only one thread
+    change it. So the first hold in the process sets the limit and restores it, in its
+    own thread; holds that overlap it (other threads' fits, nested uses) change nothing.
+    Limits restored out of order across threads would otherwise re-apply a count that
+    one of them recorded while limited, leaving the process at one thread.
 
-    Returns
-    -------
-    context manager
-        Restores the previous thread counts on exit; nested uses cost nothing.
+    Yields
+    ------
+    None
     """
-    return _controller().limit(limits=1, user_api="blas")
+    global _held
+    with _lock:
+        first = not _held
+        _held = True
+    if not first:
+        yield
+        return
+    try:
+        with _controller().limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        with _lock:
+            _held = False
