@@ -21,10 +21,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.mixture import GaussianMixture as ScikitLearnMixture
 
-from bench_em import Workload, make_data, starting_point
-from gaussmix import GaussianMixture
+from bench_em import Workload, make_data, make_estimator, starting_point
 
 SHAPES = {"P2": (1_000_000, 8, 8), "P3": (200_000, 16, 16), "P1": (1_000_000, 2, 3)}
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -32,17 +30,11 @@ N_ITER = 4
 RESULTS = Path(__file__).with_name("results_covariance_types.md")
 
 
-def best_fit(estimator_class, X: np.ndarray, workload: Workload, start: dict):
-    """Best wall-clock seconds of 2 fits, and the last fit's lower bound."""
+def best_fit(side: str, X: np.ndarray, workload: Workload, start: dict):
+    """Best wall-clock seconds of 2 fits of one side (``bench_em`` sides), and its lower bound."""
     times = []
     for _ in range(2):
-        model = estimator_class(
-            workload.n_components,
-            covariance_type=workload.covariance_type,
-            max_iter=N_ITER,
-            tol=0.0,
-            **start,
-        )
+        model = make_estimator(side, workload, start, N_ITER)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             began = time.perf_counter()
@@ -71,8 +63,8 @@ def main() -> None:
             workload = Workload(name, n_samples, n_features, n_components, covariance_type)
             X = make_data(workload)
             start = starting_point(X, workload)
-            theirs, their_bound = best_fit(ScikitLearnMixture, X, workload, start)
-            ours, our_bound = best_fit(GaussianMixture, X, workload, start)
+            theirs, their_bound = best_fit("sklearn", X, workload, start)
+            ours, our_bound = best_fit("gaussmix64", X, workload, start)
             difference = abs(our_bound - their_bound) / abs(their_bound)
             line = (
                 f"| {name} | {n_samples:,} | {n_features} | {n_components} | {covariance_type} "

@@ -23,24 +23,24 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_em import WORKLOADS, Workload, e_step_inputs, median_seconds, starting_point
+from bench_em import (
+    WORKLOADS,
+    Workload,
+    e_step_inputs,
+    make_estimator,
+    median_seconds,
+    starting_point,
+)
 
 
 def sklearn_iteration(X: np.ndarray, workload: Workload, repeats: int) -> float:
     """Seconds of one scikit-learn EM iteration (two-iteration fit minus one-iteration fit)."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture
 
     start = starting_point(X, workload)
 
     def fit(n_iter: int) -> None:
-        model = GaussianMixture(
-            workload.n_components,
-            covariance_type=workload.covariance_type,
-            max_iter=n_iter,
-            tol=0.0,
-            **start,
-        )
+        model = make_estimator("sklearn", workload, start, n_iter)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X)
