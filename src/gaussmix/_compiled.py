@@ -648,11 +648,16 @@ def posterior(
     """``log_norm`` (n,) and ``responsibilities`` (n, K) of a block of rows, chunk by chunk."""
     n_rows, n_features = X.shape
     n_components = mixture[3].shape[0]  # the offsets
+    # Without moments these are never read: empty placeholders, made once per block.
+    no_weights = np.empty(0, dtype=X.dtype)
+    no_n_k = np.empty(0)
+    no_first = np.empty((0, 0))
+    no_second = np.empty((0, 0, 0))
     for begin in range(0, n_rows, chunk_size):
         end = min(begin + chunk_size, n_rows)
         evaluate_chunk(
             X[begin:end],
-            np.empty(0, dtype=X.dtype),
+            no_weights,
             False,
             mixture,
             False,
@@ -660,9 +665,9 @@ def posterior(
             True,
             scratch,
             product,
-            np.empty(0),
-            np.empty((0, 0)),
-            np.empty((0, 0, 0)),
+            no_n_k,
+            no_first,
+            no_second,
         )
         views = scratch_views(scratch, end - begin, n_components, n_features)
         rows_last = views[4]

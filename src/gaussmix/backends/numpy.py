@@ -76,8 +76,9 @@ def default_chunk_size(
         rows = int(np.clip(_FUSED_SCRATCH_BYTES // (itemsize * width), _FUSED_MIN_ROWS, 32768))
     else:
         rows = int(np.clip(_SCRATCH_ELEMENTS // width, 256, 32768))
-    # The lower bounds above pay Python's per-chunk cost; for K·D in the tens of thousands
-    # they would cost hundreds of MiB per thread instead.
+    # The lower bounds above keep chunks long enough for their loops (and, for the array
+    # kernels, for NumPy's per-call cost); for K·D in the tens of thousands they would
+    # cost hundreds of MiB per thread instead.
     return max(16, min(rows, _MAX_SCRATCH_BYTES // (8 * width)))
 
 
