@@ -682,19 +682,19 @@ default="kmeans"
             parameters = scale_parameters(parameters, -exponent)
         backend = self._backend(X, None)
         use_fused = getattr(backend, "use_fused", False)
-
-        def function(rows: Any) -> Any:
-            log_norm, responsibilities = posterior_rows(
-                rows, prepared, use_fused, backend.chunk_size
-            )
-            if output == "labels":
-                # The responsibilities are the weighted probabilities scaled per row.
-                return array_namespace(rows).argmax(responsibilities, axis=1)
-            return log_norm if output == "log_norm" else responsibilities
-
         # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
         with one_blas_thread():
             prepared = backend.prepare(parameters)
+
+            def function(rows: Any) -> Any:
+                log_norm, responsibilities = posterior_rows(
+                    rows, prepared, use_fused, backend.chunk_size
+                )
+                if output == "labels":
+                    # The responsibilities are the weighted probabilities scaled per row.
+                    return array_namespace(rows).argmax(responsibilities, axis=1)
+                return log_norm if output == "log_norm" else responsibilities
+
             result = backend.map_rows(function)
         offset = log_density_offset(exponent, X.shape[1])
         return result + offset if output == "log_norm" and offset else result
