@@ -533,8 +533,8 @@ def agglomerate(
     (ε the float64 machine epsilon; a single row costs log(α'β), a group of exactly zero
     trace n · log(α'β/n), and a singular W counts as |W/n| = 0). The pair of least change
     in total cost is merged; of several pairs of exactly equal change, mclust's order
-    decides (see :class:`_Agglomeration`). With D = 1 a pair of single rows is costed
-    without its determinant, as mclust does.
+    decides (see :class:`_Agglomeration`). With D = 1 a group made of two single rows is
+    costed without its determinant, as mclust does (for D ≥ 2 such a group has n ≤ D).
     """
     points = np.asarray(points, dtype=np.float64)
     n_groups, n_features = points.shape
