@@ -39,8 +39,9 @@ DEFAULT_MAX_ROWS = 2000
 clustered on a fixed random subsample of this size."""
 
 # From this many starting groups on, the pair criteria are computed by numba when it is
-# installed: 2,000 × 5 took 1.6 s of CPU with NumPy and 0.65 s compiled (bookkeeping
-# included); numba's first compilation takes a few seconds, cached on disk afterwards.
+# installed: 2,000 × 5 took 1.6 s of CPU with NumPy and 0.7 s compiled, bookkeeping
+# included (`benchmarks/results_hc_mclust.md`); numba's first compilation takes a few
+# seconds, cached on disk afterwards.
 _COMPILED_MIN_GROUPS = 1000
 
 # Relative size below which a singular value counts as zero (a collinear direction).
