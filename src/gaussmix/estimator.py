@@ -63,6 +63,7 @@ from gaussmix.scaling import (
     check_representable,
     data_exponent,
     log_density_offset,
+    model_exponent,
     scale_parameters,
 )
 from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
@@ -601,7 +602,20 @@ default="kmeans"
                 best = stop.result
 
         if best is None:
-            raise all_starts_failed(failures)
+            error = all_starts_failed(failures)
+            if exponent > 0:
+                # The scale that keeps the largest rows' squares finite can leave the
+                # spread of the other rows below float64's range (scaling.py).
+                error = CollapsedComponentError(
+                    f"{error} Note: X was fitted at the scale of its largest magnitude "
+                    f"(max |X| ≈ 1e{round(exponent * math.log10(2.0))}); clusters whose "
+                    "spread is below ~1e-154 of it cannot be held in float64, so a few far "
+                    "outlying rows make the others collapse. Remove or clip such rows, or "
+                    "fit them apart.",
+                    component=error.component,
+                    n_k=error.n_k,
+                )
+            raise error
         if failures:
             warnings.warn(
                 f"Every start should fit without collapse; {len(failures)} of {n_init} "
@@ -670,13 +684,15 @@ default="kmeans"
     def _map_posterior(self, X: Any, output: str) -> Any:
         """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path.
 
-        Extreme data are evaluated as X·2^-e against the correspondingly scaled mixture
-        (gaussmix.scaling), so that the kernels neither overflow nor underflow; the
-        log-densities get the offset back.
+        A mixture of extreme magnitude is evaluated as X·2^-e against the correspondingly
+        scaled mixture, e taken from the mixture (gaussmix.scaling.model_exponent), so
+        that the kernels neither overflow nor underflow; the log-densities get the
+        offset back. Rows far from the mixture are the kernels' business
+        (kernels.far_row_posterior): they must not rescale the other rows.
         """
         parameters = self._fitted_parameters()
         # Dask input (issue 5) is evaluated lazily, as given.
-        exponent = 0 if is_dask_collection(X) else data_exponent(X, 0.0)
+        exponent = 0 if is_dask_collection(X) else model_exponent(parameters)
         if exponent != 0:
             X = _ldexp(X, -exponent)
             parameters = scale_parameters(parameters, -exponent)
