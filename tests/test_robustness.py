@@ -14,7 +14,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gaussmix import CollapsedComponentError, GaussianMixture, fused, select_model
+from gaussmix import (
+    CollapsedComponentError,
+    GaussianMixture,
+    InvalidInputError,
+    InvalidParameterError,
+    fused,
+    select_model,
+)
 from gaussmix.backends.numpy import NumpyBackend
 from gaussmix.covariance import get_covariance_model
 from gaussmix.kernels import (
@@ -288,3 +295,103 @@ def test_select_model_records_collapses_in_words_not_numpy_warnings():
     assert not errors.empty
     assert not errors.str.contains("Warning").any(), errors.tolist()
     assert errors.str.contains("collapse").all(), errors.tolist()
+
+
+# ---------------------------------------------------------------- odd input types
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_an_np_matrix_is_read_as_the_array_it_holds():
+    X = blobs()
+    expected = GaussianMixture(3, random_state=0).fit(X)
+    model = GaussianMixture(3, random_state=0).fit(np.matrix(X))
+    np.testing.assert_array_equal(model.means_, expected.means_)
+    labels = model.predict(np.matrix(X))
+    assert type(labels) is np.ndarray and labels.shape == (len(X),)
+    np.testing.assert_array_equal(labels, expected.predict(X))
+    assert model.score(np.matrix(X)) == expected.score(X)
+
+
+def test_complex_data_are_refused_in_one_short_sentence():
+    with pytest.raises(InvalidInputError, match=r"must be real; got complex values") as caught:
+        GaussianMixture(2).fit(np.ones((10, 2), dtype=np.complex128))
+    assert len(str(caught.value)) < 200  # not a dump of the array
+
+
+@pytest.mark.parametrize("half", ["bfloat16", "float16"])
+@pytest.mark.parametrize("backend", ["numpy", "torch", "auto"])
+def test_half_precision_tensors_are_fitted_as_float64(half, backend):
+    torch = pytest.importorskip("torch")
+    tensor = torch.from_numpy(blobs()).to(getattr(torch, half))
+    exact = tensor.double().numpy()  # every half-precision value is a float64
+    model = GaussianMixture(3, random_state=0, backend=backend, device="cpu").fit(tensor)
+    expected = GaussianMixture(3, random_state=0).fit(exact)
+    np.testing.assert_allclose(model.means_, expected.means_, rtol=1e-10)
+    log_density = model.score_samples(tensor)
+    assert log_density.dtype == torch.float64
+    np.testing.assert_allclose(log_density.numpy(), expected.score_samples(exact), rtol=1e-10)
+
+
+def test_cuda_without_cuda_says_so(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = GaussianMixture(2, backend="torch", device="cuda")
+    with pytest.raises(InvalidParameterError) as caught:
+        model.fit(blobs())
+    message = str(caught.value)
+    assert "device='cuda'" in message and "torch reports no CUDA device" in message
+    assert "torch.cuda.is_available() is False" in message and "device='cpu'" in message
+
+
+def test_a_cuda_index_beyond_the_devices_and_an_unknown_device_say_so(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InvalidParameterError, match=r"sees 1 CUDA device\(s\) \(indices 0 to 0\)"):
+        GaussianMixture(2, backend="torch", device="cuda:3").fit(blobs())
+    with pytest.raises(InvalidParameterError, match="device must name a torch device"):
+        GaussianMixture(2, backend="torch", device="gpu").fit(blobs())
+
+
+# ------------------------------------------------------------- outputs follow inputs
+
+
+def devices() -> list[str]:
+    try:
+        import torch
+    except ImportError:
+        return ["cpu"]
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "auto"])
+@pytest.mark.parametrize("device", devices())
+def test_outputs_follow_the_type_and_device_of_the_input(backend, device):
+    torch = pytest.importorskip("torch")
+    X = blobs()
+    reference = GaussianMixture(3, random_state=0).fit(X)
+    expected = {
+        "predict": reference.predict(X),
+        "predict_proba": reference.predict_proba(X),
+        "score_samples": reference.score_samples(X),
+    }
+    inputs = {"numpy": X, "list": X.tolist(), "tensor": torch.from_numpy(X).to(device)}
+    for kind, data in inputs.items():
+        model = GaussianMixture(3, random_state=0, backend=backend, device=device)
+        outputs = {"fit_predict": model.fit_predict(data)}
+        outputs.update({name: getattr(model, name)(data) for name in expected})
+        for name, output in outputs.items():
+            if kind == "tensor":
+                assert isinstance(output, torch.Tensor), (backend, kind, name)
+                assert output.device.type == device, (backend, kind, name)
+                output = output.cpu().numpy()
+            else:
+                assert type(output) is np.ndarray, (backend, kind, name)
+            reference_output = expected.get(name, expected["predict"])
+            np.testing.assert_allclose(output, reference_output, rtol=1e-10, atol=1e-12)
+        for name in ("score", "bic", "aic"):
+            value = getattr(model, name)(data)
+            assert type(value) is float
+            assert value == pytest.approx(getattr(reference, name)(X), rel=1e-10)
+        drawn, labels = model.sample(5)
+        assert type(drawn) is np.ndarray and type(labels) is np.ndarray
