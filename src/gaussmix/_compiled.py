@@ -354,8 +354,9 @@ def sweep(
         for i in range(n_rows):
             value = current[i]
             # A select, not a conditional store, so that the loop vectorises. A NaN
-            # exponent (an overflow inside the projection) sticks, as in NumPy's max.
-            top[i] = value if (value > top[i] or value != value) else top[i]
+            # exponent (an overflow inside the projection) never wins: its component gets
+            # no responsibility, the limit of an overflowing distance.
+            top[i] = value if value > top[i] else top[i]
     # Max-shifted log-sum-exp. A row without a finite largest exponent (far from every
     # component: its squares overflowed) gets NaN as its shift, hence no responsibility
     # and a NaN log-density: the caller evaluates it again (kernels.far_row_posterior),
