@@ -353,12 +353,17 @@ def sweep(
         subtract_squares(current, log_constants[k], sources, row0, shift, quadratic[k])
         for i in range(n_rows):
             value = current[i]
-            # A select, not a conditional store, so that the loop vectorises.
+            # A select, not a conditional store, so that the loop vectorises. A NaN
+            # exponent (an overflow inside the projection) never wins: its component gets
+            # no responsibility, the limit of an overflowing distance.
             top[i] = value if value > top[i] else top[i]
-    # Max-shifted log-sum-exp; a row whose every component has weight zero keeps 0.
+    # Max-shifted log-sum-exp. A row without a finite largest exponent (far from every
+    # component: its squares overflowed) gets NaN as its shift, hence no responsibility
+    # and a NaN log-density: the caller evaluates it again (kernels.far_row_posterior),
+    # or the E-step reports it.
     for i in range(n_rows):
         if not np.isfinite(top[i]):
-            top[i] = 0.0
+            top[i] = np.nan
         total[i] = 0.0
     for k in range(n_components):
         current = responsibilities[k]
@@ -370,10 +375,11 @@ def sweep(
             total[i] += value
     log_likelihood = 0.0
     total_weight = 0.0
+    # total ≥ 1 wherever the shift is finite; 0 (no responsibility) for the rows above.
     if not moments:
         for i in range(n_rows):
             log_norm[i] = top[i] + math.log(total[i])
-            total[i] = 1.0 / total[i]
+            total[i] = 1.0 / total[i] if total[i] > 0.0 else 0.0
     elif weighted:
         for i in range(n_rows):
             w = sample_weight[i]
@@ -381,7 +387,7 @@ def sweep(
             # Rows of weight zero contribute nothing, even where p(x) underflows.
             if w > 0:
                 log_likelihood += w * (top[i] + math.log(total[i]))
-            total[i] = w / total[i]
+            total[i] = w / total[i] if total[i] > 0.0 else 0.0
     else:
         # Σ log total_n = log Π total_n over groups of 32 rows: each factor is in
         # [1, K], so a group cannot overflow, and 31 of 32 logarithms are saved.
@@ -392,7 +398,7 @@ def sweep(
             if i % 32 == 31:
                 log_likelihood += math.log(product)
                 product = 1.0
-            total[i] = 1.0 / total[i]
+            total[i] = 1.0 / total[i] if total[i] > 0.0 else 0.0
         log_likelihood += math.log(product)
         total_weight = float(n_rows)
     for k in range(n_components):

@@ -25,7 +25,7 @@ from gaussmix.backends.dask import (
     prepare_dask_fit,
 )
 from gaussmix.backends.numpy import NumpyBackend, default_chunk_size, posterior_rows
-from gaussmix.backends.torch import is_tensor, to_numpy
+from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
 from gaussmix.blas_threads import one_blas_thread
 from gaussmix.collapse import (
     ComponentReseeder,
@@ -63,6 +63,7 @@ from gaussmix.scaling import (
     check_representable,
     data_exponent,
     log_density_offset,
+    model_exponent,
     scale_parameters,
 )
 from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
@@ -147,12 +148,15 @@ default="kmeans"
         at most half of the workers' memory ("auto"). See ``gaussmix.backends.dask``.
     backend : {"numpy", "torch", "auto"}, default="numpy"
         Where the E-step kernels run. ``"torch"`` runs them on PyTorch tensors (needs
-        ``pip install 'gaussmix[torch]'``); ``"auto"`` picks torch when X is a torch tensor,
-        and then predict, predict_proba and score_samples return tensors on X's device.
+        ``pip install 'gaussmix[torch]'``); ``"auto"`` picks torch when X is a torch tensor.
+        Whatever the backend, the per-row outputs (predict, predict_proba, score_samples,
+        fit_predict) follow the type of X: tensors on X's device for a tensor, NumPy
+        arrays otherwise (lazy Dask arrays for Dask input).
     device : str, torch.device or None, default=None
         Device of the torch backend; None means CUDA when available, else the CPU.
     dtype : {None, "float32", "float64"}, default=None
-        Precision of the kernels: None keeps X's floating dtype (integers become float64);
+        Precision of the kernels: None keeps float32 and float64 (integers, booleans,
+        float16 and bfloat16 become float64);
         ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
         the M-step are float64 whatever the choice.
 
@@ -334,12 +338,17 @@ default="kmeans"
         return NumpyBackend(X, sample_weight, chunk_size)
 
     def _output(self, X: Any, result: Any) -> Any:
-        """Tensors stay tensors only for tensor input under backend='auto', on X's device.
+        """What comes out follows what went in, whatever the backend (scikit-learn's rule).
 
-        The kernels may have run elsewhere (``device=None`` picks CUDA for a CPU tensor), but
-        a caller who passed a CPU tensor expects CPU tensors back.
+        A torch tensor in gives a tensor out on X's device (the kernels may have run
+        elsewhere: ``device=None`` picks CUDA for a CPU tensor, ``backend="numpy"`` the
+        host); a Dask collection gives a lazy Dask array; anything else NumPy.
         """
-        if self.backend == "auto" and is_tensor(X):
+        if is_dask_collection(result):
+            return result
+        if is_tensor(X):
+            if not is_tensor(result):
+                result = import_torch().from_numpy(np.ascontiguousarray(result))
             return result.to(X.device)
         return to_numpy(result)
 
@@ -454,7 +463,7 @@ default="kmeans"
         self._fit(X, sample_weight)
         return self
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return the component of highest responsibility for each row.
 
         Parameters
@@ -468,10 +477,11 @@ default="kmeans"
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
+        labels : ndarray or torch.Tensor of shape (n_samples,)
+            A tensor on X's device when X is a tensor.
         """
-        X = self._fit(X, sample_weight)
-        return self._output(X, self._map_posterior(X, "labels"))
+        checked = self._fit(X, sample_weight)
+        return self._output(X, self._map_posterior(checked, "labels"))
 
     def _fit(self, X: Any, sample_weight: Any) -> Any:
         # Validation records n_features_in_ and feature_names_in_ before later checks (or a
@@ -601,7 +611,20 @@ default="kmeans"
                 best = stop.result
 
         if best is None:
-            raise all_starts_failed(failures)
+            error = all_starts_failed(failures)
+            if exponent > 0:
+                # The scale that keeps the largest rows' squares finite can leave the
+                # spread of the other rows below float64's range (scaling.py).
+                error = CollapsedComponentError(
+                    f"{error} Note: X was fitted at the scale of its largest magnitude "
+                    f"(max |X| ≈ 1e{round(exponent * math.log10(2.0))}); clusters whose "
+                    "spread is below ~1e-154 of it cannot be held in float64, so a few far "
+                    "outlying rows make the others collapse. Remove or clip such rows, or "
+                    "fit them apart.",
+                    component=error.component,
+                    n_k=error.n_k,
+                )
+            raise error
         if failures:
             warnings.warn(
                 f"Every start should fit without collapse; {len(failures)} of {n_init} "
@@ -670,13 +693,15 @@ default="kmeans"
     def _map_posterior(self, X: Any, output: str) -> Any:
         """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path.
 
-        Extreme data are evaluated as X·2^-e against the correspondingly scaled mixture
-        (gaussmix.scaling), so that the kernels neither overflow nor underflow; the
-        log-densities get the offset back.
+        A mixture of extreme magnitude is evaluated as X·2^-e against the correspondingly
+        scaled mixture, e taken from the mixture (gaussmix.scaling.model_exponent), so
+        that the kernels neither overflow nor underflow; the log-densities get the
+        offset back. Rows far from the mixture are the kernels' business
+        (kernels.far_row_posterior): they must not rescale the other rows.
         """
         parameters = self._fitted_parameters()
         # Dask input (issue 5) is evaluated lazily, as given.
-        exponent = 0 if is_dask_collection(X) else data_exponent(X, 0.0)
+        exponent = 0 if is_dask_collection(X) else model_exponent(parameters)
         if exponent != 0:
             X = _ldexp(X, -exponent)
             parameters = scale_parameters(parameters, -exponent)
@@ -704,7 +729,7 @@ default="kmeans"
         checked = self._check_data(X, reset=False)
         return self._output(X, self._map_posterior(checked, output))
 
-    def score_samples(self, X: Any) -> np.ndarray:
+    def score_samples(self, X: Any) -> Any:
         """Log-density log p(x_n) of each row under the fitted mixture.
 
         Parameters
@@ -714,7 +739,11 @@ default="kmeans"
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray or torch.Tensor of shape (n_samples,)
+            A tensor on X's device when X is a tensor. Finite wherever log p(x_n) is
+            representable in the dtype; −inf for rows so far from every component that
+            p(x_n) is below the smallest positive number (~1e154 standard deviations
+            away in float64).
         """
         return self._row_map(X, "log_norm")
 
@@ -741,7 +770,7 @@ default="kmeans"
         weights = check_sample_weight(to_numpy(sample_weight), log_density.shape[0], np.float64)
         return float(np.average(log_density.astype(np.float64), weights=weights))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         """Responsibilities γ(z_nk): the posterior probability of each component per row.
 
         Parameters
@@ -751,12 +780,12 @@ default="kmeans"
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components)
-            Rows sum to one.
+        ndarray or torch.Tensor of shape (n_samples, n_components)
+            Rows sum to one; a tensor on X's device when X is a tensor.
         """
         return self._row_map(X, "responsibilities")
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> Any:
         """Component of highest responsibility for each row.
 
         Parameters
@@ -766,7 +795,10 @@ default="kmeans"
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray or torch.Tensor of shape (n_samples,)
+            A tensor on X's device when X is a tensor. Rows far from every component
+            go to the one of highest weighted log-density, which stays defined when
+            their densities underflow.
         """
         return self._row_map(X, "labels")
 
@@ -781,7 +813,8 @@ default="kmeans"
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Drawn rows, grouped by component.
+            Drawn rows, grouped by component; NumPy whatever the backend (there is no
+            input whose type to follow).
         labels : ndarray of shape (n_samples,)
             Component of each row.
         """

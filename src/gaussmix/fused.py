@@ -30,6 +30,7 @@ from gaussmix.kernels import (
     ChunkMoments,
     PreparedParameters,
     WhitenedKind,
+    repair_far_rows,
 )
 
 __all__ = [
@@ -283,6 +284,8 @@ def posterior(
     Returns
     -------
     log_norm : ndarray of shape (n_samples,)
+        As :func:`gaussmix.kernels.posterior`: rows far from every component are
+        evaluated by :func:`gaussmix.kernels.far_row_posterior`.
     responsibilities : ndarray of shape (n_samples, n_components)
     """
     n_rows = X.shape[0]
@@ -299,7 +302,8 @@ def posterior(
         log_norm,
         responsibilities,
     )
-    return log_norm, responsibilities
+    # Rows far from every component come back with a NaN log-density (see sweep).
+    return repair_far_rows(X, prepared.parameters, log_norm, responsibilities)
 
 
 def exp_nonpositive(values: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ from scipy import linalg
 
 from gaussmix.covariance.base import Form, ScatterKind
 from gaussmix.covariance.forms import collapse_error, log_det_precision_cholesky
+from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -53,9 +54,11 @@ __all__ = [
     "array_namespace",
     "chunk_moments",
     "chunk_statistics",
+    "far_row_posterior",
     "log_gaussian_density",
     "log_responsibilities",
     "prepare_parameters",
+    "repair_far_rows",
     "unwhiten",
     "weighted_log_prob",
     "whitened_kind",
@@ -167,7 +170,6 @@ def prepare_parameters(
     means = np.asarray(parameters.means, dtype=np.float64)
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
     n_components, n_features = means.shape
-    weights = np.asarray(parameters.weights, dtype=np.float64)
     center = _center(parameters)
     shifted = means - center
     if form == "full":
@@ -190,11 +192,36 @@ def prepare_parameters(
         quadratic_weights = np.ones((n_components, 1, n_features))
     else:
         scales = factors if form == "diagonal" else np.repeat(factors[:, None], n_features, 1)
-        quadratic_weights = 0.5 * scales[:, None, :] ** 2
+        # A factor above ~1e154 (a variance below ~1e-308) overflows here; the rows it
+        # makes non-finite are evaluated by far_row_posterior, which never squares it.
+        with np.errstate(over="ignore"):
+            quadratic_weights = 0.5 * scales[:, None, :] ** 2
+    log_constants = _log_constants(parameters)
+    dtype = xp.float64 if dtype is None else dtype
+
+    def cast(array: np.ndarray) -> Any:
+        # float32 casts of such weights overflow alike, with the same remedy.
+        with np.errstate(over="ignore"):
+            return xp.asarray(np.ascontiguousarray(array), dtype=dtype, device=device)
+
+    return PreparedParameters(
+        parameters=parameters,
+        center=cast(center),
+        projection=None if projection is None else cast(projection),
+        offsets=cast(offsets),
+        quadratic_weights=cast(quadratic_weights),
+        log_constants=cast(log_constants),
+    )
+
+
+def _log_constants(parameters: MixtureParameters) -> np.ndarray:
+    """``log π_k + log|U_k| − ½ D log 2π`` (float64, host); raises for unusable factors."""
+    form = parameters.form
+    factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
+    n_components, n_features = np.shape(parameters.means)
     # A weight of exactly zero is a component that cannot own any point: log 0 = −inf
     # gives it responsibility 0 without a warning.
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(weights)
+    log_weights = _log_weights(parameters)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_det = np.broadcast_to(
             log_det_precision_cholesky(factors, form, n_features), (n_components,)
@@ -206,20 +233,7 @@ def prepare_parameters(
         raise collapse_error(
             component, None, "its precision factor is zero or not finite (variance overflow)"
         )
-    log_constants = log_weights + log_det - 0.5 * n_features * _LOG_2PI
-    dtype = xp.float64 if dtype is None else dtype
-
-    def cast(array: np.ndarray) -> Any:
-        return xp.asarray(np.ascontiguousarray(array), dtype=dtype, device=device)
-
-    return PreparedParameters(
-        parameters=parameters,
-        center=cast(center),
-        projection=None if projection is None else cast(projection),
-        offsets=cast(offsets),
-        quadratic_weights=cast(quadratic_weights),
-        log_constants=cast(log_constants),
-    )
+    return log_weights + log_det - 0.5 * n_features * _LOG_2PI
 
 
 def _center(parameters: MixtureParameters) -> np.ndarray:
@@ -374,9 +388,11 @@ def weighted_log_prob(X: Any, parameters: MixtureParameters | PreparedParameters
     """
     prepared = _prepared_for(X, parameters)
     xp = array_namespace(X)
-    differences = whitened_differences(X, prepared)
-    differences *= differences
-    return xp.permute_dims(_weighted_log_prob_from(differences, prepared), (1, 0))
+    # Squares of rows far from a component overflow to a log-probability of −inf.
+    with np.errstate(over="ignore", invalid="ignore"):
+        differences = whitened_differences(X, prepared)
+        differences *= differences
+        return xp.permute_dims(_weighted_log_prob_from(differences, prepared), (1, 0))
 
 
 @dataclass(frozen=True)
@@ -440,13 +456,18 @@ def _normalise(weighted: Any, axis: int, row_weights: Any | None = None) -> _Nor
     """
     xp = array_namespace(weighted)
     top = xp.max(weighted, axis=axis, keepdims=True)
-    # A row whose every component has weight zero would give −inf − (−inf).
-    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    # A row without a finite largest exponent (its squares overflowed far from every
+    # component, or NaN came out of such an overflow) would give −inf − (−inf). It gets
+    # no responsibility and log p = +inf as a flag instead: :func:`posterior` evaluates
+    # it again, :func:`unwhiten` refuses an E-step with it.
+    finite = xp.isfinite(top)
+    top = xp.where(finite, top, xp.zeros_like(top))
     weighted -= top
     if weighted.dtype == xp.float32:
         weighted = xp.where(weighted < FLOAT32_EXPONENT_FLOOR, -xp.inf, weighted)
     responsibilities = xp.exp(weighted)
     total = xp.sum(responsibilities, axis=axis, keepdims=True)
+    total = xp.where(finite, total, xp.full_like(total, xp.inf))
     # One division per row, then a multiplication per entry (cheaper than K divisions).
     scale = 1.0 / total
     if row_weights is not None:
@@ -476,8 +497,11 @@ def log_responsibilities(weighted: Any) -> tuple[Any, Any]:
     responsibilities stay exact for points whose every density underflows.
     """
     xp = array_namespace(weighted)
-    log_norm = _normalise(xp.asarray(weighted, copy=True), axis=1).log_norm(axis=1)
-    return log_norm, weighted - xp.expand_dims(log_norm, axis=1)
+    with np.errstate(invalid="ignore"):
+        log_norm = _normalise(xp.asarray(weighted, copy=True), axis=1).log_norm(axis=1)
+        # Rows without a finite exponent (see _normalise) lie below the float range.
+        log_norm = xp.where(log_norm == xp.inf, -xp.inf, log_norm)
+        return log_norm, weighted - xp.expand_dims(log_norm, axis=1)
 
 
 def posterior(X: Any, prepared: PreparedParameters) -> tuple[Any, Any]:
@@ -493,13 +517,196 @@ def posterior(X: Any, prepared: PreparedParameters) -> tuple[Any, Any]:
     Returns
     -------
     log_norm : array of shape (n_samples,)
+        ``−inf`` only where log p(x_n) lies below the range of the dtype (see
+        :func:`far_row_posterior`).
     responsibilities : array of shape (n_samples, n_components)
+
+    Notes
+    -----
+    A row far from every component (‖U_kᵀ(x − μ_k)‖² overflows, from |x| ≳ 1e154 against
+    a unit-scale mixture in float64, 1e19 in float32) has no finite exponent here; such
+    rows, found by a non-finite log p(x_n), are evaluated again by
+    :func:`far_row_posterior` (host, float64), so one far row costs nothing to the others.
     """
     xp = array_namespace(X)
-    differences = whitened_differences(X, prepared)
-    differences *= differences
-    normalised = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
-    return normalised.log_norm(axis=0), xp.permute_dims(normalised.responsibilities, (1, 0))
+    # NumPy reports the overflow of far rows' squares, and the 0/0 of their normalisation,
+    # as warnings; those rows are repaired below.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        differences = whitened_differences(X, prepared)
+        differences *= differences
+        normalised = _normalise(_weighted_log_prob_from(differences, prepared), axis=0)
+        log_norm = normalised.log_norm(axis=0)
+    responsibilities = xp.permute_dims(normalised.responsibilities, (1, 0))
+    return repair_far_rows(X, prepared.parameters, log_norm, responsibilities)
+
+
+def repair_far_rows(
+    X: Any, parameters: MixtureParameters, log_norm: Any, responsibilities: Any
+) -> tuple[Any, Any]:
+    """Recompute, with :func:`far_row_posterior`, the rows the kernels cannot resolve.
+
+    Those are the rows whose log p(x_n) is not finite (their squares overflowed) or below
+    ``−1/ε`` of the dtype (−2⁵² in float64, −2²³ in float32): there the spacing of the
+    floating-point numbers exceeds one, so the kernels' shifted exponents, hence the
+    responsibilities, are rounded to whole units or worse.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        The rows the posterior was computed for (NumPy array or tensor), in the units of
+        ``parameters``.
+    parameters : MixtureParameters
+        The mixture.
+    log_norm : array of shape (n_samples,)
+        log p(x_n) from the kernels, overwritten in the rows recomputed.
+    responsibilities : array of shape (n_samples, n_components)
+        Overwritten in the same rows.
+
+    Returns
+    -------
+    log_norm, responsibilities
+        The same arrays, repaired.
+    """
+    xp = array_namespace(log_norm)
+    resolution = -1.0 / float(np.finfo(_numpy_dtype(log_norm.dtype)).eps)
+    far = ~(xp.isfinite(log_norm) & (log_norm >= resolution))
+    if not bool(xp.any(far)):
+        return log_norm, responsibilities
+    rows = X[far, ...]
+    if not isinstance(rows, np.ndarray):
+        rows = rows.detach().cpu().numpy() if hasattr(rows, "detach") else np.asarray(rows)
+    far_log_norm, far_responsibilities = far_row_posterior(rows, parameters)
+    device = _device(log_norm)
+    with np.errstate(over="ignore"):  # below float32's range, log p is −inf there too
+        log_norm[far] = xp.asarray(far_log_norm, dtype=log_norm.dtype, device=device)
+        responsibilities[far, ...] = xp.asarray(
+            far_responsibilities, dtype=responsibilities.dtype, device=device
+        )
+    return log_norm, responsibilities
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of a NumPy or torch floating dtype."""
+    return np.dtype(str(dtype).removeprefix("torch."))
+
+
+def far_row_posterior(
+    X: np.ndarray, parameters: MixtureParameters
+) -> tuple[np.ndarray, np.ndarray]:
+    """log p(x_n) and responsibilities of any rows, without overflow, in float64 on the host.
+
+    The chunk kernels square the whitened differences, which overflows once
+    ``½‖U_kᵀ(x − μ_k)‖²`` passes ~1.8e308, and the exponents of components that share a
+    covariance (tied, or equal variances) then differ by less than their rounding. Here
+    no number larger than the data is formed: with ``y = x − c`` (c the centre of
+    :func:`prepare_parameters`, ``m_k = μ_k − c``) scaled by a power of two per row,
+    ``U_kᵀ y = 2^s ŵ_k`` with ``|ŵ| ≤ 1``, and the exponent of component k is held in
+    three parts,
+
+        log π_k N(x | μ_k, Σ_k) = C_k + 2^s L_k − 4^s Q_k,
+        Q_k = ½‖ŵ_k‖²,  L_k = ŵ_kᵀ U_kᵀ m_k,  C_k = log c_k − ½‖U_kᵀ m_k‖²,
+
+    so that differences between components are taken part by part, exactly where the
+    quadratic parts are equal (then the linear parts decide, as in a linear discriminant).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite rows (any magnitude up to the largest float64).
+    parameters : MixtureParameters
+        The mixture.
+
+    Returns
+    -------
+    log_norm : ndarray of shape (n_samples,), float64
+        log p(x_n), finite whenever it is representable; −inf where it lies below
+        −1.8e308 (p(x_n) is then below every positive float64: the row is ~1e154 or more
+        standard deviations away from every component).
+    responsibilities : ndarray of shape (n_samples, n_components), float64
+        γ_nk; for rows that far, 1 for the component of highest weighted log-density
+        (shared between exact ties).
+
+    Notes
+    -----
+    Written for the few rows the kernels cannot resolve (see :func:`repair_far_rows`): it
+    holds (n × K × D) float64 temporaries. For other rows it agrees with the kernels to
+    rounding.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    means = np.asarray(parameters.means, dtype=np.float64)
+    factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
+    log_constants = _log_constants(parameters)
+    center = _center(parameters)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        # |x/2 − c/2| ≤ the largest float: the difference cannot overflow.
+        half = 0.5 * X - 0.5 * center
+        row_exponent = _binary_exponents(half, axis=1)
+        whitened = _whiten(np.ldexp(half, -row_exponent[:, None])[:, None, :], factors, parameters)
+        whitened_exponent = _binary_exponents(whitened, axis=(1, 2))
+        whitened = np.ldexp(whitened, -whitened_exponent[:, None, None])
+        # U_kᵀ y = 2^s ŵ_k (the 1 undoes the halves).
+        scale = (row_exponent + whitened_exponent + 1)[:, None]
+        offsets = _whiten((means - center)[None], factors, parameters)[0]
+        quadratic = 0.5 * np.sum(whitened * whitened, axis=2)
+        linear = np.sum(whitened * offsets[None], axis=2)
+        constant = (log_constants - 0.5 * np.sum(offsets * offsets, axis=1))[None, :]
+        # Exponents in units of 4^t, t = max(s, 0): the ranking and log p(x).
+        units = np.maximum(scale, 0)
+        scaled = (
+            np.ldexp(linear, scale - 2 * units)
+            - np.ldexp(quadratic, 2 * (scale - units))
+            + np.ldexp(constant, -2 * units)
+        )
+        best = np.argmax(scaled, axis=1)[:, None]
+        shifted = _exponent_differences(quadratic, linear, constant, scale, best)
+        # Where parts tied in the ranking, a linear or constant part decides: re-centre.
+        best = np.argmax(shifted, axis=1)[:, None]
+        shifted = _exponent_differences(quadratic, linear, constant, scale, best)
+        responsibilities = np.exp(shifted)
+        total = np.sum(responsibilities, axis=1, keepdims=True)
+        responsibilities /= total
+        top = np.take_along_axis(scaled, best, axis=1)
+        log_norm = (np.ldexp(top, 2 * units) + np.log(total))[:, 0]
+    return log_norm, responsibilities
+
+
+def _whiten(differences: np.ndarray, factors: np.ndarray, parameters: MixtureParameters) -> Any:
+    """``U_kᵀ d``: differences (n, 1, D) shared by the components, or (·, K, D) per component."""
+    form = parameters.form
+    shape = np.broadcast_shapes(differences.shape, (1, parameters.n_components, 1))
+    if form == "full":
+        if differences.shape[1] == 1:
+            return np.einsum("nd,kde->nke", differences[:, 0], factors)
+        return np.einsum("nkd,kde->nke", differences, factors)
+    if form == "tied":
+        return np.broadcast_to(differences @ factors, shape)
+    if form == "diagonal":
+        return differences * factors[None]
+    return differences * factors[None, :, None]
+
+
+def _exponent_differences(
+    quadratic: np.ndarray,
+    linear: np.ndarray,
+    constant: np.ndarray,
+    scale: np.ndarray,
+    best: np.ndarray,
+) -> np.ndarray:
+    """``E_k − E_b`` per row from the three parts of :func:`far_row_posterior`."""
+
+    def minus_best(part: np.ndarray) -> np.ndarray:
+        return part - np.take_along_axis(np.broadcast_to(part, quadratic.shape), best, axis=1)
+
+    squares = np.ldexp(-minus_best(quadratic), 2 * scale)
+    total = squares + np.ldexp(minus_best(linear), scale) + minus_best(constant)
+    # An infinite quadratic part outweighs the linear one (|ΔQ|·4^s against |ΔL|·2^s
+    # with 2^s > 1e150): never inf − inf.
+    return np.where(np.isinf(squares), squares, total)
+
+
+def _binary_exponents(values: np.ndarray, axis: Any) -> np.ndarray:
+    """Per row: e with max |values| in [2^(e−1), 2^e), 0 where all are zero; int32."""
+    return np.frexp(np.max(np.abs(values), axis=axis))[1].astype(np.int32)
 
 
 def whitened_kind(form: Form | str, kind: ScatterKind) -> WhitenedKind:
@@ -591,6 +798,15 @@ def chunk_moments(
     (as BLAS does), across chunks in float64; the log-likelihood is summed in float64.
     """
     xp = array_namespace(X)
+    # Rows far from every component overflow their squares here; NumPy's warnings would
+    # come before the clear error of unwhiten (and the scatter overflow before the M-step's).
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _chunk_moments(X, sample_weight, prepared, kind, xp)
+
+
+def _chunk_moments(
+    X: Any, sample_weight: Any | None, prepared: PreparedParameters, kind: WhitenedKind, xp: Any
+) -> ChunkMoments:
     float64 = xp.float64
     n_features = prepared.n_features
     rows = augmented_rows(X, prepared)
@@ -664,6 +880,8 @@ def unwhiten(
     ``Σ r (x − μ_k)ᵀ(x − μ_k) = 2 A_kᵀ (Σ r pᵀ p) A_k``. Diagonal and spherical forms: the
     kernels' differences are ``x − μ_k`` themselves, so the moment is the scatter.
     """
+    if not np.isfinite(moments.log_likelihood):
+        raise far_rows_error()
     form = parameters.form
     factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
     n_components, n_features = np.shape(parameters.means)
@@ -694,6 +912,24 @@ def unwhiten(
         shift=means,
         total_weight=float(moments.total_weight),
         log_likelihood=float(moments.log_likelihood),
+    )
+
+
+def far_rows_error() -> CollapsedComponentError:
+    """The error of an E-step in which some row has no finite log-density.
+
+    Returns
+    -------
+    CollapsedComponentError
+        Raised by :func:`unwhiten`; the estimator discards the start like a collapse.
+    """
+    return CollapsedComponentError(
+        "Every row of positive weight must have a finite log-density in the E-step; got "
+        "rows so far from every component that their squared Mahalanobis distances "
+        "overflow float64 (above ~1e308): the components have collapsed to variances "
+        "~1e-308 of the data's range or less, or a few rows lie ~1e154 times farther "
+        "out than the spread of the others. Remove or clip far outlying rows, "
+        "standardise the features, raise reg_covar, or use fewer components."
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "check_representable",
     "data_exponent",
     "log_density_offset",
+    "model_exponent",
     "scale_parameters",
 ]
 
@@ -68,6 +69,38 @@ def data_exponent(X: np.ndarray, reg_covar: float) -> int:
         if -SAFE_EXPONENT <= exponent <= SAFE_EXPONENT:
             return 0
     return exponent
+
+
+def model_exponent(parameters: MixtureParameters) -> int:
+    """The exponent e such that predictions are evaluated as X·2^-e against the mixture·2^-e.
+
+    Chosen from the mixture, not from the rows to evaluate: one row far from the model
+    must not rescale the others (a row at 1e155 would push unit-scale rows and variances
+    towards the subnormal range). The kernels handle such rows themselves
+    (:func:`gaussmix.kernels.far_row_posterior`).
+
+    Parameters
+    ----------
+    parameters : MixtureParameters
+        A fitted mixture (finite, positive variances).
+
+    Returns
+    -------
+    int
+        0 when the largest of max |μ| and the largest standard deviation lies in
+        ``[2^-SAFE_EXPONENT, 2^SAFE_EXPONENT]``; otherwise its binary exponent, so that
+        the scaled mixture has means and standard deviations of at most about one.
+    """
+    covariances = np.asarray(parameters.covariances, dtype=np.float64)
+    if parameters.form in ("full", "tied"):
+        variances = np.diagonal(covariances, axis1=-2, axis2=-1)
+    else:
+        variances = covariances
+    largest = max(float(np.max(np.abs(parameters.means))), math.sqrt(float(np.max(variances))))
+    if largest == 0.0 or not math.isfinite(largest):
+        return 0
+    exponent = math.frexp(largest)[1]
+    return exponent if not -SAFE_EXPONENT <= exponent <= SAFE_EXPONENT else 0
 
 
 def scale_parameters(parameters: MixtureParameters, exponent: int) -> MixtureParameters:

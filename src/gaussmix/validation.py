@@ -67,7 +67,8 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
 def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     """Validate X for an estimator: 2-D, numeric, finite, float32 or float64.
 
-    Integer and boolean input is converted to float64 once, here. Records
+    Integer, boolean and float16 input is converted to float64 once, here; an
+    ``np.matrix`` is read as the 2-D array it holds. Records
     ``n_features_in_`` and ``feature_names_in_`` when ``reset`` is true and checks them
     otherwise.
 
@@ -88,6 +89,10 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     ------
     InvalidInputError, NonNumericDataError
     """
+    if isinstance(X, np.matrix):
+        # Always 2-D; scikit-learn refuses it since 1.6 ("np.matrix is not supported"),
+        # but its rows are exactly those of np.asarray(X).
+        X = np.asarray(X)
     bad_columns = _non_numeric_columns(X)
     if bad_columns:
         raise NonNumericDataError(
@@ -101,6 +106,11 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
             as_array = np.asarray(X)
         except ValueError:
             as_array = None
+        if as_array is not None and np.iscomplexobj(as_array):
+            raise InvalidInputError(
+                f"X must be real; got complex values (dtype {as_array.dtype}). Take X.real "
+                "or np.abs(X) first."
+            )
         if as_array is not None and as_array.ndim != 2:
             hint = (
                 " Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "

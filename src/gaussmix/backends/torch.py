@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix.covariance.base import ScatterKind
-from gaussmix.exceptions import InvalidInputError
+from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.kernels import (
     ChunkMoments,
     PreparedParameters,
@@ -28,7 +28,7 @@ from gaussmix.kernels import (
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["TorchBackend", "import_torch", "is_tensor", "to_numpy"]
+__all__ = ["TorchBackend", "check_device", "import_torch", "is_tensor", "to_numpy"]
 
 # On a GPU the (K × D × rows) temporaries may be large: 2**24 elements is 64 MiB in
 # float32, big enough to keep the device busy and small beside its memory.
@@ -90,7 +90,12 @@ def to_numpy(X: Any) -> Any:
     ndarray or X
     """
     if is_tensor(X):
-        return X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        if str(X.dtype) == "torch.bfloat16":
+            # NumPy has no bfloat16; float64 is what any other non-float32/64 dtype becomes
+            # (check_data, check_tensor), and holds every bfloat16 exactly.
+            X = X.double()
+        return X.numpy()
     return X
 
 
@@ -105,6 +110,57 @@ def default_device() -> Any:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(device: Any) -> Any:
+    """The torch device named by ``device``, or an error saying why it cannot be used.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        E.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    InvalidParameterError
+        For a name torch does not know, CUDA asked for where torch reports none, a CUDA
+        index beyond the devices present, or any other device torch cannot allocate on.
+    """
+    torch = import_torch()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise InvalidParameterError(
+            f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1'); got {device!r}: "
+            f"{error}"
+        ) from error
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidParameterError(
+                f"device={device!r} was asked for but torch reports no CUDA device "
+                "(torch.cuda.is_available() is False: no GPU, no driver, or a CPU-only torch "
+                "build). Use device='cpu', or device=None to take CUDA only when it exists."
+            )
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise InvalidParameterError(
+                f"device={device!r} was asked for but torch sees {count} CUDA device(s) "
+                f"(indices 0 to {count - 1}). Use one of those, or device='cuda'."
+            )
+        return resolved
+    if resolved.type != "cpu":
+        try:
+            torch.empty(1, device=resolved)
+        except (RuntimeError, AssertionError) as error:
+            raise InvalidParameterError(
+                f"device={device!r} cannot be used by this torch installation: {error}. Use "
+                "device='cpu' or device=None."
+            ) from error
+    return resolved
+
+
 def check_tensor(X: Any, dtype: str | None) -> Any:
     """Validate a data tensor: 2-D, at least one row, numeric, finite; floating point.
 
@@ -113,8 +169,9 @@ def check_tensor(X: Any, dtype: str | None) -> Any:
     X : torch.Tensor
         The data.
     dtype : {"float32", "float64"} or None
-        Convert to this dtype; None keeps floating tensors as they are and turns
-        integer and boolean tensors into float64.
+        Convert to this dtype; None keeps float32 and float64 tensors as they are and
+        turns integer, boolean and half-precision (float16, bfloat16) tensors into
+        float64, as NumPy input is.
 
     Returns
     -------
@@ -190,7 +247,7 @@ class TorchBackend:
     ):
         torch = import_torch()
         self.torch = torch
-        self.device = default_device() if device is None else torch.device(device)
+        self.device = default_device() if device is None else check_device(device)
         self.X = X if is_tensor(X) else torch.from_numpy(np.asarray(X))
         self.sample_weight = None
         if sample_weight is not None:

@@ -265,6 +265,8 @@ class EVE:
             return (scale.sum() / n_k.sum()) * diagonals / scale[:, None]
 
         def pair_objective(q, dq, d2q, rest):
+            # A rotated variance of 0 (or below, by rounding) is a singular scatter.
+            check_scales(q, n_k)
             # With the eigenvalues profiled out, F = N·D·log Σ_k |Ω_k|^{1/D} + constant.
             relative = dq / (n_features * q)
             terms = (rest * q) ** (1.0 / n_features)
@@ -313,6 +315,8 @@ class VVE:
             return diagonals / n_k[:, None]
 
         def pair_objective(q, dq, d2q, rest):
+            # A rotated variance of 0 (or below, by rounding) is a singular scatter.
+            check_scales(q, n_k)
             # With the eigenvalues profiled out, F = Σ_k n_k Σ_j log Ω_k,jj + constant.
             ratio = dq / q
             return (
