@@ -1010,7 +1010,14 @@ def score(
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--n-samples", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "-n",
+    "--n-samples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows to draw.",
+)
 @click.option(
     "-o",
     "--output",
@@ -1181,7 +1188,9 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
     type=click.Choice(["clusters", "density", "uncertainty", "log-likelihood"]),
     default="clusters",
     show_default=True,
-    help="clusters: points by component with ellipses (histogram in 1-D, pairs for D > 2).",
+    help="clusters: points by component with ellipses (histogram in 1-D, all pairs for "
+    "D > 2); density: contours of log p(x); uncertainty: points sized by 1 − max "
+    "responsibility; log-likelihood: the fit's mean log-likelihood per EM iteration.",
 )
 @click.option(
     "-o",
