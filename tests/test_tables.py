@@ -40,11 +40,13 @@ def test_errors_name_the_line_and_column(tmp_path, text, message):
         read_table(path)
 
 
-def test_missing_file_unknown_suffix_and_missing_column(tmp_path):
+def test_missing_file_binary_file_and_missing_column(tmp_path):
     with pytest.raises(DataFileError, match="must exist"):
         read_table(tmp_path / "none.csv")
-    with pytest.raises(DataFileError, match="must end in"):
-        read_table(tmp_path / "data.xlsx")
+    # The bytes decide, not the suffix: an Excel (OLE) file is binary, whatever its name.
+    (tmp_path / "data.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00")
+    with pytest.raises(DataFileError, match=r"is binary.*Export it as CSV"):
+        read_table(tmp_path / "data.xls")
     (tmp_path / "a.csv").write_text("u,v\n1,2\n")
     with pytest.raises(DataFileError, match=r"lacks \['w'\]"):
         read_table(tmp_path / "a.csv", ["w"])

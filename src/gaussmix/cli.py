@@ -3,27 +3,33 @@
 Built on click (arguments, help, exit codes) and rich (progress and tables); both come
 with the extra ``cli``. Every command takes ``--json`` (one JSON document on stdout) and
 ``--quiet``. A user error (missing or unreadable file, bad value, wrong columns for the
-model) prints one ``Error: …`` line on stderr and exits with status 2; Ctrl-C during
-``fit`` writes the model reached so far, flagged not converged, and exits with 130.
+model, a bad option) prints one ``Error: …`` line on stderr and exits with status 2; a
+Python warning prints one ``warning: …`` line; Ctrl-C during ``fit`` writes the model
+reached so far, flagged not converged, and exits with 130.
+
+scikit-learn, pandas and numba are imported inside the commands that need them, so that
+``gaussmix --help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import json
 import math
+import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
-from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import __version__
 from gaussmix.cli_datasets import (
@@ -34,12 +40,12 @@ from gaussmix.cli_datasets import (
     standardize_lazily,
     write_lazy_columns,
 )
-from gaussmix.covariance import MCLUST_MODELS, available_covariance_types, get_covariance_model
-from gaussmix.em import IterationInfo
-from gaussmix.estimator import GaussianMixture
-from gaussmix.exceptions import DataFileError, InvalidParameterError
+from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.io import ModelFile, read_model_file, save
-from gaussmix.tables import Table, read_table, write_table
+from gaussmix.tables import STDIN, Table, read_table, write_table
+
+if TYPE_CHECKING:
+    from gaussmix.estimator import GaussianMixture
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "cli", "main"]
 
@@ -48,6 +54,9 @@ EXIT_INTERRUPTED = 130
 """128 + SIGINT, the shell's convention for a command stopped by Ctrl-C."""
 
 _SKLEARN_MODELS = ("spherical", "diag", "tied", "full")
+# Width of output that is not a terminal (a file, a pipe): wide enough that rich never
+# wraps or cuts a line; tables are only as wide as their cells.
+_UNWRAPPED_WIDTH = 10_000
 
 
 class UserError(click.ClickException):
@@ -56,17 +65,78 @@ class UserError(click.ClickException):
     exit_code = EXIT_USER_ERROR
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 class _Commands(click.Group):
-    """The command group; turns the library's input errors into :class:`UserError`."""
+    """The command group: every error one ``Error: …`` line, every exit status as documented."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            raise
         # gaussmix raises ValueError subclasses for bad input (their messages say what
         # must hold and how to fix it); OSError covers unwritable outputs; ImportError a
         # missing optional extra.
         except (ValueError, OSError, ImportError) as error:
             raise UserError(str(error)) from None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's ``main``; standalone, errors are one line (click prints usage and a hint)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "gaussmix"
+            click.echo(
+                f"Error: {_one_line(error.format_message())} See '{command} --help'.", err=True
+            )
+            sys.exit(EXIT_USER_ERROR)
+        except click.ClickException as error:
+            click.echo(f"Error: {_one_line(error.format_message())}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Interrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader of stdout went away (`gaussmix predict … | head`): stop quietly,
+            # and keep Python from failing again when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
+        except OSError as error:
+            if error.errno != errno.EPIPE:
+                raise
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _console(stderr: bool, quiet: bool = False) -> Console:
+    """A rich console; output that is not a terminal is neither wrapped nor cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if _is_terminal(stream) else _UNWRAPPED_WIDTH
+    return Console(stderr=stderr, highlight=False, quiet=quiet, width=width)
 
 
 @dataclass(frozen=True)
@@ -78,11 +148,11 @@ class _Output:
 
     @property
     def console(self) -> Console:
-        return Console(highlight=False)
+        return _console(stderr=False)
 
     @property
     def messages(self) -> Console:
-        return Console(stderr=True, highlight=False, quiet=self.quiet or self.as_json)
+        return _console(stderr=True, quiet=self.quiet or self.as_json)
 
     def report(self, document: dict[str, Any], render: Callable[[Console], None]) -> None:
         if self.as_json:
@@ -102,12 +172,48 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines(quiet: bool) -> Iterator[None]:
+    """Python warnings as one ``warning: …`` line each on stderr (none with ``--quiet``).
+
+    The default display adds the source path and line of the code that warned, which
+    means nothing to someone running the command.
+    """
+
+    def show(message: Any, *where: Any, **_: Any) -> None:
+        if not quiet:
+            click.echo(f"warning: {_one_line(str(message))}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def _output_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    function = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")(
-        function
-    )
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _warnings_as_lines(bool(kwargs.get("quiet"))):
+            return function(*args, **kwargs)
+
+    run = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")(run)
     return click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+    )(run)
+
+
+def _input_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--header/--no-header`` and ``--index-col``: how a text DATA file is read."""
+    function = click.option(
+        "--index-col",
+        metavar="COLUMN",
+        help="A column of DATA (name, or position: 0 is the first) that is a row index, "
+        "not a feature.",
+    )(function)
+    return click.option(
+        "--header/--no-header",
+        default=None,
+        help="Whether text DATA starts with a row of column names. Default: it must; a "
+        "first line of numbers only is refused.",
     )(function)
 
 
@@ -128,7 +234,51 @@ def _strict_json(value: Any) -> Any:
     return value
 
 
+class _CovarianceChoice(click.Choice):
+    """``click.Choice`` of the covariance models, listed when first needed.
+
+    The registry imports SciPy (about a second); ``gaussmix --help`` should not wait.
+    """
+
+    def __init__(self) -> None:
+        super().__init__((), case_sensitive=True)
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from gaussmix.covariance import available_covariance_types
+
+        return tuple(available_covariance_types())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
+
+
 # ------------------------------------------------------------------------ data
+def _label(path: Path) -> str:
+    return "standard input" if str(path) == STDIN else str(path)
+
+
+def _read_data(
+    out: _Output,
+    path: Path,
+    columns: list[str] | None = None,
+    *,
+    header: bool | None = None,
+    index_col: str | None = None,
+    columns_if_named: list[str] | None = None,
+) -> Table:
+    """:func:`gaussmix.tables.read_table` under a spinner (on a terminal)."""
+    with out.messages.status(f"Reading {_label(path)} …"):
+        return read_table(
+            str(path),
+            columns,
+            header=header,
+            index_col=index_col,
+            columns_if_named=columns_if_named,
+        )
+
+
 def _standardization(table: Table) -> tuple[np.ndarray, np.ndarray]:
     centre = table.values.mean(axis=0)
     scale = table.values.std(axis=0)
@@ -155,19 +305,24 @@ def _model_names(model: GaussianMixture) -> list[str] | None:
     return None if names is None else [str(name) for name in names]
 
 
-def _data_for_model(path: Path, stored: ModelFile) -> tuple[Any, np.ndarray]:
+def _data_for_model(
+    path: Path,
+    stored: ModelFile,
+    out: _Output,
+    header: bool | None = None,
+    index_col: str | None = None,
+) -> tuple[Any, np.ndarray]:
     """Read DATA in the model's columns and units; returns (model input, raw values)."""
     model = stored.model
     names = _model_names(model)
-    named_file = path.suffix.lower() != ".npy"
-    table = read_table(path, names if (names and named_file) else None)
+    table = _read_data(out, path, header=header, index_col=index_col, columns_if_named=names)
     expected = int(model.n_features_in_)
     if table.values.shape[1] != expected:
         described = f" ({', '.join(names)})" if names else ""
         raise DataFileError(
             f"the data must have the model's {expected} features{described}; "
-            f"{str(path)!r} has {table.values.shape[1]} columns ({', '.join(table.feature_names)})."
-            " Pass data with the model's columns."
+            f"{_label(path)!r} has {table.values.shape[1]} columns "
+            f"({', '.join(table.feature_names)}). Pass data with the model's columns."
         )
     values = table.values
     if stored.standardization is not None:
@@ -176,45 +331,7 @@ def _data_for_model(path: Path, stored: ModelFile) -> tuple[Any, np.ndarray]:
     return _as_model_input(values, names), table.values
 
 
-# ------------------------------------------------------------------- progress
-class _FitProgress:
-    """A rich progress bar per EM start: iteration, mean log-likelihood, change, elapsed."""
-
-    def __init__(self, console: Console, max_iter: int, enabled: bool):
-        self.max_iter = max(max_iter, 1)
-        self.progress = Progress(
-            TextColumn("start {task.fields[run]}"),
-            BarColumn(bar_width=16),
-            TextColumn("iteration {task.completed:>5.0f}"),
-            TextColumn("mean log-lik {task.fields[log_likelihood]:>12}"),
-            TextColumn("change {task.fields[change]:>9}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not enabled,
-        )
-        self.tasks: dict[int, Any] = {}
-
-    def __enter__(self) -> _FitProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exception: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, info: IterationInfo) -> None:
-        if info.init not in self.tasks:
-            self.tasks[info.init] = self.progress.add_task(
-                "fit", total=self.max_iter, run=info.init + 1, log_likelihood="", change=""
-            )
-        change = "" if math.isinf(info.change) else f"{info.change:.2e}"
-        self.progress.update(
-            self.tasks[info.init],
-            completed=info.iteration,
-            log_likelihood=f"{info.log_likelihood:.6f}",
-            change=change,
-        )
-
-
+# ------------------------------------------------------------------- summaries
 def _summary_table(
     model: GaussianMixture, feature_names: list[str], means: np.ndarray
 ) -> RichTable:
@@ -243,6 +360,10 @@ def _original_means(stored_means: np.ndarray, standardization: Any) -> np.ndarra
 def cli() -> None:
     """Gaussian mixture models fitted by EM: fit, choose, use and draw them.
 
+    DATA is delimited text with a header row (comma, tab, semicolon, bar or blank
+    separated; optionally .gz/.bz2/.xz/.zip compressed; '-' reads standard input),
+    Parquet or .npy. Run 'gaussmix COMMAND --help' for a command's options.
+
     \f
     The command group; see the sub-commands.
     """
@@ -265,7 +386,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command()
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path, allow_dash=True))
 @click.option(
     "-k",
     "--n-components",
@@ -279,8 +400,8 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     "--covariance",
     default="full",
     show_default=True,
-    type=click.Choice(available_covariance_types()),
-    help="Covariance model.",
+    type=_CovarianceChoice(),
+    help="Covariance model: a scikit-learn name or one of the 14 mclust codes.",
 )
 @click.option("--columns", help="Comma-separated columns to use (default: all).")
 @click.option("--standardize", is_flag=True, help="Fit on (x − mean) / std; stored in the file.")
@@ -289,7 +410,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Starts; the best is kept.",
+    help="Starts (k-means partitions); the one with the highest log-likelihood is kept.",
 )
 @click.option(
     "--max-iter",
@@ -314,6 +435,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="Model file to write.",
 )
+@_input_options
 @_dask_options
 @_output_options
 def fit(
@@ -327,14 +449,20 @@ def fit(
     tol: float,
     seed: int | None,
     output: Path,
+    header: bool | None,
+    index_col: str | None,
     lazy: bool,
     scheduler_address: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Fit a mixture to DATA (CSV/TSV with a header, Parquet, .npy or a Zarr store) and save it.
+    """Fit a mixture to DATA and write it to a model file.
 
-    Parquet datasets (directories) and Zarr stores are read lazily through Dask.
+    DATA: text with a header row (any delimiter, optionally compressed; - reads standard
+    input), Parquet or .npy; Parquet datasets (directories) and Zarr stores are read
+    lazily through Dask.
+
+    Shows one progress row per start, then the components and where the model went.
 
     \f
     Parameters
@@ -350,12 +478,18 @@ def fit(
         Fit on ``(x − mean) / std``; the two vectors are stored in the model file.
     output : Path
         The model file to write.
+    header, index_col
+        How a text file is read (see :func:`gaussmix.tables.read_table`).
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     out = _Output(as_json, quiet)
+    if not output.parent.is_dir():
+        raise DataFileError(
+            f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
+        )
     standardization: tuple[np.ndarray, np.ndarray] | None = None
     with scheduler(scheduler_address):
         if is_lazy_source(data, lazy or scheduler_address is not None):
@@ -364,7 +498,13 @@ def fit(
                 table, standardization = standardize_lazily(table)
             X = table.data
         else:
-            table = read_table(data, _split(columns))
+            table = _read_data(out, data, _split(columns), header=header, index_col=index_col)
+            if table.values.shape[0] < n_components:
+                raise InvalidInputError(
+                    f"-k/--n-components must be at most the number of rows; got -k "
+                    f"{n_components} for the {table.values.shape[0]} rows of {_label(data)}. "
+                    "Use fewer components or more data."
+                )
             standardization = _standardization(table) if standardize else None
             values = table.values
             if standardization is not None:
@@ -394,6 +534,17 @@ def _n_rows(X: Any) -> int:
     return int(rows) if isinstance(rows, (int, np.integer)) else len(X)
 
 
+def _announce_compiling(console: Console) -> None:
+    """Say so when the first fit after installing compiles the numba kernels (~15–30 s)."""
+    from gaussmix.cli_progress import kernels_need_compiling
+
+    cold = kernels_need_compiling()
+    if cold:
+        console.print("Compiling the numba kernels (once per install; about half a minute) …")
+    elif cold is None:
+        console.print("Loading the numba kernels (the first fit after installing compiles them) …")
+
+
 def _fit_and_report(
     out: _Output,
     data: Path,
@@ -412,12 +563,14 @@ def _fit_and_report(
     as_json: bool,
 ) -> None:
     """Fit, save and report: the body of ``gaussmix fit`` for in-memory and lazy data."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from gaussmix.cli_progress import FitProgress
+    from gaussmix.estimator import GaussianMixture
+
     standardize = standardization is not None
-    if not output.parent.is_dir():
-        raise DataFileError(
-            f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
-        )
-    progress = _FitProgress(out.messages, max_iter, enabled=not (quiet or as_json))
+    lazy = isinstance(table, LazyTable)
+    progress = FitProgress(out.messages, n_init, max_iter, tol, enabled=not (quiet or as_json))
     model = GaussianMixture(
         n_components,
         covariance_type=covariance,
@@ -428,17 +581,21 @@ def _fit_and_report(
         callback=progress,
     )
     n_features = len(table.feature_names)
-    rows = "lazily read rows" if isinstance(table, LazyTable) else f"{X.shape[0]} rows"
+    rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
     out.messages.print(
         f"Fitting {n_components} {covariance} components to {rows} × {n_features} features "
-        f"of {data} …"
+        f"of {_label(data)} …"
     )
     interrupted = False
+    kept: int | None = None
     try:
         with progress, warnings.catch_warnings():
+            if not lazy:  # Dask workers keep the array kernels
+                _announce_compiling(progress.progress.console)
             # Not converging is reported in the summary, not as a Python warning.
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X)
+            kept = progress.kept(model.lower_bound_, model.n_iter_)
     except KeyboardInterrupt:
         interrupted = True
     model.callback = None
@@ -457,6 +614,7 @@ def _fit_and_report(
         "covariance_type": covariance,
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
+        "kept_start": None if kept is None else kept + 1,
         "log_likelihood": float(model.log_likelihood_),
         "bic": float(model.bic(X)),
         "aic": float(model.aic(X)),
@@ -476,8 +634,13 @@ def _fit_and_report(
     def render(console: Console) -> None:
         console.print(_summary_table(model, table.feature_names, means))
         state = "converged" if model.converged_ else "did NOT converge (raise --max-iter)"
+        start = (
+            f" of start {kept + 1} (the best of {n_init})"
+            if kept is not None and n_init > 1
+            else ""
+        )
         console.print(
-            f"{state} after {model.n_iter_} iterations; mean log-likelihood "
+            f"{state} after {model.n_iter_} iterations{start}; mean log-likelihood "
             f"{model.log_likelihood_:.6f}; BIC {document['bic']:.2f}"
             + (" (standardised units)" if standardize else "")
         )
@@ -507,6 +670,8 @@ def _parse_k(text: str) -> list[int]:
 
 
 def _parse_models(text: str) -> list[str]:
+    from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
+
     if text == "all":
         return list(MCLUST_MODELS)
     if text == "sklearn":
@@ -684,7 +849,7 @@ def _lazy_data_for_model(path: Path, stored: ModelFile) -> Any:
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path, allow_dash=True))
 @click.option(
     "-o",
     "--output",
@@ -693,6 +858,7 @@ def _lazy_data_for_model(path: Path, stored: ModelFile) -> Any:
     "dataset (directory).",
 )
 @click.option("--proba", is_flag=True, help="Also write the responsibility of each component.")
+@_input_options
 @_dask_options
 @_output_options
 def predict(
@@ -700,6 +866,8 @@ def predict(
     data: Path,
     output: Path | None,
     proba: bool,
+    header: bool | None,
+    index_col: str | None,
     lazy: bool,
     scheduler_address: str | None,
     as_json: bool,
@@ -716,6 +884,8 @@ def predict(
         CSV to write; None prints it.
     proba : bool
         Add the responsibilities ``proba_k``.
+    header, index_col
+        How a text file is read (see :func:`gaussmix.tables.read_table`).
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
@@ -726,7 +896,7 @@ def predict(
         with scheduler(scheduler_address):
             _predict_lazily(stored, data, output, proba, _Output(as_json, quiet))
         return
-    X, _ = _data_for_model(data, stored)
+    X, _ = _data_for_model(data, stored, _Output(as_json, quiet), header, index_col)
     labels = stored.model.predict(X)
     columns: dict[str, np.ndarray] = {"label": labels}
     if proba:
@@ -783,12 +953,15 @@ def _predict_lazily(
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path, allow_dash=True))
+@_input_options
 @_dask_options
 @_output_options
 def score(
     model_path: Path,
     data: Path,
+    header: bool | None,
+    index_col: str | None,
     lazy: bool,
     scheduler_address: str | None,
     as_json: bool,
@@ -801,6 +974,8 @@ def score(
     ----------
     model_path, data : Path
         The model file and the data file.
+    header, index_col
+        How a text file is read (see :func:`gaussmix.tables.read_table`).
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
@@ -812,7 +987,7 @@ def score(
         if is_lazy_source(data, lazy or scheduler_address is not None):
             X = _lazy_data_for_model(data, stored)
         else:
-            X, _ = _data_for_model(data, stored)
+            X, _ = _data_for_model(data, stored, _Output(as_json, quiet), header, index_col)
         n_samples = _n_rows(X)
         mean = float(model.score(X))
         document = {
@@ -835,7 +1010,14 @@ def score(
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--n-samples", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "-n",
+    "--n-samples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows to draw.",
+)
 @click.option(
     "-o",
     "--output",
@@ -895,11 +1077,37 @@ def sample(
     )
 
 
+def _dense_covariances(model: GaussianMixture, standardization: Any) -> np.ndarray:
+    """Every component's covariance as a (K, D, D) array, in the data's units."""
+    from gaussmix.covariance import get_covariance_model
+    from gaussmix.covariance.forms import dense_covariances
+
+    covariances = np.asarray(model.covariances_, dtype=np.float64)
+    n_components, n_features = np.asarray(model.means_).shape
+    if covariances.ndim != 3:  # scikit-learn names keep their compact shapes
+        form = get_covariance_model(model.covariance_type).form
+        covariances = dense_covariances(covariances, form, n_components, n_features)
+    if standardization is not None:
+        scale = np.asarray(standardization[1], dtype=np.float64)
+        covariances = covariances * scale[:, None] * scale[None, :]
+    return covariances
+
+
+def _covariance_table(names: list[str], covariance: np.ndarray) -> RichTable:
+    table = RichTable()
+    table.add_column("")
+    for name in names:
+        table.add_column(name, justify="right")
+    for name, row in zip(names, covariance, strict=True):
+        table.add_row(name, *(f"{value:.4g}" for value in row))
+    return table
+
+
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
 @_output_options
 def info(model_path: Path, as_json: bool, quiet: bool) -> None:
-    """Describe a model file: header, fit summary and components.
+    """Describe a model file: fit summary, weights, means and covariances.
 
     \f
     Parameters
@@ -912,7 +1120,17 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
     stored = read_model_file(model_path)
     model, header = stored.model, stored.header
     means = _original_means(model.means_, stored.standardization)
+    covariances = _dense_covariances(model, stored.standardization)
     names = _model_names(model) or [f"x{index}" for index in range(means.shape[1])]
+    # BIC needs the number of training rows; model files record it only as the fitted
+    # attribute n_samples_fit_, which older (and current) files lack.
+    n_samples = getattr(model, "n_samples_fit_", None)
+    bic = None
+    if n_samples is not None:
+        n_samples = int(n_samples)
+        bic = -2 * float(model.log_likelihood_) * n_samples + model._n_parameters() * math.log(
+            n_samples
+        )
     document = {
         "path": str(model_path),
         "format_version": header["format_version"],
@@ -924,9 +1142,13 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
         "feature_names": names,
         "dtype": header["dtype"],
         "fit": header["fit"],
+        "n_samples": n_samples,
+        "n_parameters": int(model._n_parameters()),
+        "bic": bic,
         "standardization": header["standardization"],
         "weights": model.weights_.tolist(),
         "means": means.tolist(),
+        "covariances": covariances.tolist(),
     }
 
     def render(console: Console) -> None:
@@ -937,25 +1159,38 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
             f"features, {header['dtype']}; format {header['format_version']}, written by "
             f"gaussmix {header['gaussmix_version']}"
         )
+        units = " (standardised units)" if stored.standardization is not None else ""
         console.print(
             f"fit: {'converged' if fit_summary['converged'] else 'NOT converged'} after "
             f"{fit_summary['n_iter']} iterations, mean log-likelihood "
-            f"{fit_summary['log_likelihood']}"
+            f"{fit_summary['log_likelihood']}{units}; {document['n_parameters']} free parameters"
         )
+        if n_samples is None:
+            console.print(
+                "training rows: not recorded in this model file, so its BIC is not known here "
+                "(gaussmix score MODEL DATA computes it on DATA)"
+            )
+        else:
+            console.print(f"training rows: {n_samples}; BIC {bic:.2f}{units}")
         console.print(_summary_table(model, names, means))
+        for component, covariance in enumerate(covariances):
+            console.print(f"Covariance of component {component} (data's units):")
+            console.print(_covariance_table(names, covariance))
 
     _Output(as_json, quiet).report(document, render)
 
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path, allow_dash=True))
 @click.option(
     "--kind",
     type=click.Choice(["clusters", "density", "uncertainty", "log-likelihood"]),
     default="clusters",
     show_default=True,
-    help="clusters: points by component with ellipses (histogram in 1-D, pairs for D > 2).",
+    help="clusters: points by component with ellipses (histogram in 1-D, all pairs for "
+    "D > 2); density: contours of log p(x); uncertainty: points sized by 1 − max "
+    "responsibility; log-likelihood: the fit's mean log-likelihood per EM iteration.",
 )
 @click.option(
     "-o",
@@ -963,7 +1198,9 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default="figure.png",
     show_default=True,
+    help="Image to write (PNG).",
 )
+@_input_options
 @_dask_options
 @_output_options
 def plot(
@@ -971,6 +1208,8 @@ def plot(
     data: Path,
     kind: str,
     output: Path,
+    header: bool | None,
+    index_col: str | None,
     lazy: bool,
     scheduler_address: str | None,
     as_json: bool,
@@ -990,6 +1229,8 @@ def plot(
         Which figure: clusters, density, uncertainty or log-likelihood.
     output : Path
         The image to write.
+    header, index_col
+        How a text file is read (see :func:`gaussmix.tables.read_table`).
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
@@ -1002,7 +1243,7 @@ def plot(
         if is_lazy_source(data, lazy or scheduler_address is not None):
             X = _lazy_data_for_model(data, stored)
         else:
-            X, _ = _data_for_model(data, stored)
+            X, _ = _data_for_model(data, stored, _Output(as_json, quiet), header, index_col)
         values = plotting.rows_to_plot(X)
     names = _model_names(stored.model) or [f"x{index}" for index in range(values.shape[1])]
     if stored.standardization is not None:
