@@ -26,12 +26,7 @@ import gaussmix
 from gaussmix import GaussianMixture
 from gaussmix.cli import cli
 from gaussmix.exceptions import DataFileError
-from gaussmix.tables import read_table
-
-try:
-    from gaussmix.tables import DataFileWarning
-except ImportError:  # for checking the tests against the old reader
-    DataFileWarning = UserWarning
+from gaussmix.tables import DataFileWarning, read_table
 
 
 @pytest.fixture(scope="module")
