@@ -36,8 +36,9 @@ def main() -> None:
             GaussianMixture(2, random_state=0).fit(faithful[["eruptions"]]),
             faithful[["eruptions"]],
         ),
-        # mclust's BIC curves: the 14 models for G = 1…9 (Old Faithful selects EEE, G = 3).
-        "bic.png": plotting.plot_bic(select_model(faithful, range(1, 10), "all").results_),
+        # mclust's BIC curves: the 14 models for G = 1…9 (Old Faithful selects EEE, G = 3);
+        # ModelSelection.plot is plotting.plot_bic with the selection's best fit starred.
+        "bic.png": select_model(faithful, range(1, 10), "all").plot(),
     }
     iris = load_iris(as_frame=True).data
     iris.columns = ["sepal length", "sepal width", "petal length", "petal width"]
