@@ -49,7 +49,7 @@ def main() -> None:
         )
     for name, figure in figures.items():
         # 80 dpi keeps every PNG under 150 KB and is still sharp in a README.
-        plotting.save_figure(figure, IMAGES / name, dpi=70 if name == "scatter_matrix.png" else 80)
+        plotting.save_figure(figure, IMAGES / name, dpi=65 if name == "scatter_matrix.png" else 80)
     run_demo(IMAGES / "em_progress.png", show=False, dpi=70)
     for path in sorted(IMAGES.glob("*.png")):
         print(f"{path.name}: {path.stat().st_size / 1024:.0f} KB")

@@ -658,8 +658,8 @@ def plot_density(
     axes.scatter(points[:, 0], points[:, 1], s=6, color="black", alpha=0.5, edgecolors="none")
     axes.set_xlabel(names[0])
     axes.set_ylabel(names[1])
-    title = f"Marginal log-density on 2 of {n_features} features" if marginal else "Log-density"
-    axes.set_title(f"{title}, {len(model.weights_)} components")
+    title = f"marginal on 2 of {n_features} features, " if marginal else ""
+    axes.set_title(f"Mixture log-density, {title}{len(model.weights_)} components")
     return figure
 
 
