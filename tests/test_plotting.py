@@ -351,6 +351,7 @@ def _iris():
     [
         "scatter_matrix_iris",
         "scatter_matrix_twelve",
+        "scatter_matrix_in_a_subfigure",
         "clusters_twelve",
         "uncertainty_twelve",
         "bic_fourteen",
@@ -359,12 +360,21 @@ def _iris():
 )
 def test_every_legend_lies_inside_the_figure(draw, twelve, faithful):
     X, model = twelve
+    callers_axes = []
     if draw == "scatter_matrix_iris":
         iris = _iris()
         figure = plotting.plot_scatter_matrix(GaussianMixture(3, random_state=0).fit(iris), iris)
     elif draw == "scatter_matrix_twelve":
         X3 = np.column_stack([X, X[:, 0] - X[:, 1]])
         figure = plotting.plot_scatter_matrix(GaussianMixture(12, random_state=0).fit(X3), X3)
+    elif draw == "scatter_matrix_in_a_subfigure":
+        iris = _iris()
+        figure = Figure(figsize=(12, 6), layout="constrained")
+        left, right = figure.subfigures(1, 2)
+        callers_axes.append(left.add_subplot())
+        plotting.plot_clusters(model, X, ax=callers_axes[0])
+        iris_model = GaussianMixture(3, random_state=0).fit(iris)
+        plotting.plot_scatter_matrix(iris_model, iris, figure=right)
     elif draw == "clusters_twelve":
         figure = plotting.plot_clusters(model, X)
     elif draw == "uncertainty_twelve":
@@ -375,10 +385,20 @@ def test_every_legend_lies_inside_the_figure(draw, twelve, faithful):
         one = faithful[["eruptions"]]
         figure = plotting.plot_histogram(GaussianMixture(2, random_state=0).fit(one), one)
     figure.draw_without_rendering()
-    legends = [*figure.legends, *(a.get_legend() for a in figure.axes if a.get_legend())]
+    parts = [figure, *figure.subfigs]
+    legends = [
+        *(legend for part in parts for legend in part.legends),
+        *(a.get_legend() for a in figure.axes if a.get_legend()),
+    ]
     assert legends
     for legend in legends:
-        assert _inside(legend.get_window_extent(), figure), legend.get_window_extent()
+        extent = legend.get_window_extent()
+        assert _inside(extent, figure), extent
+        # Nor does it cover a panel: in figures made here legends sit beside the axes (a
+        # legend drawn into a caller's axes sits inside that axes).
+        for axes in figure.axes:
+            if axes not in callers_axes:
+                assert not extent.overlaps(axes.get_window_extent()), (extent, axes)
     # Nor do the axes, their labels or the title stick out.
     assert _inside(figure.get_tightbbox().transformed(figure.dpi_scale_trans), figure)
 

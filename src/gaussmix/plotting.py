@@ -152,6 +152,15 @@ def _new_figure(figsize: tuple[float, float]) -> Any:
     return figure_module.Figure(figsize=figsize, layout="constrained")
 
 
+def _has_constrained_layout(figure: Any) -> bool:
+    """Whether ``figure`` is a whole figure laid out by matplotlib's constrained layout."""
+    figure_module = import_optional("matplotlib.figure", "plot", "Plotting")
+    layout = import_optional("matplotlib.layout_engine", "plot", "Plotting")
+    return isinstance(figure, figure_module.Figure) and isinstance(
+        figure.get_layout_engine(), layout.ConstrainedLayoutEngine
+    )
+
+
 def _figure_and_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any, bool]:
     """(figure, axes, whether the figure is ours) for ``ax`` or a new figure."""
     if ax is not None:
@@ -838,14 +847,16 @@ def plot_scatter_matrix(
                 axes.set_ylabel(names[i])
     # About 11 points of height per 8-point entry; entries beyond one column's height
     # go into more columns rather than off the figure.
-    rows_that_fit = max(1, int(figure.get_figheight() * 72 / 11) - 4)
-    figure.legend(
-        handles=handles,
-        loc="outside right upper",
-        ncols=max(1, -(-len(handles) // rows_that_fit)),
-        fontsize=8,
-        frameon=False,
-    )
+    rows_that_fit = max(1, int(figure.bbox.height / figure.dpi * 72 / 11) - 4)
+    options = {"ncols": max(1, -(-len(handles) // rows_that_fit)), "fontsize": 8}
+    if _has_constrained_layout(figure):
+        figure.legend(handles=handles, loc="outside right upper", frameon=False, **options)
+    else:
+        # Constrained layout makes room for "outside" legends of a whole figure only; in a
+        # subfigure (or without that layout) the legend goes beside the top-right panel.
+        grid[0, -1].legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.05, 1.0), frameon=False, **options
+        )
     figure.suptitle(f"{len(model.weights_)} components ({model.covariance_type}), all pairs")
     return figure
 
