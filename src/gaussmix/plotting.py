@@ -283,8 +283,12 @@ def plot_em_progress(
     legend = [
         lines.Line2D([], [], color="black", label="1σ ellipse", **_ELLIPSE_STYLES[0]),
         lines.Line2D([], [], color="black", label="2σ ellipse", **_ELLIPSE_STYLES[1]),
-        lines.Line2D([], [], color=bishop[0], marker="o", linestyle="", label="component 1"),
-        lines.Line2D([], [], color=bishop[1], marker="o", linestyle="", label="component 2"),
+        lines.Line2D(
+            [], [], color=bishop[0], marker="o", linestyle="", label="owned by component 1"
+        ),
+        lines.Line2D(
+            [], [], color=bishop[1], marker="o", linestyle="", label="owned by component 2"
+        ),
     ]
     for axes in grid.ravel():
         # Shared axes: labels only on the outer panels, so the panels get the space.
