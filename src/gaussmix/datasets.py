@@ -6,7 +6,9 @@ the numbers read back bit-identical in R.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -23,24 +25,62 @@ def _read(file_name: str, label_column: int | None, *, as_frame: bool, descripti
     feature_columns = [k for k in range(len(header)) if k != label_column]
     data = np.array([[float(line[k]) for k in feature_columns] for line in lines])
     feature_names = [header[k] for k in feature_columns]
-    bunch = Bunch(data=data, feature_names=feature_names, DESCR=description)
-    if label_column is not None:
-        labels = [line[label_column] for line in lines]
-        # Classes numbered in order of first appearance, as R's factor levels of these tables.
-        target_names = list(dict.fromkeys(labels))
-        bunch.target = np.array([target_names.index(label) for label in labels])
-        bunch.target_names = target_names
-    frame = None
-    if as_frame:
-        import pandas as pd
+    if label_column is None:
+        return _as_bunch(data, feature_names, as_frame=as_frame, descr=description)
+    labels = [line[label_column] for line in lines]
+    # Classes numbered in order of first appearance, as R's factor levels of these tables.
+    target_names = list(dict.fromkeys(labels))
+    target = np.array([target_names.index(label) for label in labels])
+    return _as_bunch(
+        data,
+        feature_names,
+        as_frame=as_frame,
+        descr=description,
+        target=target,
+        target_names=target_names,
+        target_column=header[label_column],
+    )
 
-        frame = pd.DataFrame(data, columns=feature_names)
-        if label_column is not None:
-            frame[header[label_column]] = pd.Categorical(
-                [bunch.target_names[k] for k in bunch.target], categories=bunch.target_names
-            )
-    bunch.frame = frame
-    return bunch
+
+def _as_bunch(
+    data: np.ndarray,
+    feature_names: Sequence[str],
+    *,
+    as_frame: bool,
+    descr: str,
+    target: np.ndarray | None = None,
+    target_names: Any = None,
+    target_column: str = "target",
+) -> Bunch:
+    """A loader's result with scikit-learn's ``as_frame`` convention.
+
+    With ``as_frame=False``: ``data`` an ndarray, ``target`` an ndarray (when the data set
+    has one), ``frame`` None. With ``as_frame=True``: ``frame`` a DataFrame of the features
+    and the target column, ``data`` the DataFrame of the features taken from it and
+    ``target`` its target column as a Series (``sklearn.datasets.load_iris``'s layout).
+    """
+    fields: dict[str, Any] = {"feature_names": list(feature_names), "DESCR": descr}
+    if target_names is not None:
+        fields["target_names"] = target_names
+    if not as_frame:
+        fields.update(data=data, frame=None)
+        if target is not None:
+            fields["target"] = target
+        return Bunch(**fields)
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            "as_frame=True needs pandas: pip install pandas (or install gaussmix with its "
+            "'select' extra), or call the loader with as_frame=False for NumPy arrays."
+        ) from None
+    frame = pd.DataFrame(data, columns=list(feature_names))
+    if target is not None:
+        frame[target_column] = target
+    fields.update(data=frame[list(feature_names)], frame=frame)
+    if target is not None:
+        fields["target"] = frame[target_column]
+    return Bunch(**fields)
 
 
 def load_old_faithful(*, as_frame: bool = False) -> Bunch:
@@ -49,14 +89,16 @@ def load_old_faithful(*, as_frame: bool = False) -> Bunch:
     Parameters
     ----------
     as_frame : bool, default=False
-        Also return the data as a pandas DataFrame in ``frame`` (needs pandas).
+        Return ``data`` as a pandas DataFrame and the whole table in ``frame``, as
+        scikit-learn's loaders do (needs pandas).
 
     Returns
     -------
     Bunch
-        ``data`` (ndarray of shape (272, 2)), ``feature_names``
-        (``["eruptions", "waiting"]``: eruption time and waiting time to the next eruption,
-        both in minutes), ``frame`` (DataFrame or None) and ``DESCR``.
+        ``data`` (ndarray of shape (272, 2), or a DataFrame with ``as_frame=True``),
+        ``feature_names`` (``["eruptions", "waiting"]``: eruption time and waiting time to
+        the next eruption, both in minutes), ``frame`` (the DataFrame of both columns with
+        ``as_frame=True``, else None) and ``DESCR``. The data set has no target.
 
     References
     ----------
@@ -81,8 +123,8 @@ def load_iris(*, as_frame: bool = False) -> Bunch:
     Parameters
     ----------
     as_frame : bool, default=False
-        Also return the data as a pandas DataFrame in ``frame`` (needs pandas), the
-        species as a categorical column.
+        Return ``data`` as a pandas DataFrame, ``target`` as a Series of class codes
+        and ``frame`` as the whole table (scikit-learn's convention; needs pandas).
 
     Returns
     -------
@@ -119,8 +161,8 @@ def load_diabetes(*, as_frame: bool = False) -> Bunch:
     Parameters
     ----------
     as_frame : bool, default=False
-        Also return the data as a pandas DataFrame in ``frame`` (needs pandas), the class
-        as a categorical column.
+        Return ``data`` as a pandas DataFrame, ``target`` as a Series of class codes
+        and ``frame`` as the whole table (scikit-learn's convention; needs pandas).
 
     Returns
     -------
@@ -160,8 +202,8 @@ def load_banknote(*, as_frame: bool = False) -> Bunch:
     Parameters
     ----------
     as_frame : bool, default=False
-        Also return the data as a pandas DataFrame in ``frame`` (needs pandas), the status
-        as a categorical column.
+        Return ``data`` as a pandas DataFrame, ``target`` as a Series of class codes
+        and ``frame`` as the whole table (scikit-learn's convention; needs pandas).
 
     Returns
     -------
@@ -194,8 +236,8 @@ def load_thyroid(*, as_frame: bool = False) -> Bunch:
     Parameters
     ----------
     as_frame : bool, default=False
-        Also return the data as a pandas DataFrame in ``frame`` (needs pandas), the
-        diagnosis as a categorical column.
+        Return ``data`` as a pandas DataFrame, ``target`` as a Series of class codes
+        and ``frame`` as the whole table (scikit-learn's convention; needs pandas).
 
     Returns
     -------

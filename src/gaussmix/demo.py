@@ -58,7 +58,7 @@ def run_demo(output: str | Path = "em_progress.png", *, show: bool = True, dpi: 
     Path
         The absolute path of the figure.
     """
-    from gaussmix.plotting import plot_em_progress
+    from gaussmix.plotting import plot_em_progress, save_figure
 
     dataset = load_old_faithful()
     raw = dataset.data
@@ -104,9 +104,7 @@ def run_demo(output: str | Path = "em_progress.png", *, show: bool = True, dpi: 
         log_likelihoods=log_likelihoods,
     )
     path = Path(output).resolve()
-    temporary = path.with_name(f".{path.name}.partial")
-    figure.savefig(temporary, dpi=dpi, format="png")
-    temporary.replace(path)
+    save_figure(figure, path, dpi=dpi)
     if show:
         print(f"\nFigure written to {path}")
     return path

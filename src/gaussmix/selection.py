@@ -90,45 +90,14 @@ class ModelSelection:
         Returns
         -------
         matplotlib.figure.Figure
-            One line per covariance model, the best fit circled. Lower is better (mclust
-            draws the negative).
+            :func:`gaussmix.plotting.plot_bic`: one line per covariance model, the best
+            fit starred. Lower is better (mclust draws the negative).
         """
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise ImportError(
-                "ModelSelection.plot needs matplotlib: pip install 'gaussmix[plot]'"
-            ) from None
+        from gaussmix.plotting import plot_bic
+
         column = criterion or self.criterion
-        if ax is None:
-            figure, ax = plt.subplots(figsize=(7, 4.5))
-        else:
-            figure = ax.figure
-        table = self.results_
-        for index, (code, rows) in enumerate(table.groupby("covariance_type", sort=False)):
-            rows = rows.sort_values("n_components")
-            ax.plot(
-                rows["n_components"],
-                rows[column],
-                marker="os^vD<>ph*xP+d"[index % 14],
-                linestyle="-" if index < 10 else "--",
-                label=code,
-            )
-        ax.plot(
-            [self.best_params_["n_components"]],
-            [table.loc[self._best_row(), column]],
-            marker="o",
-            markersize=14,
-            markerfacecolor="none",
-            markeredgecolor="black",
-            linestyle="none",
-            label=f"best: {self.best_params_['covariance_type']}, "
-            f"{self.best_params_['n_components']}",
-        )
-        ax.set_xlabel("number of components")
-        ax.set_ylabel(f"{column.upper()} (lower is better)")
-        ax.legend(ncol=2, fontsize="small")
-        return figure
+        best = self.best_params_ if column == self.criterion else None
+        return plot_bic(self.results_, criterion=column, ax=ax, best=best)
 
     def _best_row(self) -> Any:
         table = self.results_
