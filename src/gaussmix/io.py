@@ -264,19 +264,16 @@ def save(
     Raises
     ------
     ModelFileError
-        If the model is not a fitted GaussianMixture; nothing is written then.
+        If the model is not a fitted GaussianMixture, or the file cannot be written (its
+        folder is missing or not writable, ``path`` is a folder, the disk is full; the OS
+        error is the ``__cause__``); nothing is written then, and an existing file is kept.
     """
     header, arrays = _build_header(model, standardization)
     payload = _safetensors().save(
         arrays, metadata={_METADATA_KEY: json.dumps(header, sort_keys=True)}
     )
     destination = Path(path)
-    if not destination.parent.is_dir():
-        raise ModelFileError(
-            f"the folder of the model file must exist; got {str(destination)!r} whose folder "
-            f"{str(destination.parent)!r} does not. Create it first."
-        )
-    atomic_write(destination, payload)
+    atomic_write(destination, payload, what="model file", error=ModelFileError)
     return destination
 
 
