@@ -178,10 +178,16 @@ def _data_for_model(path: Path, stored: ModelFile) -> tuple[Any, np.ndarray]:
 
 # ------------------------------------------------------------------- progress
 class _FitProgress:
-    """A rich progress bar per EM start: iteration, mean log-likelihood, change, elapsed."""
+    """A rich progress bar per EM start: iteration, mean log-likelihood, change, elapsed.
 
-    def __init__(self, console: Console, max_iter: int, enabled: bool):
+    With ``lines``, one plain line per iteration on stderr instead, written as soon as the
+    iteration ends (``gaussmix fit --verbose``): a log or a supervising program can follow
+    it, while the bar is only drawn on a terminal.
+    """
+
+    def __init__(self, console: Console, max_iter: int, enabled: bool, lines: bool = False):
         self.max_iter = max(max_iter, 1)
+        self.lines = lines
         self.progress = Progress(
             TextColumn("start {task.fields[run]}"),
             BarColumn(bar_width=16),
@@ -190,7 +196,7 @@ class _FitProgress:
             TextColumn("change {task.fields[change]:>9}"),
             TimeElapsedColumn(),
             console=console,
-            disable=not enabled,
+            disable=lines or not enabled,
         )
         self.tasks: dict[int, Any] = {}
 
@@ -207,6 +213,12 @@ class _FitProgress:
                 "fit", total=self.max_iter, run=info.init + 1, log_likelihood="", change=""
             )
         change = "" if math.isinf(info.change) else f"{info.change:.2e}"
+        if self.lines:
+            click.echo(
+                f"start {info.init + 1} iteration {info.iteration} mean log-likelihood "
+                f"{info.log_likelihood:.6f} change {change or '-'}",
+                err=True,
+            )
         self.progress.update(
             self.tasks[info.init],
             completed=info.iteration,
@@ -314,6 +326,12 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="Model file to write.",
 )
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="One line per EM iteration on stderr, written as it ends, instead of the bar.",
+)
 @_dask_options
 @_output_options
 def fit(
@@ -327,6 +345,7 @@ def fit(
     tol: float,
     seed: int | None,
     output: Path,
+    verbose: bool,
     lazy: bool,
     scheduler_address: str | None,
     as_json: bool,
@@ -350,6 +369,9 @@ def fit(
         Fit on ``(x − mean) / std``; the two vectors are stored in the model file.
     output : Path
         The model file to write.
+    verbose : bool
+        One line per EM iteration on stderr (``start 1 iteration 3 mean log-likelihood …
+        change …``), written when the iteration ends.
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
@@ -383,6 +405,7 @@ def fit(
             max_iter=max_iter,
             tol=tol,
             seed=seed,
+            verbose=verbose and not quiet,
             quiet=quiet,
             as_json=as_json,
         )
@@ -408,6 +431,7 @@ def _fit_and_report(
     max_iter: int,
     tol: float,
     seed: int | None,
+    verbose: bool = False,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -417,7 +441,9 @@ def _fit_and_report(
         raise DataFileError(
             f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
         )
-    progress = _FitProgress(out.messages, max_iter, enabled=not (quiet or as_json))
+    progress = _FitProgress(
+        out.messages, max_iter, enabled=not (quiet or as_json), lines=verbose
+    )
     model = GaussianMixture(
         n_components,
         covariance_type=covariance,
@@ -442,6 +468,8 @@ def _fit_and_report(
     except KeyboardInterrupt:
         interrupted = True
     model.callback = None
+    # The estimator keeps a model after Ctrl-C only once an EM iteration has completed
+    # (GaussianMixture._fit_unguarded); before that it is left unfitted.
     if interrupted and not hasattr(model, "weights_"):
         click.echo("Interrupted before the first EM iteration ended; nothing written.", err=True)
         sys.exit(EXIT_INTERRUPTED)
