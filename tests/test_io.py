@@ -257,7 +257,7 @@ def test_interrupted_save_keeps_the_existing_file(tmp_path, faithful, fitted, mo
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(gaussmix.atomic.os, "fsync", fail)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(ModelFileError, match="simulated"):
         gaussmix.save(fitted["diag"], path)
     assert path.read_bytes() == before
     assert [entry.name for entry in tmp_path.iterdir()] == ["m.gmm"]

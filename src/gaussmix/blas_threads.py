@@ -10,9 +10,11 @@ from typing import Any
 
 __all__ = ["one_blas_thread"]
 
-# Whether some thread holds the limit now: only one hold at a time sets and restores it.
+# The holds open now, in every thread, and the limiter of the first of them: the first
+# hold sets the limit, the last one to leave restores the count recorded by the first.
 _lock = threading.Lock()
-_held = False
+_holds = 0
+_limiter: Any = None
 
 
 @cache
@@ -34,26 +36,28 @@ def one_blas_thread() -> Iterator[None]:
     factor, a triangular solve) wakes OpenBLAS's threads, which then spin for a while
     and take cores from the next E-step (on 2 cores, 20 % of a P3 iteration of issue 3).
 
-    OpenBLAS has one process-wide thread count, and threadpoolctl lets only one thread
-    change it. So the first hold in the process sets the limit and restores it, in its
-    own thread; holds that overlap it (other threads' fits, nested uses) change nothing.
-    Limits restored out of order across threads would otherwise re-apply a count that
-    one of them recorded while limited, leaving the process at one thread.
+    OpenBLAS has one process-wide thread count. Holds are counted across threads: the
+    first sets the limit, the last to leave restores the count the first one recorded,
+    whatever order they leave in; holds in between change nothing. Anything else that
+    limits BLAS inside a hold restores the count it found, which is 1 while any hold is
+    open: scikit-learn's KMeans does so in the k-means start of a fit. Had each hold
+    restored its own record, a fit ending while another thread's KMeans held its limit
+    would have been undone by that KMeans, leaving the process at one thread.
 
     Yields
     ------
     None
     """
-    global _held
+    global _holds, _limiter
     with _lock:
-        first = not _held
-        _held = True
-    if not first:
-        yield
-        return
+        if _holds == 0:
+            _limiter = _controller().limit(limits=1, user_api="blas")
+        _holds += 1
     try:
-        with _controller().limit(limits=1, user_api="blas"):
-            yield
+        yield
     finally:
         with _lock:
-            _held = False
+            _holds -= 1
+            if _holds == 0:
+                limiter, _limiter = _limiter, None
+                limiter.restore_original_limits()

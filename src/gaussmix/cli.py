@@ -436,6 +436,12 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     help="Model file to write.",
 )
 @_input_options
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="One line per EM iteration on stderr, written as it ends, instead of the bar.",
+)
 @_dask_options
 @_output_options
 def fit(
@@ -451,6 +457,7 @@ def fit(
     output: Path,
     header: bool | None,
     index_col: str | None,
+    verbose: bool,
     lazy: bool,
     scheduler_address: str | None,
     as_json: bool,
@@ -480,6 +487,9 @@ def fit(
         The model file to write.
     header, index_col
         How a text file is read (see :func:`gaussmix.tables.read_table`).
+    verbose : bool
+        One line per EM iteration on stderr (``start 1 iteration 3 mean log-likelihood …
+        change …``), written when the iteration ends.
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     as_json, quiet : bool
@@ -523,6 +533,7 @@ def fit(
             max_iter=max_iter,
             tol=tol,
             seed=seed,
+            verbose=verbose and not quiet,
             quiet=quiet,
             as_json=as_json,
         )
@@ -559,6 +570,7 @@ def _fit_and_report(
     max_iter: int,
     tol: float,
     seed: int | None,
+    verbose: bool = False,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -570,7 +582,13 @@ def _fit_and_report(
 
     standardize = standardization is not None
     lazy = isinstance(table, LazyTable)
-    progress = FitProgress(out.messages, n_init, max_iter, tol, enabled=not (quiet or as_json))
+    if not output.parent.is_dir():
+        raise DataFileError(
+            f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
+        )
+    progress = FitProgress(
+        out.messages, n_init, max_iter, tol, enabled=not (quiet or as_json), lines=verbose
+    )
     model = GaussianMixture(
         n_components,
         covariance_type=covariance,
@@ -599,6 +617,8 @@ def _fit_and_report(
     except KeyboardInterrupt:
         interrupted = True
     model.callback = None
+    # The estimator keeps a model after Ctrl-C only once an EM iteration has completed
+    # (GaussianMixture._fit_unguarded); before that it is left unfitted.
     if interrupted and not hasattr(model, "weights_"):
         click.echo("Interrupted before the first EM iteration ended; nothing written.", err=True)
         sys.exit(EXIT_INTERRUPTED)

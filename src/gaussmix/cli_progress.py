@@ -10,6 +10,7 @@ kept (the best lower bound: the start the estimator returns).
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -81,6 +82,10 @@ class FitProgress:
         The fit's; a start ends when ``|change| < tol`` or at ``max_iter`` iterations.
     enabled : bool
         False draws nothing (``--quiet``, ``--json``); the starts are still followed.
+    lines : bool, default=False
+        One plain line per iteration on stderr instead of the rows, written as soon as the
+        iteration ends (``gaussmix fit --verbose``): a log or a supervising program can
+        follow it, while the rows are only drawn on a terminal.
 
     Attributes
     ----------
@@ -88,8 +93,17 @@ class FitProgress:
         The last iteration of every start seen.
     """
 
-    def __init__(self, console: Console, n_init: int, max_iter: int, tol: float, enabled: bool):
+    def __init__(
+        self,
+        console: Console,
+        n_init: int,
+        max_iter: int,
+        tol: float,
+        enabled: bool,
+        lines: bool = False,
+    ):
         self.n_init = n_init
+        self.lines = lines
         self.max_iter = max_iter
         self.tol = tol
         self.progress = Progress(
@@ -101,7 +115,7 @@ class FitProgress:
             TextColumn("change {task.fields[change]:>8}"),
             _Clock(),
             console=console,
-            disable=not enabled,
+            disable=lines or not enabled,
         )
         self.tasks: dict[int, Any] = {}
         self.last: dict[int, IterationInfo] = {}
@@ -151,6 +165,14 @@ class FitProgress:
         self.last[info.init] = info
         self.ended.pop(info.init, None)  # a re-seeded start goes on after a small change
         change = "" if math.isinf(info.change) else f"{info.change:.1e}"
+        if self.lines:
+            print(
+                f"start {info.init + 1} iteration {info.iteration} mean log-likelihood "
+                f"{info.log_likelihood:.6f} change "
+                f"{'-' if math.isinf(info.change) else f'{info.change:.2e}'}",
+                file=sys.stderr,
+                flush=True,
+            )
         self.progress.update(
             self.tasks[info.init],
             total=self.max_iter,

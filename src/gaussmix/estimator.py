@@ -71,7 +71,6 @@ from gaussmix.validation import check_data, check_init_arrays, check_number, che
 __all__ = ["GaussianMixture"]
 
 _INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
-_FEATURE_RECORDS = ("n_features_in_", "feature_names_in_")
 _BACKENDS = ("numpy", "torch", "auto")
 _DTYPES = (None, "float32", "float64")
 
@@ -132,6 +131,8 @@ default="kmeans"
         Seed of the initialisation and of :meth:`sample`.
     warm_start : bool, default=False
         Continue from the previous fit's parameters (with one start) on the next ``fit``.
+        Only for the same n_components, covariance_type and number of features; after a
+        change of any, the next fit warns (UserWarning) and starts afresh.
     verbose : int, default=0
         0 silent; 1 prints each start and every ``verbose_interval`` iterations; 2 adds
         timing and the log-likelihood change.
@@ -357,20 +358,25 @@ default="kmeans"
     # ------------------------------------------------------------- parameters
     # --- begin models branch: public arrays of mclust codes are dense (K, D, D); the
     # compact form of the model stays the internal one that the kernels read.
-    def _compact(self, array: Any, model: CovarianceModel) -> np.ndarray:
+    def _compact(
+        self, array: Any, model: CovarianceModel, covariance_type: str | None = None
+    ) -> np.ndarray:
         array = np.asarray(array)
-        if reports_dense(self.covariance_type, model):
+        if reports_dense(covariance_type or self.covariance_type, model):
             return compact_from_dense(array, model.form)
         return array
 
     def _fitted_parameters(self) -> MixtureParameters:
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
-        model = self._covariance_model()
+        # The fitted arrays are in the shapes of the covariance_type they were fitted with,
+        # whatever set_params changed since.
+        covariance_type = self._fitted_settings()["covariance_type"]
+        model = get_covariance_model(covariance_type)
         return MixtureParameters(
             weights=np.asarray(self.weights_),
             means=np.asarray(self.means_),
-            covariances=self._compact(self.covariances_, model),
-            precisions_cholesky=self._compact(self.precisions_cholesky_, model),
+            covariances=self._compact(self.covariances_, model, covariance_type),
+            precisions_cholesky=self._compact(self.precisions_cholesky_, model, covariance_type),
             form=model.form,
         )
 
@@ -396,6 +402,65 @@ default="kmeans"
         self.orientation_ = parts.orientation
 
     # --- end models branch
+
+    # ------------------------------------------------- the settings of the fit
+    def _current_settings(self) -> dict[str, Any]:
+        """``get_params()`` now, without the callback (a hook of the fit, not of its model).
+
+        Array values are kept by reference: responsibilities_init can be as large as X.
+        """
+        settings = self.get_params(deep=False)
+        del settings["callback"]
+        return settings
+
+    def _fitted_settings(self) -> dict[str, Any]:
+        """The constructor parameters the fitted attributes were fitted with.
+
+        ``set_params`` after a fit changes what the next fit does, not what the current
+        fitted attributes are: saving, predicting and warm starts read these. An estimator
+        without the record (fitted attributes set by hand, an older pickle) is taken to
+        have been fitted with its current parameters.
+        """
+        recorded = self.__dict__.get("_fit_settings")
+        settings = self._current_settings() if recorded is None else dict(recorded)
+        settings["callback"] = self.callback
+        return settings
+
+    def _fitted_covariance_model(self) -> CovarianceModel:
+        return get_covariance_model(self._fitted_settings()["covariance_type"])
+
+    def _warm_start_possible(self, X: Any) -> bool:
+        """Whether this fit continues from the previous one (warm_start), warning when not.
+
+        The previous parameters serve as a start only for the same n_components,
+        covariance_type and number of features; otherwise this fit starts afresh, as
+        with warm_start=False, and says why.
+        """
+        if not self.warm_start or not hasattr(self, "converged_"):
+            return False
+        fitted = self._fitted_settings()
+        changes = [
+            f"{name} changed from {fitted[name]!r} to {getattr(self, name)!r}"
+            for name in ("n_components", "covariance_type")
+            if fitted[name] != getattr(self, name)
+        ]
+        n_features = _n_columns(X)
+        if n_features is not None and n_features != getattr(self, "n_features_in_", n_features):
+            changes.append(
+                f"X has {n_features} features where the previous fit had {self.n_features_in_}"
+            )
+        if not changes:
+            return True
+        warnings.warn(
+            "warm_start=True continues from the previous fit only when n_components, "
+            f"covariance_type and the number of features are unchanged; {'; '.join(changes)}. "
+            f"The previous fit was not used: this fit starts afresh (init_params="
+            f"{self.init_params!r}, n_init={self.n_init}), as with warm_start=False. Set "
+            "warm_start=False to fit afresh without this warning.",
+            UserWarning,
+            stacklevel=5,
+        )
+        return False
 
     def _initial_parameters(
         self,
@@ -484,22 +549,41 @@ default="kmeans"
         return self._output(X, self._map_posterior(checked, "labels"))
 
     def _fit(self, X: Any, sample_weight: Any) -> Any:
-        # Validation records n_features_in_ and feature_names_in_ before later checks (or a
-        # collapsing component) can fail; a failed fit must leave the estimator as it was.
-        records = {name: self.__dict__[name] for name in _FEATURE_RECORDS if name in self.__dict__}
+        # A failed fit leaves the estimator as it was: validation records n_features_in_
+        # and feature_names_in_ before later checks, a collapsing component or the user's
+        # callback can fail, so everything but the parameters is put back. An interrupted
+        # fit is not a failed one once it has a complete model (see _fit_unguarded): that
+        # model is kept, and the interrupt goes on from here.
+        state = {
+            name: value
+            for name, value in self.__dict__.items()
+            if name not in self._get_param_names()
+        }
         try:
             # One BLAS thread for the whole fit, M-steps included (see one_blas_thread).
             with one_blas_thread():
-                return self._fit_unguarded(X, sample_weight)
+                fitted_X, interrupt = self._fit_unguarded(X, sample_weight)
         except BaseException:
-            for name in _FEATURE_RECORDS:
-                self.__dict__.pop(name, None)
-            self.__dict__.update(records)
+            for name in [name for name in self.__dict__ if name not in self._get_param_names()]:
+                del self.__dict__[name]
+            self.__dict__.update(state)
             raise
+        if interrupt is not None:
+            raise interrupt
+        return fitted_X
 
-    def _fit_unguarded(self, X: Any, sample_weight: Any) -> Any:
+    def _fit_unguarded(self, X: Any, sample_weight: Any) -> tuple[Any, KeyboardInterrupt | None]:
+        """Fit; return the data fitted and the interrupt that stopped it early, if any.
+
+        The fitted attributes are set together at the end, so an exception leaves them as
+        they were. On Ctrl-C (or a KeyboardInterrupt raised by the callback) the best
+        model reached is kept as the fitted one, flagged not converged, when there is one:
+        a finished start or a start with at least one complete EM iteration. Before that
+        the interrupt is raised from here, and the fit is undone like a failed one.
+        """
+        settings = self._current_settings()
         model = self._check_parameters()
-        warm = bool(self.warm_start) and hasattr(self, "converged_")
+        warm = self._warm_start_possible(X)
         random_state = check_random_state(self.random_state)
         dask_input = is_dask_collection(X)
         backend = None
@@ -566,7 +650,7 @@ default="kmeans"
         n_init = 1 if warm else self.n_init
         # Ctrl-C (em.EMInterrupted): keep the best parameters reached so far as the fitted
         # attributes, flagged not converged, then let the interrupt go on.
-        interrupted: EMInterrupted | None = None
+        interrupted: KeyboardInterrupt | None = None
         try:
             for init in range(n_init):
                 self._announce(f"Initialization {init}")
@@ -605,10 +689,19 @@ default="kmeans"
                 # Without iterations no start has a lower bound; scikit-learn keeps the last.
                 if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                     best = result
-        except EMInterrupted as stop:
+        except KeyboardInterrupt as stop:
+            # Also a plain KeyboardInterrupt, from outside EM (a later start's k-means):
+            # the finished starts are kept then.
             interrupted = stop
-            if best is None or stop.result.lower_bound > best.lower_bound:
-                best = stop.result
+            reached = stop.result if isinstance(stop, EMInterrupted) else None
+            if (
+                reached is not None
+                and reached.n_iter > 0
+                and (best is None or reached.lower_bound > best.lower_bound)
+            ):
+                best = reached
+            if best is None:
+                raise
 
         if best is None:
             error = all_starts_failed(failures)
@@ -667,10 +760,10 @@ default="kmeans"
         self.lower_bounds_ = [value + offset for value in best.lower_bounds]
         self.log_likelihood_ = final.mean_log_likelihood + offset
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
+        self._fit_settings = settings
         if interrupted is not None:
             self.converged_ = False
-            raise interrupted
-        return backend.X if dask_input else X
+        return (backend.X if dask_input else X), interrupted
 
     # --------------------------------------------------------------- progress
     def _announce(self, message: str) -> None:
@@ -843,7 +936,7 @@ default="kmeans"
     # ----------------------------------------------------------- criteria
     def _n_parameters(self) -> int:
         n_components, n_features = self.means_.shape
-        covariance = self._covariance_model().n_parameters(n_components, n_features)
+        covariance = self._fitted_covariance_model().n_parameters(n_components, n_features)
         return int(covariance + n_components * n_features + n_components - 1)
 
     def bic(self, X: Any) -> float:
@@ -940,6 +1033,17 @@ default="kmeans"
         from gaussmix.io import load
 
         return load(path)
+
+
+def _n_columns(X: Any) -> int | None:
+    """Number of columns of 2-D input, read without validating it (None when unknown)."""
+    try:
+        shape = X.shape if hasattr(X, "shape") else np.shape(X)
+    except (TypeError, ValueError):
+        return None
+    if len(shape) != 2 or not isinstance(shape[1], (int, np.integer)):
+        return None
+    return int(shape[1])
 
 
 def _n_rows(X: Any) -> int:

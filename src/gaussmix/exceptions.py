@@ -15,6 +15,7 @@ __all__ = [
     "InvalidParameterError",
     "ModelFileError",
     "NonNumericDataError",
+    "OutputFileError",
 ]
 
 
@@ -63,6 +64,15 @@ class CollapsedComponentWarning(UserWarning):
 
 class ModelFileError(ValueError):
     """A model file cannot be written or read: missing, corrupted, foreign or too new."""
+
+
+class OutputFileError(OSError, ValueError):
+    """A result (a table, a figure) cannot be written: folder missing or not writable, disk full.
+
+    It is an :class:`OSError` as well, the type the failing system call raised (it is the
+    ``__cause__``); its message names the destination, never the temporary file of the
+    atomic write, and says how to fix it.
+    """
 
 
 class DataFileError(ValueError):

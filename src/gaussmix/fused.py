@@ -14,7 +14,9 @@ The tests hold both evaluations, and an independent scipy reference, to 1e-12.
 Layout: rows last (``(D + 1, rows)`` augmented rows, ``(K·D, rows)`` differences), so that
 every inner loop runs along contiguous rows and is vectorised by LLVM even when D is 2.
 
-Without numba, :func:`available` is False and the backend keeps the array kernels.
+Without numba, :func:`available` is False and the backend keeps the array kernels. Each
+compiled function is compiled (or loaded from numba's cache) at its first call through
+:func:`gaussmix.compiling.call`, off the caller's thread, so that Ctrl-C acts at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix import compiling
 from gaussmix.kernels import (
     FLOAT32_EXPONENT_FLOOR,
     ChunkMoments,
@@ -186,7 +189,8 @@ def block_moments(
     second_full = kind == "full"
     compiled_scatter = n_features <= _COMPILED_SCATTER_MAX_FEATURES or not second_full
     weights = np.empty(0, X.dtype) if sample_weight is None else sample_weight
-    _kernels().block_moments(
+    compiling.call(
+        _kernels().block_moments,
         X,
         start,
         stop,
@@ -293,7 +297,8 @@ def posterior(
     scratch = _scratch(chunk_size, prepared.n_components, prepared.n_features, X.dtype)
     log_norm = np.empty(n_rows, X.dtype)
     responsibilities = np.empty((n_rows, prepared.n_components), X.dtype)
-    _kernels().posterior(
+    compiling.call(
+        _kernels().posterior,
         X,
         chunk_size,
         _mixture(prepared, X.dtype),
@@ -320,5 +325,5 @@ def exp_nonpositive(values: np.ndarray) -> np.ndarray:
     """
     flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
     out = np.empty_like(flat)
-    _kernels().exp(flat, out)
+    compiling.call(_kernels().exp, flat, out)
     return out.reshape(np.shape(values))

@@ -8,8 +8,9 @@ Loading parses JSON and copies bytes; it never unpickles, so an untrusted file c
 run code.
 
 What is stored is generic: every public fitted attribute of the estimator (names ending
-in ``_``) and every JSON-representable constructor parameter, so covariance models added
-later with new fitted attributes are saved without changes here.
+in ``_``) and every JSON-representable constructor parameter the model was fitted with
+(not those ``set_params`` changed after the fit), so covariance models added later with
+new fitted attributes are saved without changes here.
 """
 
 from __future__ import annotations
@@ -184,7 +185,9 @@ def _build_header(
     parameters: dict[str, Any] = {}
     array_parameters: list[str] = []
     dropped: list[str] = []
-    for name, value in sorted(model.get_params(deep=False).items()):
+    # The parameters the arrays were fitted with, not those set_params changed since: the
+    # file must describe one consistent model.
+    for name, value in sorted(model._fitted_settings().items()):
         if value is not None and not isinstance(value, (np.ndarray, list, tuple)):
             try:
                 parameters[name] = _json_value(value)
@@ -204,7 +207,7 @@ def _build_header(
         "format_version": FORMAT_VERSION,
         "gaussmix_version": __version__,
         "estimator": type(model).__name__,
-        "covariance_model": model._covariance_model().name,
+        "covariance_model": model._fitted_covariance_model().name,
         "n_components": int(means.shape[0]),
         "n_features": int(means.shape[1]),
         "feature_names": attributes.get("feature_names_in_"),
@@ -264,19 +267,16 @@ def save(
     Raises
     ------
     ModelFileError
-        If the model is not a fitted GaussianMixture; nothing is written then.
+        If the model is not a fitted GaussianMixture, or the file cannot be written (its
+        folder is missing or not writable, ``path`` is a folder, the disk is full; the OS
+        error is the ``__cause__``); nothing is written then, and an existing file is kept.
     """
     header, arrays = _build_header(model, standardization)
     payload = _safetensors().save(
         arrays, metadata={_METADATA_KEY: json.dumps(header, sort_keys=True)}
     )
     destination = Path(path)
-    if not destination.parent.is_dir():
-        raise ModelFileError(
-            f"the folder of the model file must exist; got {str(destination)!r} whose folder "
-            f"{str(destination.parent)!r} does not. Create it first."
-        )
-    atomic_write(destination, payload)
+    atomic_write(destination, payload, what="model file", error=ModelFileError)
     return destination
 
 
@@ -551,6 +551,7 @@ def _rebuild(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) 
         setattr(model, name, value)
     for name, array in arrays.items():
         setattr(model, name, array)
+    model._fit_settings = model._current_settings()
     return model
 
 

@@ -64,6 +64,26 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
     )
 
 
+def _unmasked(values: Any, name: str, fix: str) -> Any:
+    """The data of a ``numpy.ma`` array that has no masked entry; refuse one that has.
+
+    Missing values are not supported yet, and NumPy's conversions drop the mask: the
+    values under it would be fitted as data.
+    """
+    if not isinstance(values, np.ma.MaskedArray):
+        return values
+    mask = np.ma.getmaskarray(values)
+    if mask.any():
+        where = tuple(int(i) for i in np.argwhere(mask)[0])
+        location = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {where}"
+        raise InvalidInputError(
+            f"{name} must have no masked entries: gaussmix does not support missing values, "
+            "and the values under a mask would be used as data; got a numpy.ma.MaskedArray "
+            f"with {int(mask.sum())} masked entries (first at {location}). {fix}"
+        )
+    return np.ma.getdata(values)
+
+
 def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     """Validate X for an estimator: 2-D, numeric, finite, float32 or float64.
 
@@ -88,11 +108,18 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     Raises
     ------
     InvalidInputError, NonNumericDataError
+        Also for a ``numpy.ma`` array with masked entries (one without is used as its data).
     """
     if isinstance(X, np.matrix):
         # Always 2-D; scikit-learn refuses it since 1.6 ("np.matrix is not supported"),
         # but its rows are exactly those of np.asarray(X).
         X = np.asarray(X)
+    X = _unmasked(
+        X,
+        "X",
+        "Fill them, e.g. X.filled(value) or an imputer (sklearn.impute.SimpleImputer) on "
+        "X.filled(np.nan), or drop the rows that have one: X[~X.mask.any(axis=1)].",
+    )
     bad_columns = _non_numeric_columns(X)
     if bad_columns:
         raise NonNumericDataError(
@@ -173,6 +200,11 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
     """
     if sample_weight is None:
         return None
+    sample_weight = _unmasked(
+        sample_weight,
+        "sample_weight",
+        "Fill them, e.g. sample_weight.filled(0) to leave those rows out of the fit.",
+    )
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight)
     try:
