@@ -395,3 +395,25 @@ def test_outputs_follow_the_type_and_device_of_the_input(backend, device):
             assert value == pytest.approx(getattr(reference, name)(X), rel=1e-10)
         drawn, labels = model.sample(5)
         assert type(drawn) is np.ndarray and type(labels) is np.ndarray
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeWarning("invalid value encountered in log"), np.linalg.LinAlgError("Singular matrix")],
+)
+def test_select_model_translates_a_raw_numpy_failure(monkeypatch, failure):
+    pytest.importorskip("pandas")
+    import gaussmix.selection as selection
+
+    original = GaussianMixture.fit
+
+    def fit(self, X, y=None, sample_weight=None):
+        if self.n_components == 2:
+            raise failure
+        return original(self, X, sample_weight=sample_weight)
+
+    monkeypatch.setattr(selection.GaussianMixture, "fit", fit, raising=True)
+    table = select_model(blobs(), n_components=[1, 2], covariance_types=["VVV"], n_jobs=1).results_
+    error = table.loc[table["n_components"] == 2, "error"].item()
+    assert error.startswith("the fit degenerated (NumPy: ")
+    assert "raise reg_covar" in error

@@ -173,6 +173,13 @@ def _fit_one(
             row.update(_criteria(estimator, X, sample_weight))
         except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
             row["error"] = f"{type(error).__name__}: {error}"
+            if isinstance(error, (RuntimeWarning, ArithmeticError, np.linalg.LinAlgError)):
+                # NumPy's words, not the library's: say what they mean.
+                row["error"] = (
+                    f"the fit degenerated (NumPy: {error}): a variance or likelihood left the "
+                    "floating-point range; raise reg_covar, use fewer components or "
+                    "standardise the features"
+                )
             return row, None
     row["converged"] = bool(estimator.converged_)
     row["n_iter"] = int(estimator.n_iter_)
