@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture, select_model
+from gaussmix.selection import SelectionInterrupted
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -169,13 +171,44 @@ def run_mclust(name: str, directory: Path) -> dict:
     }
 
 
-def run_ours(X: np.ndarray) -> dict:
-    """select_model with its defaults, timed in this process."""
+def _out_of_time(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_ours(X: np.ndarray, budget: float) -> dict:
+    """select_model with its defaults, timed in this process, stopped after ``budget`` s.
+
+    The stop is select_model's own Ctrl-C path (an alarm raises KeyboardInterrupt), so an
+    unfinished run still gives the fits that had finished.
+    """
+    previous = signal.signal(signal.SIGALRM, _out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, budget)
     started = time.perf_counter()
-    result = select_model(X, n_components=COUNTS, covariance_types="all")
+    try:
+        result = select_model(X, n_components=COUNTS, covariance_types="all")
+    except SelectionInterrupted as stop:
+        result = stop.selection
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     seconds = time.perf_counter() - started
+    if result is None:
+        return {
+            "seconds": seconds,
+            "complete": False,
+            "model": "—",
+            "G": "—",
+            "bic": math.nan,
+            "table": pd.DataFrame(
+                columns=["covariance_type", "n_components", "bic", "error", "n_iter"]
+            ),
+            "n_iter": 0,
+            "n_done": 0,
+        }
     return {
         "seconds": seconds,
+        "complete": result.complete,
+        "n_done": len(result.results_),
         "model": result.best_params_["covariance_type"],
         "G": result.best_params_["n_components"],
         "bic": float(result.results_["bic"].min()),
@@ -184,22 +217,29 @@ def run_ours(X: np.ndarray) -> dict:
     }
 
 
-def run_fresh(name: str) -> float:
+def run_fresh(name: str, budget: float) -> float:
     """Wall seconds of a new Python process importing gaussmix and running select_model."""
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", FRESH_PYTHON, str(DATA / f"{name}.csv")],
-        check=True,
-        timeout=3600,
-        capture_output=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    try:
+        subprocess.run(
+            [sys.executable, "-c", FRESH_PYTHON, str(DATA / f"{name}.csv")],
+            check=True,
+            timeout=budget + 120,
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        return math.nan
     return time.perf_counter() - started
 
 
 def compare_tables(ours: pd.DataFrame, mclust: pd.DataFrame) -> dict:
-    """Cell-by-cell comparison of our BIC (lower is better) with −BIC_mclust."""
-    merged = ours.merge(mclust, on=["covariance_type", "n_components"], how="outer")
+    """Cell-by-cell comparison of our BIC (lower is better) with −BIC_mclust.
+
+    Cells that an interrupted run did not reach count as neither fitted nor failed here.
+    """
+    merged = ours.merge(mclust, on=["covariance_type", "n_components"], how="right")
+    reached = merged["bic"].notna() | merged["error"].notna()
     reference = -merged["bic_mclust"]
     fitted_ours = np.isfinite(merged["bic"]) & (merged["error"].fillna("") == "")
     fitted_mclust = np.isfinite(reference)
@@ -212,7 +252,8 @@ def compare_tables(ours: pd.DataFrame, mclust: pd.DataFrame) -> dict:
         "both": int(both.sum()),
         "worse": int(worse.sum()),
         "better": int(better.sum()),
-        "failed_here_only": int((fitted_mclust & ~fitted_ours).sum()),
+        "not_reached": int((~reached).sum()),
+        "failed_here_only": int((fitted_mclust & ~fitted_ours & reached).sum()),
         "failed_mclust_only": int((fitted_ours & ~fitted_mclust).sum()),
         "largest_worse": float(difference[worse].max()) if worse.any() else 0.0,
         "worst_cell": (
@@ -224,7 +265,7 @@ def compare_tables(ours: pd.DataFrame, mclust: pd.DataFrame) -> dict:
     }
 
 
-def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool) -> None:
+def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: float) -> None:
     if shutil.which("Rscript") is None:
         raise SystemExit("Rscript is not on PATH: the comparison needs R with mclust.")
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -237,13 +278,13 @@ def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool) -> None:
             X = load(name)
             ours_seconds, r_seconds, r_wall, fresh_wall = [], [], [], []
             for _ in range(repeats):
-                ours = run_ours(X)
+                ours = run_ours(X, budget)
                 ours_seconds.append(ours["seconds"])
                 mclust = run_mclust(name, directory)
                 r_seconds.append(mclust["seconds"])
                 r_wall.append(mclust["wall"])
-                if fresh:
-                    fresh_wall.append(run_fresh(name))
+                if fresh and ours["complete"]:
+                    fresh_wall.append(run_fresh(name, budget))
             table = compare_tables(ours["table"], mclust["table"])
             tables.append((name, table))
             rows.append(
@@ -251,6 +292,8 @@ def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool) -> None:
                     "name": name,
                     "shape": f"{X.shape[0]} × {X.shape[1]}",
                     "ours": statistics.median(ours_seconds),
+                    "complete": ours["complete"],
+                    "n_done": ours["n_done"],
                     "fresh": statistics.median(fresh_wall) if fresh_wall else math.nan,
                     "r": statistics.median(r_seconds),
                     "r_wall": statistics.median(r_wall),
@@ -276,10 +319,10 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
         machine(),
         f"R: {rows[0]['version']}. Repeats per data set: {repeats} (ours and R interleaved).",
         "",
-        "`select_model(X, n_components=range(1, 10), covariance_types=\"all\")` with its "
-        "defaults (hierarchical start, `tol=1e-5`, `convergence=\"relative\"`, `reg_covar=0`, "
+        '`select_model(X, n_components=range(1, 10), covariance_types="all")` with its '
+        'defaults (hierarchical start, `tol=1e-5`, `convergence="relative"`, `reg_covar=0`, '
         "`max_iter=1000`, `n_jobs=None`) against `Mclust(X, G = 1:9)` (its defaults). "
-        "Our seconds: in-process after a warm-up fit; \"fresh\": wall time of a new Python "
+        'Our seconds: in-process after a warm-up fit; "fresh": wall time of a new Python '
         "process importing gaussmix and running the same call. R: `system.time` inside R, "
         "and the wall time of the `Rscript` process.",
         "",
@@ -289,8 +332,11 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        ours_seconds = seconds(row["ours"])
+        if not row["complete"]:
+            ours_seconds = f"> {row['ours']:.0f} (stopped; {row['n_done']} of 126 fits done)"
         lines.append(
-            f"| {row['name']} | {row['shape']} | {seconds(row['ours'])} | "
+            f"| {row['name']} | {row['shape']} | {ours_seconds} | "
             f"{seconds(row['fresh'])} | {seconds(row['r'])} | {seconds(row['r_wall'])} | "
             f"{row['ours_choice']} | {row['ours_bic']:.3f} | {row['r_choice']} | "
             f"{row['r_bic']:.3f} | {row['n_iter']} |"
@@ -298,26 +344,28 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
     lines += [
         "",
         "BIC tables, cell by cell (14 models × G = 1..9 = 126 cells per data set). "
-        f"\"worse\": our BIC above −BIC_mclust by more than {RELATIVE_TOLERANCE:g} relative; "
-        "\"better\": below by as much; \"failed here only\": mclust fitted the cell, we did "
-        "not (degenerate fit recorded with its error); \"failed in mclust only\": the reverse "
-        "(NA in mclust's table).",
+        f'"worse": our BIC above −BIC_mclust by more than {RELATIVE_TOLERANCE:g} relative; '
+        '"better": below by as much; "failed here only": mclust fitted the cell, we did '
+        'not (degenerate fit recorded with its error); "failed in mclust only": the reverse '
+        '(NA in mclust\'s table); "not reached": cells a stopped run had not fitted yet.',
         "",
         "| data | cells fitted by both | worse | better | failed here only | failed in mclust "
-        "only | largest worse difference (cell) |",
-        "|---|---|---|---|---|---|---|",
+        "only | not reached | largest worse difference (cell) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, table in tables:
         largest = f"{table['largest_worse']:.3g} ({table['worst_cell']})" if table["worse"] else "—"
         lines.append(
             f"| {name} | {table['both']} | {table['worse']} | {table['better']} | "
-            f"{table['failed_here_only']} | {table['failed_mclust_only']} | {largest} |"
+            f"{table['failed_here_only']} | {table['failed_mclust_only']} | "
+            f"{table['not_reached']} | {largest} |"
         )
     totals = {key: sum(table[key] for _, table in tables) for key in ("both", "worse", "better")}
     failed = sum(table["failed_here_only"] for _, table in tables)
     lines += [
         f"| **all** | {totals['both']} | {totals['worse']} | {totals['better']} | {failed} | "
-        f"{sum(table['failed_mclust_only'] for _, table in tables)} | |",
+        f"{sum(table['failed_mclust_only'] for _, table in tables)} | "
+        f"{sum(table['not_reached'] for _, table in tables)} | |",
         "",
     ]
     return lines
@@ -342,8 +390,8 @@ def plan(repeats: int) -> None:
         machine(),
         "",
         "select_model over the 14 models × G = 1..9 with its defaults; seconds, median of "
-        f"{repeats} run(s) per mode, modes interleaved. \"first call\": a fresh set of loky "
-        "worker processes (each imports gaussmix and loads the compiled kernels); \"reused\": "
+        f'{repeats} run(s) per mode, modes interleaved. "first call": a fresh set of loky '
+        'worker processes (each imports gaussmix and loads the compiled kernels); "reused": '
         "the same workers again.",
         "",
         "| data | " + " | ".join(modes) + " |",
@@ -394,12 +442,18 @@ def main() -> None:
     parser.add_argument(
         "--datasets", default=",".join(DATASETS), help="comma-separated subset of the data sets"
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=900.0,
+        help="seconds after which one select_model run is stopped (its finished fits are kept)",
+    )
     arguments = parser.parse_args()
     if arguments.plan:
         plan(arguments.repeats)
         return
     datasets = tuple(name for name in arguments.datasets.split(",") if name)
-    comparison(datasets, arguments.repeats, fresh=not arguments.no_fresh)
+    comparison(datasets, arguments.repeats, fresh=not arguments.no_fresh, budget=arguments.budget)
 
 
 if __name__ == "__main__":

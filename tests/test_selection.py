@@ -91,6 +91,7 @@ def test_degenerate_fits_are_recorded_not_fatal():
     assert failed["bic"].isna().all()
     assert (table.loc[table["n_components"] == 30, "error"].str.contains("exceeds")).all()
     assert result.best_params_["n_components"] in (1, 2, 5)
+    assert f"; {len(failed)} failed," in result.summary()
 
 
 @pytest.mark.parametrize("backend", ["loky", "threading"])
@@ -359,3 +360,18 @@ def test_interrupt_of_parallel_fits(faithful):
     full = select_model(faithful, **options).results_.set_index(["covariance_type", "n_components"])
     rows = partial.results_.set_index(["covariance_type", "n_components"])
     pandas.testing.assert_frame_equal(rows, full.loc[rows.index])
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("EII", "EII (spherical; volume equal)"),
+        ("VEI", "VEI (diagonal; volume varying, shape equal)"),
+        ("EVV", "EVV (ellipsoidal; volume equal, shape varying, orientation varying)"),
+        ("diag", "diag = VVI (diagonal; volume varying, shape varying)"),
+    ],
+)
+def test_models_are_described_by_their_letters(code, words):
+    from gaussmix.selection_summary import describe_model
+
+    assert describe_model(code) == words

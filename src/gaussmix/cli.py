@@ -4,7 +4,8 @@ Built on click (arguments, help, exit codes) and rich (progress and tables); bot
 with the extra ``cli``. Every command takes ``--json`` (one JSON document on stdout) and
 ``--quiet``. A user error (missing or unreadable file, bad value, wrong columns for the
 model) prints one ``Error: …`` line on stderr and exits with status 2; Ctrl-C during
-``fit`` writes the model reached so far, flagged not converged, and exits with 130.
+``fit`` writes the model reached so far, flagged not converged, and during ``select`` keeps
+the best of the finished fits; both then exit with 130.
 """
 
 from __future__ import annotations
