@@ -6,7 +6,10 @@ few; option handling that needs no new process is tested in-process with click's
 
 from __future__ import annotations
 
+import inspect
+import io
 import json
+import math
 import os
 import queue
 import shutil
@@ -290,40 +293,136 @@ def test_select_runs_select_model_on_every_mclust_model(tmp_path, faithful_csv):
     assert f"{reference.results_['icl'].iloc[0]:.1f}" in table.stdout
 
 
-def test_select_passes_its_options_to_select_model(faithful_csv, monkeypatch):
-    calls = {}
+def _fake_select_model(calls: dict):
+    """A select_model that records its options and returns one real tied fit."""
 
     def fake_select_model(X, **options):
         calls.update(options, n_components=list(options["n_components"]))
-        best = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
-        results = pd.DataFrame(
-            {"covariance_type": ["tied"], "n_components": [2], "aic": [best.aic(X)]}
-        )
-        return SimpleNamespace(
-            best_estimator_=best,
-            results_=results,
-            best_params_={"n_components": 2, "covariance_type": "tied"},
+        return gaussmix.select_model(
+            X, n_components=[2], covariance_types=["tied"], criterion=options["criterion"]
         )
 
-    monkeypatch.setattr(gaussmix.selection, "select_model", fake_select_model)
+    return fake_select_model
+
+
+@pytest.mark.parametrize("spelling", ["-k", "--n-components", "--k"])
+def test_select_passes_its_options_to_select_model(faithful_csv, monkeypatch, spelling):
+    calls = {}
+    monkeypatch.setattr(gaussmix.selection, "select_model", _fake_select_model(calls))
     result = CliRunner().invoke(
         cli,
         [
             "select",
             str(faithful_csv),
-            *("--k", "2,4", "--models", "tied", "--seed", "5", "--criterion", "aic"),
-            *("--init", "kmeans", "--json"),
+            *(spelling, "2,4", "--models", "tied", "--seed", "5", "--criterion", "aic"),
+            *("--init", "kmeans", "--tol", "1e-4", "--convergence", "absolute"),
+            *("--max-iter", "50", "--n-jobs", "2", "--json"),
         ],
     )
     assert result.exit_code == 0, result.output
+    assert callable(calls.pop("callback"))
     assert calls == {
         "n_components": [2, 4],
         "covariance_types": ["tied"],
         "criterion": "aic",
         "init_params": "kmeans",
         "random_state": 5,
+        "tol": 1e-4,
+        "convergence": "absolute",
+        "max_iter": 50,
+        "n_jobs": 2,
     }
-    assert json.loads(result.stdout)["best"]["covariance_type"] == "tied"
+    document = json.loads(result.stdout)
+    assert document["best"]["covariance_type"] == "tied"
+    assert document["interrupted"] is False
+
+
+def test_select_defaults_are_select_models(faithful_csv, monkeypatch):
+    calls = {}
+    monkeypatch.setattr(gaussmix.selection, "select_model", _fake_select_model(calls))
+    result = CliRunner().invoke(cli, ["select", str(faithful_csv), "--json"])
+    assert result.exit_code == 0, result.output
+    defaults = inspect.signature(gaussmix.select_model).parameters
+    for name in ("criterion", "init_params", "tol", "convergence", "max_iter", "n_jobs"):
+        assert calls[name] == defaults[name].default, name
+    assert calls["n_components"] == list(defaults["n_components"].default)
+
+
+def test_select_prints_the_summary(faithful_csv):
+    arguments = ["select", str(faithful_csv), "-k", "2,3", "--models", "EEE,VVV"]
+    result = CliRunner().invoke(cli, arguments, terminal_width=100)
+    assert result.exit_code == 0, result.output
+    reference = gaussmix.select_model(
+        pd.read_csv(faithful_csv), n_components=[2, 3], covariance_types=["EEE", "VVV"]
+    )
+    for line in reference.summary().splitlines():
+        assert line in result.stdout
+
+
+def test_ctrl_c_during_select_keeps_the_finished_fits_and_exits_130(
+    tmp_path, faithful_csv, monkeypatch
+):
+    fit_one = gaussmix.selection._fit_one
+    calls = []
+
+    def interrupted_fit(*arguments):
+        calls.append(arguments[2:4])
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # Ctrl-C during the fourth fit, deterministically
+        return fit_one(*arguments)
+
+    monkeypatch.setattr(gaussmix.selection, "_fit_one", interrupted_fit)
+    arguments = ["select", str(faithful_csv), "-k", "1-3", "--models", "EEE,VVV", "--n-jobs", "1"]
+    best_path = tmp_path / "best.gmm"
+    result = CliRunner().invoke(cli, [*arguments, "-o", str(best_path), "--json"])
+    assert result.exit_code == 130, result.output
+    assert "Interrupted after 3 of 6 fits" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["interrupted"] is True
+    assert (document["n_done"], document["n_fits"]) == (3, 6)
+    finished = pd.DataFrame(document["results"])
+    assert list(zip(finished["covariance_type"], finished["n_components"], strict=True)) == [
+        ("EEE", 1),
+        ("VVV", 1),
+        ("EEE", 2),
+    ]
+    best = finished.loc[finished["bic"].idxmin()]
+    model = gaussmix.load(best_path)
+    assert (model.covariance_type, model.n_components) == (
+        best["covariance_type"],
+        best["n_components"],
+    )
+    assert model.bic(pd.read_csv(faithful_csv)) == pytest.approx(best["bic"], rel=1e-12)
+
+    # Text output: the summary of the finished fits, flagged as interrupted.
+    calls.clear()
+    text = CliRunner().invoke(cli, arguments, terminal_width=100)
+    assert text.exit_code == 130
+    assert "INTERRUPTED: 3 of 6 fits had finished" in text.stdout
+
+    # Interrupted before any fit finished: nothing to keep.
+    calls.clear()
+    calls.extend([None] * 3)
+    nothing = CliRunner().invoke(cli, [*arguments, "-o", str(tmp_path / "none.gmm")])
+    assert nothing.exit_code == 130
+    assert "before any fit finished" in nothing.stderr
+    assert not (tmp_path / "none.gmm").exists()
+
+
+def test_select_progress_shows_fits_done_and_the_best():
+    from rich.console import Console
+
+    from gaussmix.cli import _SelectProgress
+    from gaussmix.selection import SelectionProgress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    progress = _SelectProgress(console, 4, "bic", enabled=True)
+    with progress:
+        progress(SelectionProgress(1, 4, "EEE", 1, 10.0, "EEE", 1, 10.0))
+        progress(SelectionProgress(2, 4, "VVV", 1, math.nan, "EEE", 1, 10.0))
+        task = progress.progress.tasks[0]
+        assert (task.completed, task.total) == (2, 4)
+        assert task.fields["best"] == "EEE, K = 1, BIC 10.00"
 
 
 def test_fit_with_an_mclust_code(tmp_path, faithful_csv):

@@ -1,4 +1,5 @@
-"""select_model: the published Old Faithful reference, the results table, degenerate fits."""
+"""select_model: the published Old Faithful reference, the results table, degenerate fits,
+parallel fits, the summary, the returned estimator and interrupts."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from importlib.resources import files
 
 import matplotlib
 import numpy as np
+import pandas
 import pytest
+from sklearn.base import clone
 
 from gaussmix import GaussianMixture, InvalidInputError, InvalidParameterError, select_model
+from gaussmix import selection as selection_module
 from gaussmix.covariance import MCLUST_MODELS
+from gaussmix.selection import SelectionInterrupted, SelectionProgress, parallel_plan
 
 matplotlib.use("Agg")
 
@@ -25,7 +30,7 @@ def faithful() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def faithful_selection(faithful):
-    return select_model(faithful, n_components=range(1, 10), covariance_types="all", n_jobs=2)
+    return select_model(faithful, n_components=range(1, 10), covariance_types="all")
 
 
 def test_faithful_selects_mclusts_model_and_bic(faithful_selection):
@@ -86,13 +91,24 @@ def test_degenerate_fits_are_recorded_not_fatal():
     assert failed["bic"].isna().all()
     assert (table.loc[table["n_components"] == 30, "error"].str.contains("exceeds")).all()
     assert result.best_params_["n_components"] in (1, 2, 5)
+    assert f"; {len(failed)} failed," in result.summary()
 
 
-def test_parallel_and_sequential_give_the_same_table(faithful):
-    options = {"n_components": [2, 3], "covariance_types": ["VEI", "EVE", "tied"]}
-    sequential = select_model(faithful, **options).results_
-    parallel = select_model(faithful, n_jobs=2, **options).results_
-    np.testing.assert_allclose(sequential["bic"], parallel["bic"], rtol=1e-12)
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_parallel_and_sequential_give_the_same_table(faithful, faithful_selection, backend):
+    joblib = pytest.importorskip("joblib")
+    options = {"n_components": [1, 3, 4], "covariance_types": ["VEI", "EVE", "tied", "VVV"]}
+    sequential = select_model(faithful, n_jobs=1, **options)
+    with joblib.parallel_config(backend=backend):
+        parallel = select_model(faithful, n_jobs=2, **options)
+    pandas.testing.assert_frame_equal(parallel.results_, sequential.results_)
+    assert parallel.best_params_ == sequential.best_params_
+    np.testing.assert_array_equal(parallel.labels_, sequential.labels_)
+    # The default (sequential for data this small) agrees with the full run's rows too.
+    full = faithful_selection.results_.set_index(["covariance_type", "n_components"])
+    subset = sequential.results_.set_index(["covariance_type", "n_components"])
+    common = subset.index.intersection(full.index)
+    pandas.testing.assert_frame_equal(subset.loc[common], full.loc[common])
 
 
 def test_sample_weights_count_as_repeated_rows(faithful):
@@ -133,6 +149,10 @@ def test_sample_weights_count_as_repeated_rows(faithful):
         ({"n_components": [0, 2]}, "n_components"),
         ({"init_params": "ward"}, "init_params must be one of"),
         ({"tol": -1.0}, "tol"),
+        ({"convergence": "loose"}, "convergence must be one of"),
+        ({"n_jobs": 0}, "n_jobs must not be 0"),
+        ({"n_jobs": 1.5}, "n_jobs must be None"),
+        ({"callback": 3}, "callback must be callable"),
     ],
 )
 def test_bad_arguments_raise(faithful, options, message):
@@ -158,3 +178,200 @@ def test_best_estimator_keeps_the_column_names_of_a_dataframe(faithful):
         # scikit-learn warns when names are given to a model fitted without them.
         warnings.simplefilter("error")
         assert best.bic(frame) == pytest.approx(selection.results_["bic"].iloc[0], rel=1e-12)
+
+
+def test_defaults_use_mclusts_convergence_rule(faithful_selection):
+    best = faithful_selection.best_estimator_
+    assert (best.tol, best.convergence, best.reg_covar, best.max_iter) == (
+        1e-5,
+        "relative",
+        0.0,
+        1000,
+    )
+    # Every converged fit stopped by the relative rule on the total log-likelihood.
+    table = faithful_selection.results_
+    assert table["converged"].all()
+
+
+def test_parallel_plan_by_data_size(monkeypatch):
+    monkeypatch.setattr(selection_module, "default_n_threads", lambda: 4)
+    assert parallel_plan(None, 272, 2, 126) == (1, "processes")
+    assert parallel_plan(None, 10_000, 5, 126) == (4, "processes")
+    assert parallel_plan(None, 10_000, 5, 3) == (3, "processes")
+    assert parallel_plan(-1, 272, 2, 126) == (4, "processes")
+    assert parallel_plan(-2, 272, 2, 126) == (3, "processes")
+    assert parallel_plan(1, 10_000, 5, 126) == (1, "processes")
+    assert parallel_plan(8, 10_000, 5, 126) == (8, "processes")
+
+
+def test_summary_reports_what_mclust_summary_reports(faithful, faithful_selection):
+    table = faithful_selection.results_
+    text = faithful_selection.summary()
+    # The best row, found here by sorting the table, not by the selection's own choice.
+    ranked = table.dropna(subset=["bic"]).sort_values("bic", kind="stable")
+    best = ranked.iloc[0]
+    assert (best["covariance_type"], best["n_components"]) == ("EEE", 3)
+    assert "Best model: EEE (ellipsoidal; volume equal, shape equal, orientation equal)" in text
+    assert "with 3 components" in text
+    values = [f"{best['log_likelihood']:.3f}", "272", str(best["n_parameters"])]
+    values += [f"{best['bic']:.3f}", f"{best['icl']:.3f}"]
+    line = next(line for line in text.splitlines() if values[0] in line)
+    assert line.split() == values
+    assert "lower is better" in text and "BIC_mclust = −BIC" in text
+    # Top three with their differences from the best.
+    lines = text.splitlines()
+    heading = lines.index("Top 3 models by BIC (difference = BIC − best BIC, ≥ 0):")
+    top = lines[heading + 2 : heading + 5]
+    for line, (_, model) in zip(top, ranked.head(3).iterrows(), strict=True):
+        assert line.split() == [
+            model["covariance_type"],
+            str(model["n_components"]),
+            f"{model['bic']:.3f}",
+            f"{model['bic'] - best['bic']:.3f}",
+        ]
+    # The clustering table: rows per component of the best mixture's MAP partition.
+    sizes = np.bincount(faithful_selection.best_estimator_.predict(faithful), minlength=3)
+    assert sizes.sum() == 272
+    assert ["rows", *map(str, sizes)] in [line.split() for line in text.splitlines()]
+    assert str(faithful_selection) == text
+
+
+def test_summary_with_parameters_lists_weights_means_and_covariances(faithful_selection):
+    text = faithful_selection.summary(parameters=True)
+    best = faithful_selection.best_estimator_
+    lines = [line.split() for line in text.splitlines()]
+    assert ["weight", *(f"{w:.7g}" for w in best.weights_)] in lines
+    assert ["x0", *(f"{m:.7g}" for m in best.means_[:, 0])] in lines
+    assert ["x1", *(f"{m:.7g}" for m in best.means_[:, 1])] in lines
+    for component in range(3):
+        assert ["component", f"{component}:"] in lines
+        assert ["x0", *(f"{v:.7g}" for v in best.covariances_[component, 0])] in lines
+
+
+def test_summary_of_an_sklearn_name_and_icl(faithful):
+    result = select_model(faithful, n_components=[2, 3], covariance_types=["full"], criterion="icl")
+    text = result.summary(top=2)
+    assert "Best model: full = VVV (ellipsoidal; volume varying" in text
+    assert "Top 2 models by ICL" in text
+
+
+def test_best_estimator_can_be_cloned_and_refitted(faithful, faithful_selection):
+    best = faithful_selection.best_estimator_
+    assert best.responsibilities_init is None
+    assert best.init_params == "hierarchical"
+    assert len(repr(best).splitlines()) <= 4 and "array" not in repr(best)
+    # With the hierarchical start a refit on the same data is the same mixture.
+    refit = clone(best).fit(faithful)
+    np.testing.assert_allclose(refit.means_, best.means_, rtol=1e-12)
+    assert refit.n_iter_ == best.n_iter_
+    # And it fits other data like any estimator.
+    other = np.random.default_rng(0).normal(size=(60, 3))
+    assert clone(best).fit(other[:, :2]).means_.shape == (3, 2)
+    assert clone(best).fit(other).means_.shape == (3, 3)
+
+
+def _interrupt_after(count: int):
+    seen: list[SelectionProgress] = []
+
+    def callback(progress: SelectionProgress) -> None:
+        seen.append(progress)
+        if progress.n_done == count:
+            raise KeyboardInterrupt
+
+    return callback, seen
+
+
+def test_progress_reports_every_fit_and_the_best_so_far(faithful):
+    seen: list[SelectionProgress] = []
+    options = {"n_components": [1, 2, 3], "covariance_types": ["EEE", "VVV"]}
+    result = select_model(faithful, callback=seen.append, **options)
+    assert [progress.n_done for progress in seen] == list(range(1, 7))
+    assert {progress.n_fits for progress in seen} == {6}
+    table = result.results_
+    for progress in seen:
+        # The best among the first n_done rows, computed from the table.
+        head = table.iloc[: progress.n_done]
+        best = head.loc[head["bic"].idxmin()]
+        assert (progress.best_covariance_type, progress.best_n_components) == (
+            best["covariance_type"],
+            best["n_components"],
+        )
+        assert progress.best_score == best["bic"]
+    assert seen[-1].best_covariance_type == result.best_params_["covariance_type"]
+
+
+def test_interrupt_keeps_the_finished_fits(faithful):
+    options = {"n_components": [1, 2, 3], "covariance_types": ["EEE", "VVV", "EII"]}
+    full = select_model(faithful, **options)
+    callback, _ = _interrupt_after(5)
+    with pytest.raises(SelectionInterrupted) as caught:
+        select_model(faithful, callback=callback, **options)
+    stop = caught.value
+    assert isinstance(stop, KeyboardInterrupt)
+    assert (stop.n_done, stop.n_fits) == (5, 9)
+    partial = stop.selection
+    assert not partial.complete and partial.n_fits == 9
+    pandas.testing.assert_frame_equal(partial.results_, full.results_.iloc[:5])
+    head = full.results_.iloc[:5]
+    best = head.loc[head["bic"].idxmin()]
+    assert partial.best_params_ == {
+        "covariance_type": best["covariance_type"],
+        "n_components": best["n_components"],
+    }
+    assert partial.best_estimator_.bic(faithful) == pytest.approx(best["bic"], rel=1e-12)
+    assert "INTERRUPTED: 5 of 9 fits had finished" in partial.summary()
+
+
+def test_interrupt_inside_a_fit_keeps_the_fits_before_it(faithful, monkeypatch):
+    calls = []
+    fit_one = selection_module._fit_one
+
+    def interrupted_fit(*arguments):
+        calls.append(arguments[2:4])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of the third EM run
+        return fit_one(*arguments)
+
+    monkeypatch.setattr(selection_module, "_fit_one", interrupted_fit)
+    with pytest.raises(SelectionInterrupted) as caught:
+        select_model(faithful, n_components=[2, 3], covariance_types=["EEE", "VVV"], n_jobs=1)
+    assert caught.value.n_done == 2
+    assert list(caught.value.selection.results_["covariance_type"]) == ["EEE", "VVV"]
+
+    calls.clear()
+
+    def first_fit_interrupted(*arguments):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(selection_module, "_fit_one", first_fit_interrupted)
+    with pytest.raises(SelectionInterrupted) as caught:
+        select_model(faithful, n_components=[2], covariance_types=["EEE"], n_jobs=1)
+    assert caught.value.selection is None and caught.value.n_done == 0
+
+
+def test_interrupt_of_parallel_fits(faithful):
+    joblib = pytest.importorskip("joblib")
+    callback, seen = _interrupt_after(2)
+    options = {"n_components": [1, 2, 3], "covariance_types": ["EEE", "VVV"]}
+    with joblib.parallel_config(backend="threading"), pytest.raises(SelectionInterrupted) as caught:
+        select_model(faithful, n_jobs=2, callback=callback, **options)
+    partial = caught.value.selection
+    assert len(partial.results_) == 2 == len(seen)
+    full = select_model(faithful, **options).results_.set_index(["covariance_type", "n_components"])
+    rows = partial.results_.set_index(["covariance_type", "n_components"])
+    pandas.testing.assert_frame_equal(rows, full.loc[rows.index])
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("EII", "EII (spherical; volume equal)"),
+        ("VEI", "VEI (diagonal; volume varying, shape equal)"),
+        ("EVV", "EVV (ellipsoidal; volume equal, shape varying, orientation varying)"),
+        ("diag", "diag = VVI (diagonal; volume varying, shape varying)"),
+    ],
+)
+def test_models_are_described_by_their_letters(code, words):
+    from gaussmix.selection_summary import describe_model
+
+    assert describe_model(code) == words

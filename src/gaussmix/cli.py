@@ -5,7 +5,8 @@ with the extra ``cli``. Every command takes ``--json`` (one JSON document on std
 ``--quiet``. A user error (missing or unreadable file, bad value, wrong columns for the
 model, a bad option) prints one ``Error: …`` line on stderr and exits with status 2; a
 Python warning prints one ``warning: …`` line; Ctrl-C during ``fit`` writes the model
-reached so far, flagged not converged, and exits with 130.
+reached so far, flagged not converged, and during ``select`` keeps the best of the
+finished fits; both then exit with 130.
 
 scikit-learn, pandas and numba are imported inside the commands that need them, so that
 ``gaussmix --help`` and ``--version`` answer at once.
@@ -29,6 +30,13 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table as RichTable
 
 from gaussmix import __version__
@@ -46,6 +54,7 @@ from gaussmix.tables import STDIN, Table, read_table, write_table
 
 if TYPE_CHECKING:
     from gaussmix.estimator import GaussianMixture
+    from gaussmix.selection import SelectionProgress
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "cli", "main"]
 
@@ -677,15 +686,18 @@ def _parse_k(text: str) -> list[int]:
             bounds = (int(low), int(high)) if dash else (int(low), int(low))
         except ValueError:
             raise InvalidParameterError(
-                f"--k must be numbers or ranges like 1-9 or 1,2,5; got {text!r}."
+                f"-k/--n-components must be numbers or ranges like 1-9 or 1,2,5; got {text!r}."
             ) from None
         if bounds[0] < 1 or bounds[1] < bounds[0]:
             raise InvalidParameterError(
-                f"--k ranges must be increasing and start at 1 or more; got {part!r}."
+                f"-k/--n-components ranges must be increasing and start at 1 or more; got "
+                f"{part!r}."
             )
         values.extend(range(bounds[0], bounds[1] + 1))
     if not values:
-        raise InvalidParameterError(f"--k must name at least one number; got {text!r}.")
+        raise InvalidParameterError(
+            f"-k/--n-components must name at least one number; got {text!r}."
+        )
     return sorted(set(values))
 
 
@@ -704,9 +716,52 @@ def _parse_models(text: str) -> list[str]:
     return models
 
 
+class _SelectProgress:
+    """A rich progress bar over the fits of ``select``: fits done / total, the best so far."""
+
+    def __init__(self, console: Console, n_fits: int, criterion: str, enabled: bool):
+        self.criterion = criterion.upper()
+        self.n_fits = n_fits
+        self.progress = Progress(
+            TextColumn("fits"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("best: {task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _SelectProgress:
+        self.progress.start()
+        self.task = self.progress.add_task("select", total=self.n_fits, best="—")
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, info: SelectionProgress) -> None:
+        best = "—"
+        if info.best_covariance_type is not None:
+            best = (
+                f"{info.best_covariance_type}, K = {info.best_n_components}, "
+                f"{self.criterion} {info.best_score:.2f}"
+            )
+        self.progress.update(self.task, completed=info.n_done, best=best)
+
+
 @cli.command()
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--k", "k_text", default="1-9", show_default=True, help="K values: 1-9 or 1,2,5.")
+@click.argument("data", type=click.Path(path_type=Path, allow_dash=True))
+@click.option(
+    "-k",
+    "--n-components",
+    "--k",
+    "k_text",
+    default="1-9",
+    show_default=True,
+    help="Numbers of components to try: 1-9, 1,2,5 or a mix.",
+)
 @click.option(
     "--models",
     default="all",
@@ -731,6 +786,34 @@ def _parse_models(text: str) -> list[str]:
     help="Starting partition, one per K shared by every model.",
 )
 @click.option(
+    "--max-iter",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="EM iterations per fit.",
+)
+@click.option(
+    "--tol",
+    type=click.FloatRange(min=0),
+    default=1e-5,
+    show_default=True,
+    help="Convergence threshold (see --convergence).",
+)
+@click.option(
+    "--convergence",
+    type=click.Choice(["relative", "absolute"]),
+    default="relative",
+    show_default=True,
+    help="relative: mclust's rule, |ΔL| < tol·(1 + |L|) on the total log-likelihood; "
+    "absolute: |Δ mean log-likelihood| < tol, as fit.",
+)
+@click.option(
+    "--n-jobs",
+    type=int,
+    default=None,
+    help="Parallel fits (worker processes); -1: all cores. Default: chosen by data size.",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of non-hierarchical starts."
 )
 @click.option(
@@ -745,6 +828,7 @@ def _parse_models(text: str) -> list[str]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the criterion curves to this PNG.",
 )
+@_input_options
 @_output_options
 def select(
     data: Path,
@@ -753,13 +837,22 @@ def select(
     columns: str | None,
     criterion: str,
     init_params: str,
+    max_iter: int,
+    tol: float,
+    convergence: str,
+    n_jobs: int | None,
     seed: int,
     output: Path | None,
     plot_path: Path | None,
+    header: bool | None,
+    index_col: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Choose the number of components and covariance model of DATA by BIC (or ICL, AIC).
+
+    Shows the fits done and the best so far; Ctrl-C keeps the best of the finished fits
+    (written with -o, summarised) and exits with 130.
 
     \f
     Parameters
@@ -772,28 +865,51 @@ def select(
         ``all``, ``sklearn`` or a comma-separated list of covariance models.
     columns : str or None
         Comma-separated columns to use.
-    criterion, init_params, seed
-        :func:`gaussmix.select_model`'s ``criterion``, ``init_params`` and ``random_state``.
+    criterion, init_params, max_iter, tol, convergence, n_jobs, seed
+        :func:`gaussmix.select_model`'s ``criterion``, ``init_params``, ``max_iter``,
+        ``tol``, ``convergence``, ``n_jobs`` and ``random_state``.
     output, plot_path : Path or None
         Where to write the best model and the criterion curves.
+    header, index_col
+        How a text file is read (see :func:`gaussmix.tables.read_table`).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
-    from gaussmix.selection import select_model
+    from gaussmix import selection as selection_module
 
     out = _Output(as_json, quiet)
     ks, names = _parse_k(k_text), _parse_models(models)
-    table = read_table(data, _split(columns))
+    if n_jobs == 0:
+        raise InvalidParameterError("--n-jobs must not be 0; use 1 (sequential) or -1 (all cores).")
+    table = _read_data(out, data, _split(columns), header=header, index_col=index_col)
     X = _as_model_input(table.values, table.feature_names if table.named else None)
-    out.messages.print(f"Fitting {len(ks) * len(names)} mixtures ({', '.join(names)}) …")
-    selection = select_model(
-        X,
-        n_components=ks,
-        covariance_types=names,
-        criterion=criterion,
-        init_params=init_params,
-        random_state=seed,
-    )
+    n_fits = len(ks) * len(names)
+    out.messages.print(f"Fitting {n_fits} mixtures ({', '.join(names)}) …")
+    progress = _SelectProgress(out.messages, n_fits, criterion, enabled=not (quiet or as_json))
+    interrupted = False
+    try:
+        with progress:
+            selection = selection_module.select_model(
+                X,
+                n_components=ks,
+                covariance_types=names,
+                criterion=criterion,
+                init_params=init_params,
+                max_iter=max_iter,
+                tol=tol,
+                convergence=convergence,
+                n_jobs=n_jobs,
+                random_state=seed,
+                callback=progress,
+            )
+    except KeyboardInterrupt as stop:
+        # select_model raises SelectionInterrupted with the finished fits; an interrupt
+        # before the first fit (reading, the hierarchical tree) is a plain one.
+        interrupted = True
+        selection = getattr(stop, "selection", None)
+        if selection is None:
+            click.echo("Interrupted before any fit finished; nothing written.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
     results = selection.results_
     best_k = int(selection.best_params_["n_components"])
     best_model = str(selection.best_params_["covariance_type"])
@@ -806,11 +922,15 @@ def select(
         save_figure(plot_bic(results, criterion=criterion), plot_path)
     document = {
         "criterion": criterion,
+        "interrupted": interrupted,
+        "n_fits": n_fits,
+        "n_done": len(results),
         "best": {
             "covariance_type": best_model,
             "n_components": best_k,
             criterion: float(results.loc[chosen, criterion].iloc[0]),
         },
+        "clustering": np.bincount(selection.labels_, minlength=best_k).tolist(),
         "model": None if output is None else str(output),
         "plot": None if plot_path is None else str(plot_path),
         "results": json.loads(results.to_json(orient="records")),
@@ -834,13 +954,20 @@ def select(
                 cells.append(f"[bold green]{text}[/]" if best else text)
             grid.add_row(str(name), *cells)
         console.print(grid)
-        console.print(
-            f"Best: K = {best_k}, {best_model}"
-            + (f"; model written to {output}" if output else "")
-            + (f"; {criterion.upper()} curves in {plot_path}" if plot_path else "")
-        )
+        console.print(selection.summary(), markup=False, soft_wrap=True)
+        if output is not None:
+            console.print(f"Best model written to {output}", markup=False)
+        if plot_path is not None:
+            console.print(f"{criterion.upper()} curves in {plot_path}", markup=False)
 
     out.report(document, render)
+    if interrupted:
+        click.echo(
+            f"Interrupted after {len(results)} of {n_fits} fits: the best of those is shown"
+            + (f" and written to {output}." if output else "."),
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _lazy_data_for_model(path: Path, stored: ModelFile) -> Any:

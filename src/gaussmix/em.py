@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from gaussmix.collapse import ComponentReseeder, Reseed
 from gaussmix.covariance.base import CovarianceModel, ScatterKind
@@ -14,7 +14,18 @@ from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["EMInterrupted", "EMResult", "IterationInfo", "StatisticsBackend", "run_em"]
+__all__ = [
+    "CONVERGENCE_RULES",
+    "EMInterrupted",
+    "EMResult",
+    "IterationInfo",
+    "StatisticsBackend",
+    "has_converged",
+    "run_em",
+]
+
+Convergence = Literal["absolute", "relative"]
+CONVERGENCE_RULES: tuple[str, ...] = ("absolute", "relative")
 
 
 class StatisticsBackend(Protocol):
@@ -61,7 +72,7 @@ class EMResult:
     n_iter : int
         Number of E-steps (and M-steps) performed.
     converged : bool
-        Whether the change of the mean log-likelihood fell below ``tol``.
+        Whether the convergence rule was met (see :func:`has_converged`).
     lower_bound : float
         Mean log-likelihood of the last E-step (of the parameters *before* the last
         M-step, as in scikit-learn).
@@ -95,6 +106,45 @@ class EMInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+def has_converged(
+    change: float,
+    current: float,
+    tol: float,
+    convergence: Convergence = "absolute",
+    total_weight: float = 1.0,
+) -> bool:
+    """Whether EM stops after its mean log-likelihood changed by ``change`` to ``current``.
+
+    Parameters
+    ----------
+    change : float
+        Difference of the mean (sample-weighted) log-likelihood per sample between two
+        successive E-steps; inf on the first.
+    current : float
+        The newer of the two, in the data's units.
+    tol : float
+        The threshold.
+    convergence : {"absolute", "relative"}, default="absolute"
+        ``"absolute"``: |Δ mean log-likelihood| < tol (scikit-learn's rule).
+        ``"relative"``: |L_new − L_old| / (1 + |L_new|) < tol on the total log-likelihood
+        L = total_weight × mean (mclust's rule, whose default tol is 1e-5; the form was
+        checked against the ``info["error"]`` that mclust 6's ``me`` reports).
+    total_weight : float, default=1.0
+        Σ w, the number of rows when unweighted.
+
+    Returns
+    -------
+    bool
+        False whenever the change is not finite (the first iteration).
+    """
+    if not math.isfinite(change):
+        return False
+    if convergence == "absolute":
+        return abs(change) < tol
+    total = total_weight * current
+    return abs(total_weight * change) / (1.0 + abs(total)) < tol
+
+
 def run_em(
     backend: StatisticsBackend,
     parameters: MixtureParameters,
@@ -107,8 +157,10 @@ def run_em(
     callback: Callable[[IterationInfo], None] | None = None,
     init: int = 0,
     reseeder: ComponentReseeder | None = None,
+    convergence: Convergence = "absolute",
+    log_likelihood_offset: float = 0.0,
 ) -> EMResult:
-    """Run EM from ``parameters`` until the mean log-likelihood changes by less than ``tol``.
+    """Run EM from ``parameters`` until the log-likelihood changes by less than ``tol``.
 
     Parameters
     ----------
@@ -121,7 +173,9 @@ def run_em(
     reg_covar : float
         Added once to every variance in each M-step.
     tol : float
-        Convergence threshold on the change of the mean per-sample log-likelihood.
+        Convergence threshold, on the change of the mean per-sample log-likelihood
+        (``convergence="absolute"``) or on the relative change of the total
+        (``"relative"``); see :func:`has_converged`.
     max_iter : int
         Maximum number of iterations; 0 returns the start unchanged.
     lower_bound : float, default=-inf
@@ -133,6 +187,12 @@ def run_em(
     reseeder : ComponentReseeder, optional
         Collapse policy of the M-step; without one a collapsing component raises
         :class:`~gaussmix.exceptions.CollapsedComponentError`.
+    convergence : {"absolute", "relative"}, default="absolute"
+        The stopping rule of :func:`has_converged`.
+    log_likelihood_offset : float, default=0.0
+        Added to the backend's mean log-likelihood to give it in the data's units (data
+        fitted at a power-of-two scale, :mod:`gaussmix.scaling`); only the relative rule
+        depends on the level of the log-likelihood.
 
     Returns
     -------
@@ -180,7 +240,13 @@ def run_em(
                         init, iteration, lower_bound, change, time.perf_counter() - started
                     )
                 )
-            if abs(change) < tol and not restarted:
+            if not restarted and has_converged(
+                change,
+                lower_bound + log_likelihood_offset,
+                tol,
+                convergence,
+                statistics.total_weight,
+            ):
                 converged = True
                 break
     except KeyboardInterrupt as interrupt:

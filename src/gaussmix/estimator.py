@@ -45,7 +45,7 @@ from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
     precision_cholesky_from_precisions,
 )
-from gaussmix.em import EMInterrupted, EMResult, IterationInfo, run_em
+from gaussmix.em import CONVERGENCE_RULES, EMInterrupted, EMResult, IterationInfo, run_em
 from gaussmix.exceptions import (
     CollapsedComponentError,
     CollapsedComponentWarning,
@@ -101,7 +101,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         of the fourteen mclust codes EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV,
         VEV, EVV, VVV (dense ``(n_components, n_features, n_features)`` covariance arrays).
     tol : float, default=1e-3
-        Convergence threshold on the change of the mean per-sample log-likelihood.
+        Convergence threshold; what it bounds is set by ``convergence``.
+    convergence : {"absolute", "relative"}, default="absolute"
+        ``"absolute"`` (scikit-learn's rule): stop when the mean per-sample log-likelihood
+        changes by less than ``tol``. ``"relative"`` (mclust's rule, with its default
+        ``tol=1e-5``): stop when the total, sample-weighted log-likelihood L changes by
+        less than ``tol·(1 + |L|)``.
     reg_covar : float, default=1e-6
         Non-negative value added to every variance, keeping covariances positive definite.
         For the constrained mclust models it is added to the scatter (n_k·reg_covar·I) before
@@ -219,6 +224,7 @@ default="kmeans"
         *,
         covariance_type: str = "full",
         tol: float = 1e-3,
+        convergence: str = "absolute",
         reg_covar: float = 1e-6,
         max_iter: int = 100,
         n_init: int = 1,
@@ -241,6 +247,7 @@ default="kmeans"
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
+        self.convergence = convergence
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.n_init = n_init
@@ -268,6 +275,12 @@ default="kmeans"
         check_number("n_components", self.n_components, integer=True, minimum=1)
         check_number("tol", self.tol, minimum=0.0)
         check_number("reg_covar", self.reg_covar, minimum=0.0)
+        if self.convergence not in CONVERGENCE_RULES:
+            raise InvalidParameterError(
+                f"convergence must be one of {list(CONVERGENCE_RULES)}; got "
+                f"{self.convergence!r}. Use 'absolute' (scikit-learn's rule) or 'relative' "
+                "(mclust's)."
+            )
         check_number("max_iter", self.max_iter, integer=True, minimum=0)
         check_number("n_init", self.n_init, integer=True, minimum=1)
         check_number("verbose", self.verbose, integer=True, minimum=0)
@@ -677,6 +690,8 @@ default="kmeans"
                         reseeder=ComponentReseeder(
                             backend, X_fit, weights, _RESEEDS_PER_COMPONENT * self.n_components
                         ),
+                        convergence=self.convergence,
+                        log_likelihood_offset=offset,
                     )
                 except CollapsedComponentError as error:
                     failures.append(error)
@@ -733,8 +748,8 @@ default="kmeans"
         if interrupted is None and not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in max_iter = "
-                f"{self.max_iter} iterations (tol = {self.tol}). Raise max_iter or tol, or "
-                "check the data.",
+                f"{self.max_iter} iterations (tol = {self.tol}, {self.convergence}). Raise "
+                "max_iter or tol, or check the data.",
                 ConvergenceWarning,
                 stacklevel=3,
             )

@@ -7,9 +7,11 @@ for ICL.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,14 +19,23 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from gaussmix.backends.numpy import default_n_threads
+from gaussmix.blas_threads import one_blas_thread
 from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
+from gaussmix.em import CONVERGENCE_RULES
 from gaussmix.estimator import GaussianMixture
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.validation import check_data, check_number, check_sample_weight
 
-__all__ = ["ModelSelection", "select_model"]
+__all__ = [
+    "ModelSelection",
+    "SelectionInterrupted",
+    "SelectionProgress",
+    "parallel_plan",
+    "select_model",
+]
 
 Criterion = Literal["bic", "icl", "aic"]
 _CRITERIA = ("bic", "icl", "aic")
@@ -41,6 +52,13 @@ _COLUMNS = (
     "n_iter",
     "error",
 )
+# Below this many values (rows × features) select_model fits one model after the other by
+# default; from it on, in worker processes on every core. On the shared 2-core machine
+# (benchmarks/results_select.md, "parallel plan"): faithful (272 × 2) took longer in
+# processes than sequentially (the workers' start-up and imports cost about as much as all
+# 126 fits), 10,000 × 5 was faster in processes, and threads never beat one thread, because
+# the fits of small data are Python-bound and hold the GIL.
+_PARALLEL_MIN_VALUES = 20_000
 
 
 def _require_pandas():
@@ -54,28 +72,104 @@ def _require_pandas():
 
 
 @dataclass(frozen=True)
+class SelectionProgress:
+    """What :func:`select_model`'s ``callback`` receives after every finished fit.
+
+    Parameters
+    ----------
+    n_done, n_fits : int
+        Fits finished so far (this one included) and fits in all.
+    covariance_type : str
+        Model of the fit that just finished.
+    n_components : int
+        Its number of components.
+    score : float
+        Its criterion value (lower is better), NaN when it failed.
+    best_covariance_type : str or None
+        Model of the best fit so far (None while every fit has failed).
+    best_n_components : int or None
+        Its number of components.
+    best_score : float
+        Its criterion value, NaN while every fit has failed.
+    """
+
+    n_done: int
+    n_fits: int
+    covariance_type: str
+    n_components: int
+    score: float
+    best_covariance_type: str | None
+    best_n_components: int | None
+    best_score: float
+
+
+@dataclass(frozen=True)
 class ModelSelection:
     """Outcome of :func:`select_model`.
 
     Parameters
     ----------
     best_estimator_ : GaussianMixture
-        The fitted mixture of lowest criterion.
+        The fitted mixture of lowest criterion. Its parameters are select_model's fit
+        options with ``responsibilities_init=None`` and select_model's ``init_params``
+        and ``random_state``, so it can be cloned and refitted like any estimator; with
+        the default hierarchical start a refit on the same data gives the same mixture.
     best_params_ : dict
         Its ``{"covariance_type": ..., "n_components": ...}``.
     results_ : pandas.DataFrame
         One row per (covariance_type, n_components) with columns covariance_type,
         n_components, log_likelihood (total, sample-weighted), n_parameters, bic, aic, icl
         (lower is better), converged, n_iter and error (the message of a degenerate fit,
-        whose other values are NaN; empty otherwise).
+        whose other values are NaN; empty otherwise). Rows are in the order G-major,
+        model-minor; an interrupted selection holds the finished fits only.
     criterion : {"bic", "icl", "aic"}
         The criterion that chose the best model.
+    labels_ : ndarray of shape (n_samples,)
+        The MAP partition of the data under the best mixture (its ``predict``).
+    n_samples_ : float
+        The n of the criteria: the number of rows, or Σ w with sample weights.
+    n_fits : int
+        Fits that were planned; more than ``len(results_)`` when the selection was
+        interrupted.
     """
 
     best_estimator_: GaussianMixture = field(repr=False)
     best_params_: dict[str, Any] = field(default_factory=dict)
     results_: Any = field(default=None, repr=False)
     criterion: str = "bic"
+    labels_: Any = field(default=None, repr=False)
+    n_samples_: float = 0.0
+    n_fits: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every planned fit finished (False after an interrupt)."""
+        return self.results_ is not None and len(self.results_) >= self.n_fits
+
+    def summary(self, parameters: bool = False, top: int = 3) -> str:
+        """What mclust's ``summary(Mclust(X))`` reports, in our sign convention.
+
+        Parameters
+        ----------
+        parameters : bool, default=False
+            Also list the mixing probabilities, means and covariances of the best model
+            (mclust's ``summary(..., parameters = TRUE)``).
+        top : int, default=3
+            Number of best models listed with their criterion differences.
+
+        Returns
+        -------
+        str
+            The best model (code, G, log-likelihood, n, df, BIC, ICL), the ``top`` models
+            by the criterion with their differences from the best, the clustering table
+            (rows per component of the MAP partition) and, optionally, the parameters.
+        """
+        from gaussmix.selection_summary import format_summary
+
+        return format_summary(self, parameters=parameters, top=top)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def plot(self, ax: Any = None, criterion: str | None = None) -> Any:
         """mclust-style plot of the criterion against the number of components.
@@ -107,6 +201,27 @@ class ModelSelection:
         return table.index[match][0]
 
 
+class SelectionInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`select_model`, carrying the selection among the finished fits.
+
+    It is a :class:`KeyboardInterrupt`, so code that does not know it still stops.
+
+    Parameters
+    ----------
+    selection : ModelSelection or None
+        The best of the fits that had finished (``selection.complete`` is False), or None
+        when none had finished without degenerating.
+    n_done, n_fits : int
+        Fits finished and planned.
+    """
+
+    def __init__(self, selection: ModelSelection | None, n_done: int, n_fits: int):
+        super().__init__(f"select_model interrupted after {n_done} of {n_fits} fits")
+        self.selection = selection
+        self.n_done = n_done
+        self.n_fits = n_fits
+
+
 def _free_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
     """(G − 1) weights + G·D means + the model's covariance parameters."""
     covariance = get_covariance_model(covariance_type).n_parameters(n_components, n_features)
@@ -133,6 +248,20 @@ def _criteria(
     }
 
 
+@contextlib.contextmanager
+def _fit_warnings() -> Iterator[None]:
+    """Warning filters of the fits: no ConvergenceWarning, RuntimeWarning as an error.
+
+    Overflow or NaN inside a fit means it degenerated: it is recorded like a collapse.
+    Warning filters are process-wide and not thread-safe, so worker threads rely on the
+    filters that the main thread set around all of them (see :func:`_fit_one`).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
 def _fit_one(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -140,10 +269,13 @@ def _fit_one(
     n_components: int,
     responsibilities: np.ndarray,
     options: dict[str, Any],
+    public: dict[str, Any],
 ) -> tuple[dict[str, Any], GaussianMixture | None]:
-    """Fit one combination; a degenerate fit gives a row with its error instead of raising."""
-    from threadpoolctl import threadpool_limits
+    """Fit one combination; a degenerate fit gives a row with its error instead of raising.
 
+    ``options`` are the fit's parameters; ``public`` the parameters the returned
+    estimator shows instead of its start (``init_params``, ``random_state``).
+    """
     row: dict[str, Any] = {
         "covariance_type": covariance_type,
         "n_components": n_components,
@@ -162,12 +294,10 @@ def _fit_one(
         responsibilities_init=responsibilities,
         **options,
     )
-    # Matrices here are D × D: BLAS threads only add start-up cost, and they would fight
-    # the parallel workers for the cores.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        # Overflow or NaN inside a fit means it degenerated: record it like a collapse.
-        warnings.simplefilter("error", RuntimeWarning)
+    # In the main thread of a process (sequential fits, joblib's worker processes) the
+    # filters are set here; a worker thread sees those its main thread set for the run.
+    in_main = threading.current_thread() is threading.main_thread()
+    with _fit_warnings() if in_main else contextlib.nullcontext():
         try:
             estimator.fit(X, sample_weight=sample_weight)
             row.update(_criteria(estimator, X, sample_weight))
@@ -186,7 +316,32 @@ def _fit_one(
     if not np.isfinite(row["bic"]):
         row["error"] = "non-finite log-likelihood"
         return row, None
+    # The start was select_model's shared partition of these data: as a constructor
+    # parameter it would make the estimator unclonable for other data (and its repr
+    # an n_samples × G array).
+    estimator.set_params(responsibilities_init=None, **public)
     return row, estimator
+
+
+def _too_few_rows(
+    covariance_type: str, n_components: int, n_support: int, n_features: int
+) -> tuple[dict[str, Any], None]:
+    """The recorded row of a combination with more components than rows."""
+    return (
+        {
+            "covariance_type": covariance_type,
+            "n_components": n_components,
+            "log_likelihood": np.nan,
+            "n_parameters": _free_parameters(covariance_type, n_components, n_features),
+            "bic": np.nan,
+            "aic": np.nan,
+            "icl": np.nan,
+            "converged": False,
+            "n_iter": 0,
+            "error": f"n_components = {n_components} exceeds the {n_support} rows available",
+        },
+        None,
+    )
 
 
 def _covariance_types(covariance_types: str | Iterable[str]) -> list[str]:
@@ -204,6 +359,57 @@ def _covariance_types(covariance_types: str | Iterable[str]) -> list[str]:
     return names
 
 
+def parallel_plan(
+    n_jobs: int | None, n_samples: int, n_features: int, n_fits: int
+) -> tuple[int, str]:
+    """How many joblib workers select_model uses, and whether they are processes or threads.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        select_model's ``n_jobs``: None chooses by data size; 1 fits one model after the
+        other in this process; -1 all cores; k > 1 that many workers.
+    n_samples, n_features : int
+        Shape of the data.
+    n_fits : int
+        Number of fits.
+
+    Returns
+    -------
+    n_workers : int
+        1 for sequential fitting.
+    prefer : {"processes", "threads"}
+        joblib's ``prefer`` hint: processes, since the fits of data small enough for
+        threads to start quickly are Python-bound and hold the GIL
+        (``benchmarks/bench_select.py --plan``). ``joblib.parallel_config(backend=...)``
+        overrides it.
+    """
+    cores = default_n_threads()
+    if n_jobs is None:
+        small = n_samples * n_features < _PARALLEL_MIN_VALUES
+        workers = 1 if small else cores
+    elif n_jobs < 0:
+        workers = max(1, cores + 1 + n_jobs)
+    else:
+        workers = n_jobs
+    return max(1, min(workers, n_fits)), "processes"
+
+
+def _check_n_jobs(n_jobs: Any) -> None:
+    if n_jobs is None:
+        return
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, (int, np.integer)):
+        raise InvalidParameterError(
+            f"n_jobs must be None, a positive integer or a negative one (-1: all cores); "
+            f"got {n_jobs!r}."
+        )
+    if n_jobs == 0:
+        raise InvalidParameterError(
+            "n_jobs must not be 0; use None (chosen by data size), 1 (sequential) or -1 "
+            "(all cores)."
+        )
+
+
 def select_model(
     X: Any,
     n_components: int | Iterable[int] = range(1, 10),
@@ -212,11 +418,13 @@ def select_model(
     *,
     sample_weight: Any = None,
     init_params: str = "hierarchical",
-    tol: float = 1e-6,
+    tol: float = 1e-5,
+    convergence: str = "relative",
     reg_covar: float = 0.0,
     max_iter: int = 1000,
     n_jobs: int | None = None,
     random_state: Any = None,
+    callback: Callable[[SelectionProgress], None] | None = None,
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -238,18 +446,28 @@ def select_model(
         models: ``"hierarchical"`` builds one agglomerative tree (mclust's default start)
         and cuts it at every G; other values draw one partition per G with
         ``random_state``.
-    tol : float, default=1e-6
-        EM convergence threshold on the mean per-sample log-likelihood (mclust stops at a
-        relative change of 1e-5 of the total, which is looser for n above about 10).
+    tol : float, default=1e-5
+        EM convergence threshold of every fit; its meaning is set by ``convergence``.
+    convergence : {"relative", "absolute"}, default="relative"
+        ``"relative"`` is mclust's rule (its ``emControl()$tol[1]`` is 1e-5): stop when
+        the total, sample-weighted log-likelihood L changes by less than
+        ``tol·(1 + |L|)``. ``"absolute"`` is scikit-learn's: stop when the mean
+        log-likelihood per sample changes by less than ``tol``.
     reg_covar : float, default=0.0
         Regularisation of every fit. 0 as in mclust (no prior); singular fits are
         recorded with their error rather than regularised.
     max_iter : int, default=1000
         EM iterations per fit.
     n_jobs : int or None, default=None
-        Parallel fits with joblib (None: one at a time; -1: all cores).
+        Parallel fits with joblib worker processes. None chooses by data size:
+        one fit after the other below 20,000 values (rows × features), where starting
+        workers costs more than it saves, all cores from there on. 1: sequential; -1:
+        all cores; k: k workers. The table does not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seed of non-hierarchical starting partitions.
+    callback : callable, optional
+        Called with a :class:`SelectionProgress` in the calling thread after every
+        finished fit (fits done, the current best).
 
     Returns
     -------
@@ -258,9 +476,13 @@ def select_model(
     Raises
     ------
     InvalidParameterError
-        For an unknown criterion or covariance type, or bad numbers of components.
+        For an unknown criterion, covariance type or convergence rule, or bad numbers
+        of components.
     InvalidInputError
         When every fit was degenerate.
+    SelectionInterrupted
+        On Ctrl-C (or a ``KeyboardInterrupt`` from ``callback``), carrying the selection
+        among the fits that had finished.
 
     Examples
     --------
@@ -273,7 +495,6 @@ def select_model(
     {'covariance_type': 'EEE', 'n_components': 3}
     """
     pandas = _require_pandas()
-    from joblib import Parallel, delayed
 
     if criterion not in _CRITERIA:
         raise InvalidParameterError(
@@ -287,18 +508,34 @@ def select_model(
     for count in counts:
         check_number("n_components", count, integer=True, minimum=1)
     check_number("tol", tol, minimum=0.0)
+    if convergence not in CONVERGENCE_RULES:
+        raise InvalidParameterError(
+            f"convergence must be one of {list(CONVERGENCE_RULES)}; got {convergence!r}. "
+            "Use 'relative' (mclust's rule) or 'absolute' (scikit-learn's)."
+        )
     check_number("reg_covar", reg_covar, minimum=0.0)
     check_number("max_iter", max_iter, integer=True, minimum=1)
+    _check_n_jobs(n_jobs)
     if init_params not in _INIT_METHODS:
         raise InvalidParameterError(
             f"init_params must be one of {list(_INIT_METHODS)}; got {init_params!r}."
+        )
+    if callback is not None and not callable(callback):
+        raise InvalidParameterError(
+            f"callback must be callable or None; got {type(callback).__name__}."
         )
     codes = _covariance_types(covariance_types)
     # The fits see a NumPy array; the best one gets the column names of X back below.
     named = GaussianMixture()
     X = check_data(named, X, reset=True)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-    options = {"tol": tol, "reg_covar": reg_covar, "max_iter": max_iter}
+    options = {
+        "tol": tol,
+        "convergence": convergence,
+        "reg_covar": reg_covar,
+        "max_iter": max_iter,
+    }
+    public = {"init_params": init_params, "random_state": random_state}
 
     n_samples = X.shape[0]
     n_support = n_samples if weights is None else int(np.count_nonzero(weights))
@@ -318,49 +555,135 @@ def select_model(
             )
 
     tasks = [(code, count) for count in counts for code in codes]
-    outcomes = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_one)(X, weights, code, count, starts[count], options)
+    jobs = [
+        (_fit_one, (X, weights, code, count, starts[count], options, public))
         if starts[count] is not None
-        else delayed(_too_few_rows)(code, count, n_support, X.shape[1])
+        else (_too_few_rows, (code, count, n_support, X.shape[1]))
         for code, count in tasks
-    )
-    table = pandas.DataFrame([row for row, _ in outcomes], columns=list(_COLUMNS))
-    scores = table[criterion].to_numpy(dtype=float)
-    if not np.any(np.isfinite(scores)):
+    ]
+    n_workers, prefer = parallel_plan(n_jobs, n_samples, X.shape[1], len(jobs))
+    finished: dict[int, tuple[dict[str, Any], GaussianMixture | None]] = {}
+    tracker = _BestTracker(criterion, len(jobs), callback)
+    try:
+        # One BLAS thread and the fits' warning filters, held by this thread for every fit
+        # it runs or waits for (worker threads share both; worker processes set their own).
+        with one_blas_thread(), _fit_warnings():
+            for index, outcome in _run(jobs, n_workers, prefer):
+                finished[index] = outcome
+                tracker.add(index, outcome[0])
+    except KeyboardInterrupt:
+        selection = _assemble(pandas, finished, criterion, named, X, weights, len(jobs))
+        raise SelectionInterrupted(selection, len(finished), len(jobs)) from None
+    selection = _assemble(pandas, finished, criterion, named, X, weights, len(jobs))
+    if selection is None:
+        table = pandas.DataFrame([row for row, _ in finished.values()], columns=list(_COLUMNS))
         raise InvalidInputError(
             "select_model needs at least one fit that does not degenerate; every fit failed "
             f"(first error: {table['error'].iloc[0]}). Use fewer components, raise reg_covar "
             "or standardise the features."
         )
+    return selection
+
+
+def _run(
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], n_workers: int, prefer: str
+) -> Iterator[tuple[int, Any]]:
+    """(index, result) of every job, as they finish: here in order, or in joblib workers."""
+    if n_workers == 1:
+        for index, (function, arguments) in enumerate(jobs):
+            yield index, function(*arguments)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_workers, prefer=prefer, return_as="generator_unordered")
+    results = parallel(
+        delayed(_indexed)(index, function, arguments)
+        for index, (function, arguments) in enumerate(jobs)
+    )
+    try:
+        yield from results
+    finally:
+        # An interrupt (or an error) stops the walk: joblib then cancels what is left, and
+        # its warning that it did so says nothing the interrupt does not.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
+            results.close()
+
+
+def _indexed(
+    index: int, function: Callable[..., Any], arguments: tuple[Any, ...]
+) -> tuple[int, Any]:
+    return index, function(*arguments)
+
+
+class _BestTracker:
+    """The best fit so far, reported to the callback after every finished fit."""
+
+    def __init__(
+        self, criterion: str, n_fits: int, callback: Callable[[SelectionProgress], None] | None
+    ):
+        self.criterion = criterion
+        self.n_fits = n_fits
+        self.callback = callback
+        self.n_done = 0
+        self.best: tuple[float, int, str, int] | None = None
+
+    def add(self, index: int, row: dict[str, Any]) -> None:
+        self.n_done += 1
+        score = float(row[self.criterion])
+        # Ties go to the earlier fit in table order, as np.nanargmin does at the end.
+        if math.isfinite(score) and (
+            self.best is None or (score, index) < (self.best[0], self.best[1])
+        ):
+            self.best = (score, index, row["covariance_type"], row["n_components"])
+        if self.callback is None:
+            return
+        best = self.best
+        self.callback(
+            SelectionProgress(
+                n_done=self.n_done,
+                n_fits=self.n_fits,
+                covariance_type=row["covariance_type"],
+                n_components=row["n_components"],
+                score=score,
+                best_covariance_type=None if best is None else best[2],
+                best_n_components=None if best is None else best[3],
+                best_score=math.nan if best is None else best[0],
+            )
+        )
+
+
+def _assemble(
+    pandas: Any,
+    finished: dict[int, tuple[dict[str, Any], GaussianMixture | None]],
+    criterion: str,
+    named: GaussianMixture,
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    n_fits: int,
+) -> ModelSelection | None:
+    """The selection among the finished fits, in table order; None if none succeeded."""
+    order = sorted(finished)
+    table = pandas.DataFrame([finished[index][0] for index in order], columns=list(_COLUMNS))
+    scores = table[criterion].to_numpy(dtype=float)
+    if not np.any(np.isfinite(scores)):
+        return None
     best = int(np.nanargmin(scores))
-    code, count = tasks[best]
-    best_estimator = outcomes[best][1]
+    best_estimator = finished[order[best]][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        labels = best_estimator.predict(X)
     if hasattr(named, "feature_names_in_"):
         best_estimator.feature_names_in_ = named.feature_names_in_
     return ModelSelection(
         best_estimator_=best_estimator,
-        best_params_={"covariance_type": code, "n_components": count},
+        best_params_={
+            "covariance_type": str(table["covariance_type"].iloc[best]),
+            "n_components": int(table["n_components"].iloc[best]),
+        },
         results_=table,
         criterion=criterion,
-    )
-
-
-def _too_few_rows(
-    covariance_type: str, n_components: int, n_support: int, n_features: int
-) -> tuple[dict[str, Any], None]:
-    """The recorded row of a combination with more components than rows."""
-    return (
-        {
-            "covariance_type": covariance_type,
-            "n_components": n_components,
-            "log_likelihood": np.nan,
-            "n_parameters": _free_parameters(covariance_type, n_components, n_features),
-            "bic": np.nan,
-            "aic": np.nan,
-            "icl": np.nan,
-            "converged": False,
-            "n_iter": 0,
-            "error": f"n_components = {n_components} exceeds the {n_support} rows available",
-        },
-        None,
+        labels_=labels,
+        n_samples_=float(X.shape[0] if weights is None else np.sum(weights)),
+        n_fits=n_fits,
     )
