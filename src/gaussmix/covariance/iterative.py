@@ -112,22 +112,21 @@ def covariance_objective(n_k: np.ndarray, scatter: np.ndarray, covariances: np.n
     float
         +inf when a covariance is not positive definite (or not finite).
     """
-    with np.errstate(all="ignore"):
-        if covariances.ndim == 2:
-            if not np.all(covariances > 0) or not np.all(np.isfinite(covariances)):
-                return np.inf
-            value = np.sum(n_k[:, None] * np.log(covariances)) + np.sum(scatter / covariances)
-            return float(value) if np.isfinite(value) else np.inf
-        if not np.all(np.isfinite(covariances)):
+    if not np.all(np.isfinite(covariances)):
+        return np.inf
+    if covariances.ndim == 2:
+        if not np.all(covariances > 0):
             return np.inf
+        value = np.sum(n_k[:, None] * np.log(covariances)) + np.sum(scatter / covariances)
+    else:
         try:
             factors = np.linalg.cholesky(covariances)
         except np.linalg.LinAlgError:
             return np.inf
-        log_det = 2.0 * np.sum(np.log(np.einsum("kii->ki", factors)), axis=1)
+        log_det = 2.0 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
         trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
         value = np.sum(n_k * log_det) + np.sum(trace)
-        return float(value) if np.isfinite(value) else np.inf
+    return float(value) if np.isfinite(value) else np.inf
 
 
 def _no_worse(
@@ -171,7 +170,7 @@ def _initial_volumes(n_k: np.ndarray, traces: np.ndarray, n_features: int) -> np
 
 def _with_orientation(orientation: np.ndarray, eigenvalues: np.ndarray) -> np.ndarray:
     """D diag(e_k) Dᵀ for one shared D and each row e_k of ``eigenvalues``."""
-    return np.einsum("ij,kj,lj->kil", orientation, eigenvalues, orientation)
+    return (orientation * eigenvalues[:, None, :]) @ orientation.T
 
 
 def _dense_volumes(previous: np.ndarray) -> np.ndarray | None:
@@ -197,8 +196,11 @@ def _volumes_times_shared_shape(
     from the given ``volumes`` (a warm start) or tr/(D·n_k); each step lowers F, and the
     loop stops as described in the module docstring.
     """
+    # The cold volumes are checked even when warm ones are given, so that a component whose
+    # scatter vanishes collapses whichever start the M-step has.
+    cold = _initial_volumes(n_k, values.sum(axis=1), n_features)
     if volumes is None:
-        volumes = _initial_volumes(n_k, values.sum(axis=1), n_features)
+        volumes = cold
     fitted = np.zeros_like(values)
     for _ in range(max_iter):
         pooled = (values / volumes[:, None]).sum(axis=0)
@@ -295,10 +297,10 @@ class VEE:
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
         matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
         previous = _usable(previous, matrices.shape)
+        cold = _initial_volumes(n_k, np.trace(matrices, axis1=1, axis2=2), n_features)
         volumes = None if previous is None else _dense_volumes(previous)
         if volumes is None:
-            previous = None
-            volumes = _initial_volumes(n_k, np.trace(matrices, axis1=1, axis2=2), n_features)
+            previous, volumes = None, cold
         elif not _close(volumes[:, None, None] * (previous[0] / volumes[0]), previous):
             previous = None
         covariances = np.zeros_like(matrices)
@@ -381,7 +383,7 @@ def _shared_orientation_of(previous: np.ndarray) -> tuple[np.ndarray, np.ndarray
     weights = 1.0 + np.arange(count) * (np.sqrt(5.0) - 1.0) / 2.0
     traces = np.trace(previous, axis1=1, axis2=2)
     _, orientation = eigh_descending(np.einsum("k,kij->ij", weights / traces, previous))
-    eigenvalues = np.einsum("ji,kjl,li->ki", orientation, previous, orientation)
+    eigenvalues = np.sum(orientation * (previous @ orientation), axis=1)
     return orientation, eigenvalues
 
 
@@ -429,7 +431,7 @@ def _shared_orientation_estimate(
     orientation, _ = fit_shared_orientation(
         matrices, profile, pair_objective, start, tol, max_iter, float(np.sum(n_k))
     )
-    diagonals = np.einsum("ji,kjl,li->ki", orientation, matrices, orientation)
+    diagonals = np.sum(orientation * (matrices @ orientation), axis=1)
     covariances = _with_orientation(orientation, eigenvalues_given_orientation(diagonals))
     return _no_worse(n_k, matrices, covariances, previous)
 
