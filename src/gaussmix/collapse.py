@@ -142,7 +142,7 @@ class ComponentReseeder:
             New parameters, every covariance positive definite.
         reseeds : tuple of Reseed
             The components re-seeded in this M-step (empty on ordinary data, where the
-            result equals :func:`gaussmix.mstep.maximize`).
+            result equals :func:`gaussmix.mstep.maximize` warm-started from ``parameters``).
 
         Raises
         ------
@@ -168,7 +168,10 @@ class ComponentReseeder:
         )
         while True:
             try:
-                return maximize(repaired, model, reg_covar), tuple(events)
+                # A re-seeded component's old covariance is no start for its new statistics,
+                # so an M-step that re-seeds starts its inner iteration cold.
+                previous = None if events else parameters
+                return maximize(repaired, model, reg_covar, previous=previous), tuple(events)
             except CollapsedComponentError as error:
                 done = {event.component for event in events}
                 if error.component is None or error.component in done:

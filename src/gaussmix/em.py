@@ -223,7 +223,7 @@ def run_em(
             lower_bound = statistics.mean_log_likelihood
             # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
             if reseeder is None:
-                parameters = maximize(statistics, model, reg_covar)
+                parameters = maximize(statistics, model, reg_covar, previous=parameters)
                 events: tuple[Reseed, ...] = ()
             else:
                 parameters, events = reseeder.maximize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
+
 import numpy as np
 
 from gaussmix.covariance.base import CovarianceModel
@@ -48,7 +51,10 @@ def centred_scatter(statistics: SufficientStatistics, n_k: np.ndarray) -> np.nda
 
 
 def maximize(
-    statistics: SufficientStatistics, model: CovarianceModel, reg_covar: float
+    statistics: SufficientStatistics,
+    model: CovarianceModel,
+    reg_covar: float,
+    previous: MixtureParameters | None = None,
 ) -> MixtureParameters:
     """Maximum-likelihood mixture parameters from summed sufficient statistics.
 
@@ -60,6 +66,11 @@ def maximize(
         The covariance constraint.
     reg_covar : float
         Non-negative value added once to every variance.
+    previous : MixtureParameters, optional
+        The parameters of the E-step that produced ``statistics``. Their covariances warm-start
+        the models with an inner iteration (VEI, VEE, EVE, VVE, VEV), which then never end
+        with a lower expected complete-data log-likelihood than they had
+        (:mod:`gaussmix.covariance.iterative`); closed-form models are unaffected.
 
     Returns
     -------
@@ -79,7 +90,13 @@ def maximize(
     weights = n_k / np.sum(n_k)
     means = statistics.shift + statistics.weighted_sum / n_k[:, None]
     n_features = means.shape[1]
-    covariances = model.estimate(n_k, centred_scatter(statistics, n_k), reg_covar, n_features)
+    scatter = centred_scatter(statistics, n_k)
+    if previous is not None and previous.form == model.form and _accepts_previous(type(model)):
+        covariances = model.estimate(
+            n_k, scatter, reg_covar, n_features, previous=previous.covariances
+        )
+    else:
+        covariances = model.estimate(n_k, scatter, reg_covar, n_features)
     return MixtureParameters(
         weights=weights,
         means=means,
@@ -88,4 +105,16 @@ def maximize(
             covariances, model.form, statistics.n_k
         ),
         form=model.form,
+    )
+
+
+@cache
+def _accepts_previous(model_type: type) -> bool:
+    """Whether a model's ``estimate`` takes ``previous`` (models written before it do not)."""
+    try:
+        parameters = inspect.signature(model_type.estimate).parameters
+    except (TypeError, ValueError):
+        return False
+    return "previous" in parameters or any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
     )

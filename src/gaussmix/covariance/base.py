@@ -48,7 +48,12 @@ class CovarianceModel(Protocol):
         ...
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Maximum-likelihood covariances from the centred within-component scatter.
 
@@ -64,6 +69,14 @@ class CovarianceModel(Protocol):
             Non-negative value added once to every variance.
         n_features : int
             D, the dimension of the data.
+        previous : ndarray, optional
+            The covariances of the previous EM iteration, in the compact shape of
+            :attr:`form`. Models with an inner iteration start it there (a warm start) and
+            never return covariances with a higher objective
+            ``Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹)`` than ``previous`` when it satisfies the
+            constraint; closed-form models ignore it. :func:`gaussmix.mstep.maximize`
+            passes it as a keyword, and only to models whose ``estimate`` has this
+            parameter, so a model written without it still works (always cold).
 
         Returns
         -------

@@ -38,7 +38,12 @@ class Full:
         return n_components * n_features * (n_features + 1) // 2
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Σ_k = W_k / n_k + reg_covar·I (see :meth:`CovarianceModel.estimate`)."""
         covariances = scatter / n_k[:, None, None]
@@ -67,7 +72,12 @@ class Tied:
         return n_features * (n_features + 1) // 2
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Σ = Σ_k W_k / Σ_k n_k + reg_covar·I (see :meth:`CovarianceModel.estimate`)."""
         covariance = scatter.sum(axis=0) / n_k.sum()
@@ -96,7 +106,12 @@ class Diagonal:
         return n_components * n_features
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """σ²_kd = (W_k)_dd / n_k + reg_covar (see :meth:`CovarianceModel.estimate`)."""
         return scatter / n_k[:, None] + reg_covar
@@ -122,7 +137,12 @@ class Spherical:
         return n_components
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """σ²_k = tr(W_k)/(D·n_k) + reg_covar (see :meth:`CovarianceModel.estimate`)."""
         return scatter / (n_features * n_k) + reg_covar

@@ -72,7 +72,12 @@ class EII:
         return 1
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K,) (see :meth:`CovarianceModel.estimate`)."""
         traces = regularized_scatter(n_k, scatter, reg_covar, n_features)
@@ -100,7 +105,12 @@ class EEI:
         return n_features
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D) (see :meth:`CovarianceModel.estimate`)."""
         diagonals = regularized_scatter(n_k, scatter, reg_covar, n_features)
@@ -128,7 +138,12 @@ class EVI:
         return 1 + n_components * (n_features - 1)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D) (see :meth:`CovarianceModel.estimate`)."""
         diagonals = regularized_scatter(n_k, scatter, reg_covar, n_features)
@@ -160,7 +175,12 @@ class EEV:
         return 1 + (n_features - 1) + n_components * _off_diagonal(n_features)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
@@ -189,7 +209,12 @@ class EVV:
         return 1 + n_components * (n_features - 1) + n_components * _off_diagonal(n_features)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)

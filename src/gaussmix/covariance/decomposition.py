@@ -163,9 +163,11 @@ def rotation_sweep(
     by safeguarded Newton steps (backtracking until h decreases), so the profiled objective
     never increases, and a fixed point of the sweep is a stationary point. This is the
     plane-rotation scheme of Flury & Gautschi (1986) for common principal components, here
-    on the profiled objectives of EVE and VVE; it replaces the majorise-minimise
-    orientation step of Browne & McNicholas (2014), which took about a thousand sweeps per
-    M-step on 5-D data.
+    on the profiled objectives of EVE and VVE. It converges linearly (10–20 sweeps per
+    M-step on well-conditioned 3-D statistics, thousands on ill-conditioned ones), so it
+    is the fallback of the Newton iteration of
+    :func:`gaussmix.covariance.orientation.fit_shared_orientation`, used when a Newton
+    step is not a descent step.
     """
     orientation = orientation.copy()
     rotated = np.einsum("ji,kjl,lm->kim", orientation, scatter, orientation)

@@ -1,14 +1,45 @@
 """mclust models whose M-step needs an inner iteration: VEI, VEE, EVE, VVE, VEV.
 
 Each rule minimises F = Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹) under the model's constraint on
-Σ_k = λ_k D_k A_k D_kᵀ by alternating minimisations over blocks of parameters
-(volume, shape, orientation), none of which raises F, so the inner iteration is monotone.
-W_k is the centred scatter plus ``n_k·reg_covar·I``; N = Σ_k n_k.
+Σ_k = λ_k D_k A_k D_kᵀ. W_k is the centred scatter plus ``n_k·reg_covar·I``; N = Σ_k n_k.
 
-The inner iteration stops when no entry of the covariances changes by more than
-``tol`` (default 1e-10) relative to the largest entry, or after ``max_iter`` (default 1000)
-sweeps. It starts afresh in every M-step, from the volumes tr(W_k)/(D·n_k) or from the
-eigenvectors of the pooled scatter, so the result depends only on the statistics.
+* VEI, VEE, VEV alternate closed-form minimisations over the volumes and the shape
+  (Celeux & Govaert's fixed point), none of which raises F.
+* EVE, VVE profile the eigenvalues out (closed form for a fixed orientation D) and minimise
+  the profiled objective over D by safeguarded Newton steps on the rotation group
+  (:mod:`gaussmix.covariance.orientation`), none of which raises it either.
+
+**Warm start.** ``estimate(..., previous=covariances)`` starts the inner iteration from the
+previous M-step's solution: its volumes (VEI, VEE, VEV) or its orientation (EVE, VVE, read
+off the previous covariances). EM passes the current parameters, so near convergence the
+inner iteration starts next to its solution. Without ``previous`` (the first M-step, or one
+that re-seeds a component) it starts cold, from the volumes tr(W_k)/(d·n_k) or from the
+eigenvectors of Σ_k W_k.
+
+**Stopping.** The fixed points stop when no covariance entry changes by more than ``tol``
+(default 1e-10) relative to the largest entry in one step; the Newton iteration stops after
+a full Newton step whose largest rotation angle is at most ``tol`` radians (the covariance
+entries then change by at most about ``tol`` relative, and, the convergence being
+quadratic, the next step would be of the order of ``tol²``). Both give up after ``max_iter``
+(default 1000) steps. This is far below what EM's tolerance on the mean log-likelihood can
+see, and it costs little: warm-started, the fixed points take a few steps per M-step and
+the Newton iteration one to three, so a looser rule tied to EM's tolerance would save at
+most a step or two while making each M-step's result depend on that tolerance.
+
+**Monotone guarantee.** Every inner step lowers F or leaves it unchanged, so starting from
+the previous solution the M-step cannot end above it; as a guard against rounding (and a
+warm start read off imperfectly), F is evaluated for the new covariances and for the
+previous ones, and the previous covariances are returned unchanged whenever the new ones
+are not better. ``previous`` is only trusted for this when it satisfies the model's
+constraint (user-supplied ``precisions_init`` need not); otherwise it serves as a start only.
+EM's log-likelihood therefore never decreases beyond rounding (generalised EM, Dempster,
+Laird & Rubin 1977, §3).
+
+**Singular scatter.** EVE and VVE let one component's shape degenerate, so a scatter matrix
+that is singular to rounding (smallest eigenvalue at most 10·d·eps times the largest) makes
+their optimum singular: the component is reported as collapsed
+(:class:`~gaussmix.exceptions.CollapsedComponentError`), as VVV does, instead of being
+iterated at the rounding floor.
 
 References
 ----------
@@ -17,14 +48,12 @@ Celeux, G. and Govaert, G. (1995). Gaussian parsimonious clustering models.
 Browne, R. P. and McNicholas, P. D. (2014). Estimating common principal components in
 high dimensions. *Advances in Data Analysis and Classification* 8(2), 217–226 (EVE, VVE:
 the eigenvalue updates for a fixed orientation).
-Flury, B. N. and Gautschi, W. (1986). *SIAM J. Sci. Stat. Comput.* 7(1), 169–184 (the plane
-rotations used for the shared orientation, in place of Browne & McNicholas's
-majorise-minimise step, which needed about a thousand sweeps per M-step on 5-D data).
+Dempster, A. P., Laird, N. M. and Rubin, D. B. (1977). Maximum likelihood from incomplete
+data via the EM algorithm. *JRSS B* 39(1), 1–38.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,17 +65,96 @@ from gaussmix.covariance.decomposition import (
     eigh_descending,
     geometric_mean,
     regularized_scatter,
-    rotation_sweep,
+)
+from gaussmix.covariance.forms import collapse_error
+from gaussmix.covariance.orientation import (
+    ProfiledObjective,
+    eve_profile,
+    fit_shared_orientation,
+    vve_profile,
 )
 
-__all__ = ["EVE", "VEE", "VEI", "VEV", "VVE"]
+__all__ = ["EVE", "VEE", "VEI", "VEV", "VVE", "covariance_objective"]
 
 _TOL = 1e-10
 _MAX_ITER = 1000
 
+# A previous solution counts as satisfying the constraint when its constrained
+# reconstruction agrees with it to this fraction of its largest entry: our own M-steps
+# satisfy the constraints to rounding (about 1e-15).
+_FEASIBLE_RTOL = 1e-8
+
+# Scatter matrices whose smallest eigenvalue is at most this many d·eps of the largest are
+# singular to rounding: the accumulated scatter of points on a hyperplane has eigenvalues of
+# a few eps relative (iris, 150 × 4: a 4-row cluster gives 1e-17 to 1e-15).
+_SINGULAR_EPS = 10.0
+
 
 def _off_diagonal(n_features: int) -> int:
     return n_features * (n_features - 1) // 2
+
+
+def covariance_objective(n_k: np.ndarray, scatter: np.ndarray, covariances: np.ndarray) -> float:
+    """F = Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹), −2 × the covariance part of the expected
+    complete-data log-likelihood.
+
+    Parameters
+    ----------
+    n_k : ndarray of shape (K,)
+        Effective numbers of points.
+    scatter : ndarray of shape (K, d) or (K, d, d)
+        Diagonals of W_k (diagonal form) or the matrices W_k (full form).
+    covariances : ndarray of the same shape
+        Variances (diagonal form) or covariance matrices.
+
+    Returns
+    -------
+    float
+        +inf when a covariance is not positive definite (or not finite).
+    """
+    if not np.all(np.isfinite(covariances)):
+        return np.inf
+    if covariances.ndim == 2:
+        if not np.all(covariances > 0):
+            return np.inf
+        value = np.sum(n_k[:, None] * np.log(covariances)) + np.sum(scatter / covariances)
+    else:
+        try:
+            factors = np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            return np.inf
+        log_det = 2.0 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+        trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
+        value = np.sum(n_k * log_det) + np.sum(trace)
+    return float(value) if np.isfinite(value) else np.inf
+
+
+def _no_worse(
+    n_k: np.ndarray, scatter: np.ndarray, new: np.ndarray, previous: np.ndarray | None
+) -> np.ndarray:
+    """The new covariances, or the previous ones if these have the lower objective."""
+    if previous is None:
+        return new
+    if covariance_objective(n_k, scatter, previous) < covariance_objective(n_k, scatter, new):
+        return previous.copy()
+    return new
+
+
+def _usable(previous: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``previous`` as float64 when it has the compact shape and is finite, else None."""
+    if previous is None:
+        return None
+    previous = np.asarray(previous, dtype=np.float64)
+    if previous.shape != shape or not np.all(np.isfinite(previous)):
+        return None
+    return previous
+
+
+def _close(reconstructed: np.ndarray, previous: np.ndarray) -> bool:
+    """Whether each component's reconstruction matches to _FEASIBLE_RTOL of its largest entry."""
+    axes = tuple(range(1, previous.ndim))
+    error = np.max(np.abs(reconstructed - previous), axis=axes)
+    return bool(np.all(error <= _FEASIBLE_RTOL * np.max(np.abs(previous), axis=axes)))
 
 
 def _settled(previous: np.ndarray, current: np.ndarray, tol: float) -> bool:
@@ -62,19 +170,37 @@ def _initial_volumes(n_k: np.ndarray, traces: np.ndarray, n_features: int) -> np
 
 def _with_orientation(orientation: np.ndarray, eigenvalues: np.ndarray) -> np.ndarray:
     """D diag(e_k) Dᵀ for one shared D and each row e_k of ``eigenvalues``."""
-    return np.einsum("ij,kj,lj->kil", orientation, eigenvalues, orientation)
+    return (orientation * eigenvalues[:, None, :]) @ orientation.T
+
+
+def _dense_volumes(previous: np.ndarray) -> np.ndarray | None:
+    """|Σ_k|^{1/d} of positive definite matrices, or None if one is not."""
+    sign, log_det = np.linalg.slogdet(previous)
+    if not np.all(sign > 0):
+        return None
+    return np.exp(log_det / previous.shape[-1])
 
 
 def _volumes_times_shared_shape(
-    values: np.ndarray, n_k: np.ndarray, n_features: int, tol: float, max_iter: int
+    values: np.ndarray,
+    n_k: np.ndarray,
+    n_features: int,
+    tol: float,
+    max_iter: int,
+    volumes: np.ndarray | None = None,
 ) -> np.ndarray:
     """λ_k·A fitted to per-component axis variances by Celeux & Govaert's fixed point.
 
     ``values`` (K, D) are the scatter's diagonals (VEI) or eigenvalues (VEV). Alternates
-    A = Σ_k values_k/λ_k scaled to unit determinant and λ_k = Σ_d values_kd/A_d / (D·n_k);
-    each step lowers −Q, and the loop stops as described in the module docstring.
+    A = Σ_k values_k/λ_k scaled to unit determinant and λ_k = Σ_d values_kd/A_d / (D·n_k),
+    from the given ``volumes`` (a warm start) or tr/(D·n_k); each step lowers F, and the
+    loop stops as described in the module docstring.
     """
-    volumes = _initial_volumes(n_k, values.sum(axis=1), n_features)
+    # The cold volumes are checked even when warm ones are given, so that a component whose
+    # scatter vanishes collapses whichever start the M-step has.
+    cold = _initial_volumes(n_k, values.sum(axis=1), n_features)
+    if volumes is None:
+        volumes = cold
     fitted = np.zeros_like(values)
     for _ in range(max_iter):
         pooled = (values / volumes[:, None]).sum(axis=0)
@@ -83,6 +209,7 @@ def _volumes_times_shared_shape(
         check_scales(np.atleast_1d(scale), n_k)
         shape = pooled / scale
         volumes = (values / shape).sum(axis=1) / (n_features * n_k)
+        check_scales(volumes, n_k)
         previous, fitted = fitted, volumes[:, None] * shape
         if _settled(previous, fitted, tol):
             break
@@ -112,11 +239,28 @@ class VEI:
         return n_components + (n_features - 1)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D) (see :meth:`CovarianceModel.estimate`)."""
         diagonals = regularized_scatter(n_k, scatter, reg_covar, n_features)
-        return _volumes_times_shared_shape(diagonals, n_k, n_features, self.tol, self.max_iter)
+        previous = _usable(previous, diagonals.shape)
+        volumes = None
+        if previous is not None and np.all(previous > 0):
+            volumes = geometric_mean(previous)
+            shapes = previous / volumes[:, None]
+            if not _close(volumes[:, None] * shapes[0], previous):
+                previous = None
+        else:
+            previous = None
+        fitted = _volumes_times_shared_shape(
+            diagonals, n_k, n_features, self.tol, self.max_iter, volumes
+        )
+        return _no_worse(n_k, diagonals, fitted, previous)
 
 
 @dataclass(frozen=True)
@@ -142,12 +286,23 @@ class VEE:
         return n_components + (n_features - 1) + _off_diagonal(n_features)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
         matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
-        volumes = _initial_volumes(n_k, np.trace(matrices, axis1=1, axis2=2), n_features)
+        previous = _usable(previous, matrices.shape)
+        cold = _initial_volumes(n_k, np.trace(matrices, axis1=1, axis2=2), n_features)
+        volumes = None if previous is None else _dense_volumes(previous)
+        if volumes is None:
+            previous, volumes = None, cold
+        elif not _close(volumes[:, None, None] * (previous[0] / volumes[0]), previous):
+            previous = None
         covariances = np.zeros_like(matrices)
         for _ in range(self.max_iter):
             pooled = np.einsum("kij,k->ij", matrices, 1.0 / volumes)
@@ -158,10 +313,11 @@ class VEE:
             volumes = np.trace(np.linalg.solve(shape, matrices), axis1=1, axis2=2) / (
                 n_features * n_k
             )
-            previous, covariances = covariances, volumes[:, None, None] * shape
-            if _settled(previous, covariances, self.tol):
+            check_scales(volumes, n_k)
+            previous_step, covariances = covariances, volumes[:, None, None] * shape
+            if _settled(previous_step, covariances, self.tol):
                 break
-        return covariances
+        return _no_worse(n_k, matrices, covariances, previous)
 
 
 @dataclass(frozen=True)
@@ -189,43 +345,95 @@ class VEV:
         return n_components + (n_features - 1) + n_components * _off_diagonal(n_features)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
+        matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
         eigenvalues, orientations = eigh_descending(matrices)
         eigenvalues = np.maximum(eigenvalues, 0.0)
+        previous = _usable(previous, matrices.shape)
+        volumes = None if previous is None else _dense_volumes(previous)
+        if volumes is None:
+            previous = None
+        else:
+            shapes = eigh_descending(previous)[0] / volumes[:, None]
+            if not _close(volumes[:, None] * shapes[0], volumes[:, None] * shapes):
+                previous = None
         sigma_eigenvalues = _volumes_times_shared_shape(
-            eigenvalues, n_k, n_features, self.tol, self.max_iter
+            eigenvalues, n_k, n_features, self.tol, self.max_iter, volumes
         )
-        return np.einsum("kij,kj,klj->kil", orientations, sigma_eigenvalues, orientations)
+        covariances = np.einsum("kij,kj,klj->kil", orientations, sigma_eigenvalues, orientations)
+        return _no_worse(n_k, matrices, covariances, previous)
 
 
-def _common_orientation_fit(
+def _shared_orientation_of(previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The orientation D shared by covariances D diag(e_k) Dᵀ, and the e_k in its axes.
+
+    The eigenvectors of one generic combination Σ_k c_k Σ_k / tr(Σ_k) (distinct weights c_k)
+    are D whenever the covariances share it; its eigenvalues coincide only along axes on
+    which every Σ_k has equal eigenvalues, where any rotation serves equally well.
+    """
+    count = previous.shape[0]
+    weights = 1.0 + np.arange(count) * (np.sqrt(5.0) - 1.0) / 2.0
+    traces = np.trace(previous, axis1=1, axis2=2)
+    _, orientation = eigh_descending(np.einsum("k,kij->ij", weights / traces, previous))
+    eigenvalues = np.sum(orientation * (previous @ orientation), axis=1)
+    return orientation, eigenvalues
+
+
+def _check_nonsingular(matrices: np.ndarray, n_k: np.ndarray) -> None:
+    """Raise the collapse error for a scatter matrix that is singular to rounding."""
+    eigenvalues = np.linalg.eigvalsh(matrices)
+    floor = _SINGULAR_EPS * matrices.shape[-1] * np.finfo(np.float64).eps
+    bad = np.flatnonzero(~(eigenvalues[:, 0] > floor * eigenvalues[:, -1]))
+    if bad.size:
+        component = int(bad[0])
+        raise collapse_error(
+            component, float(n_k[component]), "its scatter matrix is singular to rounding"
+        )
+
+
+def _shared_orientation_estimate(
     matrices: np.ndarray,
-    eigenvalues_given_orientation: Callable[[np.ndarray], np.ndarray],
+    n_k: np.ndarray,
+    previous: np.ndarray | None,
+    profile: ProfiledObjective,
     pair_objective: PairObjective,
+    eigenvalues_given_orientation,
+    equal_volumes: bool,
     tol: float,
     max_iter: int,
 ) -> np.ndarray:
-    """Alternate the closed-form eigenvalues for a fixed D and a sweep of rotations of D.
-
-    ``eigenvalues_given_orientation`` maps the diagonals Ω_k = diag(Dᵀ W_k D), shape
-    (K, D), to the eigenvalues of Σ_k in the axes of D, shape (K, D); ``pair_objective``
-    is the same model's objective with those eigenvalues profiled out (see
-    :func:`~gaussmix.covariance.decomposition.rotation_sweep`). D starts at the
-    eigenvectors of Σ_k W_k.
-    """
-    _, orientation = eigh_descending(matrices.sum(axis=0))
-    covariances = np.zeros_like(matrices)
-    for _ in range(max_iter):
-        diagonals = np.einsum("ji,kjl,li->ki", orientation, matrices, orientation)
-        eigenvalues = eigenvalues_given_orientation(diagonals)
-        previous, covariances = covariances, _with_orientation(orientation, eigenvalues)
-        if _settled(previous, covariances, tol):
-            break
-        orientation = rotation_sweep(matrices, pair_objective, orientation)
-    return covariances
+    """EVE's and VVE's M-step: the orientation by Newton, then the closed-form eigenvalues."""
+    matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
+    _check_nonsingular(matrices, n_k)
+    previous = _usable(previous, matrices.shape)
+    start = None
+    if previous is not None and _dense_volumes(previous) is not None:
+        start, previous_eigenvalues = _shared_orientation_of(previous)
+        reconstructed = _with_orientation(start, previous_eigenvalues)
+        feasible = _close(reconstructed, previous)
+        if equal_volumes:
+            volumes = geometric_mean(np.maximum(previous_eigenvalues, 0.0))
+            feasible = feasible and bool(np.allclose(volumes, volumes[0], rtol=_FEASIBLE_RTOL))
+        if not feasible:
+            previous = None
+    else:
+        previous = None
+    if start is None:
+        start = eigh_descending(matrices.sum(axis=0))[1]
+    orientation, _ = fit_shared_orientation(
+        matrices, profile, pair_objective, start, tol, max_iter, float(np.sum(n_k))
+    )
+    diagonals = np.sum(orientation * (matrices @ orientation), axis=1)
+    covariances = _with_orientation(orientation, eigenvalues_given_orientation(diagonals))
+    return _no_worse(n_k, matrices, covariances, previous)
 
 
 @dataclass(frozen=True)
@@ -235,9 +443,8 @@ class EVE:
     Notes
     -----
     For a fixed D, with Ω_k = diag(Dᵀ W_k D): A_k = Ω_k / |Ω_k|^{1/D} and
-    λ = Σ_k |Ω_k|^{1/D} / N (Browne & McNicholas 2014). D is then lowered by one sweep of
-    plane rotations on the profiled objective N·D·log Σ_k |Ω_k|^{1/D}
-    (:func:`~gaussmix.covariance.decomposition.rotation_sweep`).
+    λ = Σ_k |Ω_k|^{1/D} / N (Browne & McNicholas 2014). D minimises the profiled objective
+    N·D·log Σ_k |Ω_k|^{1/D} (:func:`~gaussmix.covariance.orientation.eve_profile`).
     """
 
     name: str = "EVE"
@@ -253,7 +460,12 @@ class EVE:
         return 1 + n_components * (n_features - 1) + _off_diagonal(n_features)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
@@ -276,8 +488,16 @@ class EVE:
             slope = first.sum() / total
             return float(np.log(total)), float(slope), float(second.sum() / total - slope**2)
 
-        return _common_orientation_fit(
-            matrices, eigenvalues, pair_objective, self.tol, self.max_iter
+        return _shared_orientation_estimate(
+            matrices,
+            n_k,
+            previous,
+            eve_profile(n_k),
+            pair_objective,
+            eigenvalues,
+            True,
+            self.tol,
+            self.max_iter,
         )
 
 
@@ -288,8 +508,8 @@ class VVE:
     Notes
     -----
     For a fixed D, with Ω_k = diag(Dᵀ W_k D): λ_k A_k = Ω_k / n_k (Browne & McNicholas 2014).
-    D is then lowered by one sweep of plane rotations on the profiled objective
-    Σ_k n_k Σ_j log Ω_k,jj (:func:`~gaussmix.covariance.decomposition.rotation_sweep`).
+    D minimises the profiled objective Σ_k n_k Σ_j log Ω_k,jj
+    (:func:`~gaussmix.covariance.orientation.vve_profile`).
     """
 
     name: str = "VVE"
@@ -305,7 +525,12 @@ class VVE:
         return n_components + n_components * (n_features - 1) + _off_diagonal(n_features)
 
     def estimate(
-        self, n_k: np.ndarray, scatter: np.ndarray, reg_covar: float, n_features: int
+        self,
+        n_k: np.ndarray,
+        scatter: np.ndarray,
+        reg_covar: float,
+        n_features: int,
+        previous: np.ndarray | None = None,
     ) -> np.ndarray:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
@@ -325,6 +550,14 @@ class VVE:
                 float(np.sum(n_k * (d2q / q - ratio**2))),
             )
 
-        return _common_orientation_fit(
-            matrices, eigenvalues, pair_objective, self.tol, self.max_iter
+        return _shared_orientation_estimate(
+            matrices,
+            n_k,
+            previous,
+            vve_profile(n_k),
+            pair_objective,
+            eigenvalues,
+            False,
+            self.tol,
+            self.max_iter,
         )
