@@ -17,13 +17,18 @@ diag covariances) the two libraries fit the same float64 data:
 * *n_init = 10*: the default k-means initialisation, ``n_init=10`` and the same
   ``random_state`` on both sides.
 
-The fits alternate (scikit-learn, gaussmix, then the other order) and each is repeated;
-the table reports medians and the ratio of the medians. scikit-learn is timed with BLAS
-held to one thread (``threadpool_limits(1)`` entered once, outside the timed fits), as
-gaussmix holds it during a fit: with its default threads scikit-learn's full-covariance
-fits were several times slower on the shared 2-core machine (OpenBLAS threads on 2 × 2
-products), which would flatter the ratio. The last column says whether both sides
-reached the same final lower bound (relative difference).
+scikit-learn is timed twice: as shipped (its BLAS and OpenMP use every core) and with BLAS
+and OpenMP held to one thread (``threadpool_limits(1)``, entered outside the timed fits),
+which is what gaussmix does for data this small; on the shared 2-core machine the threads
+made scikit-learn's small fits several times slower, which would flatter the ratio. The
+fits alternate (the order rotates every repeat) and each is repeated; the table reports
+medians and the ratios of the medians. The last column says whether the sides reached the
+same final lower bound (relative difference, one-thread scikit-learn against gaussmix).
+
+A second table times one E-step of the small-data executor against the chunked executor
+(1 and 2 threads) at sizes up to and beyond the size where gaussmix switches between them,
+and the fused against the array kernels on Old Faithful (272 × 2): the evidence for the
+threshold in ``gaussmix.backends.numpy.numpy_backend``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -76,7 +82,7 @@ def starting_point(X: np.ndarray, covariance_type: str, seed: int = 1) -> dict:
 
 
 def estimator(side: str, X: np.ndarray, covariance_type: str, setting: dict):
-    """A configured scikit-learn or gaussmix GaussianMixture."""
+    """A configured scikit-learn (``side="sklearn"``) or gaussmix GaussianMixture."""
     if side == "sklearn":
         from sklearn.mixture import GaussianMixture
     else:
@@ -98,29 +104,131 @@ def timed_fit(side: str, X: np.ndarray, covariance_type: str, setting: dict) -> 
     return elapsed, int(model.n_iter_), float(model.lower_bound_)
 
 
-def compare(X: np.ndarray, covariance_type: str, setting: dict, repeats: int) -> dict:
-    """Interleaved repeats of both sides; medians, iterations and the lower-bound gap."""
-    from threadpoolctl import threadpool_limits
+SIDES = ("sklearn", "sklearn, 1 thread", "gaussmix")
 
-    times: dict[str, list[float]] = {"sklearn": [], "gaussmix": []}
+
+def compare(X: np.ndarray, covariance_type: str, setting: dict, repeats: int) -> dict:
+    """Interleaved repeats of every side; medians, iterations and the lower-bound gap."""
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    times: dict[str, list[float]] = {side: [] for side in SIDES}
     outcome = {}
-    with threadpool_limits(1, user_api="blas"):
-        for side in times:  # warm-up: imports, compiled kernels, caches
-            timed_fit(side, X, covariance_type, setting)
-        for repeat in range(repeats):
-            order = ("sklearn", "gaussmix") if repeat % 2 == 0 else ("gaussmix", "sklearn")
-            for side in order:
-                seconds, n_iter, lower_bound = timed_fit(side, X, covariance_type, setting)
-                times[side].append(seconds)
-                outcome[side] = (n_iter, lower_bound)
-    sklearn, gaussmix = (statistics.median(times[side]) for side in ("sklearn", "gaussmix"))
-    gap = abs(outcome["sklearn"][1] - outcome["gaussmix"][1]) / abs(outcome["sklearn"][1])
+
+    def run(side: str) -> tuple:
+        library = "gaussmix" if side == "gaussmix" else "sklearn"
+        if side != "sklearn, 1 thread":
+            return timed_fit(library, X, covariance_type, setting)
+        with controller.limit(limits=1, user_api="blas"):
+            with controller.limit(limits=1, user_api="openmp"):
+                return timed_fit(library, X, covariance_type, setting)
+
+    for side in SIDES:  # warm-up: imports, compiled kernels, caches
+        run(side)
+    for repeat in range(repeats):
+        shift = repeat % len(SIDES)
+        for side in SIDES[shift:] + SIDES[:shift]:
+            seconds, n_iter, lower_bound = run(side)
+            times[side].append(seconds)
+            outcome[side] = (n_iter, lower_bound)
+    medians = {side: statistics.median(times[side]) for side in SIDES}
+    reference = outcome["sklearn, 1 thread"][1]
     return {
-        "sklearn": sklearn,
-        "gaussmix": gaussmix,
-        "iterations": (outcome["sklearn"][0], outcome["gaussmix"][0]),
-        "gap": gap,
+        "medians": medians,
+        "iterations": (outcome["sklearn, 1 thread"][0], outcome["gaussmix"][0]),
+        "gap": abs(reference - outcome["gaussmix"][1]) / abs(reference),
     }
+
+
+def e_step_seconds(backend, parameters, kind: str, repeats: int) -> float:
+    """Best seconds of one E-step (``statistics``) of an executor, BLAS on one thread."""
+    from gaussmix.blas_threads import one_blas_thread
+
+    with one_blas_thread():
+        backend.statistics(parameters, kind)
+        best = np.inf
+        for _ in range(repeats):
+            began = time.perf_counter()
+            backend.statistics(parameters, kind)
+            best = min(best, time.perf_counter() - began)
+    return best
+
+
+def e_step_rows() -> list[str]:
+    """One E-step of each executor at sizes around the switch, and fused against array."""
+    from gaussmix import GaussianMixture
+    from gaussmix.backends.numpy import (
+        NumpyBackend,
+        SmallDataBackend,
+        default_chunk_size,
+        rows_per_task,
+    )
+    from gaussmix.datasets import load_old_faithful
+
+    def parameters_of(X: np.ndarray, covariance_type: str):
+        model = GaussianMixture(N_COMPONENTS, covariance_type=covariance_type, max_iter=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X[:2000])
+        return model._fitted_parameters()
+
+    rows = []
+    faithful = load_old_faithful().data
+    chunk = default_chunk_size(N_COMPONENTS, 2)
+    for covariance_type, kind in (("full", "full"), ("diag", "diagonal")):
+        parameters = parameters_of(faithful, covariance_type)
+        cells = [
+            e_step_seconds(executor(faithful, None, chunk, use_fused=fused), parameters, kind, 200)
+            for executor in (SmallDataBackend, NumpyBackend)
+            for fused in (True, False)
+        ]
+        rows.append(
+            f"| Old Faithful 272 × 2, {covariance_type} | "
+            + " | ".join(f"{seconds * 1e6:.0f}" for seconds in cells)
+            + " |"
+        )
+    switch_rows = []
+    for n_features in (2, 5):
+        chunk = default_chunk_size(N_COMPONENTS, n_features)
+        switch = rows_per_task(chunk, True)
+        for n_samples in (1_000, 10_000, switch, 4 * switch):
+            X = make_data(n_samples, n_features)
+            parameters = parameters_of(X, "full")
+            repeats = max(5, int(2e5 / n_samples))
+            small = e_step_seconds(SmallDataBackend(X, None, chunk), parameters, "full", repeats)
+            # The chunked executor as it runs (one thread, or blocks on 2 threads), and
+            # the same rows cut into 16 tasks for 2 threads: would a split pay here?
+            chunked = [
+                e_step_seconds(
+                    NumpyBackend(X, None, size, n_threads=threads), parameters, "full", repeats
+                )
+                for size, threads in ((chunk, 1), (chunk, 2), (max(16, -(-n_samples // 128)), 2))
+            ]
+            side = "small" if n_samples <= switch else "chunked"
+            switch_rows.append(
+                f"| {n_samples:,} × {n_features}, full | {side} | {small * 1e6:.0f} | "
+                + " | ".join(f"{seconds * 1e6:.0f}" for seconds in chunked)
+                + " |"
+            )
+    return [
+        "## One E-step: fused against array kernels (µs, best of 200)",
+        "",
+        "| data | small, fused | small, array kernels | chunked, fused | chunked, array kernels |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        "## One E-step around the switch (µs, best of repeats; K = 3, default chunk size)",
+        "",
+        "`numpy_backend` gives the small-data executor up to one task of the chunked one (8 "
+        "chunks with the compiled kernels); 'taken' says which executor a fit gets. The last "
+        "column cuts the same rows into 16 tasks of N/16 rows (blocks of 8 chunks) for 2 "
+        "threads.",
+        "",
+        "| data | taken | small-data executor | chunked, 1 thread | chunked, 2 threads | "
+        "chunked, 16 tasks on 2 threads |",
+        "|---|---|---|---|---|---|",
+        *switch_rows,
+    ]
 
 
 def cpu_model() -> str:
@@ -141,18 +249,26 @@ def machine_description() -> list[str]:
     import scipy
     import sklearn
 
-    import gaussmix
-
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     return [
+        f"- Run {time.strftime('%Y-%m-%d %H:%M')}, gaussmix commit {commit or 'unknown'}",
         f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable by this "
         f"process), {platform.machine()}",
         f"- Python {platform.python_version()}, NumPy {np.__version__}, SciPy "
-        f"{scipy.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}, "
-        f"gaussmix from {Path(gaussmix.__file__).parent}",
+        f"{scipy.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}",
     ]
 
 
@@ -168,15 +284,18 @@ def main() -> None:
         for n_samples, n_features, covariance_type in CASES:
             X = make_data(n_samples, n_features)
             result = compare(X, covariance_type, setting, arguments.repeats)
-            ratio = result["sklearn"] / result["gaussmix"]
+            medians = result["medians"]
             line = (
                 f"| {name} | {n_samples:,} | {n_features} | {covariance_type} | "
-                f"{result['sklearn'] * 1e3:.2f} | {result['gaussmix'] * 1e3:.2f} | "
-                f"{ratio:.1f}× | {result['iterations'][0]} / {result['iterations'][1]} | "
-                f"{result['gap']:.1e} |"
+                + " | ".join(f"{medians[side] * 1e3:.2f}" for side in SIDES)
+                + f" | {medians['sklearn'] / medians['gaussmix']:.1f}× | "
+                f"{medians['sklearn, 1 thread'] / medians['gaussmix']:.1f}× | "
+                f"{result['iterations'][0]} / {result['iterations'][1]} | {result['gap']:.1e} |"
             )
             print(line, flush=True)
             rows.append(line)
+    e_steps = e_step_rows()
+    print("\n".join(e_steps), flush=True)
     load_after = os.getloadavg()
     lines = [
         "# Small fits: gaussmix against scikit-learn (benchmarks/bench_small.py)",
@@ -188,15 +307,17 @@ def main() -> None:
         "shared the machine: absolute times are then inflated, the interleaved ratios less so.",
         f"- {arguments.repeats} timed fits per side and case, alternating sides; medians.",
         "",
-        "| setting | N | D | cov | sklearn ms/fit | gaussmix ms/fit | ratio | iterations "
-        "sklearn / gaussmix | lower bound rel. diff |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | N | D | cov | sklearn ms/fit | sklearn 1 thread ms/fit | gaussmix ms/fit "
+        "| ratio | ratio vs 1 thread | iterations sklearn / gaussmix | lower bound rel. diff |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *e_steps,
+        "",
         f"Command: `python benchmarks/bench_small.py --repeats {arguments.repeats}`. "
-        "K = 3, float64, well-separated clusters. scikit-learn runs with BLAS held to one "
-        "thread (see the docstring); gaussmix as a user runs it (data this small take its "
-        "small-data path, `gaussmix.backends.numpy.SmallDataBackend`).",
+        "K = 3, float64, well-separated clusters; 'ratio' is scikit-learn's median over "
+        "gaussmix's. gaussmix runs as a user runs it (data this small take its small-data "
+        "path, `gaussmix.backends.numpy.SmallDataBackend`).",
     ]
     arguments.output.write_text("\n".join(lines) + "\n")
     print(f"written to {arguments.output}")

@@ -410,6 +410,12 @@ def numpy_backend(
         Results agree to rounding (the tests hold them to 1e-12).
     """
     use_fused = fused.available() if use_fused is None else bool(use_fused)
+    # Measured on the shared 2-core AMD EPYC (benchmarks/results_small.md, K = 3): within
+    # one task the small-data executor took 13-30 µs per E-step on Old Faithful (272 × 2)
+    # against 95-185 µs for the chunked executor and ~190-260 µs for the array kernels
+    # (so it uses the fused kernels whenever numba is installed), and stayed ahead up to
+    # the switch (87,376 × 2: 2.2 against 2.3 ms); cutting those rows into 16 tasks for
+    # 2 threads was slower at every size up to 350,000 rows there.
     if X.shape[0] <= rows_per_task(chunk_size, use_fused):
         return SmallDataBackend(X, sample_weight, chunk_size, use_fused=use_fused)
     return NumpyBackend(X, sample_weight, chunk_size, n_threads=n_threads, use_fused=use_fused)
