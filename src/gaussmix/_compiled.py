@@ -19,6 +19,7 @@ from numba.extending import intrinsic
 __all__ = [
     "FULL",
     "PLAIN",
+    "SPHERICAL",
     "TIED",
     "augment",
     "bits_from_float",
@@ -32,6 +33,7 @@ __all__ = [
     "subtract_squares",
     "sweep",
     "upper_scatter",
+    "whole_statistics",
     "wide_scatter",
 ]
 
@@ -448,6 +450,15 @@ def exp(values: Any, out: Any) -> None:
 # How the rows reach the differences: one GEMM with the stacked factors and the offsets
 # (full), one GEMM with the shared factor (tied), or none (diagonal, spherical).
 FULL, TIED, PLAIN = 0, 1, 2
+# The layout of the precision factors that :func:`whole_statistics` reads: PLAIN stands
+# for (K, D) diagonal scales there, SPHERICAL for (K,) scales (both evaluated as PLAIN).
+SPHERICAL = 3
+# The scatter kinds :func:`whole_statistics` returns.
+SCATTER_TRACE, SCATTER_DIAGONAL, SCATTER_FULL = 0, 1, 2
+# The constants of gaussmix.kernels, as the same float64 values.
+LOG_2PI = float(np.log(2.0 * np.pi))
+SQRT_HALF = float(np.sqrt(0.5))
+TINY = float(np.finfo(np.float64).tiny)
 
 
 @_jit
@@ -683,3 +694,233 @@ def posterior(
         for i in range(end - begin):
             for k in range(n_components):
                 responsibilities[begin + i, k] = rows_last[k, i]
+
+
+@_jit
+def prepare_mixture(layout: int, weights: Any, means: Any, factors: Any, dtype_of: Any) -> tuple:
+    """The prepared mixture of :func:`gaussmix.kernels.prepare_parameters`, from the parameters.
+
+    The same quantities in the same float64 arithmetic (sums in another order), cast to
+    the dtype of ``dtype_of`` at the end: the centre ``c``, the (scaled) projection, the
+    offsets, the quadratic weights and the log-constants. ``factors`` is the flat
+    float64 precision factor in the layout ``layout`` (FULL (K, D, D), TIED (D, D),
+    PLAIN (K, D) scales, SPHERICAL (K,) scales). Returns ``(first_bad, center64,
+    center, projection, offsets, quadratic, log_constants)``; ``first_bad`` is −1, or
+    the first component whose log-determinant is not finite (the arrays are then not
+    to be used).
+    """
+    n_components, n_features = means.shape
+    dtype = dtype_of.dtype
+    total = 0.0
+    for k in range(n_components):
+        total += weights[k]
+    denominator = max(total, TINY)
+    center64 = np.zeros(n_features)
+    for k in range(n_components):
+        for d in range(n_features):
+            center64[d] += weights[k] * means[k, d]
+    for d in range(n_features):
+        center64[d] = center64[d] / denominator
+    shifted = np.empty((n_components, n_features))
+    for k in range(n_components):
+        for d in range(n_features):
+            shifted[k, d] = means[k, d] - center64[d]
+    offsets = np.empty((n_components, n_features), dtype)
+    quadratic = np.ones((n_components, n_features), dtype)
+    log_det = np.zeros(n_components)
+    square = n_features * n_features
+    if layout == FULL:
+        projection = np.empty((n_components * n_features, n_features + 1), dtype)
+        for k in range(n_components):
+            base = k * square
+            for e in range(n_features):
+                accumulated = 0.0
+                for d in range(n_features):
+                    accumulated += shifted[k, d] * factors[base + d * n_features + e]
+                offset = accumulated * SQRT_HALF
+                offsets[k, e] = offset
+                row = k * n_features + e
+                for d in range(n_features):
+                    projection[row, d] = factors[base + d * n_features + e] * SQRT_HALF
+                projection[row, n_features] = -offset
+            for d in range(n_features):
+                log_det[k] += np.log(factors[base + d * n_features + d])
+    elif layout == TIED:
+        projection = np.empty((n_features, n_features), dtype)
+        for e in range(n_features):
+            for d in range(n_features):
+                projection[e, d] = factors[d * n_features + e] * SQRT_HALF
+        shared = 0.0
+        for d in range(n_features):
+            shared += np.log(factors[d * n_features + d])
+        for k in range(n_components):
+            log_det[k] = shared
+            for e in range(n_features):
+                accumulated = 0.0
+                for d in range(n_features):
+                    accumulated += shifted[k, d] * factors[d * n_features + e]
+                offsets[k, e] = accumulated * SQRT_HALF
+    else:
+        projection = np.empty((0, 0), dtype)
+        for k in range(n_components):
+            for d in range(n_features):
+                offsets[k, d] = shifted[k, d]
+                scale = factors[k * n_features + d] if layout == PLAIN else factors[k]
+                quadratic[k, d] = 0.5 * (scale * scale)
+            if layout == PLAIN:
+                for d in range(n_features):
+                    log_det[k] += np.log(factors[k * n_features + d])
+            else:
+                log_det[k] = n_features * np.log(factors[k])
+    first_bad = -1
+    log_constants = np.empty(n_components, dtype)
+    constant = 0.5 * n_features * LOG_2PI
+    for k in range(n_components):
+        if not np.isfinite(log_det[k]) and first_bad < 0:
+            first_bad = k
+        # A weight of exactly zero gives log 0 = −inf: that component owns no point.
+        log_constants[k] = (np.log(weights[k]) + log_det[k]) - constant
+    center = np.empty(n_features, dtype)
+    for d in range(n_features):
+        center[d] = center64[d]
+    return first_bad, center64, center, projection, offsets, quadratic, log_constants
+
+
+@_jit
+def upper_inverse(factors: Any, base: int, n_features: int, inverse: Any) -> None:
+    """``inverse = U⁻¹`` of the upper-triangular ``U = factors[base:].reshape(D, D)``."""
+    for j in range(n_features):
+        for i in range(n_features - 1, -1, -1):
+            accumulated = 1.0 if i == j else 0.0
+            for m in range(i + 1, n_features):
+                accumulated -= factors[base + i * n_features + m] * inverse[m, j]
+            inverse[i, j] = accumulated / factors[base + i * n_features + i]
+
+
+@_jit
+def whole_statistics(
+    X: Any,
+    sample_weight: Any,
+    weighted: bool,
+    layout: int,
+    scatter_kind: int,
+    chunk_size: int,
+    weights: Any,
+    means: Any,
+    factors: Any,
+    floor: float,
+    scratch: Any,
+    product: Any,
+    n_k: Any,
+    weighted_sum: Any,
+    scatter: Any,
+) -> tuple:
+    """One E-step over all rows of X in one call: preparation, moments and unwhitening.
+
+    :func:`prepare_mixture` (the parameters laid out as
+    :func:`gaussmix.kernels.prepare_parameters` does), :func:`block_moments` over all of
+    X chunk after chunk, then the host part of :func:`gaussmix.kernels.unwhiten` (for the
+    full and tied forms ``2 A_kᵀ (Σ r P Pᵀ) A_k`` with ``A_k = U_k⁻¹``), written into
+    ``n_k`` (K,), ``weighted_sum`` (K, D) and the flat ``scatter`` ((K,), (K·D) or (K·D·D)
+    entries for the trace, diagonal or full kind; float64 arrays given by the caller:
+    arrays returned from compiled code cost more to hand over). Returns ``(first_bad,
+    Σ w log p, Σ w)``; when ``first_bad`` ≥ 0 no E-step was run (see
+    :func:`prepare_mixture`).
+    """
+    n_components, n_features = means.shape
+    first_bad, center64, center, projection, offsets, quadratic, log_constants = prepare_mixture(
+        layout, weights, means, factors, X
+    )
+    square = n_features * n_features
+    size = n_components * (1 + n_features + square) + 2
+    if first_bad >= 0:
+        return first_bad, 0.0, 0.0
+    form_code = PLAIN if layout == SPHERICAL else layout
+    mixture = (form_code, center, projection, offsets, quadratic, log_constants, floor)
+    whitened_full = layout == FULL or layout == TIED or scatter_kind == SCATTER_FULL
+    compiled_scatter = n_features <= 16 or not whitened_full
+    packed = np.zeros(size)
+    chunk_packed = np.empty(size)
+    block_moments(
+        X,
+        0,
+        X.shape[0],
+        chunk_size,
+        sample_weight,
+        weighted,
+        mixture,
+        whitened_full,
+        compiled_scatter,
+        scratch,
+        product,
+        chunk_packed,
+        packed,
+    )
+    first_end = n_components * (1 + n_features)
+    for k in range(n_components):
+        n_k[k] = packed[k]
+        for d in range(n_features):
+            weighted_sum[k, d] = packed[n_components + k * n_features + d] - n_k[k] * (
+                means[k, d] - center64[d]
+            )
+    # The sweep (or BLAS) filled the upper triangle of each second moment.
+    second = np.empty((n_features, n_features))
+    inverse = np.empty((n_features, n_features))
+    left = np.empty((n_features, n_features))
+    unwhitened = np.empty((n_features, n_features))
+    for k in range(n_components):
+        base = first_end + k * square
+        if not whitened_full:
+            # Diagonal forms, diagonal moment: the differences were x − μ_k, unscaled.
+            trace = 0.0
+            for d in range(n_features):
+                value = packed[base + d * n_features + d]
+                trace += value
+                if scatter_kind == SCATTER_DIAGONAL:
+                    scatter[k * n_features + d] = value
+            if scatter_kind == SCATTER_TRACE:
+                scatter[k] = trace
+            continue
+        for d in range(n_features):
+            for e in range(d, n_features):
+                value = packed[base + d * n_features + e]
+                second[d, e] = value
+                second[e, d] = value
+        if layout == FULL or layout == TIED:
+            # The differences carried √½: doubling is exact. Then A_kᵀ S A_k.
+            for d in range(n_features):
+                for e in range(n_features):
+                    second[d, e] = 2.0 * second[d, e]
+            if layout == FULL or k == 0:
+                upper_inverse(factors, k * square if layout == FULL else 0, n_features, inverse)
+            for i in range(n_features):
+                for j in range(n_features):
+                    accumulated = 0.0
+                    for m in range(n_features):
+                        accumulated += inverse[m, i] * second[m, j]
+                    left[i, j] = accumulated
+            for i in range(n_features):
+                for j in range(n_features):
+                    accumulated = 0.0
+                    for m in range(n_features):
+                        accumulated += left[i, m] * inverse[m, j]
+                    unwhitened[i, j] = accumulated
+        else:
+            for d in range(n_features):
+                for e in range(n_features):
+                    unwhitened[d, e] = second[d, e]
+        if scatter_kind == SCATTER_FULL:
+            for i in range(n_features):
+                for j in range(n_features):
+                    scatter[k * square + i * n_features + j] = 0.5 * (
+                        unwhitened[i, j] + unwhitened[j, i]
+                    )
+        else:
+            trace = 0.0
+            for d in range(n_features):
+                trace += unwhitened[d, d]
+                if scatter_kind == SCATTER_DIAGONAL:
+                    scatter[k * n_features + d] = unwhitened[d, d]
+            if scatter_kind == SCATTER_TRACE:
+                scatter[k] = trace
+    return first_bad, packed[size - 2], packed[size - 1]

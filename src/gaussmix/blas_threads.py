@@ -1,4 +1,4 @@
-"""One BLAS thread while gaussmix's own threads use the cores."""
+"""One BLAS (or OpenMP) thread while gaussmix's own threads use the cores."""
 
 from __future__ import annotations
 
@@ -8,22 +8,61 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-__all__ = ["one_blas_thread"]
+__all__ = ["one_blas_thread", "one_openmp_thread"]
 
-# The holds open now, in every thread, and the limiter of the first of them: the first
-# hold sets the limit, the last one to leave restores the count recorded by the first.
+# Open holds per key (an API, and for OpenMP the thread), with the counts the first hold
+# of each recorded: the first hold sets one thread, the last to leave restores the record.
 _lock = threading.Lock()
-_holds = 0
-_limiter: Any = None
+_holds: dict[tuple[str, int | None], tuple[int, list[int]]] = {}
 
 
 @cache
 def _controller() -> Any:
     # Made once: scanning the loaded libraries costs about 4 ms, and NumPy's and SciPy's
-    # BLAS are loaded with gaussmix.
+    # BLAS (and scikit-learn's OpenMP runtime) are loaded with gaussmix.
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+@cache
+def _libraries(user_api: str) -> tuple[Any, ...]:
+    """threadpoolctl's controllers of the loaded libraries of one API ("blas", "openmp")."""
+    return tuple(
+        library for library in _controller().lib_controllers if library.user_api == user_api
+    )
+
+
+@contextmanager
+def _one_thread(user_api: str, per_thread: bool) -> Iterator[None]:
+    """Hold the libraries of ``user_api`` to one thread, counting overlapping holds.
+
+    ``per_thread``: the thread count belongs to the calling thread (OpenMP), so holds
+    overlap only within one thread; otherwise it is process-wide (OpenBLAS), and the last
+    hold to leave restores the count whatever thread it runs in.
+    """
+    key = (user_api, threading.get_ident() if per_thread else None)
+    # The library controllers directly: ``ThreadpoolController.limit`` describes every
+    # library before and after (60 µs a hold against 6 µs here, on the shared 2-core
+    # machine), and a small fit takes two holds.
+    libraries = _libraries(user_api)
+    with _lock:
+        count, previous = _holds.get(key, (0, []))
+        if count == 0:
+            previous = [library.num_threads for library in libraries]
+            for library in libraries:
+                library.set_num_threads(1)
+        _holds[key] = (count + 1, previous)
+    try:
+        yield
+    finally:
+        with _lock:
+            count, previous = _holds.pop(key)
+            if count > 1:
+                _holds[key] = (count - 1, previous)
+            else:
+                for library, threads in zip(libraries, previous, strict=True):
+                    library.set_num_threads(threads)
 
 
 @contextmanager
@@ -34,7 +73,7 @@ def one_blas_thread() -> Iterator[None]:
     chunk-sized products only add synchronisation. A fit holds this across every
     iteration, not only the E-step: a small LAPACK call of the M-step (a Cholesky
     factor, a triangular solve) wakes OpenBLAS's threads, which then spin for a while
-    and take cores from the next E-step (on 2 cores, 20 % of a P3 iteration of issue 3).
+    and take cores from the next E-step (on 2 cores, 20 % of a P3 iteration, ``bench_em.py``).
 
     OpenBLAS has one process-wide thread count. Holds are counted across threads: the
     first sets the limit, the last to leave restores the count the first one recorded,
@@ -48,16 +87,24 @@ def one_blas_thread() -> Iterator[None]:
     ------
     None
     """
-    global _holds, _limiter
-    with _lock:
-        if _holds == 0:
-            _limiter = _controller().limit(limits=1, user_api="blas")
-        _holds += 1
-    try:
+    with _one_thread("blas", per_thread=False):
         yield
-    finally:
-        with _lock:
-            _holds -= 1
-            if _holds == 0:
-                limiter, _limiter = _limiter, None
-                limiter.restore_original_limits()
+
+
+@contextmanager
+def one_openmp_thread() -> Iterator[None]:
+    """Context in which OpenMP parallel regions (scikit-learn's k-means) run on one thread.
+
+    For data that fit in one task of the NumPy executor (its small-data path) k-means has
+    too little work per parallel region to pay for waking a second thread; on the shared
+    2-core machine, under load, one k-means of 300 rows took 1.9 ms on one OpenMP
+    thread and 240 ms on two (``benchmarks/results_small.md``). OpenMP thread counts
+    belong to the calling thread, so this changes nothing in other threads; within a
+    thread, the first of nested holds sets and the last restores.
+
+    Yields
+    ------
+    None
+    """
+    with _one_thread("openmp", per_thread=True):
+        yield

@@ -7,6 +7,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,9 @@ from gaussmix.backends.dask import (
     is_dask_collection,
     prepare_dask_fit,
 )
-from gaussmix.backends.numpy import NumpyBackend, default_chunk_size, posterior_rows
+from gaussmix.backends.numpy import default_chunk_size, numpy_backend, posterior_rows
 from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
-from gaussmix.blas_threads import one_blas_thread
+from gaussmix.blas_threads import one_blas_thread, one_openmp_thread
 from gaussmix.collapse import (
     ComponentReseeder,
     all_starts_failed,
@@ -349,7 +350,8 @@ default="kmeans"
         )
         if dask_input:  # Dask input (issue 5)
             return DaskBackend(X, sample_weight, chunk_size)
-        return NumpyBackend(X, sample_weight, chunk_size)
+        # Data that fit in one task get the small-data executor (decided once, here).
+        return numpy_backend(X, sample_weight, chunk_size)
 
     def _output(self, X: Any, result: Any) -> Any:
         """What comes out follows what went in, whatever the backend (scikit-learn's rule).
@@ -649,14 +651,20 @@ default="kmeans"
             None if given[1] is None else np.ldexp(given[1], -exponent),
             None if given[2] is None else np.ldexp(given[2], 2 * exponent),
         )
-        progress = self._progress
-        if exponent != 0:
+        # Without verbose output or a callback, the EM loop builds no per-iteration record.
+        progress = self._progress if self.verbose or self.callback is not None else None
+        if exponent != 0 and progress is not None:
             progress = lambda info: self._progress(  # noqa: E731
                 dataclasses.replace(info, log_likelihood=info.log_likelihood + offset)
             )
         # --- end robustness
         if backend is None:
             backend = self._backend(X_fit, weights)
+        # An executor that runs in the calling thread (the small-data path) has k-means
+        # run on one OpenMP thread as well: its parallel regions are too short to pay.
+        initialization_threads = (
+            one_openmp_thread if getattr(backend, "n_threads", None) == 1 else nullcontext
+        )
 
         best: EMResult | None = None
         failures: list[CollapsedComponentError] = []
@@ -673,9 +681,10 @@ default="kmeans"
                         start = scale_parameters(self._fitted_parameters(), -exponent)
                         lower_bound = self.lower_bound_ - offset
                     else:
-                        start = self._initial_parameters(
-                            X_fit, weights, model, random_state, given, reg_covar
-                        )
+                        with initialization_threads():
+                            start = self._initial_parameters(
+                                X_fit, weights, model, random_state, given, reg_covar
+                            )
                         lower_bound = -math.inf
                     result = run_em(
                         backend,

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from gaussmix import compiling
+from gaussmix.covariance.base import ScatterKind
+from gaussmix.covariance.forms import collapse_error
 from gaussmix.kernels import (
     FLOAT32_EXPONENT_FLOOR,
     ChunkMoments,
@@ -35,6 +37,8 @@ from gaussmix.kernels import (
     WhitenedKind,
     repair_far_rows,
 )
+from gaussmix.parameters import MixtureParameters
+from gaussmix.statistics import SufficientStatistics, scatter_shape
 
 __all__ = [
     "available",
@@ -42,6 +46,7 @@ __all__ = [
     "chunk_moments",
     "posterior",
     "unpack",
+    "whole_statistics",
 ]
 
 # Above this many features the second moment is left to BLAS, one GEMM per component:
@@ -309,6 +314,91 @@ def posterior(
     )
     # Rows far from every component come back with a NaN log-density (see sweep).
     return repair_far_rows(X, prepared.parameters, log_norm, responsibilities)
+
+
+# Codes of :func:`gaussmix._compiled.whole_statistics` (its FULL, TIED, PLAIN, SPHERICAL
+# layouts and SCATTER_TRACE, SCATTER_DIAGONAL, SCATTER_FULL kinds).
+_LAYOUTS = {"full": 0, "tied": 1, "diagonal": 2, "spherical": 3}
+_SCATTER_KINDS = {"trace": 0, "diagonal": 1, "full": 2}
+
+
+def whole_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    parameters: MixtureParameters,
+    kind: ScatterKind,
+    chunk_size: int,
+) -> SufficientStatistics:
+    """One E-step over all of X in one compiled call, parameters to statistics.
+
+    What :func:`gaussmix.kernels.prepare_parameters`, :func:`block_moments`,
+    :func:`unpack` and :func:`gaussmix.kernels.unwhiten` compute one after the other,
+    in one call: at a few hundred rows those steps' Python and NumPy calls cost ten times
+    their arithmetic (one E-step on Old Faithful, 272 × 2: 15 against 185 µs,
+    ``benchmarks/results_small.md``). The tests hold the result to the chunked path's
+    to 1e-12.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        All rows, float32 or float64, C-contiguous.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights in the dtype of ``X``.
+    parameters : MixtureParameters
+        The current mixture (float64).
+    kind : {"trace", "diagonal", "full"}
+        The scatter kind of the covariance model.
+    chunk_size : int
+        Rows per chunk, which the compiled code visits in order.
+
+    Returns
+    -------
+    SufficientStatistics
+
+    Raises
+    ------
+    CollapsedComponentError
+        If a precision factor is zero or not finite, as
+        :func:`gaussmix.kernels.prepare_parameters` does.
+    """
+    n_components, n_features = parameters.means.shape
+    scratch = _scratch(min(chunk_size, X.shape[0]), n_components, n_features, X.dtype)
+    means = np.ascontiguousarray(parameters.means, dtype=np.float64)
+    weighted = sample_weight is not None
+    n_k = np.empty(n_components)
+    weighted_sum = np.empty((n_components, n_features))
+    scatter = np.empty(scatter_shape(kind, n_components, n_features))
+    first_bad, log_likelihood, total_weight = compiling.call(
+        _kernels().whole_statistics,
+        X,
+        sample_weight if weighted else np.empty(0, X.dtype),
+        weighted,
+        _LAYOUTS[parameters.form],
+        _SCATTER_KINDS[kind],
+        chunk_size,
+        np.ascontiguousarray(parameters.weights, dtype=np.float64),
+        means,
+        np.ascontiguousarray(parameters.precisions_cholesky, dtype=np.float64).reshape(-1),
+        _EXPONENT_FLOOR[X.dtype],
+        scratch.flat,
+        scratch.product,
+        n_k,
+        weighted_sum,
+        scatter.reshape(-1),
+    )
+    if first_bad >= 0:
+        component = None if parameters.form == "tied" else int(first_bad)
+        raise collapse_error(
+            component, None, "its precision factor is zero or not finite (variance overflow)"
+        )
+    return SufficientStatistics(
+        n_k=n_k,
+        weighted_sum=weighted_sum,
+        scatter=scatter,
+        shift=means,
+        total_weight=float(total_weight),
+        log_likelihood=float(log_likelihood),
+    )
 
 
 def exp_nonpositive(values: np.ndarray) -> np.ndarray:

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import linalg
 
 from gaussmix.covariance.base import Form, ScatterKind
 from gaussmix.covariance.forms import collapse_error, log_det_precision_cholesky
@@ -895,9 +894,10 @@ def unwhiten(
         # The kernels' differences carry a factor √½; doubling is exact.
         second = 2.0 * second
         stacked = factors if form == "full" else factors[None]
-        identity = np.eye(n_features)
-        inverses = np.stack([linalg.solve_triangular(u, identity, lower=False) for u in stacked])
-        inverses = np.broadcast_to(inverses, (n_components, n_features, n_features))
+        # One batched LAPACK call for all factors: LU of an upper-triangular matrix
+        # pivots nowhere and eliminates nothing, so this is the triangular solve, without
+        # SciPy's per-matrix wrapper (~15 µs each; a tenth of a 272-row E-step).
+        inverses = np.broadcast_to(np.linalg.inv(stacked), (n_components, n_features, n_features))
         full = np.swapaxes(inverses, 1, 2) @ second @ inverses
         scatter = _reduce_scatter(full, kind)
     elif second.ndim == 3:

@@ -1,4 +1,5 @@
-"""The in-memory executor: row blocks of a NumPy array, spread over the cores, summed in order."""
+"""The in-memory executors: row blocks of a NumPy array spread over the cores and summed in
+order, or, for data that fit in one task, all rows in one call in the calling thread."""
 
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ from gaussmix.kernels import (
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["NumpyBackend", "default_chunk_size", "default_n_threads", "posterior_rows"]
+__all__ = [
+    "NumpyBackend",
+    "SmallDataBackend",
+    "default_chunk_size",
+    "default_n_threads",
+    "numpy_backend",
+    "posterior_rows",
+]
 
 # The array kernels' largest per-chunk temporaries are (K × D × rows). About 256k
 # elements (2 MiB in float64) was measured fastest on P1, P2 and P4 of issue 3 (single
@@ -349,3 +357,157 @@ class NumpyBackend:
             gather,
             self.chunk_size * _CHUNKS_PER_BLOCK,
         )
+
+
+def rows_per_task(chunk_size: int, use_fused: bool) -> int:
+    """Rows of one task of :class:`NumpyBackend`: a block of chunks (fused) or one chunk.
+
+    Parameters
+    ----------
+    chunk_size : int
+        Rows per chunk.
+    use_fused : bool
+        Whether the compiled kernels evaluate the chunks.
+
+    Returns
+    -------
+    int
+    """
+    return int(chunk_size) * (_CHUNKS_PER_BLOCK if use_fused else 1)
+
+
+def numpy_backend(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    chunk_size: int,
+    n_threads: int | None = None,
+    use_fused: bool | None = None,
+) -> NumpyBackend | SmallDataBackend:
+    """The executor for in-memory data: :class:`SmallDataBackend` when X is one task.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data, float32 or float64, already validated.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights in the dtype of X; None means all ones.
+    chunk_size : int
+        Rows per chunk.
+    n_threads : int or None, default=None
+        Threads of :class:`NumpyBackend`; None uses every core this process may run on.
+    use_fused : bool or None, default=None
+        Use the compiled kernels; None uses them when numba is installed.
+
+    Returns
+    -------
+    NumpyBackend or SmallDataBackend
+        :class:`SmallDataBackend` when all rows fit in one task of
+        :func:`rows_per_task` (eight chunks with the compiled kernels, one without):
+        :class:`NumpyBackend` would then run that one task in the calling thread as
+        well, so nothing is lost to parallelism and the per-iteration Python and thread
+        pool work is saved. A ``chunk_size`` below ``n_samples / 8`` (compiled kernels)
+        or ``n_samples`` (array kernels) therefore always gives :class:`NumpyBackend`.
+        Results agree to rounding (the tests hold them to 1e-12).
+    """
+    use_fused = fused.available() if use_fused is None else bool(use_fused)
+    # Measured on the shared 2-core AMD EPYC (benchmarks/results_small.md, K = 3): within
+    # one task the small-data executor took 13-30 µs per E-step on Old Faithful (272 × 2)
+    # against 95-185 µs for the chunked executor and ~190-260 µs for the array kernels
+    # (so it uses the fused kernels whenever numba is installed), and stayed ahead up to
+    # the switch (87,376 × 2: 2.2 against 2.3 ms); cutting those rows into 16 tasks for
+    # 2 threads was slower at every size up to 350,000 rows there.
+    if X.shape[0] <= rows_per_task(chunk_size, use_fused):
+        return SmallDataBackend(X, sample_weight, chunk_size, use_fused=use_fused)
+    return NumpyBackend(X, sample_weight, chunk_size, n_threads=n_threads, use_fused=use_fused)
+
+
+class SmallDataBackend:
+    """All rows in one call, in the calling thread: the executor of data that fit in one task.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The data, float32 or float64, already validated (copied once to C order if it
+        is not).
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights in the dtype of X; None means all ones.
+    chunk_size : int
+        Rows per chunk of the compiled kernels, which visit them in order within one
+        call (so that a chunk's scratch stays in cache).
+    use_fused : bool or None, default=None
+        Evaluate the rows with the compiled kernels; None uses them when numba is
+        installed. Without them, the array kernels take all rows as one chunk.
+
+    Notes
+    -----
+    The same contract as :class:`NumpyBackend` (``statistics``, ``prepare``,
+    ``map_rows``), without its pool, blocks and per-chunk reductions. With numba an
+    E-step is one compiled call from the parameters to the statistics
+    (:func:`gaussmix.fused.whole_statistics`); without it, one call of each array
+    kernel. Choose it through :func:`numpy_backend`.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        sample_weight: np.ndarray | None,
+        chunk_size: int,
+        use_fused: bool | None = None,
+    ):
+        self.X = np.ascontiguousarray(X)
+        self.sample_weight = sample_weight
+        self.chunk_size = max(1, int(chunk_size))
+        self.n_threads = 1
+        self.use_fused = fused.available() if use_fused is None else bool(use_fused)
+
+    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
+        """Parameters laid out for the kernels in the data's dtype.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+
+        Returns
+        -------
+        PreparedParameters
+        """
+        return prepare_parameters(parameters, np, self.X.dtype)
+
+    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
+        """E-step over all rows: the summed sufficient statistics under ``parameters``.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+            The current mixture.
+        kind : {"trace", "diagonal", "full"}
+            The scatter kind of the covariance model.
+
+        Returns
+        -------
+        SufficientStatistics
+        """
+        if self.use_fused:
+            return fused.whole_statistics(
+                self.X, self.sample_weight, parameters, kind, self.chunk_size
+            )
+        second = whitened_kind(parameters.form, kind)
+        moments = chunk_moments(self.X, self.sample_weight, self.prepare(parameters), second)
+        return unwhiten(moments, parameters, kind)
+
+    def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Apply a row-wise function to all rows at once.
+
+        Parameters
+        ----------
+        function : callable
+            Maps a (rows, n_features) array to an array with one leading entry per row;
+            it receives all of X (with the fused kernels, :func:`posterior_rows` given
+            ``chunk_size`` visits it chunk by chunk in one compiled call).
+
+        Returns
+        -------
+        ndarray
+            One entry per row of X.
+        """
+        return function(self.X)
