@@ -645,3 +645,33 @@ def test_standardized_fit_on_a_zarr_store_through_a_scheduler_address(tmp_path, 
     assert json.loads(scored.stdout)["mean_log_likelihood"] == pytest.approx(
         stored.model.score(standardised), rel=1e-12
     )
+
+
+def test_fit_and_select_report_the_same_bic_for_the_same_model(tmp_path, faithful_csv):
+    # With fit's old default (|Δ mean log-likelihood| < 1e-3) this BIC was 28 above select's.
+    runner = CliRunner()
+    fitted = runner.invoke(
+        cli,
+        [
+            "fit",
+            str(faithful_csv),
+            "-k",
+            "3",
+            "-c",
+            "EEE",
+            "--seed",
+            "0",
+            "--json",
+            "--quiet",
+            "-o",
+            str(tmp_path / "m.gmm"),
+        ],
+    )
+    selected = runner.invoke(
+        cli, ["select", str(faithful_csv), "-k", "3", "--models", "EEE", "--json", "--quiet"]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    assert selected.exit_code == 0, selected.output
+    fit_bic = json.loads(fitted.stdout)["bic"]
+    select_bic = json.loads(selected.stdout)["best"]["bic"]
+    assert abs(fit_bic - select_bic) < 0.5

@@ -134,8 +134,8 @@ def faithful():
 
 
 # --------------------------------------------------------------------- progress
-def _info(init, iteration, log_likelihood, change):
-    return IterationInfo(init, iteration, log_likelihood, change, 0.0)
+def _info(init, iteration, log_likelihood, change, converged=False):
+    return IterationInfo(init, iteration, log_likelihood, change, 0.0, converged)
 
 
 def _task(progress, init):
@@ -151,7 +151,7 @@ def test_a_converged_start_fills_its_bar_and_stops_its_clock():
         running = _task(progress, 0)
         assert (running.completed, running.total, running.fields["state"]) == (1, 100, "iterating")
         progress(_info(0, 2, -4.5, 0.5))
-        progress(_info(0, 3, -4.4995, 5e-4))  # |change| < tol: converged
+        progress(_info(0, 3, -4.4995, 5e-4, converged=True))
         done = _task(progress, 0)
         assert done.completed == done.total == 3 and done.finished
         assert done.fields["state"] == "converged"
@@ -176,10 +176,10 @@ def test_a_start_re_seeded_after_a_small_change_goes_on():
     progress = FitProgress(None, n_init=2, max_iter=50, tol=1e-3, enabled=False)
     with progress:
         progress(_info(0, 1, -5.0, math.inf))
-        progress(_info(0, 2, -5.0, 1e-5))  # looks converged, but a re-seed restarts it
+        progress(_info(0, 2, -5.0, 1e-5))  # a small change, but a re-seed restarts it
         progress(_info(0, 3, -4.0, math.inf))
         assert _task(progress, 0).fields["state"] == "iterating"
-        progress(_info(0, 4, -4.0, 0.0))
+        progress(_info(0, 4, -4.0, 0.0, converged=True))
     assert progress.ended == {0: "converged"}
     assert 1 not in progress.tasks  # never began: its row is removed
 

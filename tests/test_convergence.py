@@ -118,3 +118,16 @@ def test_model_files_keep_the_rule_and_older_files_load(tmp_path, faithful):
     before = gaussmix.load(old)
     assert before.convergence == "absolute"
     np.testing.assert_array_equal(before.means_, gm.means_)
+
+
+def test_the_callback_is_told_which_iteration_met_the_rule():
+    from gaussmix.datasets import load_old_faithful
+
+    seen = []
+    model = GaussianMixture(
+        2, tol=1e-5, convergence="relative", random_state=0, callback=seen.append
+    ).fit(load_old_faithful().data)
+    assert model.converged_
+    flags = [info.converged for info in seen]
+    assert flags[-1] and not any(flags[:-1])
+    assert len(seen) == model.n_iter_

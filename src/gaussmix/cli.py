@@ -424,16 +424,24 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--max-iter",
     type=click.IntRange(min=0),
-    default=100,
+    default=1000,
     show_default=True,
-    help="EM iterations per start.",
+    help="EM iterations per start (as select).",
 )
 @click.option(
     "--tol",
     type=click.FloatRange(min=0),
-    default=1e-3,
+    default=1e-5,
     show_default=True,
-    help="Stop when the mean log-likelihood changes less.",
+    help="Convergence threshold (see --convergence); the same default as select.",
+)
+@click.option(
+    "--convergence",
+    type=click.Choice(["relative", "absolute"]),
+    default="relative",
+    show_default=True,
+    help="relative: mclust's rule, |ΔL| < tol·(1 + |L|) on the total log-likelihood; "
+    "absolute: |Δ mean log-likelihood| < tol (scikit-learn's).",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the initialisation.")
 @click.option(
@@ -462,6 +470,7 @@ def fit(
     n_init: int,
     max_iter: int,
     tol: float,
+    convergence: str,
     seed: int | None,
     output: Path,
     header: bool | None,
@@ -485,9 +494,10 @@ def fit(
     ----------
     data : Path
         The data file.
-    n_components, covariance, n_init, max_iter, tol, seed
+    n_components, covariance, n_init, max_iter, tol, convergence, seed
         GaussianMixture's ``n_components``, ``covariance_type``, ``n_init``, ``max_iter``,
-        ``tol`` and ``random_state``.
+        ``tol``, ``convergence`` and ``random_state``; the defaults are select's, so that
+        both report the same fit of the same model.
     columns : str or None
         Comma-separated columns to use.
     standardize : bool
@@ -541,6 +551,7 @@ def fit(
             n_init=n_init,
             max_iter=max_iter,
             tol=tol,
+            convergence=convergence,
             seed=seed,
             verbose=verbose and not quiet,
             quiet=quiet,
@@ -578,6 +589,7 @@ def _fit_and_report(
     n_init: int,
     max_iter: int,
     tol: float,
+    convergence: str = "relative",
     seed: int | None,
     verbose: bool = False,
     quiet: bool,
@@ -604,6 +616,7 @@ def _fit_and_report(
         n_init=n_init,
         max_iter=max_iter,
         tol=tol,
+        convergence=convergence,
         random_state=seed,
         callback=progress,
     )

@@ -79,7 +79,8 @@ class FitProgress:
     n_init : int
         Number of starts.
     max_iter, tol
-        The fit's; a start ends when ``|change| < tol`` or at ``max_iter`` iterations.
+        The fit's; a start ends when its iteration meets the convergence rule
+        (``IterationInfo.converged``) or at ``max_iter`` iterations.
     enabled : bool
         False draws nothing (``--quiet``, ``--json``); the starts are still followed.
     lines : bool, default=False
@@ -182,7 +183,7 @@ class FitProgress:
             change=change,
             stopped=None,
         )
-        converged = abs(info.change) < self.tol
+        converged = info.converged
         if converged or info.iteration >= self.max_iter:
             self._end(info.init, CONVERGED if converged else MAX_ITER)
             # The next start begins with its k-means partition: show it at once.

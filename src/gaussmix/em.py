@@ -52,6 +52,8 @@ class IterationInfo:
         Difference from the previous iteration's value (inf on the first).
     elapsed : float
         Seconds since this start began.
+    converged : bool, default=False
+        Whether this iteration met the convergence rule, so that the start ends here.
     """
 
     init: int
@@ -59,6 +61,7 @@ class IterationInfo:
     log_likelihood: float
     change: float
     elapsed: float
+    converged: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,20 +237,25 @@ def run_em(
             # --- end collapse policy
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
-            if callback is not None:
-                callback(
-                    IterationInfo(
-                        init, iteration, lower_bound, change, time.perf_counter() - started
-                    )
-                )
-            if not restarted and has_converged(
+            converged = not restarted and has_converged(
                 change,
                 lower_bound + log_likelihood_offset,
                 tol,
                 convergence,
                 statistics.total_weight,
-            ):
-                converged = True
+            )
+            if callback is not None:
+                callback(
+                    IterationInfo(
+                        init,
+                        iteration,
+                        lower_bound,
+                        change,
+                        time.perf_counter() - started,
+                        converged,
+                    )
+                )
+            if converged:
                 break
     except KeyboardInterrupt as interrupt:
         # `parameters` is only rebound once an M-step has finished, so it always holds a
