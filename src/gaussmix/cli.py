@@ -226,6 +226,32 @@ def _input_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def _convergence_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--max-iter``, ``--tol`` and ``--convergence``: the same defaults for fit and select."""
+    function = click.option(
+        "--convergence",
+        type=click.Choice(["relative", "absolute"]),
+        default="relative",
+        show_default=True,
+        help="relative: mclust's rule, |ΔL| < tol·(1 + |L|) on the total log-likelihood; "
+        "absolute: |Δ mean log-likelihood| < tol (scikit-learn's).",
+    )(function)
+    function = click.option(
+        "--tol",
+        type=click.FloatRange(min=0),
+        default=1e-5,
+        show_default=True,
+        help="Convergence threshold (see --convergence).",
+    )(function)
+    return click.option(
+        "--max-iter",
+        type=click.IntRange(min=0),
+        default=1000,
+        show_default=True,
+        help="EM iterations per fit.",
+    )(function)
+
+
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -421,28 +447,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="Starts (k-means partitions); the one with the highest log-likelihood is kept.",
 )
-@click.option(
-    "--max-iter",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="EM iterations per start (as select).",
-)
-@click.option(
-    "--tol",
-    type=click.FloatRange(min=0),
-    default=1e-5,
-    show_default=True,
-    help="Convergence threshold (see --convergence); the same default as select.",
-)
-@click.option(
-    "--convergence",
-    type=click.Choice(["relative", "absolute"]),
-    default="relative",
-    show_default=True,
-    help="relative: mclust's rule, |ΔL| < tol·(1 + |L|) on the total log-likelihood; "
-    "absolute: |Δ mean log-likelihood| < tol (scikit-learn's).",
-)
+@_convergence_options
 @click.option("--seed", type=int, default=None, help="Seed of the initialisation.")
 @click.option(
     "-o",
@@ -798,28 +803,7 @@ class _SelectProgress:
     show_default=True,
     help="Starting partition, one per K shared by every model.",
 )
-@click.option(
-    "--max-iter",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="EM iterations per fit.",
-)
-@click.option(
-    "--tol",
-    type=click.FloatRange(min=0),
-    default=1e-5,
-    show_default=True,
-    help="Convergence threshold (see --convergence).",
-)
-@click.option(
-    "--convergence",
-    type=click.Choice(["relative", "absolute"]),
-    default="relative",
-    show_default=True,
-    help="relative: mclust's rule, |ΔL| < tol·(1 + |L|) on the total log-likelihood; "
-    "absolute: |Δ mean log-likelihood| < tol, as fit.",
-)
+@_convergence_options
 @click.option(
     "--n-jobs",
     type=int,
