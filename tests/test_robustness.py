@@ -22,7 +22,7 @@ from gaussmix import (
     fused,
     select_model,
 )
-from gaussmix.backends.numpy import NumpyBackend
+from gaussmix.backends.numpy import NumpyBackend, SmallDataBackend
 from gaussmix.covariance import get_covariance_model
 from gaussmix.kernels import (
     chunk_statistics,
@@ -241,19 +241,21 @@ def test_float32_far_rows_are_finite_when_float32_holds_their_log_density():
     np.testing.assert_array_equal(model.predict_proba(X)[:2], expected[1])
 
 
-@pytest.mark.parametrize("kernel", ["array", "fused", "torch"])
+@pytest.mark.parametrize("kernel", ["array", "fused", "small", "torch"])
 def test_an_e_step_with_rows_beyond_every_component_names_the_cause(kernel):
     parameters = parameters_of(fitted("diag"))
     X = np.vstack([blobs()[:20], [[1e200, 0.0, 0.0]]])
     if kernel == "torch":
         torch = pytest.importorskip("torch")
         X = torch.from_numpy(X)
-    if kernel == "fused" and not fused.available():
+    if kernel in ("fused", "small") and not fused.available():
         pytest.skip("numba is not installed")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(CollapsedComponentError, match="finite log-density"):
-            if kernel == "fused":
+            if kernel == "small":
+                SmallDataBackend(X, None, 64, use_fused=True).statistics(parameters, "diagonal")
+            elif kernel == "fused":
                 NumpyBackend(X, None, 8, use_fused=True).statistics(parameters, "diagonal")
             else:
                 chunk_statistics(X, None, parameters, "diagonal")

@@ -21,7 +21,7 @@ from gaussmix.backends.numpy import NumpyBackend, SmallDataBackend, numpy_backen
 from gaussmix.covariance import MCLUST_MODELS
 from gaussmix.datasets import load_old_faithful
 from gaussmix.exceptions import CollapsedComponentError, CollapsedComponentWarning
-from gaussmix.kernels import prepare_parameters
+from gaussmix.kernels import _upper_inverses, prepare_parameters
 from test_kernels_reference import (
     FORMS,
     KINDS,
@@ -136,6 +136,21 @@ def test_compiled_preparation_refuses_an_infinite_variance_like_the_array_kernel
         SmallDataBackend(FAITHFUL, None, 1000).statistics(broken, "full")
     assert computed.value.component == expected.value.component
     assert str(computed.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("n_features", [1, 3, 40])  # batched LAPACK, and SciPy's solves
+def test_the_unwhitening_inverts_triangular_factors(n_features):
+    rng = np.random.default_rng(n_features)
+    # Factors as the M-step makes them: the transposed Cholesky factors of well-conditioned
+    # matrices (random triangular matrices are ill-conditioned as D grows).
+    spread = rng.normal(size=(4, n_features, n_features))
+    matrices = spread @ np.swapaxes(spread, 1, 2) / n_features + np.eye(n_features)
+    factors = np.swapaxes(np.linalg.cholesky(matrices), 1, 2)
+    inverses = _upper_inverses(factors)
+    np.testing.assert_allclose(
+        factors @ inverses, np.broadcast_to(np.eye(n_features), factors.shape), atol=1e-12
+    )
+    assert np.all(np.tril(inverses, -1) == 0.0)
 
 
 def test_fortran_ordered_data_give_the_same_statistics():

@@ -35,6 +35,7 @@ from gaussmix.kernels import (
     ChunkMoments,
     PreparedParameters,
     WhitenedKind,
+    far_rows_error,
     repair_far_rows,
 )
 from gaussmix.parameters import MixtureParameters
@@ -391,6 +392,8 @@ def whole_statistics(
         raise collapse_error(
             component, None, "its precision factor is zero or not finite (variance overflow)"
         )
+    if not np.isfinite(log_likelihood):
+        raise far_rows_error()
     return SufficientStatistics(
         n_k=n_k,
         weighted_sum=weighted_sum,
