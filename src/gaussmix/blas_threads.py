@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 __all__ = ["one_blas_thread", "one_openmp_thread"]
 
-# Open holds per key (an API, and for OpenMP the thread), with the counts the first hold
-# of each recorded: the first hold sets one thread, the last to leave restores the record.
+# Open holds per key (an API, and for OpenMP the thread) with what restores the first
+# hold's counts: the first hold sets one thread, the last to leave restores.
 _lock = threading.Lock()
-_holds: dict[tuple[str, int | None], tuple[int, list[int]]] = {}
+_holds: dict[tuple[str, int | None], tuple[int, Callable[[], None]]] = {}
 
 
 @cache
@@ -33,6 +33,31 @@ def _libraries(user_api: str) -> tuple[Any, ...]:
     )
 
 
+def _set_all(libraries: tuple[Any, ...], counts: list[int], take_control: bool) -> None:
+    for library, count in zip(libraries, counts, strict=True):
+        if take_control and hasattr(library, "clear_controlling_thread"):
+            # threadpoolctl (3.8) lets only the thread that last took control of a
+            # process-wide pool (OpenBLAS) change it, and the last hold may leave in
+            # another thread than the first: a count restored from a second thread stayed
+            # at one (tests/test_blas_threads.py, two threads ending out of order).
+            library.clear_controlling_thread(force=True)
+        library.set_num_threads(count)
+
+
+def _set_one_thread(user_api: str, per_thread: bool) -> Callable[[], None]:
+    """Set the libraries of ``user_api`` to one thread; return what restores them.
+
+    The library controllers directly: ``ThreadpoolController.limit`` describes every
+    library before and after (60 µs a hold against 6 µs here, on the shared 2-core
+    machine), and a small fit takes two holds.
+    """
+    libraries = _libraries(user_api)
+    previous = [library.num_threads for library in libraries]
+    take_control = not per_thread
+    _set_all(libraries, [1] * len(libraries), take_control)
+    return lambda: _set_all(libraries, previous, take_control)
+
+
 @contextmanager
 def _one_thread(user_api: str, per_thread: bool) -> Iterator[None]:
     """Hold the libraries of ``user_api`` to one thread, counting overlapping holds.
@@ -42,27 +67,20 @@ def _one_thread(user_api: str, per_thread: bool) -> Iterator[None]:
     hold to leave restores the count whatever thread it runs in.
     """
     key = (user_api, threading.get_ident() if per_thread else None)
-    # The library controllers directly: ``ThreadpoolController.limit`` describes every
-    # library before and after (60 µs a hold against 6 µs here, on the shared 2-core
-    # machine), and a small fit takes two holds.
-    libraries = _libraries(user_api)
     with _lock:
-        count, previous = _holds.get(key, (0, []))
+        count, restore = _holds.get(key, (0, None))
         if count == 0:
-            previous = [library.num_threads for library in libraries]
-            for library in libraries:
-                library.set_num_threads(1)
-        _holds[key] = (count + 1, previous)
+            restore = _set_one_thread(user_api, per_thread)
+        _holds[key] = (count + 1, restore)
     try:
         yield
     finally:
         with _lock:
-            count, previous = _holds.pop(key)
+            count, restore = _holds.pop(key)
             if count > 1:
-                _holds[key] = (count - 1, previous)
+                _holds[key] = (count - 1, restore)
             else:
-                for library, threads in zip(libraries, previous, strict=True):
-                    library.set_num_threads(threads)
+                restore()
 
 
 @contextmanager
