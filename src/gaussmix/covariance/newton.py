@@ -69,6 +69,7 @@ def minimise(
     start: Any,
     tol: float,
     max_iter: int,
+    max_step: float = np.inf,
 ) -> tuple[Any, int]:
     """Minimise g from ``start`` by safeguarded Newton steps.
 
@@ -87,6 +88,9 @@ def minimise(
         See the module docstring.
     max_iter : int
         Maximum number of steps of either kind.
+    max_step : float, default=inf
+        Newton steps are shortened to at most this largest entry before the line search
+        (far from the minimum a step can overshoot by orders of magnitude).
 
     Returns
     -------
@@ -104,8 +108,10 @@ def minimise(
         step = newton_step(gradient, hessian)
         accepted = None
         if step is not None:
-            slope = float(gradient @ step)
             largest = float(np.abs(step).max())
+            if largest > max_step:
+                step, largest = step * (max_step / largest), max_step
+            slope = float(gradient @ step)
             predicted = np.isfinite(last_step) and largest**3 <= tol * last_step**2
             if largest <= tol or -slope <= resolution:
                 # At the rounding level of g: the full step, unless g rises beyond it.

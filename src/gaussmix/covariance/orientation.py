@@ -308,4 +308,4 @@ def fit_shared_orientation(
         swept = rotation_sweep(scatter, pair_objective, axes)
         return swept, float(np.abs(swept - axes).max())
 
-    return minimise(evaluate, retract, sweep, start.copy(), angle_tol, max_iter)
+    return minimise(evaluate, retract, sweep, start.copy(), angle_tol, max_iter, np.pi / 4)
