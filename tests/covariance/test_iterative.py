@@ -19,7 +19,7 @@ from test_models import (
 )
 
 from gaussmix import CollapsedComponentError
-from gaussmix.covariance import get_covariance_model, iterative, orientation
+from gaussmix.covariance import get_covariance_model, iterative, newton, orientation, volumes
 from gaussmix.covariance.forms import dense_covariances
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
@@ -53,9 +53,10 @@ def warm_start_for(code: str, seed: int) -> np.ndarray:
     return fitted_dense(code, n_k, scatter)
 
 
-def sweeps_only(monkeypatch) -> None:
-    """Make every Newton step fail, so that the orientation moves by plane rotations alone."""
-    monkeypatch.setattr(orientation, "_newton_step", lambda gradient, hessian: None)
+def fallback_only(monkeypatch) -> None:
+    """Make every Newton step fail, so that only the fallback steps move: plane rotations of
+    the orientation (EVE, VVE), Celeux & Govaert's fixed point (VEI, VEE, VEV)."""
+    monkeypatch.setattr(newton, "newton_step", lambda gradient, hessian: None)
 
 
 def maximize_floor() -> float:
@@ -92,21 +93,20 @@ def test_warm_and_cold_m_steps_agree_to_1e_8(code, seed):
     assert relative_difference(again, cold) <= 1e-8
 
 
-@pytest.mark.parametrize("code", SHARED_ORIENTATION)
+@pytest.mark.parametrize("code", ITERATIVE)
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("start", ["cold", "warm"])
-def test_plane_rotations_alone_reach_the_brute_force_optimum(code, seed, start, monkeypatch):
-    # The fallback of the Newton iteration is a complete solver on its own.
+def test_fallback_steps_alone_reach_the_brute_force_optimum(code, seed, start, monkeypatch):
+    # The fallback of the Newton iteration is a complete (linearly convergent) solver.
     n_k, scatter = random_statistics(seed)
-    newton = estimate(code, n_k, scatter, warm_start_for(code, seed) if start == "warm" else None)
-    sweeps_only(monkeypatch)
-    rotations = estimate(
-        code, n_k, scatter, warm_start_for(code, seed) if start == "warm" else None
-    )
+    previous = warm_start_for(code, seed) if start == "warm" else None
+    newton_result = estimate(code, n_k, scatter, previous)
+    fallback_only(monkeypatch)
+    fallback = estimate(code, n_k, scatter, previous)
     reference = optimum(code, seed)
-    assert objective(n_k, scatter, rotations) <= objective(n_k, scatter, reference) + 1e-9
-    np.testing.assert_allclose(rotations, reference, rtol=1e-6, atol=1e-6 * np.abs(reference).max())
-    assert relative_difference(rotations, newton) <= 1e-8
+    assert objective(n_k, scatter, fallback) <= objective(n_k, scatter, reference) + 1e-9
+    np.testing.assert_allclose(fallback, reference, rtol=1e-6, atol=1e-6 * np.abs(reference).max())
+    assert relative_difference(fallback, newton_result) <= 1e-8
 
 
 def profiled_value(code: str, n_k: np.ndarray, scatter: np.ndarray, axes: np.ndarray) -> float:
@@ -162,6 +162,53 @@ def test_newton_derivatives_match_finite_differences(code):
     np.testing.assert_allclose(hessian, numeric_hessian, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_volume_derivatives_match_finite_differences(kind):
+    # F(u) = d Σ n_k u_k + Σ_k e^{-u_k} tr(B_k A⁻¹) at the best A for u, by brute force:
+    # the shape minimising the trace term is found by a general minimiser over log-shapes
+    # (diagonal) or computed from the pooled matrix written out here (full).
+    n_k, scatter = random_statistics(4)
+    values = np.einsum("kii->ki", scatter) if kind == "diagonal" else scatter
+    d = N_FEATURES
+
+    def value(u: np.ndarray) -> float:
+        pooled = sum(np.exp(-u[k]) * values[k] for k in range(3))
+        if kind == "diagonal":
+            shape = pooled / np.prod(pooled) ** (1 / d)
+            trace = sum(np.exp(-u[k]) * np.sum(values[k] / shape) for k in range(3))
+        else:
+            shape = pooled / np.linalg.det(pooled) ** (1 / d)
+            trace = sum(
+                np.exp(-u[k]) * np.trace(np.linalg.solve(shape, values[k])) for k in range(3)
+            )
+        return d * float(n_k @ u) + trace
+
+    u = np.log(np.array([0.7, 1.6, 2.9]))
+    g, gradient, hessian, _ = volumes.volume_objective(values, n_k)(u)
+    h, unit = 1e-5, np.eye(3)
+    k = 1e-4  # the second differences' step: rounding / k² stays below 1e-7 relative
+    numeric_gradient = [(value(u + h * e) - value(u - h * e)) / (2 * h) for e in unit]
+    numeric_hessian = [
+        [
+            (
+                value(u + k * (a + b))
+                - value(u + k * (a - b))
+                - value(u - k * (a - b))
+                + value(u - k * (a + b))
+            )
+            / (4 * k * k)
+            for b in unit
+        ]
+        for a in unit
+    ]
+    assert g == pytest.approx(value(u), rel=1e-12)
+    np.testing.assert_allclose(gradient, numeric_gradient, rtol=1e-7)
+    np.testing.assert_allclose(
+        hessian, numeric_hessian, rtol=1e-5, atol=1e-5 * np.abs(hessian).max()
+    )
+    assert np.linalg.eigvalsh(hessian).min() > 0  # convex (module docstring)
+
+
 @pytest.mark.parametrize("code", SHARED_ORIENTATION)
 def test_newton_is_quadratic_warm_started(code):
     # From the optimum of nearby statistics, a handful of Newton steps reach full precision.
@@ -204,7 +251,6 @@ def test_guard_returns_the_previous_covariances_when_the_new_ones_are_worse(code
     # previous (feasible) ones exactly.
     n_k, scatter = random_statistics(0)
     previous = fitted_dense(code, n_k, scatter)
-    model = get_covariance_model(code)
     if code in SHARED_ORIENTATION:
         turn = linalg.expm(np.array([[0.0, 0.3, 0.0], [-0.3, 0.0, 0.2], [0.0, -0.2, 0.0]]))
         monkeypatch.setattr(
@@ -213,9 +259,17 @@ def test_guard_returns_the_previous_covariances_when_the_new_ones_are_worse(code
             lambda scatter, profile, pair, start, tol, max_iter, total: (start @ turn, 1),
         )
     else:
-        model = dataclasses.replace(model, max_iter=0)  # returns no estimate at all
-    ours = estimate(code, n_k, scatter, previous, model=model)
+        solve = iterative.fit_volumes
+
+        def worse(values, n_k, volumes, tol, max_iter):
+            volumes, shape = solve(values, n_k, volumes, tol, max_iter)
+            return volumes * np.array([1.3, 0.8, 1.1]), shape
+
+        monkeypatch.setattr(iterative, "fit_volumes", worse)
+    ours = estimate(code, n_k, scatter, previous)
     np.testing.assert_array_equal(ours, previous)
+    # Without a previous solution there is nothing to keep: the sabotaged result comes out.
+    assert objective(n_k, scatter, estimate(code, n_k, scatter)) > objective(n_k, scatter, previous)
 
 
 @pytest.mark.parametrize("code", ITERATIVE)

@@ -3,11 +3,15 @@
 Each rule minimises F = Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹) under the model's constraint on
 Σ_k = λ_k D_k A_k D_kᵀ. W_k is the centred scatter plus ``n_k·reg_covar·I``; N = Σ_k n_k.
 
-* VEI, VEE, VEV alternate closed-form minimisations over the volumes and the shape
-  (Celeux & Govaert's fixed point), none of which raises F.
+* VEI, VEE, VEV profile the shared shape out (closed form for fixed volumes) and minimise
+  over the K log-volumes (:mod:`gaussmix.covariance.volumes`);
 * EVE, VVE profile the eigenvalues out (closed form for a fixed orientation D) and minimise
-  the profiled objective over D by safeguarded Newton steps on the rotation group
-  (:mod:`gaussmix.covariance.orientation`), none of which raises it either.
+  over the rotation angles of D (:mod:`gaussmix.covariance.orientation`).
+
+Both inner problems are solved by safeguarded Newton steps
+(:func:`gaussmix.covariance.newton.minimise`) with a slower step that never raises F as the
+fallback (Celeux & Govaert's fixed point; plane-rotation sweeps), so no inner step raises F
+beyond rounding.
 
 **Warm start.** ``estimate(..., previous=covariances)`` starts the inner iteration from the
 previous M-step's solution: its volumes (VEI, VEE, VEV) or its orientation (EVE, VVE, read
@@ -16,15 +20,16 @@ inner iteration starts next to its solution. Without ``previous`` (the first M-s
 that re-seeds a component) it starts cold, from the volumes tr(W_k)/(d·n_k) or from the
 eigenvectors of Σ_k W_k.
 
-**Stopping.** The fixed points stop when no covariance entry changes by more than ``tol``
-(default 1e-10) relative to the largest entry in one step; the Newton iteration stops after
-a full Newton step whose largest rotation angle is at most ``tol`` radians (the covariance
-entries then change by at most about ``tol`` relative, and, the convergence being
-quadratic, the next step would be of the order of ``tol²``). Both give up after ``max_iter``
-(default 1000) steps. This is far below what EM's tolerance on the mean log-likelihood can
-see, and it costs little: warm-started, the fixed points take a few steps per M-step and
-the Newton iteration one to three, so a looser rule tied to EM's tolerance would save at
-most a step or two while making each M-step's result depend on that tolerance.
+**Stopping.** The iteration stops after a full Newton step whose largest entry — a relative
+change of a volume, or a rotation angle in radians — is at most ``tol`` (default 1e-10), or
+after one whose successor would be, as the quadratic rate of the last two steps predicts; a
+fallback step stops it when it changes no entry by more than ``tol``; at most ``max_iter``
+(default 1000) steps. The covariance entries are then within about ``tol`` (relative) of the
+optimum, far below what EM's tolerance on the mean log-likelihood can see. A rule tied to
+EM's tolerance instead was not worth it: the convergence being quadratic, full precision
+costs at most one step more (two or three Newton steps per M-step warm-started, measured on
+faithful and iris by ``benchmarks/bench_msteps.py``), and each M-step's result would then
+depend on EM's tolerance.
 
 **Monotone guarantee.** Every inner step lowers F or leaves it unchanged, so starting from
 the previous solution the M-step cannot end above it; as a guard against rounding (and a
@@ -73,6 +78,7 @@ from gaussmix.covariance.orientation import (
     fit_shared_orientation,
     vve_profile,
 )
+from gaussmix.covariance.volumes import fit_volumes
 
 __all__ = ["EVE", "VEE", "VEI", "VEV", "VVE", "covariance_objective"]
 
@@ -157,11 +163,6 @@ def _close(reconstructed: np.ndarray, previous: np.ndarray) -> bool:
     return bool(np.all(error <= _FEASIBLE_RTOL * np.max(np.abs(previous), axis=axes)))
 
 
-def _settled(previous: np.ndarray, current: np.ndarray, tol: float) -> bool:
-    """Whether the largest entry change is below ``tol`` relative to the largest entry."""
-    return bool(np.max(np.abs(current - previous)) <= tol * np.max(np.abs(current)))
-
-
 def _initial_volumes(n_k: np.ndarray, traces: np.ndarray, n_features: int) -> np.ndarray:
     volumes = traces / (n_features * n_k)
     check_scales(volumes, n_k)
@@ -181,49 +182,15 @@ def _dense_volumes(previous: np.ndarray) -> np.ndarray | None:
     return np.exp(log_det / previous.shape[-1])
 
 
-def _volumes_times_shared_shape(
-    values: np.ndarray,
-    n_k: np.ndarray,
-    n_features: int,
-    tol: float,
-    max_iter: int,
-    volumes: np.ndarray | None = None,
-) -> np.ndarray:
-    """λ_k·A fitted to per-component axis variances by Celeux & Govaert's fixed point.
-
-    ``values`` (K, D) are the scatter's diagonals (VEI) or eigenvalues (VEV). Alternates
-    A = Σ_k values_k/λ_k scaled to unit determinant and λ_k = Σ_d values_kd/A_d / (D·n_k),
-    from the given ``volumes`` (a warm start) or tr/(D·n_k); each step lowers F, and the
-    loop stops as described in the module docstring.
-    """
-    # The cold volumes are checked even when warm ones are given, so that a component whose
-    # scatter vanishes collapses whichever start the M-step has.
-    cold = _initial_volumes(n_k, values.sum(axis=1), n_features)
-    if volumes is None:
-        volumes = cold
-    fitted = np.zeros_like(values)
-    for _ in range(max_iter):
-        pooled = (values / volumes[:, None]).sum(axis=0)
-        with np.errstate(divide="ignore"):
-            scale = geometric_mean(pooled)
-        check_scales(np.atleast_1d(scale), n_k)
-        shape = pooled / scale
-        volumes = (values / shape).sum(axis=1) / (n_features * n_k)
-        check_scales(volumes, n_k)
-        previous, fitted = fitted, volumes[:, None] * shape
-        if _settled(previous, fitted, tol):
-            break
-    return fitted
-
-
 @dataclass(frozen=True)
 class VEI:
     """VEI: Σ_k = λ_k A, axis-aligned covariances of one shape and varying volumes.
 
     Notes
     -----
-    Fixed point (Celeux & Govaert 1995): with B_k = diag(W_k),
-    A = S / |S|^{1/D} where S = Σ_k B_k / λ_k, then λ_k = tr(B_k A⁻¹) / (D·n_k).
+    With B_k = diag(W_k): for fixed λ_k, A = S / |S|^{1/D} where S = Σ_k B_k / λ_k
+    (Celeux & Govaert 1995); the λ_k minimise the profiled objective
+    (:mod:`gaussmix.covariance.volumes`).
     """
 
     name: str = "VEI"
@@ -257,10 +224,13 @@ class VEI:
                 previous = None
         else:
             previous = None
-        fitted = _volumes_times_shared_shape(
-            diagonals, n_k, n_features, self.tol, self.max_iter, volumes
+        # The cold volumes are checked even for a warm start, so that a component whose
+        # scatter vanishes collapses whichever start the M-step has.
+        cold = _initial_volumes(n_k, diagonals.sum(axis=1), n_features)
+        volumes, shape = fit_volumes(
+            diagonals, n_k, cold if volumes is None else volumes, self.tol, self.max_iter
         )
-        return _no_worse(n_k, diagonals, fitted, previous)
+        return _no_worse(n_k, diagonals, volumes[:, None] * shape, previous)
 
 
 @dataclass(frozen=True)
@@ -269,8 +239,8 @@ class VEE:
 
     Notes
     -----
-    Fixed point (Celeux & Govaert 1995): C = S / |S|^{1/D} where S = Σ_k W_k / λ_k, then
-    λ_k = tr(W_k C⁻¹) / (D·n_k).
+    For fixed λ_k, C = S / |S|^{1/D} where S = Σ_k W_k / λ_k (Celeux & Govaert 1995); the
+    λ_k minimise the profiled objective (:mod:`gaussmix.covariance.volumes`).
     """
 
     name: str = "VEE"
@@ -303,20 +273,8 @@ class VEE:
             previous, volumes = None, cold
         elif not _close(volumes[:, None, None] * (previous[0] / volumes[0]), previous):
             previous = None
-        covariances = np.zeros_like(matrices)
-        for _ in range(self.max_iter):
-            pooled = np.einsum("kij,k->ij", matrices, 1.0 / volumes)
-            sign, log_det = np.linalg.slogdet(pooled)
-            scale = np.exp(log_det / n_features) if sign > 0 else 0.0
-            check_scales(np.atleast_1d(scale), n_k)
-            shape = pooled / scale
-            volumes = np.trace(np.linalg.solve(shape, matrices), axis1=1, axis2=2) / (
-                n_features * n_k
-            )
-            check_scales(volumes, n_k)
-            previous_step, covariances = covariances, volumes[:, None, None] * shape
-            if _settled(previous_step, covariances, self.tol):
-                break
+        volumes, shape = fit_volumes(matrices, n_k, volumes, self.tol, self.max_iter)
+        covariances = volumes[:, None, None] * shape
         return _no_worse(n_k, matrices, covariances, previous)
 
 
@@ -328,8 +286,9 @@ class VEV:
     -----
     With W_k = L_k Ω_k L_kᵀ (eigenvalues in decreasing order), D_k = L_k whatever λ_k
     and A (the smallest tr(Ω_k A⁻¹) pairs large eigenvalues with large shape entries, and
-    A stays sorted). Fixed point (Celeux & Govaert 1995): A = S / |S|^{1/D} with
-    S = Σ_k Ω_k / λ_k, then λ_k = tr(Ω_k A⁻¹) / (D·n_k).
+    A stays sorted). For fixed λ_k, A = S / |S|^{1/D} with S = Σ_k Ω_k / λ_k
+    (Celeux & Govaert 1995); the λ_k minimise the profiled objective
+    (:mod:`gaussmix.covariance.volumes`).
     """
 
     name: str = "VEV"
@@ -365,9 +324,11 @@ class VEV:
             shapes = eigh_descending(previous)[0] / volumes[:, None]
             if not _close(volumes[:, None] * shapes[0], volumes[:, None] * shapes):
                 previous = None
-        sigma_eigenvalues = _volumes_times_shared_shape(
-            eigenvalues, n_k, n_features, self.tol, self.max_iter, volumes
+        cold = _initial_volumes(n_k, eigenvalues.sum(axis=1), n_features)
+        volumes, shape = fit_volumes(
+            eigenvalues, n_k, cold if volumes is None else volumes, self.tol, self.max_iter
         )
+        sigma_eigenvalues = volumes[:, None] * shape
         covariances = np.einsum("kij,kj,klj->kil", orientations, sigma_eigenvalues, orientations)
         return _no_worse(n_k, matrices, covariances, previous)
 

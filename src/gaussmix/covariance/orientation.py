@@ -15,15 +15,13 @@ convergence is quadratic: warm-started from the previous M-step's orientation, o
 steps per M-step. The rotation is the Cayley transform R(S) = (I − S/2)⁻¹(I + S/2), exactly
 orthogonal and equal to exp(S) to second order, so the Newton model is exact to second order.
 
-Safeguards, so that g never increases beyond rounding: a Newton step is taken only if the
-Hessian is positive definite and the step passes a backtracking (Armijo) line search;
-otherwise one sweep of plane rotations
+Safeguards and stopping (:func:`gaussmix.covariance.newton.minimise`): a Newton step is
+taken only if the Hessian is positive definite and the step passes a backtracking line
+search, otherwise one sweep of plane rotations
 (:func:`~gaussmix.covariance.decomposition.rotation_sweep`, each rotation an exact
-one-dimensional minimisation) is taken instead. The iteration stops after a full Newton
-step whose largest angle is at most ``angle_tol``, or whose successor would be as the
-quadratic rate of the last two steps predicts (s_next ≈ s³/s_last²); after a sweep that
-moves no entry of D by more than ``angle_tol``; or when a step would raise g beyond its
-rounding level.
+one-dimensional minimisation), so g never rises beyond rounding; the iteration stops after a
+full Newton step of at most ``angle_tol`` radians (or one after which the quadratic rate
+predicts so), or a sweep that moves D by at most ``angle_tol``.
 
 Why Newton rather than a compiled sweep (measured on the 2-core shared machine): plane
 rotations converge linearly, 10–20 sweeps per M-step on well-conditioned 3-D statistics
@@ -47,6 +45,7 @@ from functools import cache
 import numpy as np
 
 from gaussmix.covariance.decomposition import PairObjective, rotation_sweep
+from gaussmix.covariance.newton import Evaluation, minimise
 
 __all__ = [
     "ProfiledObjective",
@@ -64,9 +63,6 @@ ProfiledObjective = Callable[
 ]
 """Maps the diagonals ω (K, d) and their angle gradients (K, d, P) and Hessians (K, d, P, P)
 (or None, for the value alone) to g and its gradient (P,) and Hessian (P, P)."""
-
-# Armijo's sufficient-decrease fraction.
-_ARMIJO = 1e-4
 
 
 @cache
@@ -249,18 +245,6 @@ def _rotated_diagonals(scatter: np.ndarray, orientation: np.ndarray) -> np.ndarr
     return np.sum(orientation * (scatter @ orientation), axis=1)
 
 
-def _newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray | None:
-    """−H⁻¹∇g when H is positive definite, else None."""
-    if not np.all(np.isfinite(hessian)) or not np.all(np.isfinite(gradient)):
-        return None
-    try:
-        np.linalg.cholesky(hessian)  # the test of positive definiteness
-    except np.linalg.LinAlgError:
-        return None
-    step = -np.linalg.solve(hessian, gradient)
-    return step if np.all(np.isfinite(step)) else None
-
-
 def _resolution(diagonals: np.ndarray, total: float) -> float:
     """Rounding level of g: 64·eps·N·d·(1 + max |log ω_kj|) bounds the error of both
     profiles (a sum of N·d logarithms, or N·d times a log-sum-exp of their means)."""
@@ -304,90 +288,24 @@ def fit_shared_orientation(
         g(orientation) ≤ g(start), up to the rounding level of g.
     n_iter : int
         Steps taken.
-
-    Notes
-    -----
-    Close to the minimum the decrease a Newton step predicts, −∇gᵀH⁻¹∇g, falls below the
-    rounding level of g, where a line search would only see noise (it then halved the
-    steps and converged linearly). Such steps are taken in full, as long as g does not rise
-    above that level and the steps keep shrinking, until one is at most ``angle_tol`` or
-    the quadratic rate seen in the last two steps (s_next ≈ s³/s_last²) predicts that the
-    next one would be.
     """
     n_features = scatter.shape[-1]
-    orientation = start.copy()
     if n_features < 2:
-        return orientation, 0
+        return start.copy(), 0
     generators = rotation_generators(n_features)[0]
 
-    def evaluate(axes: np.ndarray) -> tuple:
+    def evaluate(axes: np.ndarray) -> Evaluation:
         diagonals, gradients, hessians = diagonal_derivatives(_rotate(scatter, axes))
-        return (diagonals, *profile(diagonals, gradients, hessians))
+        value, gradient, hessian = profile(diagonals, gradients, hessians)
+        if gradient is None:
+            return np.inf, None, None, np.inf
+        return value, gradient, hessian, _resolution(diagonals, total)
 
-    def rotated_by(step: np.ndarray) -> np.ndarray:
-        return orientation @ cayley_rotation(np.einsum("p,pij->ij", step, generators))
+    def retract(axes: np.ndarray, step: np.ndarray) -> np.ndarray:
+        return axes @ cayley_rotation(np.einsum("p,pij->ij", step, generators))
 
-    diagonals, value, gradient, hessian = evaluate(orientation)
-    if gradient is None or hessian is None:
-        # A diagonal that is not positive: nothing to improve from (the callers reject
-        # singular scatter matrices before).
-        return orientation, 0
-    last_step = np.inf  # largest angle of the last step taken
-    for iteration in range(1, max_iter + 1):
-        resolution = _resolution(diagonals, total)
-        step = _newton_step(gradient, hessian)
-        accepted = None
-        if step is not None:
-            slope = float(gradient @ step)
-            largest = float(np.abs(step).max())
-            if largest <= angle_tol or -slope <= resolution:
-                # At the rounding level of g: the full step, unless g rises beyond it.
-                trial = rotated_by(step)
-                evaluated = evaluate(trial)
-                if evaluated[1] > value + resolution:
-                    return orientation, iteration
-                # Done when this step, or the next as the quadratic rate observed predicts
-                # (s_next ≈ s³/s_last²), is within angle_tol, or the steps stop shrinking.
-                if (
-                    largest <= angle_tol
-                    or largest >= last_step
-                    or (np.isfinite(last_step) and largest**3 <= angle_tol * last_step**2)
-                    or evaluated[2] is None
-                ):
-                    return trial, iteration
-                orientation, last_step = trial, largest
-                diagonals, value, gradient, hessian = evaluated
-                continue
-            fraction = 1.0
-            # Backtrack while the decrease asked for is still above the rounding level.
-            while slope < 0 and -fraction * slope > resolution:
-                trial = rotated_by(fraction * step)
-                evaluated = evaluate(trial)
-                if evaluated[1] <= value + _ARMIJO * fraction * slope:
-                    if (
-                        fraction == 1.0
-                        and np.isfinite(last_step)
-                        and largest < last_step
-                        and largest**3 <= angle_tol * last_step**2
-                    ):
-                        return trial, iteration
-                    accepted, last_step = trial, fraction * largest
-                    break
-                fraction /= 2.0
-        if accepted is None:
-            # Indefinite Hessian or a failed line search: one sweep of exact plane rotations,
-            # kept unless g rises beyond rounding; the sweeps converge linearly, so they stop
-            # when the orientation moves by at most angle_tol, as the fixed points do.
-            trial = rotation_sweep(scatter, pair_objective, orientation)
-            evaluated = evaluate(trial)
-            if evaluated[1] > value + resolution:
-                return orientation, iteration
-            moved = float(np.abs(trial - orientation).max())
-            if moved <= angle_tol:
-                return trial, iteration
-            accepted, last_step = trial, moved
-        orientation = accepted
-        diagonals, value, gradient, hessian = evaluated
-        if gradient is None or hessian is None:
-            return orientation, iteration
-    return orientation, max_iter
+    def sweep(axes: np.ndarray) -> tuple[np.ndarray, float]:
+        swept = rotation_sweep(scatter, pair_objective, axes)
+        return swept, float(np.abs(swept - axes).max())
+
+    return minimise(evaluate, retract, sweep, start.copy(), angle_tol, max_iter, np.pi / 4)
