@@ -569,17 +569,16 @@ default="kmeans"
         # callback can fail, so everything but the parameters is put back. An interrupted
         # fit is not a failed one once it has a complete model (see _fit_unguarded): that
         # model is kept, and the interrupt goes on from here.
+        parameter_names = set(self._get_param_names())  # inspect.signature: ~1 ms a call
         state = {
-            name: value
-            for name, value in self.__dict__.items()
-            if name not in self._get_param_names()
+            name: value for name, value in self.__dict__.items() if name not in parameter_names
         }
         try:
             # One BLAS thread for the whole fit, M-steps included (see one_blas_thread).
             with one_blas_thread():
                 fitted_X, interrupt = self._fit_unguarded(X, sample_weight)
         except BaseException:
-            for name in [name for name in self.__dict__ if name not in self._get_param_names()]:
+            for name in [name for name in self.__dict__ if name not in parameter_names]:
                 del self.__dict__[name]
             self.__dict__.update(state)
             raise
