@@ -135,15 +135,49 @@ def covariance_objective(n_k: np.ndarray, scatter: np.ndarray, covariances: np.n
     return float(value) if np.isfinite(value) else np.inf
 
 
+def _covariance_objectives(
+    n_k: np.ndarray, scatter: np.ndarray, covariances: np.ndarray, groups: int
+) -> np.ndarray:
+    """:func:`covariance_objective` of ``groups`` equal blocks of full covariances at once.
+
+    Returns
+    -------
+    ndarray of shape (groups,)
+        +inf for a block with a covariance that is not positive definite.
+    """
+    values = np.full(groups, np.inf)
+    try:
+        factors = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        blocks = np.split(np.arange(covariances.shape[0]), groups)
+        return np.array([covariance_objective(n_k[b], scatter[b], covariances[b]) for b in blocks])
+    log_det = 2.0 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+    trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
+    terms = (n_k * log_det + trace).reshape(groups, -1).sum(axis=1)
+    finite = np.isfinite(terms)
+    values[finite] = terms[finite]
+    return values
+
+
 def _no_worse(
     n_k: np.ndarray, scatter: np.ndarray, new: np.ndarray, previous: np.ndarray | None
 ) -> np.ndarray:
     """The new covariances, or the previous ones if these have the lower objective."""
     if previous is None:
         return new
-    if covariance_objective(n_k, scatter, previous) < covariance_objective(n_k, scatter, new):
-        return previous.copy()
-    return new
+    if new.ndim == 3:
+        # Both objectives from one batched factorisation.
+        both = _covariance_objectives(
+            np.concatenate([n_k, n_k]),
+            np.concatenate([scatter, scatter]),
+            np.concatenate([previous, new]),
+            2,
+        )
+        previous_value, new_value = both
+    else:
+        previous_value = covariance_objective(n_k, scatter, previous)
+        new_value = covariance_objective(n_k, scatter, new)
+    return previous.copy() if previous_value < new_value else new
 
 
 def _usable(previous: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -376,18 +410,18 @@ def _shared_orientation_estimate(
     _check_nonsingular(matrices, n_k)
     previous = _usable(previous, matrices.shape)
     start = None
-    if previous is not None and _dense_volumes(previous) is not None:
+    if previous is not None:
         start, previous_eigenvalues = _shared_orientation_of(previous)
-        reconstructed = _with_orientation(start, previous_eigenvalues)
-        feasible = _close(reconstructed, previous)
-        if equal_volumes:
-            volumes = geometric_mean(np.maximum(previous_eigenvalues, 0.0))
-            feasible = feasible and bool(np.allclose(volumes, volumes[0], rtol=_FEASIBLE_RTOL))
+        # Feasible: positive definite, diagonal in the shared axes, and (EVE) of one volume.
+        feasible = bool((previous_eigenvalues > 0).all()) and _close(
+            _with_orientation(start, previous_eigenvalues), previous
+        )
+        if feasible and equal_volumes:
+            log_volumes = np.log(previous_eigenvalues).mean(axis=1)
+            feasible = float(np.ptp(log_volumes)) <= _FEASIBLE_RTOL
         if not feasible:
             previous = None
     else:
-        previous = None
-    if start is None:
         start = eigh_descending(matrices.sum(axis=0))[1]
     orientation, _ = fit_shared_orientation(
         matrices, profile, pair_objective, start, tol, max_iter, float(np.sum(n_k))

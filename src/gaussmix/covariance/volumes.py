@@ -47,9 +47,9 @@ def _pooled(values: np.ndarray, log_volumes: np.ndarray) -> np.ndarray:
 
 
 def _log_det(pooled: np.ndarray) -> float:
-    """log|S|, or -inf when S is not positive definite."""
+    """log|S|, or -inf when S is not positive definite (or not finite)."""
     if pooled.ndim == 1:
-        return float(np.sum(np.log(pooled))) if np.all(pooled > 0) else -np.inf
+        return float(np.log(pooled).sum()) if (pooled > 0).all() else -np.inf
     sign, log_det = np.linalg.slogdet(pooled)
     return float(log_det) if sign > 0 else -np.inf
 
@@ -114,34 +114,35 @@ def volume_objective(values: np.ndarray, n_k: np.ndarray) -> Callable[[np.ndarra
     diagonal = values.ndim == 2
     total = float(np.sum(n_k))
 
+    flat = values.reshape(values.shape[0], -1)
+    count = values.shape[0]
+    rounding = 64.0 * np.finfo(np.float64).eps * n_features
+
     def evaluate(log_volumes: np.ndarray) -> Evaluation:
-        with np.errstate(over="ignore", invalid="ignore"):
-            weights = np.exp(-log_volumes)
-            pooled = np.tensordot(weights, values, axes=1)
-        if not np.all(np.isfinite(pooled)):
-            return np.inf, None, None, np.inf
+        # Far from the minimum e^{-u} may overflow: such points are rejected as +inf (the
+        # caller runs this under np.errstate).
+        weights = np.exp(-log_volumes)
+        pooled = (weights @ flat).reshape(values.shape[1:])
         log_det = _log_det(pooled)
         if not np.isfinite(log_det):
             return np.inf, None, None, np.inf
         if diagonal:
-            shares = values * weights[:, None] / pooled  # Q_k's diagonals
+            shares = values * (weights[:, None] / pooled)  # Q_k's diagonals
             traces = shares.sum(axis=1)
             cross = shares @ shares.T
         else:
             shares = weights[:, None, None] * np.linalg.solve(pooled, values)
             traces = np.trace(shares, axis1=1, axis2=2)
             cross = np.einsum("kij,lji->kl", shares, shares)
-        root = np.exp(log_det / n_features)  # ψ = |S|^{1/d}
+        root = float(np.exp(log_det / n_features))  # ψ = |S|^{1/d}
+        if not root < np.inf:
+            return np.inf, None, None, np.inf
+        hessian = np.outer(traces, traces / n_features) - cross
+        hessian.flat[:: count + 1] += traces
+        hessian *= root
         value = n_features * (float(n_k @ log_volumes) + root)
-        gradient = n_features * n_k - root * traces
-        hessian = root * (np.diag(traces) - cross + np.outer(traces, traces) / n_features)
-        resolution = (
-            64.0
-            * np.finfo(np.float64).eps
-            * n_features
-            * (float(n_k @ np.abs(log_volumes)) + total + root)
-        )
-        return value, gradient, hessian, resolution
+        resolution = rounding * (float(n_k @ np.abs(log_volumes)) + total + root)
+        return value, n_features * n_k - root * traces, hessian, resolution
 
     return evaluate
 
@@ -192,13 +193,14 @@ def fit_volumes(
         cold = np.log(traces / (values.shape[1] * n_k))
     start = np.clip(start, cold - np.log(shape_range.max()), cold - np.log(shape_range.min()))
 
-    log_volumes, _ = minimise(
-        volume_objective(values, n_k),
-        lambda u, step: u + step,
-        fixed_point,
-        start,
-        tol,
-        max_iter,
-        _MAX_LOG_STEP,
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_volumes, _ = minimise(
+            volume_objective(values, n_k),
+            lambda u, step: u + step,
+            fixed_point,
+            start,
+            tol,
+            max_iter,
+            _MAX_LOG_STEP,
+        )
     return np.exp(log_volumes), shared_shape(values, log_volumes, n_k)
