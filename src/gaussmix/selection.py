@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from gaussmix.backends.numpy import default_n_threads
 from gaussmix.blas_threads import one_blas_thread
 from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
+from gaussmix.covariance.attributes import to_public
 from gaussmix.em import CONVERGENCE_RULES
 from gaussmix.estimator import GaussianMixture
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError
@@ -59,6 +60,15 @@ _COLUMNS = (
 # 126 fits), 10,000 × 5 was faster in processes, and threads never beat one thread, because
 # the fits of small data are Python-bound and hold the GIL.
 _PARALLEL_MIN_VALUES = 20_000
+# A fit is singular when a component's covariance has an eigenvalue below this fraction of
+# the data's largest variance: a standard deviation below √eps of the data's, the √eps that
+# mclust 6's EM applies to the Cholesky factors of the covariances (it stops with NA; its
+# own test adds 1 to the denominator and so depends on the units). Without it a component
+# shrunk onto one row counts as a likelihood of 1e30: VEE with G = 5 on iris (BIC 338
+# against mclust's best 562) and G = 7 on banknote, both NA in mclust.
+_SINGULAR_VARIANCE = float(np.finfo(np.float64).eps)
+# Components with fewer effective rows than this are empty, as in mclust (√eps).
+_EMPTY_ROWS = math.sqrt(float(np.finfo(np.float64).eps))
 
 
 def _require_pandas():
@@ -262,6 +272,30 @@ def _fit_warnings() -> Iterator[None]:
         yield
 
 
+def _degeneracy(estimator: GaussianMixture, total_weight: float, data_variance: float) -> str:
+    """Why a fitted mixture is degenerate in mclust's sense ("" when it is not).
+
+    Empty components (fewer than √eps effective rows) and singular covariances (an
+    eigenvalue below eps times ``data_variance``, the data's largest variance).
+    """
+    n_k = np.asarray(estimator.weights_) * total_weight
+    empty = np.flatnonzero(n_k < _EMPTY_ROWS)
+    if empty.size:
+        return f"empty component(s) {empty.tolist()} (n_k = {n_k[empty].tolist()})"
+    parameters = estimator._fitted_parameters()
+    n_components, n_features = parameters.means.shape
+    dense = to_public(parameters.covariances, parameters.form, True, n_components, n_features)
+    smallest = np.linalg.eigvalsh(dense)[:, 0]
+    singular = np.flatnonzero(smallest <= _SINGULAR_VARIANCE * data_variance)
+    if singular.size:
+        return (
+            f"singular covariance: component(s) {singular.tolist()} have a variance of "
+            f"{smallest[singular].tolist()}, below eps × the data's largest variance "
+            f"({data_variance:.6g}); mclust reports such a fit as NA"
+        )
+    return ""
+
+
 def _fit_one(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -270,11 +304,13 @@ def _fit_one(
     responsibilities: np.ndarray,
     options: dict[str, Any],
     public: dict[str, Any],
+    data_variance: float = math.inf,
 ) -> tuple[dict[str, Any], GaussianMixture | None]:
     """Fit one combination; a degenerate fit gives a row with its error instead of raising.
 
     ``options`` are the fit's parameters; ``public`` the parameters the returned
-    estimator shows instead of its start (``init_params``, ``random_state``).
+    estimator shows instead of its start (``init_params``, ``random_state``);
+    ``data_variance`` the data's largest variance, the scale of the singularity test.
     """
     row: dict[str, Any] = {
         "covariance_type": covariance_type,
@@ -315,6 +351,11 @@ def _fit_one(
     row["n_iter"] = int(estimator.n_iter_)
     if not np.isfinite(row["bic"]):
         row["error"] = "non-finite log-likelihood"
+        return row, None
+    total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+    degenerate = _degeneracy(estimator, total_weight, data_variance)
+    if degenerate:
+        row.update(log_likelihood=np.nan, bic=np.nan, aic=np.nan, icl=np.nan, error=degenerate)
         return row, None
     # The start was select_model's shared partition of these data: as a constructor
     # parameter it would make the estimator unclonable for other data (and its repr
@@ -555,8 +596,9 @@ def select_model(
             )
 
     tasks = [(code, count) for count in counts for code in codes]
+    data_variance = _largest_variance(X, weights)
     jobs = [
-        (_fit_one, (X, weights, code, count, starts[count], options, public))
+        (_fit_one, (X, weights, code, count, starts[count], options, public, data_variance))
         if starts[count] is not None
         else (_too_few_rows, (code, count, n_support, X.shape[1]))
         for code, count in tasks
@@ -583,6 +625,16 @@ def select_model(
             "or standardise the features."
         )
     return selection
+
+
+def _largest_variance(X: np.ndarray, weights: np.ndarray | None) -> float:
+    """Largest eigenvalue of the (sample-weighted) covariance of the data."""
+    centre = np.average(X, axis=0, weights=weights).astype(np.float64)
+    differences = X.astype(np.float64) - centre
+    weighted = differences if weights is None else differences * weights[:, None]
+    total = float(X.shape[0] if weights is None else np.sum(weights))
+    covariance = np.atleast_2d(weighted.T @ differences / total)
+    return float(np.linalg.eigvalsh(covariance)[-1])
 
 
 def _run(
