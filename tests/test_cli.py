@@ -32,6 +32,9 @@ from gaussmix import GaussianMixture
 from gaussmix.cli import cli
 from gaussmix.covariance import MCLUST_MODELS
 
+# gaussmix fit's convergence defaults (those of select_model).
+CLI_FIT = {"tol": 1e-5, "convergence": "relative", "max_iter": 1000}
+
 
 def _run(*arguments, cwd):
     return subprocess.run(
@@ -59,7 +62,7 @@ def test_fit_predict_score_sample_info(tmp_path, faithful_csv):
     summary = json.loads(fitted.stdout)
     data = pd.read_csv(faithful_csv)
     model = gaussmix.load(tmp_path / "m.gmm")
-    reference = GaussianMixture(2, random_state=0).fit(data)
+    reference = GaussianMixture(2, random_state=0, **CLI_FIT).fit(data)
     assert summary["converged"] is True
     assert summary["log_likelihood"] == pytest.approx(reference.log_likelihood_, rel=1e-12)
     np.testing.assert_allclose(summary["means"], reference.means_, rtol=1e-12)
@@ -430,7 +433,7 @@ def test_fit_with_an_mclust_code(tmp_path, faithful_csv):
     result = CliRunner().invoke(cli, [*arguments, "-o", str(tmp_path / "vev.gmm"), "--json"])
     assert result.exit_code == 0, result.output
     data = pd.read_csv(faithful_csv)
-    reference = GaussianMixture(3, covariance_type="VEV", random_state=0).fit(data)
+    reference = GaussianMixture(3, covariance_type="VEV", random_state=0, **CLI_FIT).fit(data)
     model = gaussmix.load(tmp_path / "vev.gmm")
     assert model.covariance_type == "VEV"
     np.testing.assert_allclose(model.covariances_, reference.covariances_, rtol=1e-12)
@@ -487,7 +490,8 @@ def test_standardized_fit_predicts_in_the_data_units(tmp_path, faithful_csv):
     assert result.stdout == ""
     data = pd.read_csv(faithful_csv)
     standardised = (data - data.mean()) / data.std(ddof=0)
-    reference = GaussianMixture(2, covariance_type="spherical", random_state=0).fit(standardised)
+    reference = GaussianMixture(2, covariance_type="spherical", random_state=0, **CLI_FIT)
+    reference.fit(standardised)
     predicted = runner.invoke(cli, ["predict", str(tmp_path / "s.gmm"), str(faithful_csv)])
     labels = pd.read_csv(__import__("io").StringIO(predicted.stdout))["label"]
     np.testing.assert_array_equal(labels, reference.predict(standardised))
@@ -544,7 +548,7 @@ def test_fit_predict_score_on_a_parquet_dataset(tmp_path, lazy_faithful):
     )
     assert fitted.exit_code == 0, fitted.output
     # The same lazy fit through the library (initialised from the same sample).
-    reference = GaussianMixture(2, covariance_type="VEV", random_state=0)
+    reference = GaussianMixture(2, covariance_type="VEV", random_state=0, **CLI_FIT)
     reference.fit(read_parquet(lazy_faithful.parquet))
     model = gaussmix.load(tmp_path / "m.gmm")
     np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-12)

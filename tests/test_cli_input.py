@@ -28,6 +28,9 @@ from gaussmix.cli import cli
 from gaussmix.exceptions import DataFileError
 from gaussmix.tables import DataFileWarning, read_table
 
+# gaussmix fit's convergence defaults (those of select_model).
+CLI_FIT = {"tol": 1e-5, "convergence": "relative", "max_iter": 1000}
+
 
 @pytest.fixture(scope="module")
 def faithful() -> pd.DataFrame:
@@ -68,7 +71,7 @@ def test_fit_and_predict_without_header(tmp_path, faithful):
     fitted = runner.invoke(cli, [*arguments, "--json"])
     assert fitted.exit_code == 0, fitted.output
     summary = json.loads(fitted.stdout)
-    reference = GaussianMixture(2, random_state=0).fit(faithful.to_numpy())
+    reference = GaussianMixture(2, random_state=0, **CLI_FIT).fit(faithful.to_numpy())
     assert summary["n_samples"] == 272
     np.testing.assert_allclose(summary["means"], reference.means_, rtol=1e-12)
 
@@ -95,7 +98,7 @@ def test_the_index_written_by_to_csv_is_not_a_feature(tmp_path, faithful):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["feature_names"] == ["eruptions", "waiting"]
-    reference = GaussianMixture(2, random_state=0).fit(faithful)
+    reference = GaussianMixture(2, random_state=0, **CLI_FIT).fit(faithful)
     np.testing.assert_allclose(summary["means"], reference.means_, rtol=1e-12)
     warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "row index" in warned[0]
@@ -189,7 +192,7 @@ def test_standard_input(tmp_path, faithful):
     arguments = ["fit", "-", "--seed", "0", "-o", str(tmp_path / "m.gmm"), "--json"]
     result = runner.invoke(cli, arguments, input=data)
     assert result.exit_code == 0, result.output
-    reference = GaussianMixture(2, random_state=0).fit(faithful)
+    reference = GaussianMixture(2, random_state=0, **CLI_FIT).fit(faithful)
     summary = json.loads(result.stdout)
     assert summary["n_samples"] == 272
     np.testing.assert_allclose(summary["means"], reference.means_, rtol=1e-12)

@@ -11,7 +11,7 @@ import pytest
 import gaussmix
 import gaussmix.estimator
 from gaussmix import GaussianMixture
-from gaussmix.backends.numpy import NumpyBackend
+from gaussmix.backends.numpy import NumpyBackend, SmallDataBackend
 from gaussmix.datasets import load_old_faithful
 from gaussmix.em import EMInterrupted
 
@@ -167,22 +167,26 @@ def test_an_interrupt_keeps_a_complete_model(tmp_path, faithful):
 def test_an_interrupt_before_any_complete_iteration_undoes_the_fit(faithful, monkeypatch):
     previous = GaussianMixture(2, random_state=0).fit(faithful.to_numpy()[:, :1])
     state = _fitted_state(previous)
-    statistics = NumpyBackend.statistics
     calls = []
 
-    def first_e_step_interrupted(backend, parameters, kind):
-        calls.append(1)
-        if len(calls) == 1:  # later E-steps (there must be none) would work
-            raise KeyboardInterrupt
-        return statistics(backend, parameters, kind)
+    def interrupting(statistics):
+        def first_e_step_interrupted(backend, parameters, kind):
+            calls.append(1)
+            if len(calls) == 1:  # later E-steps (there must be none) would work
+                raise KeyboardInterrupt
+            return statistics(backend, parameters, kind)
 
-    monkeypatch.setattr(NumpyBackend, "statistics", first_e_step_interrupted)
+        return first_e_step_interrupted
+
+    # Both executors: small data such as these take the small-data one.
+    for executor in (NumpyBackend, SmallDataBackend):
+        monkeypatch.setattr(executor, "statistics", interrupting(executor.statistics))
     for model in (previous, GaussianMixture(2, random_state=0)):
         calls.clear()
         with pytest.raises(KeyboardInterrupt):
             model.fit(faithful)
         assert len(calls) == 1
-    monkeypatch.setattr(NumpyBackend, "statistics", statistics)
+    monkeypatch.undo()
     _assert_same_state(state, previous)
     assert _fitted_state(model) == {}
 

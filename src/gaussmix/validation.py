@@ -135,7 +135,8 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
             as_array = None
         if as_array is not None and np.iscomplexobj(as_array):
             raise InvalidInputError(
-                f"X must be real; got complex values (dtype {as_array.dtype}). Take X.real "
+                f"Complex data not supported: X must be real; got complex values (dtype "
+                f"{as_array.dtype}). Take X.real "
                 "or np.abs(X) first."
             )
         if as_array is not None and as_array.ndim != 2:
