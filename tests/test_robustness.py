@@ -291,7 +291,7 @@ def test_select_model_records_collapses_in_words_not_numpy_warnings():
         + np.r_[rng.normal(size=(4, 2)) * 0.1, np.zeros((16, 2))]
     )
     table = select_model(
-        X, n_components=[2, 5], covariance_types=["EVE", "VVE", "VVV", "VII"], n_jobs=1
+        X, n_components=[1, 2, 5], covariance_types=["EVE", "VVE", "VVV", "VII"], n_jobs=1
     ).results_
     errors = table.loc[table["error"] != "", "error"]
     assert not errors.empty
