@@ -679,3 +679,19 @@ def test_fit_and_select_report_the_same_bic_for_the_same_model(tmp_path, faithfu
     fit_bic = json.loads(fitted.stdout)["bic"]
     select_bic = json.loads(selected.stdout)["best"]["bic"]
     assert abs(fit_bic - select_bic) < 0.5
+
+
+def test_info_reports_the_training_rows_and_the_bic_of_a_fitted_model(tmp_path, faithful_csv):
+    runner = CliRunner()
+    model_path = tmp_path / "m.gmm"
+    fitted = runner.invoke(
+        cli, ["fit", str(faithful_csv), "-k", "2", "--seed", "0", "--quiet", "-o", str(model_path)]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    shown = runner.invoke(cli, ["info", str(model_path), "--json"])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    data = pd.read_csv(faithful_csv)
+    model = gaussmix.load(model_path)
+    assert document["n_samples"] == len(data)
+    assert document["bic"] == pytest.approx(model.bic(data), rel=1e-12)

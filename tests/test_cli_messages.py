@@ -283,6 +283,7 @@ def test_info_shows_covariances_in_the_data_units_and_what_bic_needs(tmp_path, f
     centre, scale = values.mean(axis=0), values.std(axis=0)
     model = GaussianMixture(2, covariance_type="diag", random_state=0)
     model.fit((values - centre) / scale)
+    del model.n_samples_fit_  # as in a file written before the training rows were recorded
     gaussmix.save(model, tmp_path / "m.gmm", standardization=(centre, scale))
     runner = CliRunner()
     document = json.loads(runner.invoke(cli, ["info", str(tmp_path / "m.gmm"), "--json"]).stdout)

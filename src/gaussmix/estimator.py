@@ -778,6 +778,11 @@ default="kmeans"
         self._set_fitted_parameters(parameters)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
+        rows = np.shape(X)[0] if not dask_input else backend.X.shape[0]
+        if isinstance(rows, (int, np.integer)):
+            # Training rows, for the BIC of a saved model (gaussmix info); a Dask
+            # dataframe's length is unknown without another pass, so it is left out.
+            self.n_samples_fit_ = int(rows)
         # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
         self.lower_bound_ = best.lower_bound + offset if best.n_iter else -math.inf
         self.lower_bounds_ = [value + offset for value in best.lower_bounds]

@@ -75,6 +75,7 @@ _SCALAR_ATTRIBUTES: dict[str, tuple[type, ...]] = {
     "feature_names_in_": (list,),
     "converged_": (bool,),
     "n_iter_": (int,),
+    "n_samples_fit_": (int,),
     "lower_bound_": (int, float),
     "lower_bounds_": (list,),
     "log_likelihood_": (int, float),
