@@ -27,7 +27,7 @@ fallback step stops it when it changes no entry by more than ``tol``; at most ``
 (default 1000) steps. The covariance entries are then within about ``tol`` (relative) of the
 optimum, far below what EM's tolerance on the mean log-likelihood can see. A rule tied to
 EM's tolerance instead was not worth it: the convergence being quadratic, full precision
-costs at most one step more (two or three Newton steps per M-step warm-started, measured on
+costs at most one step more (two to four Newton steps per M-step warm-started, measured on
 faithful and iris by ``benchmarks/bench_msteps.py``), and each M-step's result would then
 depend on EM's tolerance.
 
