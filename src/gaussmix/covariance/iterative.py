@@ -255,7 +255,7 @@ class VEV:
         if volumes is None:
             previous = None
         else:
-            shapes = eigh_descending(previous)[0] / volumes[:, None]
+            shapes = np.linalg.eigvalsh(previous)[:, ::-1] / volumes[:, None]
             if not matches(volumes[:, None] * shapes[0], volumes[:, None] * shapes):
                 previous = None
         cold = _initial_volumes(n_k, eigenvalues.sum(axis=1), n_features)

@@ -83,16 +83,23 @@ def shared_shape(values: np.ndarray, log_volumes: np.ndarray, n_k: np.ndarray) -
     return pooled / scale
 
 
-def _fixed_point_step(values: np.ndarray, log_volumes: np.ndarray, n_k: np.ndarray) -> np.ndarray:
-    """Celeux & Govaert: the shape given the volumes, then λ_k = tr(B_k A⁻¹)/(d·n_k)."""
+def _fixed_point_step(
+    values: np.ndarray, log_volumes: np.ndarray, n_k: np.ndarray
+) -> np.ndarray | None:
+    """Celeux & Govaert: the shape given the volumes, then λ_k = tr(B_k A⁻¹)/(d·n_k).
+
+    None when a new volume is not positive: the scatter of a component that owns almost
+    nothing can be indefinite by rounding (W_k = S_k − n_k d dᵀ), and then so can
+    tr(W_k A⁻¹) be, while its volume stays well defined by the Newton iteration.
+    """
     shape = shared_shape(values, log_volumes, n_k)
     if values.ndim == 2:
         traces = (values / shape).sum(axis=1)
     else:
         traces = np.trace(np.linalg.solve(shape, values), axis1=1, axis2=2)
-    volumes = traces / (values.shape[1] * n_k)
-    check_scales(volumes, n_k)
-    return np.log(volumes)
+    if not (traces > 0).all():
+        return None
+    return np.log(traces / (values.shape[1] * n_k))
 
 
 def volume_objective(values: np.ndarray, n_k: np.ndarray) -> Callable[[np.ndarray], Evaluation]:
@@ -192,18 +199,24 @@ def fit_volumes(
 
     def fixed_point(log_volumes: np.ndarray) -> tuple[np.ndarray, float]:
         stepped = _fixed_point_step(values, log_volumes, n_k)
+        if stepped is None:  # no step possible: stay, which ends the iteration
+            return log_volumes, 0.0
         return stepped, float(np.abs(stepped - log_volumes).max())
 
     # The optimal λ_k = tr(B_k A⁻¹)/(d·n_k) lies between tr(B_k)/(d·n_k) divided by the
     # largest and by the smallest entry of A; a start outside these bounds (for the shape
     # that the starting volumes give) is moved onto them. Warm starts from an M-step
     # after which a component's scatter shrank a thousandfold otherwise took 23 steps.
+    traces = values.sum(axis=1) if values.ndim == 2 else np.trace(values, axis1=1, axis2=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cold = np.log(traces / (values.shape[1] * n_k))
+    # The pooled scatter at the cold volumes must be positive definite (the first step of
+    # the fixed point): checked whatever the start, so that the statistics of a component
+    # that owns (almost) nothing, whose scatter is rounding noise, collapse on every path.
+    shared_shape(values, cold, n_k)
     start = np.log(volumes)
     shape = shared_shape(values, start, n_k)
     shape_range = shape if shape.ndim == 1 else np.linalg.eigvalsh(shape)
-    traces = values.sum(axis=1) if values.ndim == 2 else np.trace(values, axis1=1, axis2=2)
-    with np.errstate(divide="ignore"):
-        cold = np.log(traces / (values.shape[1] * n_k))
     start = np.clip(start, cold - np.log(shape_range.max()), cold - np.log(shape_range.min()))
 
     with np.errstate(over="ignore", invalid="ignore"):
