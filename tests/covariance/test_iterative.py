@@ -19,7 +19,14 @@ from test_models import (
 )
 
 from gaussmix import CollapsedComponentError
-from gaussmix.covariance import get_covariance_model, iterative, newton, orientation, volumes
+from gaussmix.covariance import (
+    get_covariance_model,
+    iterative,
+    newton,
+    orientation,
+    volumes,
+    warm_start,
+)
 from gaussmix.covariance.forms import dense_covariances
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
@@ -383,3 +390,21 @@ def test_maximize_passes_previous_through_a_mixture(monkeypatch):
     )
     maximize(statistics, model, 0.0, previous=previous)
     assert seen["previous"] is previous.covariances
+
+
+def test_guard_objective_is_the_loop_definition():
+    n_k, scatter = random_statistics(2)
+    covariances = fitted_dense("VVE", n_k, scatter)
+    assert warm_start.covariance_objective(n_k, scatter, covariances) == pytest.approx(
+        objective(n_k, scatter, covariances), rel=1e-13
+    )
+    diagonal = np.einsum("kii->ki", covariances)
+    assert warm_start.covariance_objective(
+        n_k, np.einsum("kii->ki", scatter), diagonal
+    ) == pytest.approx(
+        objective(n_k, scatter, diagonal[:, :, None] * np.eye(N_FEATURES)), rel=1e-13
+    )
+    indefinite = covariances.copy()
+    indefinite[1] = -indefinite[1]
+    assert warm_start.covariance_objective(n_k, scatter, indefinite) == np.inf
+    assert warm_start.covariance_objective(n_k, np.einsum("kii->ki", scatter), -diagonal) == np.inf

@@ -27,11 +27,12 @@ fallback step stops it when it changes no entry by more than ``tol``; at most ``
 (default 1000) steps. The covariance entries are then within about ``tol`` (relative) of the
 optimum, far below what EM's tolerance on the mean log-likelihood can see. A rule tied to
 EM's tolerance instead was not worth it: the convergence being quadratic, full precision
-costs at most one step more (two or three Newton steps per M-step warm-started, measured on
+costs at most one step more (two to four Newton steps per M-step warm-started, measured on
 faithful and iris by ``benchmarks/bench_msteps.py``), and each M-step's result would then
 depend on EM's tolerance.
 
-**Monotone guarantee.** Every inner step lowers F or leaves it unchanged, so starting from
+**Monotone guarantee** (:mod:`gaussmix.covariance.warm_start`). Every inner step lowers F
+or leaves it unchanged, so starting from
 the previous solution the M-step cannot end above it; as a guard against rounding (and a
 warm start read off imperfectly), F is evaluated for the new covariances and for the
 previous ones, and the previous covariances are returned unchanged whenever the new ones
@@ -79,16 +80,12 @@ from gaussmix.covariance.orientation import (
     vve_profile,
 )
 from gaussmix.covariance.volumes import fit_volumes
+from gaussmix.covariance.warm_start import FEASIBLE_RTOL, matches, no_worse, usable_previous
 
-__all__ = ["EVE", "VEE", "VEI", "VEV", "VVE", "covariance_objective"]
+__all__ = ["EVE", "VEE", "VEI", "VEV", "VVE"]
 
 _TOL = 1e-10
 _MAX_ITER = 1000
-
-# A previous solution counts as satisfying the constraint when its constrained
-# reconstruction agrees with it to this fraction of its largest entry: our own M-steps
-# satisfy the constraints to rounding (about 1e-15).
-_FEASIBLE_RTOL = 1e-8
 
 # Scatter matrices whose smallest eigenvalue is at most this many d·eps of the largest are
 # singular to rounding: the accumulated scatter of points on a hyperplane has eigenvalues of
@@ -98,103 +95,6 @@ _SINGULAR_EPS = 10.0
 
 def _off_diagonal(n_features: int) -> int:
     return n_features * (n_features - 1) // 2
-
-
-def covariance_objective(n_k: np.ndarray, scatter: np.ndarray, covariances: np.ndarray) -> float:
-    """F = Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹), −2 × the covariance part of the expected
-    complete-data log-likelihood.
-
-    Parameters
-    ----------
-    n_k : ndarray of shape (K,)
-        Effective numbers of points.
-    scatter : ndarray of shape (K, d) or (K, d, d)
-        Diagonals of W_k (diagonal form) or the matrices W_k (full form).
-    covariances : ndarray of the same shape
-        Variances (diagonal form) or covariance matrices.
-
-    Returns
-    -------
-    float
-        +inf when a covariance is not positive definite (or not finite).
-    """
-    if not np.all(np.isfinite(covariances)):
-        return np.inf
-    if covariances.ndim == 2:
-        if not np.all(covariances > 0):
-            return np.inf
-        value = np.sum(n_k[:, None] * np.log(covariances)) + np.sum(scatter / covariances)
-    else:
-        try:
-            factors = np.linalg.cholesky(covariances)
-        except np.linalg.LinAlgError:
-            return np.inf
-        log_det = 2.0 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
-        trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
-        value = np.sum(n_k * log_det) + np.sum(trace)
-    return float(value) if np.isfinite(value) else np.inf
-
-
-def _covariance_objectives(
-    n_k: np.ndarray, scatter: np.ndarray, covariances: np.ndarray, groups: int
-) -> np.ndarray:
-    """:func:`covariance_objective` of ``groups`` equal blocks of full covariances at once.
-
-    Returns
-    -------
-    ndarray of shape (groups,)
-        +inf for a block with a covariance that is not positive definite.
-    """
-    values = np.full(groups, np.inf)
-    try:
-        factors = np.linalg.cholesky(covariances)
-    except np.linalg.LinAlgError:
-        blocks = np.split(np.arange(covariances.shape[0]), groups)
-        return np.array([covariance_objective(n_k[b], scatter[b], covariances[b]) for b in blocks])
-    log_det = 2.0 * np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
-    trace = np.trace(np.linalg.solve(covariances, scatter), axis1=1, axis2=2)
-    terms = (n_k * log_det + trace).reshape(groups, -1).sum(axis=1)
-    finite = np.isfinite(terms)
-    values[finite] = terms[finite]
-    return values
-
-
-def _no_worse(
-    n_k: np.ndarray, scatter: np.ndarray, new: np.ndarray, previous: np.ndarray | None
-) -> np.ndarray:
-    """The new covariances, or the previous ones if these have the lower objective."""
-    if previous is None:
-        return new
-    if new.ndim == 3:
-        # Both objectives from one batched factorisation.
-        both = _covariance_objectives(
-            np.concatenate([n_k, n_k]),
-            np.concatenate([scatter, scatter]),
-            np.concatenate([previous, new]),
-            2,
-        )
-        previous_value, new_value = both
-    else:
-        previous_value = covariance_objective(n_k, scatter, previous)
-        new_value = covariance_objective(n_k, scatter, new)
-    return previous.copy() if previous_value < new_value else new
-
-
-def _usable(previous: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """``previous`` as float64 when it has the compact shape and is finite, else None."""
-    if previous is None:
-        return None
-    previous = np.asarray(previous, dtype=np.float64)
-    if previous.shape != shape or not np.all(np.isfinite(previous)):
-        return None
-    return previous
-
-
-def _close(reconstructed: np.ndarray, previous: np.ndarray) -> bool:
-    """Whether each component's reconstruction matches to _FEASIBLE_RTOL of its largest entry."""
-    axes = tuple(range(1, previous.ndim))
-    error = np.max(np.abs(reconstructed - previous), axis=axes)
-    return bool(np.all(error <= _FEASIBLE_RTOL * np.max(np.abs(previous), axis=axes)))
 
 
 def _initial_volumes(n_k: np.ndarray, traces: np.ndarray, n_features: int) -> np.ndarray:
@@ -249,12 +149,12 @@ class VEI:
     ) -> np.ndarray:
         """Covariances of shape (K, D) (see :meth:`CovarianceModel.estimate`)."""
         diagonals = regularized_scatter(n_k, scatter, reg_covar, n_features)
-        previous = _usable(previous, diagonals.shape)
+        previous = usable_previous(previous, diagonals.shape)
         volumes = None
         if previous is not None and np.all(previous > 0):
             volumes = geometric_mean(previous)
             shapes = previous / volumes[:, None]
-            if not _close(volumes[:, None] * shapes[0], previous):
+            if not matches(volumes[:, None] * shapes[0], previous):
                 previous = None
         else:
             previous = None
@@ -264,7 +164,7 @@ class VEI:
         volumes, shape = fit_volumes(
             diagonals, n_k, cold if volumes is None else volumes, self.tol, self.max_iter
         )
-        return _no_worse(n_k, diagonals, volumes[:, None] * shape, previous)
+        return no_worse(n_k, diagonals, volumes[:, None] * shape, previous)
 
 
 @dataclass(frozen=True)
@@ -300,16 +200,16 @@ class VEE:
         """Covariances of shape (K, D, D) (see :meth:`CovarianceModel.estimate`)."""
         matrices = regularized_scatter(n_k, scatter, reg_covar, n_features)
         matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
-        previous = _usable(previous, matrices.shape)
+        previous = usable_previous(previous, matrices.shape)
         cold = _initial_volumes(n_k, np.trace(matrices, axis1=1, axis2=2), n_features)
         volumes = None if previous is None else _dense_volumes(previous)
         if volumes is None:
             previous, volumes = None, cold
-        elif not _close(volumes[:, None, None] * (previous[0] / volumes[0]), previous):
+        elif not matches(volumes[:, None, None] * (previous[0] / volumes[0]), previous):
             previous = None
         volumes, shape = fit_volumes(matrices, n_k, volumes, self.tol, self.max_iter)
         covariances = volumes[:, None, None] * shape
-        return _no_worse(n_k, matrices, covariances, previous)
+        return no_worse(n_k, matrices, covariances, previous)
 
 
 @dataclass(frozen=True)
@@ -350,13 +250,13 @@ class VEV:
         matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
         eigenvalues, orientations = eigh_descending(matrices)
         eigenvalues = np.maximum(eigenvalues, 0.0)
-        previous = _usable(previous, matrices.shape)
+        previous = usable_previous(previous, matrices.shape)
         volumes = None if previous is None else _dense_volumes(previous)
         if volumes is None:
             previous = None
         else:
-            shapes = eigh_descending(previous)[0] / volumes[:, None]
-            if not _close(volumes[:, None] * shapes[0], volumes[:, None] * shapes):
+            shapes = np.linalg.eigvalsh(previous)[:, ::-1] / volumes[:, None]
+            if not matches(volumes[:, None] * shapes[0], volumes[:, None] * shapes):
                 previous = None
         cold = _initial_volumes(n_k, eigenvalues.sum(axis=1), n_features)
         volumes, shape = fit_volumes(
@@ -364,7 +264,7 @@ class VEV:
         )
         sigma_eigenvalues = volumes[:, None] * shape
         covariances = np.einsum("kij,kj,klj->kil", orientations, sigma_eigenvalues, orientations)
-        return _no_worse(n_k, matrices, covariances, previous)
+        return no_worse(n_k, matrices, covariances, previous)
 
 
 def _shared_orientation_of(previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -408,17 +308,17 @@ def _shared_orientation_estimate(
     """EVE's and VVE's M-step: the orientation by Newton, then the closed-form eigenvalues."""
     matrices = 0.5 * (matrices + np.swapaxes(matrices, 1, 2))
     _check_nonsingular(matrices, n_k)
-    previous = _usable(previous, matrices.shape)
+    previous = usable_previous(previous, matrices.shape)
     start = None
     if previous is not None:
         start, previous_eigenvalues = _shared_orientation_of(previous)
         # Feasible: positive definite, diagonal in the shared axes, and (EVE) of one volume.
-        feasible = bool((previous_eigenvalues > 0).all()) and _close(
+        feasible = bool((previous_eigenvalues > 0).all()) and matches(
             _with_orientation(start, previous_eigenvalues), previous
         )
         if feasible and equal_volumes:
             log_volumes = np.log(previous_eigenvalues).mean(axis=1)
-            feasible = float(np.ptp(log_volumes)) <= _FEASIBLE_RTOL
+            feasible = float(np.ptp(log_volumes)) <= FEASIBLE_RTOL
         if not feasible:
             previous = None
     else:
@@ -428,7 +328,7 @@ def _shared_orientation_estimate(
     )
     diagonals = np.sum(orientation * (matrices @ orientation), axis=1)
     covariances = _with_orientation(orientation, eigenvalues_given_orientation(diagonals))
-    return _no_worse(n_k, matrices, covariances, previous)
+    return no_worse(n_k, matrices, covariances, previous)
 
 
 @dataclass(frozen=True)

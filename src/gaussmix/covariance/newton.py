@@ -29,8 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack
 
-__all__ = ["Evaluation", "minimise", "newton_step"]
+__all__ = ["Evaluation", "cholesky_solve", "minimise", "newton_step"]
 
 # Armijo's sufficient-decrease fraction.
 _ARMIJO = 1e-4
@@ -38,6 +39,37 @@ _ARMIJO = 1e-4
 Evaluation = tuple[float, np.ndarray | None, np.ndarray | None, float]
 """(value, gradient, Hessian, rounding level of the value); gradient and Hessian are None
 where the objective is not defined (its value is then +inf)."""
+
+
+def cholesky_solve(matrix: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Solve A x = b for a symmetric positive definite A, with log|A|; None if A is not.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape (n, n)
+        A; only its lower triangle is read.
+    rhs : ndarray of shape (n,) or (n, m)
+        b.
+
+    Returns
+    -------
+    (x, log|A|) or None
+        None when the Cholesky factorisation fails or anything is not finite.
+
+    Notes
+    -----
+    LAPACK's potrf/potrs directly: ``np.linalg.cholesky`` and ``solve`` cost 12 µs on a 6 × 6
+    system (argument checks and an errstate each), these 2.4 µs, and the inner iterations
+    solve one such system per step.
+    """
+    factor, info = lapack.dpotrf(matrix, lower=1, clean=0)
+    if info != 0:
+        return None
+    solution, info = lapack.dpotrs(factor, rhs, lower=1)
+    diagonal = np.diagonal(factor)
+    if info != 0 or not (np.isfinite(solution).all() and (diagonal > 0).all()):
+        return None
+    return solution, 2.0 * float(np.log(diagonal).sum())
 
 
 def newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray | None:
@@ -52,13 +84,10 @@ def newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray | None:
     -------
     ndarray of shape (P,) or None
     """
-    try:
-        np.linalg.cholesky(hessian)  # the test of positive definiteness
-        step = -np.linalg.solve(hessian, gradient)
-    except np.linalg.LinAlgError:
+    if not np.isfinite(hessian).all():
         return None
-    # NaN or infinite entries in ∇g or H end up in the step.
-    return step if np.isfinite(step).all() else None
+    solved = cholesky_solve(hessian, gradient)
+    return None if solved is None else -solved[0]
 
 
 def minimise(

@@ -15,7 +15,7 @@ t_k = tr Q_k, C_kl = tr(Q_k Q_l), ψ = |S|^{1/d},
     ∇F = d n − ψ t,    ∇²F = ψ (diag(t) − C + t tᵀ/d).
 
 :func:`fit_volumes` minimises it by :func:`gaussmix.covariance.newton.minimise` (quadratic
-convergence: two or three steps warm-started, instead of the fixed point's 6–15 on faithful
+convergence: two to four steps warm-started, instead of the fixed point's 6–15 on faithful
 and iris), with Celeux & Govaert's fixed point — shape given the volumes, then volumes given
 the shape, λ_k = tr(B_k A⁻¹)/(d·n_k) — as the fallback step; ``tol`` is then the largest
 relative change of a volume.
@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gaussmix.covariance.constrained import check_scales
-from gaussmix.covariance.newton import Evaluation, minimise
+from gaussmix.covariance.newton import Evaluation, cholesky_solve, minimise
 
 __all__ = ["fit_volumes", "shared_shape", "volume_objective"]
 
@@ -43,7 +43,8 @@ _MAX_LOG_STEP = 2.0
 
 def _pooled(values: np.ndarray, log_volumes: np.ndarray) -> np.ndarray:
     """S(u) = Σ_k e^{−u_k} B_k: a (d,) vector for diagonal B_k, a (d, d) matrix otherwise."""
-    return np.tensordot(np.exp(-log_volumes), values, axes=1)
+    flat = values.reshape(values.shape[0], -1)
+    return (np.exp(-log_volumes) @ flat).reshape(values.shape[1:])
 
 
 def _log_det(pooled: np.ndarray) -> float:
@@ -82,16 +83,23 @@ def shared_shape(values: np.ndarray, log_volumes: np.ndarray, n_k: np.ndarray) -
     return pooled / scale
 
 
-def _fixed_point_step(values: np.ndarray, log_volumes: np.ndarray, n_k: np.ndarray) -> np.ndarray:
-    """Celeux & Govaert: the shape given the volumes, then λ_k = tr(B_k A⁻¹)/(d·n_k)."""
+def _fixed_point_step(
+    values: np.ndarray, log_volumes: np.ndarray, n_k: np.ndarray
+) -> np.ndarray | None:
+    """Celeux & Govaert: the shape given the volumes, then λ_k = tr(B_k A⁻¹)/(d·n_k).
+
+    None when a new volume is not positive: the scatter of a component that owns almost
+    nothing can be indefinite by rounding (W_k = S_k − n_k d dᵀ), and then so can
+    tr(W_k A⁻¹) be, while its volume stays well defined by the Newton iteration.
+    """
     shape = shared_shape(values, log_volumes, n_k)
     if values.ndim == 2:
         traces = (values / shape).sum(axis=1)
     else:
         traces = np.trace(np.linalg.solve(shape, values), axis1=1, axis2=2)
-    volumes = traces / (values.shape[1] * n_k)
-    check_scales(volumes, n_k)
-    return np.log(volumes)
+    if not (traces > 0).all():
+        return None
+    return np.log(traces / (values.shape[1] * n_k))
 
 
 def volume_objective(values: np.ndarray, n_k: np.ndarray) -> Callable[[np.ndarray], Evaluation]:
@@ -116,6 +124,12 @@ def volume_objective(values: np.ndarray, n_k: np.ndarray) -> Callable[[np.ndarra
 
     flat = values.reshape(values.shape[0], -1)
     count = values.shape[0]
+    # [W_1 … W_K] side by side, the right-hand side of S X = W.
+    stacked = (
+        None
+        if diagonal
+        else np.ascontiguousarray(values.transpose(1, 0, 2)).reshape(n_features, -1)
+    )
     rounding = 64.0 * np.finfo(np.float64).eps * n_features
 
     def evaluate(log_volumes: np.ndarray) -> Evaluation:
@@ -123,15 +137,21 @@ def volume_objective(values: np.ndarray, n_k: np.ndarray) -> Callable[[np.ndarra
         # caller runs this under np.errstate).
         weights = np.exp(-log_volumes)
         pooled = (weights @ flat).reshape(values.shape[1:])
-        log_det = _log_det(pooled)
-        if not np.isfinite(log_det):
-            return np.inf, None, None, np.inf
         if diagonal:
+            log_det = _log_det(pooled)
+            if not np.isfinite(log_det):
+                return np.inf, None, None, np.inf
             shares = values * (weights[:, None] / pooled)  # Q_k's diagonals
             traces = shares.sum(axis=1)
             cross = shares @ shares.T
         else:
-            shares = weights[:, None, None] * np.linalg.solve(pooled, values)
+            # S⁻¹ [W_1 … W_K] in one factorisation.
+            solved = cholesky_solve(pooled, stacked) if np.isfinite(pooled).all() else None
+            if solved is None:
+                return np.inf, None, None, np.inf
+            log_det = solved[1]
+            shares = solved[0].reshape(n_features, count, n_features).transpose(1, 0, 2)
+            shares = shares * weights[:, None, None]  # Q_k = e^{-u_k} S⁻¹ W_k
             traces = np.trace(shares, axis1=1, axis2=2)
             cross = np.einsum("kij,lji->kl", shares, shares)
         root = float(np.exp(log_det / n_features))  # ψ = |S|^{1/d}
@@ -179,18 +199,24 @@ def fit_volumes(
 
     def fixed_point(log_volumes: np.ndarray) -> tuple[np.ndarray, float]:
         stepped = _fixed_point_step(values, log_volumes, n_k)
+        if stepped is None:  # no step possible: stay, which ends the iteration
+            return log_volumes, 0.0
         return stepped, float(np.abs(stepped - log_volumes).max())
 
     # The optimal λ_k = tr(B_k A⁻¹)/(d·n_k) lies between tr(B_k)/(d·n_k) divided by the
     # largest and by the smallest entry of A; a start outside these bounds (for the shape
     # that the starting volumes give) is moved onto them. Warm starts from an M-step
     # after which a component's scatter shrank a thousandfold otherwise took 23 steps.
+    traces = values.sum(axis=1) if values.ndim == 2 else np.trace(values, axis1=1, axis2=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cold = np.log(traces / (values.shape[1] * n_k))
+    # The pooled scatter at the cold volumes must be positive definite (the first step of
+    # the fixed point): checked whatever the start, so that the statistics of a component
+    # that owns (almost) nothing, whose scatter is rounding noise, collapse on every path.
+    shared_shape(values, cold, n_k)
     start = np.log(volumes)
     shape = shared_shape(values, start, n_k)
     shape_range = shape if shape.ndim == 1 else np.linalg.eigvalsh(shape)
-    traces = values.sum(axis=1) if values.ndim == 2 else np.trace(values, axis1=1, axis2=2)
-    with np.errstate(divide="ignore"):
-        cold = np.log(traces / (values.shape[1] * n_k))
     start = np.clip(start, cold - np.log(shape_range.max()), cold - np.log(shape_range.min()))
 
     with np.errstate(over="ignore", invalid="ignore"):
