@@ -1,4 +1,4 @@
-"""Every covariance type against scikit-learn, on the shapes of P1–P3 of issue 3.
+"""Every covariance type against scikit-learn, on the shapes of bench_em.py's P1–P3.
 
 Usage::
 

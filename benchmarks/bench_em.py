@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_em.py            # workloads P1–P5 of issue 3, writes results.md
+    python benchmarks/bench_em.py            # workloads P1–P5, writes results.md
     python benchmarks/bench_em.py --quick    # the same at 1/20 of the rows, a sanity run
 
 For every workload both libraries fit the same float64 data from the same

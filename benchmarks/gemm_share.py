@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/gemm_share.py                 # P3 and P5 of issue 3, float64
+    python benchmarks/gemm_share.py                 # workloads P3 and P5 of bench_em.py, float64
     python benchmarks/gemm_share.py --dtype float32 --workloads P5
 
 Issue 3 asks that on P3 and P5 the GEMM share of the work run at half the machine's

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/thread_scaling.py                    # P2 and P3 of issue 3
+    python benchmarks/thread_scaling.py                    # workloads P2 and P3 of bench_em.py
     python benchmarks/thread_scaling.py --workloads P1 --threads 1 2 --output scaling.md
 
 For each workload the script times ``NumpyBackend.statistics`` (one E-step over all rows,

@@ -1,4 +1,4 @@
-"""Invariances of GaussianMixture.fit (issue 8): affine maps, row and feature order, repeatability.
+"""Invariances of GaussianMixture.fit: affine maps, row and feature order, repeatability.
 
 Each test fits the original and the transformed data from correspondingly transformed
 starting points (tol=0, a fixed number of iterations) and compares the results with

@@ -1,4 +1,4 @@
-"""Property-based robustness of GaussianMixture.fit on hostile and degenerate data (issue 8).
+"""Property-based robustness of GaussianMixture.fit on hostile and degenerate data.
 
 Every input either fits, with finite parameters, responsibilities summing to one and
 (at reg_covar=0, where no component was re-seeded) a log-likelihood history that never

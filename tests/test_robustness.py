@@ -272,8 +272,8 @@ def test_fitting_a_far_outlier_fails_with_a_clear_error(covariance_type):
 
 def test_a_singular_scatter_in_the_rotation_sweep_is_a_named_collapse():
     # Component 1 lies on the line y = x: its diagonal is positive, but the rotation
-    # sweep of VVE meets a direction of zero variance (before: NumPy's raw
-    # "divide by zero" warning, which select_model recorded as the error).
+    # sweep of VVE meets a direction of zero variance, which must surface as the named
+    # collapse rather than NumPy's raw "divide by zero" warning.
     scatter = np.array([[[2.0, 0.0], [0.0, 1.0]], [[1.0, 1.0], [1.0, 1.0]]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

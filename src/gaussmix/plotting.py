@@ -759,6 +759,58 @@ def _histogram_panel(axes: Any, model: Any, values: np.ndarray, feature: int, bi
         )
 
 
+def _shown_dimensions(dimensions: Sequence[int] | None, n_features: int) -> list[int]:
+    """The feature indices a scatter matrix shows, checked (all of them when None)."""
+    if dimensions is None:
+        return list(range(n_features))
+    shown = [int(index) for index in dimensions]
+    if len(set(shown)) != len(shown) or not all(0 <= i < n_features for i in shown):
+        raise InvalidParameterError(
+            "plot_scatter_matrix: dimensions must be different feature indices in "
+            f"[0, {n_features}); got {dimensions!r}. For example dimensions=(0, 2, 3)."
+        )
+    return shown
+
+
+def _pair_panel(
+    axes: Any,
+    points: np.ndarray,
+    labels: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    n_sigmas: Sequence[float],
+    colours: Sequence[Any],
+) -> None:
+    """One off-diagonal panel: the points of each component and its marginal ellipses."""
+    for k in range(len(means)):
+        chosen = labels == k
+        axes.scatter(
+            points[chosen, 0],
+            points[chosen, 1],
+            s=5,
+            color=colours[k],
+            alpha=0.6,
+            edgecolors="none",
+        )
+    add_component_ellipses(axes, means, covariances, n_sigmas=n_sigmas, colours=colours)
+
+
+def _grid_legend(figure: Any, grid: np.ndarray, handles: Sequence[Any]) -> None:
+    """One legend for a grid of panels, to the right of it."""
+    # About 11 points of height per 8-point entry; entries beyond one column's height
+    # go into more columns rather than off the figure.
+    rows_that_fit = max(1, int(figure.bbox.height / figure.dpi * 72 / 11) - 4)
+    options = {"ncols": max(1, -(-len(handles) // rows_that_fit)), "fontsize": 8}
+    if _has_constrained_layout(figure):
+        figure.legend(handles=handles, loc="outside right upper", frameon=False, **options)
+    else:
+        # Constrained layout makes room for "outside" legends of a whole figure only; in a
+        # subfigure (or without that layout) the legend goes beside the top-right panel.
+        grid[0, -1].legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.05, 1.0), frameon=False, **options
+        )
+
+
 def plot_scatter_matrix(
     model: Any,
     X: Any,
@@ -800,15 +852,7 @@ def plot_scatter_matrix(
     n_model_features = int(model.n_features_in_)
     values = _check_dimension(X, n_model_features, "plot_scatter_matrix")
     names = _feature_names(model, n_model_features, feature_names)
-    if dimensions is None:
-        shown = list(range(n_model_features))
-    else:
-        shown = [int(index) for index in dimensions]
-        if len(set(shown)) != len(shown) or not all(0 <= i < n_model_features for i in shown):
-            raise InvalidParameterError(
-                "plot_scatter_matrix: dimensions must be different feature indices in "
-                f"[0, {n_model_features}); got {dimensions!r}. For example dimensions=(0, 2, 3)."
-            )
+    shown = _shown_dimensions(dimensions, n_model_features)
     labels = model.predict(_as_input(model, values))
     covariances = _dense_covariances(model)
     means = np.asarray(model.means_)
@@ -827,40 +871,20 @@ def plot_scatter_matrix(
                 _histogram_panel(axes, model, values[:, i], i, "auto")
                 axes.set_yticks([])
             else:
-                for k in range(len(model.weights_)):
-                    chosen = labels == k
-                    axes.scatter(
-                        values[chosen, j],
-                        values[chosen, i],
-                        s=5,
-                        color=colours[k],
-                        alpha=0.6,
-                        edgecolors="none",
-                    )
-                pair = [j, i]
-                add_component_ellipses(
+                _pair_panel(
                     axes,
-                    means[:, pair],
-                    covariances[:, pair][:, :, pair],
-                    n_sigmas=n_sigmas,
-                    colours=colours,
+                    values[:, [j, i]],
+                    labels,
+                    means[:, [j, i]],
+                    covariances[:, [j, i]][:, :, [j, i]],
+                    n_sigmas,
+                    colours,
                 )
             if row == n_shown - 1:
                 axes.set_xlabel(names[j])
             if column == 0:
                 axes.set_ylabel(names[i])
-    # About 11 points of height per 8-point entry; entries beyond one column's height
-    # go into more columns rather than off the figure.
-    rows_that_fit = max(1, int(figure.bbox.height / figure.dpi * 72 / 11) - 4)
-    options = {"ncols": max(1, -(-len(handles) // rows_that_fit)), "fontsize": 8}
-    if _has_constrained_layout(figure):
-        figure.legend(handles=handles, loc="outside right upper", frameon=False, **options)
-    else:
-        # Constrained layout makes room for "outside" legends of a whole figure only; in a
-        # subfigure (or without that layout) the legend goes beside the top-right panel.
-        grid[0, -1].legend(
-            handles=handles, loc="upper left", bbox_to_anchor=(1.05, 1.0), frameon=False, **options
-        )
+    _grid_legend(figure, grid, handles)
     figure.suptitle(f"{len(model.weights_)} components ({model.covariance_type}), all pairs")
     return figure
 
