@@ -49,6 +49,8 @@ _HOMES = {
     "InvalidParameterError": "gaussmix.exceptions",
     "ModelFileError": "gaussmix.exceptions",
     "NonNumericDataError": "gaussmix.exceptions",
+    "MixtureDiscriminantAnalysis": "gaussmix.discriminant",
+    "bootstrap": "gaussmix.uncertainty",
     "Gaussian": "gaussmix.gaussian",
     "load": "gaussmix.io",
     "save": "gaussmix.io",

@@ -248,7 +248,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         classes, labels = np.unique(y, return_inverse=True)
         class_weight = np.bincount(labels, weights=sample_weight, minlength=len(classes))
         if np.count_nonzero(class_weight > 0) < 2:
-            present = classes[class_weight > 0].tolist()
+            present = [_label(label) for label in classes[class_weight > 0]]
             raise InvalidInputError(
                 "MixtureDiscriminantAnalysis needs at least two classes with positive "
                 f"weight; y has one class ({present}) after sample weights. Provide rows "
@@ -256,7 +256,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
             )
         if np.any(class_weight == 0):
             raise InvalidInputError(
-                f"class {classes[class_weight == 0][0]!r} has total sample weight 0, so "
+                f"class {_label(classes[class_weight == 0][0])!r} has total sample weight 0, so "
                 "its model cannot be estimated. Remove its rows or give them weight."
             )
         self.classes_ = classes
@@ -330,14 +330,14 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
                 errors[name] = str(error)
                 continue
             log_density = log_gaussian_density(X, parameters)
-            log_likelihood = float(
-                sample_weight @ logsumexp(log_density + log_weights, axis=1)
-            )
+            log_likelihood = float(sample_weight @ logsumexp(log_density + log_weights, axis=1))
             n_parameters = n_classes * n_features + model.n_parameters(n_classes, n_features)
             bic = -2.0 * log_likelihood + n_parameters * log_n
             criteria[name] = bic
             if best is None or bic < best[0]:
                 best = (bic, name, parameters)
+        if best is None and len(names) == 1:
+            raise InvalidInputError(errors[names[0]])
         if best is None:
             details = "; ".join(f"{name}: {message}" for name, message in errors.items())
             raise InvalidInputError(
@@ -376,8 +376,8 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
             smallest = int(np.argmin(counts))
             raise InvalidInputError(
                 f"covariance model {model.name} cannot be fitted: {error} The smallest class, "
-                f"{self.classes_[smallest]!r}, has {counts[smallest]} rows for {X.shape[1]} "
-                "features; use a more constrained model, reg_covar > 0 or more rows."
+                f"{_label(self.classes_[smallest])!r}, has {counts[smallest]} rows for "
+                f"{X.shape[1]} features; use a more constrained model, reg_covar > 0 or more rows."
             ) from error
         if not all(
             np.all(np.isfinite(array))
@@ -402,7 +402,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
             usable = [G for G in candidates if G <= n_rows]
             if not usable:
                 raise InvalidInputError(
-                    f"class {label!r} has {n_rows} rows, fewer than the smallest number of "
+                    f"class {_label(label)!r} has {n_rows} rows, fewer than the smallest number of "
                     f"components tried ({min(candidates)}). Include smaller values in "
                     "n_components or add rows of that class."
                 )
@@ -421,7 +421,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
                 )
             except InvalidInputError as error:
                 raise InvalidInputError(
-                    f"no mixture could be fitted to class {label!r} ({n_rows} rows, "
+                    f"no mixture could be fitted to class {_label(label)!r} ({n_rows} rows, "
                     f"{n_features} features): {error} Use more constrained covariance_types, "
                     "reg_covar > 0 or more rows of that class."
                 ) from error
@@ -497,3 +497,8 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
 
 def _as_list(values: int | Iterable[int]) -> list[int]:
     return [values] if isinstance(values, (int, np.integer)) else list(values)
+
+
+def _label(label: Any) -> Any:
+    """A class label as the Python value it prints as (not ``np.str_('b')``)."""
+    return label.item() if isinstance(label, np.generic) else label
