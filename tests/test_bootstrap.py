@@ -58,17 +58,21 @@ def test_bootstrap_standard_errors_match_repeated_simulation(method, simulated_s
     assert abs(np.mean(average) - 1) < 0.15, average
 
 
-def test_jackknife_against_brute_force_leave_one_out():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_jackknife_against_brute_force_leave_one_out(weighted):
     rng = np.random.default_rng(2)
     X = _simulate(rng, n=40)
-    model = GaussianMixture(2, covariance_type="spherical", random_state=0).fit(X)
+    weights = rng.uniform(0.5, 2.0, len(X)) if weighted else None
+    model = GaussianMixture(2, covariance_type="spherical", random_state=0)
+    model.fit(X, sample_weight=weights)
     responsibilities = model.predict_proba(X)
-    result = bootstrap(model, X, method="jackknife", level=0.9)
+    result = bootstrap(model, X, method="jackknife", level=0.9, sample_weight=weights)
     leave_one_out = []
     for i in range(len(X)):
         others = np.delete(np.arange(len(X)), i)
         refit = GaussianMixture(2, covariance_type="spherical", random_state=0)
-        refit.set_params(responsibilities_init=responsibilities[others]).fit(X[others])
+        refit.set_params(responsibilities_init=responsibilities[others])
+        refit.fit(X[others], sample_weight=None if weights is None else weights[others])
         leave_one_out.append(_flat(refit.weights_, refit.means_, refit.covariances_))
     leave_one_out = np.array(leave_one_out)
     n = len(X)

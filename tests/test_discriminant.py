@@ -202,6 +202,7 @@ def test_edda_auto_selects_mclusts_model_on_iris():
     assert min(fitted.criteria_, key=fitted.criteria_.get) == "VEV"
 
 
+@pytest.mark.filterwarnings("ignore::gaussmix.exceptions.CollapsedComponentWarning")
 def test_mixture_matches_mclustda_on_iris():
     # R mclust 6.0.0: MclustDA(iris[, 1:4], iris$Species) chooses setosa EEE, G = 2;
     # versicolor and virginica G = 1 (VVE, EEV among equals); loglik −172.813516795,
