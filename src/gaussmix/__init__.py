@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gaussmix.discriminant import MixtureDiscriminantAnalysis
     from gaussmix.estimator import GaussianMixture
     from gaussmix.exceptions import (
         CollapsedComponentError,
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from gaussmix.gaussian import Gaussian
     from gaussmix.io import load, save
     from gaussmix.selection import ModelSelection, select_model
+    from gaussmix.uncertainty import bootstrap
 
 __all__ = [
     "CollapsedComponentError",
@@ -30,9 +32,11 @@ __all__ = [
     "GaussianMixture",
     "InvalidInputError",
     "InvalidParameterError",
+    "MixtureDiscriminantAnalysis",
     "ModelFileError",
     "ModelSelection",
     "NonNumericDataError",
+    "bootstrap",
     "load",
     "save",
     "select_model",
