@@ -340,7 +340,10 @@ def _check_weights_and_means(
 
 
 def _check_covariances(
-    path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray], n_components: int,
+    path: Path,
+    header: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    n_components: int,
     n_features: int,
 ) -> None:
     """Covariances of the stored shape, positive definite, and matching their factors."""
