@@ -49,8 +49,8 @@ from gaussmix.cli_datasets import (
     write_lazy_columns,
 )
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
+from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
-from gaussmix.tables import STDIN, Table, read_table, write_table
 
 if TYPE_CHECKING:
     from gaussmix.estimator import GaussianMixture

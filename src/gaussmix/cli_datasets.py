@@ -102,7 +102,7 @@ def read_lazy_table(path: Path, columns: list[str] | None) -> LazyTable:
     ImportError
         When dask, pyarrow or zarr is missing.
     """
-    from gaussmix.dataio import read_parquet, read_zarr
+    from gaussmix.files.readers import read_parquet, read_zarr
 
     if not path.exists():
         raise DataFileError(

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from gaussmix._optional import import_optional
-from gaussmix.atomic import atomic_write
 from gaussmix.exceptions import InvalidParameterError, ModelFileError
+from gaussmix.files.atomic import atomic_write
 from gaussmix.files.record import (
     FITTED_ARRAYS,
     FITTED_VALUES,
