@@ -1,4 +1,4 @@
-"""Datasets of the ``gaussmix`` command read lazily through Dask: Parquet and Zarr.
+"""The command's lazy data: Parquet and Zarr opened, standardised and written through Dask.
 
 A directory (a Parquet dataset of part files, or a Zarr store) and any path given with
 ``--dask`` are opened as Dask collections, so that ``fit``, ``predict`` and ``score`` read

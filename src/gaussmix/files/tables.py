@@ -1,4 +1,4 @@
-"""Data files of the command line, read to numbers: delimited text, Parquet and .npy.
+"""The command's in-memory data files read to numbers (text, Parquet, .npy); its CSV outputs.
 
 What a file holds is decided by its first bytes, not by its name: ``.npy`` and Parquet by
 their magic numbers, gzip, bzip2, xz and zip compression likewise (so ``rows.csv.gz`` or a
@@ -6,7 +6,8 @@ misnamed file read the same), anything else is UTF-8 text whose delimiter (comma
 semicolon, bar or runs of blanks) is the one that splits every sampled line into the same
 number of fields. ``-`` reads standard input.
 
-Two mistakes that used to be read silently wrong are caught (:func:`read_table`):
+Two layouts that a plain ``pandas.read_csv`` reads without an error but wrongly are caught
+(:func:`read_table`; cases in ``tests/test_cli_input.py``):
 
 * a first line of numbers only is not taken for column names: the file is refused, with
   ``header=False`` (``--no-header``) or ``header=True`` (``--header``) as the fix;
