@@ -14,6 +14,7 @@ import pytest
 
 import gaussmix
 import gaussmix.atomic
+import gaussmix.files.atomic
 from gaussmix import GaussianMixture, ModelFileError
 from gaussmix.atomic import STALE_AFTER_SECONDS, atomic_write, partial_name
 from gaussmix.exceptions import OutputFileError
@@ -80,10 +81,10 @@ def test_os_errors_become_model_file_errors_naming_the_path(
         name = arguments[0] if failing != "fsync" else None
         raise OSError(code, os.strerror(code), name)
 
-    monkeypatch.setattr(gaussmix.atomic.os, failing, fail)
+    monkeypatch.setattr(gaussmix.files.atomic.os, failing, fail)
     with pytest.raises(ModelFileError) as caught:
         gaussmix.save(model, path)
-    monkeypatch.setattr(gaussmix.atomic.os, failing, real)
+    monkeypatch.setattr(gaussmix.files.atomic.os, failing, real)
     _check_message(caught, path, reason)
     assert isinstance(caught.value.__cause__, OSError)
     assert caught.value.__cause__.errno == code
@@ -113,7 +114,7 @@ def test_ctrl_c_during_a_write_is_not_turned_into_an_error(tmp_path, monkeypatch
     def interrupt(descriptor):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gaussmix.atomic.os, "fsync", interrupt)
+    monkeypatch.setattr(gaussmix.files.atomic.os, "fsync", interrupt)
     with pytest.raises(KeyboardInterrupt):
         atomic_write(tmp_path / "out.csv", b"a\n1\n")
     assert list(tmp_path.iterdir()) == []

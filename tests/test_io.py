@@ -13,6 +13,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 
 import gaussmix
+import gaussmix.files.atomic
 from gaussmix import GaussianMixture, ModelFileError
 from gaussmix.covariance import MCLUST_MODELS
 from gaussmix.datasets import load_old_faithful
@@ -256,7 +257,7 @@ def test_interrupted_save_keeps_the_existing_file(tmp_path, faithful, fitted, mo
     def fail(descriptor):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(gaussmix.atomic.os, "fsync", fail)
+    monkeypatch.setattr(gaussmix.files.atomic.os, "fsync", fail)
     with pytest.raises(ModelFileError, match="simulated"):
         gaussmix.save(fitted["diag"], path)
     assert path.read_bytes() == before

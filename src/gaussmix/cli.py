@@ -49,8 +49,8 @@ from gaussmix.cli_datasets import (
     write_lazy_columns,
 )
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
+from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
-from gaussmix.tables import STDIN, Table, read_table, write_table
 
 if TYPE_CHECKING:
     from gaussmix.estimator import GaussianMixture
@@ -520,30 +520,18 @@ def fit(
         Print one JSON document / nothing but errors.
     """
     out = _Output(as_json, quiet)
-    if not output.parent.is_dir():
-        raise DataFileError(
-            f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
-        )
-    standardization: tuple[np.ndarray, np.ndarray] | None = None
+    _require_output_folder(output)
+    request = _FitRequest(n_components, covariance, n_init, max_iter, tol, convergence, seed)
     with scheduler(scheduler_address):
         if is_lazy_source(data, lazy or scheduler_address is not None):
             table: Any = read_lazy_table(data, _split(columns))
+            standardization = None
             if standardize:
                 table, standardization = standardize_lazily(table)
             X = table.data
         else:
             table = _read_data(out, data, _split(columns), header=header, index_col=index_col)
-            if table.values.shape[0] < n_components:
-                raise InvalidInputError(
-                    f"-k/--n-components must be at most the number of rows; got -k "
-                    f"{n_components} for the {table.values.shape[0]} rows of {_label(data)}. "
-                    "Use fewer components or more data."
-                )
-            standardization = _standardization(table) if standardize else None
-            values = table.values
-            if standardization is not None:
-                values = (values - standardization[0]) / standardization[1]
-            X = _as_model_input(values, table.feature_names if table.named else None)
+            X, standardization = _in_memory_fit_input(data, table, n_components, standardize)
         _fit_and_report(
             out,
             data,
@@ -551,17 +539,47 @@ def fit(
             table,
             standardization,
             output,
-            n_components=n_components,
-            covariance=covariance,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            convergence=convergence,
-            seed=seed,
+            request,
             verbose=verbose and not quiet,
-            quiet=quiet,
-            as_json=as_json,
         )
+
+
+@dataclass(frozen=True)
+class _FitRequest:
+    """The estimator settings ``gaussmix fit`` was given."""
+
+    n_components: int
+    covariance: str
+    n_init: int
+    max_iter: int
+    tol: float
+    convergence: str = "relative"
+    seed: int | None = None
+
+
+def _require_output_folder(output: Path) -> None:
+    if not output.parent.is_dir():
+        raise DataFileError(
+            f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
+        )
+
+
+def _in_memory_fit_input(
+    data: Path, table: Table, n_components: int, standardize: bool
+) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
+    """The rows to fit (standardised on request) and the standardisation, or None."""
+    if table.values.shape[0] < n_components:
+        raise InvalidInputError(
+            f"-k/--n-components must be at most the number of rows; got -k "
+            f"{n_components} for the {table.values.shape[0]} rows of {_label(data)}. "
+            "Use fewer components or more data."
+        )
+    standardization = _standardization(table) if standardize else None
+    values = table.values
+    if standardization is not None:
+        values = (values - standardization[0]) / standardization[1]
+    X = _as_model_input(values, table.feature_names if table.named else None)
+    return X, standardization
 
 
 def _n_rows(X: Any) -> int:
@@ -581,55 +599,32 @@ def _announce_compiling(console: Console) -> None:
         console.print("Loading the numba kernels (the first fit after installing compiles them) …")
 
 
-def _fit_and_report(
-    out: _Output,
-    data: Path,
-    X: Any,
-    table: Any,
-    standardization: tuple[np.ndarray, np.ndarray] | None,
-    output: Path,
-    *,
-    n_components: int,
-    covariance: str,
-    n_init: int,
-    max_iter: int,
-    tol: float,
-    convergence: str = "relative",
-    seed: int | None,
-    verbose: bool = False,
-    quiet: bool,
-    as_json: bool,
-) -> None:
-    """Fit, save and report: the body of ``gaussmix fit`` for in-memory and lazy data."""
+def _fit_with_progress(
+    out: _Output, X: Any, request: _FitRequest, *, lazy: bool, verbose: bool
+) -> tuple[GaussianMixture, bool, int | None]:
+    """Fit under one progress row per start; returns (model, interrupted, kept start)."""
     from sklearn.exceptions import ConvergenceWarning
 
     from gaussmix.cli_progress import FitProgress
     from gaussmix.estimator import GaussianMixture
 
-    standardize = standardization is not None
-    lazy = isinstance(table, LazyTable)
-    if not output.parent.is_dir():
-        raise DataFileError(
-            f"the folder of --output must exist; got {str(output)!r}. Create the folder first."
-        )
     progress = FitProgress(
-        out.messages, n_init, max_iter, tol, enabled=not (quiet or as_json), lines=verbose
+        out.messages,
+        request.n_init,
+        request.max_iter,
+        request.tol,
+        enabled=not (out.quiet or out.as_json),
+        lines=verbose,
     )
     model = GaussianMixture(
-        n_components,
-        covariance_type=covariance,
-        n_init=n_init,
-        max_iter=max_iter,
-        tol=tol,
-        convergence=convergence,
-        random_state=seed,
+        request.n_components,
+        covariance_type=request.covariance,
+        n_init=request.n_init,
+        max_iter=request.max_iter,
+        tol=request.tol,
+        convergence=request.convergence,
+        random_state=request.seed,
         callback=progress,
-    )
-    n_features = len(table.feature_names)
-    rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
-    out.messages.print(
-        f"Fitting {n_components} {covariance} components to {rows} × {n_features} features "
-        f"of {_label(data)} …"
     )
     interrupted = False
     kept: int | None = None
@@ -644,21 +639,29 @@ def _fit_and_report(
     except KeyboardInterrupt:
         interrupted = True
     model.callback = None
-    # The estimator keeps a model after Ctrl-C only once an EM iteration has completed
-    # (GaussianMixture._fit_unguarded); before that it is left unfitted.
-    if interrupted and not hasattr(model, "weights_"):
-        click.echo("Interrupted before the first EM iteration ended; nothing written.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    save(model, output, standardization=standardization)
-    means = _original_means(model.means_, standardization)
-    document = {
+    return model, interrupted, kept
+
+
+def _fit_document(
+    model: GaussianMixture,
+    X: Any,
+    table: Any,
+    output: Path,
+    means: np.ndarray,
+    request: _FitRequest,
+    *,
+    interrupted: bool,
+    kept: int | None,
+) -> dict[str, Any]:
+    """The JSON report of ``gaussmix fit``."""
+    return {
         "model": str(output),
         "interrupted": interrupted,
         "n_samples": _n_rows(X),
-        "n_features": n_features,
+        "n_features": len(table.feature_names),
         "feature_names": table.feature_names,
-        "n_components": n_components,
-        "covariance_type": covariance,
+        "n_components": request.n_components,
+        "covariance_type": request.covariance,
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
         "kept_start": None if kept is None else kept + 1,
@@ -668,31 +671,83 @@ def _fit_and_report(
         "weights": model.weights_.tolist(),
         "means": means.tolist(),
     }
+
+
+def _fit_summary(
+    model: GaussianMixture,
+    feature_names: list[str],
+    means: np.ndarray,
+    document: dict[str, Any],
+    *,
+    n_init: int,
+    standardized: bool,
+) -> Callable[[Console], None]:
+    """The text report of ``gaussmix fit``: components, convergence, BIC, where it went."""
+    kept = document["kept_start"]
+
+    def render(console: Console) -> None:
+        console.print(_summary_table(model, feature_names, means))
+        state = "converged" if model.converged_ else "did NOT converge (raise --max-iter)"
+        start = (
+            f" of start {kept} (the best of {n_init})" if kept is not None and n_init > 1 else ""
+        )
+        console.print(
+            f"{state} after {model.n_iter_} iterations{start}; mean log-likelihood "
+            f"{model.log_likelihood_:.6f}; BIC {document['bic']:.2f}"
+            + (" (standardised units)" if standardized else "")
+        )
+        console.print(f"Model written to {document['model']}")
+
+    return render
+
+
+def _fit_and_report(
+    out: _Output,
+    data: Path,
+    X: Any,
+    table: Any,
+    standardization: tuple[np.ndarray, np.ndarray] | None,
+    output: Path,
+    request: _FitRequest,
+    *,
+    verbose: bool = False,
+) -> None:
+    """Fit, save and report: the body of ``gaussmix fit`` for in-memory and lazy data."""
+    lazy = isinstance(table, LazyTable)
+    _require_output_folder(output)
+    rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
+    out.messages.print(
+        f"Fitting {request.n_components} {request.covariance} components to {rows} × "
+        f"{len(table.feature_names)} features of {_label(data)} …"
+    )
+    model, interrupted, kept = _fit_with_progress(out, X, request, lazy=lazy, verbose=verbose)
+    # The estimator keeps a model after Ctrl-C only once an EM iteration has completed
+    # (GaussianMixture._fit_unguarded); before that it is left unfitted.
+    if interrupted and not hasattr(model, "weights_"):
+        click.echo("Interrupted before the first EM iteration ended; nothing written.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    save(model, output, standardization=standardization)
+    means = _original_means(model.means_, standardization)
+    document = _fit_document(
+        model, X, table, output, means, request, interrupted=interrupted, kept=kept
+    )
     if interrupted:
         click.echo(
             f"Interrupted after {model.n_iter_} iterations: wrote the current model, flagged "
             f"not converged, to {output}.",
             err=True,
         )
-        if as_json:
+        if out.as_json:
             out.report(document, lambda console: None)
         sys.exit(EXIT_INTERRUPTED)
-
-    def render(console: Console) -> None:
-        console.print(_summary_table(model, table.feature_names, means))
-        state = "converged" if model.converged_ else "did NOT converge (raise --max-iter)"
-        start = (
-            f" of start {kept + 1} (the best of {n_init})"
-            if kept is not None and n_init > 1
-            else ""
-        )
-        console.print(
-            f"{state} after {model.n_iter_} iterations{start}; mean log-likelihood "
-            f"{model.log_likelihood_:.6f}; BIC {document['bic']:.2f}"
-            + (" (standardised units)" if standardize else "")
-        )
-        console.print(f"Model written to {output}")
-
+    render = _fit_summary(
+        model,
+        table.feature_names,
+        means,
+        document,
+        n_init=request.n_init,
+        standardized=standardization is not None,
+    )
     out.report(document, render)
 
 
@@ -708,8 +763,7 @@ def _parse_k(text: str) -> list[int]:
             ) from None
         if bounds[0] < 1 or bounds[1] < bounds[0]:
             raise InvalidParameterError(
-                f"-k/--n-components ranges must be increasing and start at 1 or more; got "
-                f"{part!r}."
+                f"-k/--n-components ranges must be increasing and start at 1 or more; got {part!r}."
             )
         values.extend(range(bounds[0], bounds[1] + 1))
     if not values:
@@ -872,52 +926,89 @@ def select(
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
-    from gaussmix import selection as selection_module
-
     out = _Output(as_json, quiet)
     ks, names = _parse_k(k_text), _parse_models(models)
     if n_jobs == 0:
         raise InvalidParameterError("--n-jobs must not be 0; use 1 (sequential) or -1 (all cores).")
     table = _read_data(out, data, _split(columns), header=header, index_col=index_col)
     X = _as_model_input(table.values, table.feature_names if table.named else None)
-    n_fits = len(ks) * len(names)
-    out.messages.print(f"Fitting {n_fits} mixtures ({', '.join(names)}) …")
-    progress = _SelectProgress(out.messages, n_fits, criterion, enabled=not (quiet or as_json))
-    interrupted = False
-    try:
-        with progress:
-            selection = selection_module.select_model(
-                X,
-                n_components=ks,
-                covariance_types=names,
-                criterion=criterion,
-                init_params=init_params,
-                max_iter=max_iter,
-                tol=tol,
-                convergence=convergence,
-                n_jobs=n_jobs,
-                random_state=seed,
-                callback=progress,
-            )
-    except KeyboardInterrupt as stop:
-        # select_model raises SelectionInterrupted with the finished fits; an interrupt
-        # before the first fit (reading, the hierarchical tree) is a plain one.
-        interrupted = True
-        selection = getattr(stop, "selection", None)
-        if selection is None:
-            click.echo("Interrupted before any fit finished; nothing written.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-    results = selection.results_
-    best_k = int(selection.best_params_["n_components"])
-    best_model = str(selection.best_params_["covariance_type"])
-    chosen = (results["n_components"] == best_k) & (results["covariance_type"] == best_model)
+    options = {
+        "criterion": criterion,
+        "init_params": init_params,
+        "max_iter": max_iter,
+        "tol": tol,
+        "convergence": convergence,
+        "n_jobs": n_jobs,
+        "random_state": seed,
+    }
+    selection, interrupted = _run_selection(out, X, ks, names, options)
     if output is not None:
         save(selection.best_estimator_, output)
     if plot_path is not None:
         from gaussmix.plotting import plot_bic, save_figure
 
-        save_figure(plot_bic(results, criterion=criterion), plot_path)
-    document = {
+        save_figure(plot_bic(selection.results_, criterion=criterion), plot_path)
+    n_fits = len(ks) * len(names)
+    document = _selection_document(selection, criterion, n_fits, output, plot_path, interrupted)
+    out.report(document, _selection_summary(selection, names, criterion, output, plot_path))
+    if interrupted:
+        click.echo(
+            f"Interrupted after {len(selection.results_)} of {n_fits} fits: the best of those "
+            "is shown" + (f" and written to {output}." if output else "."),
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _run_selection(
+    out: _Output, X: Any, ks: list[int], names: list[str], options: dict[str, Any]
+) -> tuple[Any, bool]:
+    """``select_model`` under the progress bar; returns (selection, interrupted).
+
+    After Ctrl-C the selection holds the finished fits; with none finished, exits 130.
+    """
+    from gaussmix import selection as selection_module
+
+    n_fits = len(ks) * len(names)
+    out.messages.print(f"Fitting {n_fits} mixtures ({', '.join(names)}) …")
+    progress = _SelectProgress(
+        out.messages, n_fits, options["criterion"], enabled=not (out.quiet or out.as_json)
+    )
+    try:
+        with progress:
+            selection = selection_module.select_model(
+                X, n_components=ks, covariance_types=names, callback=progress, **options
+            )
+    except KeyboardInterrupt as stop:
+        # select_model raises SelectionInterrupted with the finished fits; an interrupt
+        # before the first fit (reading, the hierarchical tree) is a plain one.
+        selection = getattr(stop, "selection", None)
+        if selection is None:
+            click.echo("Interrupted before any fit finished; nothing written.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        return selection, True
+    return selection, False
+
+
+def _best_of(selection: Any) -> tuple[int, str]:
+    """``(n_components, covariance_type)`` of the chosen model."""
+    best = selection.best_params_
+    return int(best["n_components"]), str(best["covariance_type"])
+
+
+def _selection_document(
+    selection: Any,
+    criterion: str,
+    n_fits: int,
+    output: Path | None,
+    plot_path: Path | None,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """The JSON report of ``gaussmix select``."""
+    results = selection.results_
+    best_k, best_model = _best_of(selection)
+    chosen = (results["n_components"] == best_k) & (results["covariance_type"] == best_model)
+    return {
         "criterion": criterion,
         "interrupted": interrupted,
         "n_fits": n_fits,
@@ -933,38 +1024,48 @@ def select(
         "results": json.loads(results.to_json(orient="records")),
     }
 
+
+def _criterion_grid(selection: Any, names: list[str], criterion: str) -> RichTable:
+    """One row per model and one column per K, the chosen cell in bold green.
+
+    Fourteen models fit a terminal's height better than its width.
+    """
+    best_k, best_model = _best_of(selection)
+    pivot = selection.results_.pivot_table(
+        index="covariance_type", columns="n_components", values=criterion, dropna=False
+    ).reindex(names)
+    grid = RichTable(title=f"{criterion.upper()} (lower is better)")
+    grid.add_column("model")
+    for k in pivot.columns:
+        grid.add_column(f"K={k}", justify="right")
+    for name, row in pivot.iterrows():
+        cells = []
+        for k, value in row.items():
+            text = "—" if not math.isfinite(value) else f"{value:.1f}"
+            best = k == best_k and name == best_model
+            cells.append(f"[bold green]{text}[/]" if best else text)
+        grid.add_row(str(name), *cells)
+    return grid
+
+
+def _selection_summary(
+    selection: Any,
+    names: list[str],
+    criterion: str,
+    output: Path | None,
+    plot_path: Path | None,
+) -> Callable[[Console], None]:
+    """The text report of ``gaussmix select``: the grid, the summary, the files written."""
+
     def render(console: Console) -> None:
-        # One row per model and one column per K: fourteen models fit a terminal's height
-        # better than its width.
-        pivot = results.pivot_table(
-            index="covariance_type", columns="n_components", values=criterion, dropna=False
-        ).reindex(names)
-        grid = RichTable(title=f"{criterion.upper()} (lower is better)")
-        grid.add_column("model")
-        for k in pivot.columns:
-            grid.add_column(f"K={k}", justify="right")
-        for name, row in pivot.iterrows():
-            cells = []
-            for k, value in row.items():
-                text = "—" if not math.isfinite(value) else f"{value:.1f}"
-                best = k == best_k and name == best_model
-                cells.append(f"[bold green]{text}[/]" if best else text)
-            grid.add_row(str(name), *cells)
-        console.print(grid)
+        console.print(_criterion_grid(selection, names, criterion))
         console.print(selection.summary(), markup=False, soft_wrap=True)
         if output is not None:
             console.print(f"Best model written to {output}", markup=False)
         if plot_path is not None:
             console.print(f"{criterion.upper()} curves in {plot_path}", markup=False)
 
-    out.report(document, render)
-    if interrupted:
-        click.echo(
-            f"Interrupted after {len(results)} of {n_fits} fits: the best of those is shown"
-            + (f" and written to {output}." if output else "."),
-            err=True,
-        )
-        sys.exit(EXIT_INTERRUPTED)
+    return render
 
 
 def _lazy_data_for_model(path: Path, stored: ModelFile) -> Any:
@@ -1262,20 +1363,33 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
         Print one JSON document / nothing but errors.
     """
     stored = read_model_file(model_path)
+    document = _info_document(model_path, stored)
+    _Output(as_json, quiet).report(document, _info_summary(model_path, stored, document))
+
+
+def _training_bic(model: GaussianMixture) -> tuple[int | None, float | None]:
+    """Training rows and BIC of the fit, or (None, None) when the file lacks n_samples_fit_.
+
+    BIC needs the number of training rows, which model files hold only as the fitted
+    attribute n_samples_fit_. Files may lack it: fits on a Dask dataframe (its length is
+    unknown without another pass) and writers older than the attribute
+    (``tests/data/model_files/model_v1_diag_before_n_samples_fit.gmm``).
+    """
+    n_samples = getattr(model, "n_samples_fit_", None)
+    if n_samples is None:
+        return None, None
+    n_samples = int(n_samples)
+    log_likelihood = float(model.log_likelihood_) * n_samples
+    return n_samples, -2 * log_likelihood + model._n_parameters() * math.log(n_samples)
+
+
+def _info_document(model_path: Path, stored: ModelFile) -> dict[str, Any]:
+    """The JSON report of ``gaussmix info``: the header's summary and the parameters."""
     model, header = stored.model, stored.header
     means = _original_means(model.means_, stored.standardization)
     covariances = _dense_covariances(model, stored.standardization)
-    names = _model_names(model) or [f"x{index}" for index in range(means.shape[1])]
-    # BIC needs the number of training rows; model files record it only as the fitted
-    # attribute n_samples_fit_, which older (and current) files lack.
-    n_samples = getattr(model, "n_samples_fit_", None)
-    bic = None
-    if n_samples is not None:
-        n_samples = int(n_samples)
-        bic = -2 * float(model.log_likelihood_) * n_samples + model._n_parameters() * math.log(
-            n_samples
-        )
-    document = {
+    n_samples, bic = _training_bic(model)
+    return {
         "path": str(model_path),
         "format_version": header["format_version"],
         "gaussmix_version": header["gaussmix_version"],
@@ -1283,7 +1397,7 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
         "covariance_type": model.covariance_type,
         "n_components": header["n_components"],
         "n_features": header["n_features"],
-        "feature_names": names,
+        "feature_names": _model_names(model) or [f"x{i}" for i in range(means.shape[1])],
         "dtype": header["dtype"],
         "fit": header["fit"],
         "n_samples": n_samples,
@@ -1295,6 +1409,15 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
         "covariances": covariances.tolist(),
     }
 
+
+def _info_summary(
+    model_path: Path, stored: ModelFile, document: dict[str, Any]
+) -> Callable[[Console], None]:
+    """The text report of ``gaussmix info``: header line, fit, training rows, parameters."""
+    model, header = stored.model, stored.header
+    names = document["feature_names"]
+    units = " (standardised units)" if stored.standardization is not None else ""
+
     def render(console: Console) -> None:
         fit_summary = header["fit"]
         console.print(
@@ -1303,25 +1426,26 @@ def info(model_path: Path, as_json: bool, quiet: bool) -> None:
             f"features, {header['dtype']}; format {header['format_version']}, written by "
             f"gaussmix {header['gaussmix_version']}"
         )
-        units = " (standardised units)" if stored.standardization is not None else ""
         console.print(
             f"fit: {'converged' if fit_summary['converged'] else 'NOT converged'} after "
             f"{fit_summary['n_iter']} iterations, mean log-likelihood "
             f"{fit_summary['log_likelihood']}{units}; {document['n_parameters']} free parameters"
         )
-        if n_samples is None:
+        if document["n_samples"] is None:
             console.print(
                 "training rows: not recorded in this model file, so its BIC is not known here "
                 "(gaussmix score MODEL DATA computes it on DATA)"
             )
         else:
-            console.print(f"training rows: {n_samples}; BIC {bic:.2f}{units}")
-        console.print(_summary_table(model, names, means))
-        for component, covariance in enumerate(covariances):
+            console.print(
+                f"training rows: {document['n_samples']}; BIC {document['bic']:.2f}{units}"
+            )
+        console.print(_summary_table(model, names, np.asarray(document["means"])))
+        for component, covariance in enumerate(document["covariances"]):
             console.print(f"Covariance of component {component} (data's units):")
-            console.print(_covariance_table(names, covariance))
+            console.print(_covariance_table(names, np.asarray(covariance)))
 
-    _Output(as_json, quiet).report(document, render)
+    return render
 
 
 @cli.command()

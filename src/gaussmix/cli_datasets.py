@@ -1,4 +1,4 @@
-"""Datasets of the ``gaussmix`` command read lazily through Dask: Parquet and Zarr.
+"""The command's lazy data: Parquet and Zarr opened, standardised and written through Dask.
 
 A directory (a Parquet dataset of part files, or a Zarr store) and any path given with
 ``--dask`` are opened as Dask collections, so that ``fit``, ``predict`` and ``score`` read
@@ -102,7 +102,7 @@ def read_lazy_table(path: Path, columns: list[str] | None) -> LazyTable:
     ImportError
         When dask, pyarrow or zarr is missing.
     """
-    from gaussmix.dataio import read_parquet, read_zarr
+    from gaussmix.files.readers import read_parquet, read_zarr
 
     if not path.exists():
         raise DataFileError(

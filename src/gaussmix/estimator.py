@@ -1041,9 +1041,9 @@ default="kmeans"
         Path
             The path written.
         """
-        from gaussmix.io import save
+        from gaussmix.persistence import save_estimator
 
-        return save(self, path, **options)
+        return save_estimator(self, self._fitted_settings(), path, **options)
 
     @classmethod
     def load(cls, path: Any) -> GaussianMixture:
@@ -1058,9 +1058,9 @@ default="kmeans"
         -------
         GaussianMixture
         """
-        from gaussmix.io import load
+        from gaussmix.persistence import read_model_file
 
-        return load(path)
+        return read_model_file(path, cls).model
 
 
 def _n_columns(X: Any) -> int | None:
