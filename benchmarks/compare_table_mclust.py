@@ -1,0 +1,207 @@
+"""Evidence: the whole BIC table of ``select_model`` against mclust's ``mclustBIC``.
+
+For each bundled data set (faithful, iris, diabetes, banknote, thyroid; numeric columns)
+this runs R mclust's ``mclustBIC(X, G = 1:9)`` (all 14 models, its defaults: hierarchical
+start ``hc(X, "VVV", use = "SVD")``, ``emControl()``) through ``Rscript`` and our
+``select_model(X)`` (same G, all models, its defaults), and lists every cell where
+
+* ours is worse: our BIC (lower is better) above −BIC_mclust by more than
+  ``1e-6·|BIC| + 0.01``;
+* ours is NA (a degenerate fit, recorded with its error) where mclust has a value;
+* and, for information, the reverse: cells where ours is better by as much, or where
+  mclust is NA and we have a value.
+
+Run: ``PYTHONPATH=src python benchmarks/compare_table_mclust.py`` (needs ``Rscript`` with
+mclust); ``--output`` names the results file (default ``benchmarks/results_table_mclust.md``),
+``--datasets`` a comma-separated subset. This is a benchmark, not a test: the test suite
+never calls R.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gaussmix import datasets, select_model
+
+HERE = Path(__file__).resolve().parent
+LOADERS = {
+    "faithful": datasets.load_old_faithful,
+    "iris": datasets.load_iris,
+    "diabetes": datasets.load_diabetes,
+    "banknote": datasets.load_banknote,
+    "thyroid": datasets.load_thyroid,
+}
+COUNTS = range(1, 10)
+RELATIVE_TOLERANCE = 1e-6
+ABSOLUTE_TOLERANCE = 0.01
+
+R_PROGRAM = r"""
+suppressPackageStartupMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1], header = FALSE))
+bic <- unclass(mclustBIC(X, G = 1:9, verbose = FALSE))
+cells <- data.frame(
+  n_components = rep(as.integer(rownames(bic)), ncol(bic)),
+  covariance_type = rep(colnames(bic), each = nrow(bic)),
+  bic_mclust = sprintf("%.17g", as.vector(bic))
+)
+write.csv(cells, args[2], row.names = FALSE, quote = FALSE)
+"""
+
+
+def run_mclust(X: np.ndarray, directory: Path) -> pd.DataFrame:
+    """mclust's BIC table (higher is better) as rows (n_components, covariance_type, bic)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savetxt(directory / "X.csv", X, delimiter=",", fmt="%.17g")
+    program = directory / "bic.R"
+    program.write_text(R_PROGRAM)
+    subprocess.run(
+        ["Rscript", str(program), str(directory / "X.csv"), str(directory / "bic.csv")],
+        check=True,
+        timeout=1800,
+        capture_output=True,
+    )
+    return pd.read_csv(directory / "bic.csv", na_values=["NA"])
+
+
+def run_ours(X: np.ndarray) -> tuple[pd.DataFrame, float]:
+    """select_model's results table and its wall seconds."""
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, n_components=COUNTS, covariance_types="all")
+    return result.results_, time.perf_counter() - started
+
+
+def compare(ours: pd.DataFrame, mclust: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell with both values, the difference and its classification."""
+    merged = mclust.merge(ours, on=["covariance_type", "n_components"], how="left")
+    reference = -merged["bic_mclust"]
+    ours_bic = merged["bic"].where(merged["error"].fillna("") == "")
+    margin = RELATIVE_TOLERANCE * reference.abs() + ABSOLUTE_TOLERANCE
+    difference = ours_bic - reference
+    status = np.select(
+        [
+            reference.notna() & ours_bic.isna(),
+            reference.isna() & ours_bic.notna(),
+            difference > margin,
+            difference < -margin,
+        ],
+        ["NA here only", "NA in mclust only", "worse", "better"],
+        default="",
+    )
+    merged = merged.assign(
+        ours=ours_bic, mclust=reference, difference=difference, status=status
+    )
+    return merged
+
+
+def machine() -> list[str]:
+    """lscpu's main lines and the versions of Python, NumPy, R and mclust."""
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        lscpu = ""
+    keep = ("Architecture", "Model name", "CPU(s)", "Thread(s) per core", "L2", "L3")
+    lines = [line for line in lscpu.splitlines() if line.split(":")[0].strip() in keep]
+    versions = subprocess.run(
+        [
+            "Rscript",
+            "-e",
+            'cat(R.version.string, "; mclust", as.character(packageVersion("mclust")))',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.strip()
+    import numba
+
+    return [
+        "```",
+        *lines,
+        "```",
+        "",
+        f"Python {platform.python_version()}, NumPy {np.__version__}, numba {numba.__version__}; "
+        f"{versions}. The machine is shared with other jobs (2 cores): the seconds are rough.",
+    ]
+
+
+def cell_lines(name: str, table: pd.DataFrame) -> list[str]:
+    """Markdown rows of the cells that differ."""
+    rows = []
+    for _, cell in table[table["status"] != ""].iterrows():
+        note = str(cell.get("error", "") or "")
+        note = (note[:90] + "…") if len(note) > 90 else note
+        ours = "NA" if math.isnan(cell["ours"]) else f"{cell['ours']:.3f}"
+        theirs = "NA" if math.isnan(cell["mclust"]) else f"{cell['mclust']:.3f}"
+        difference = "" if math.isnan(cell["difference"]) else f"{cell['difference']:+.3f}"
+        rows.append(
+            f"| {name} | {cell['covariance_type']} | {int(cell['n_components'])} | {ours} | "
+            f"{theirs} | {difference} | {cell['status']} | {note} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=HERE / "results_table_mclust.md")
+    parser.add_argument("--datasets", default=",".join(LOADERS))
+    parser.add_argument("--title", default="select_model's BIC table against mclustBIC")
+    arguments = parser.parse_args()
+    names = [name for name in arguments.datasets.split(",") if name]
+    summary, details = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in names:
+            X = LOADERS[name]().data
+            mclust = run_mclust(X, Path(scratch) / name)
+            ours, seconds = run_ours(X)
+            table = compare(ours, mclust)
+            counts = table["status"].value_counts()
+            summary.append(
+                f"| {name} | {X.shape[0]} × {X.shape[1]} | {seconds:.1f} | "
+                + " | ".join(
+                    str(int(counts.get(key, 0)))
+                    for key in ("worse", "NA here only", "better", "NA in mclust only")
+                )
+                + " |"
+            )
+            details += cell_lines(name, table)
+            print(summary[-1], flush=True)
+            print("\n".join(cell_lines(name, table)), flush=True)
+    text = [
+        f"# {arguments.title}",
+        "",
+        "`PYTHONPATH=src python benchmarks/compare_table_mclust.py`: R mclust's "
+        "`mclustBIC(X, G = 1:9)` (14 models, its defaults) against "
+        '`select_model(X, n_components=range(1, 10), covariance_types="all")` (its defaults). '
+        "Our BIC is minimised; the column \"mclust\" is −BIC_mclust in our sign. A cell is "
+        f"*worse* when ours exceeds it by more than {RELATIVE_TOLERANCE:g}·|BIC| + "
+        f"{ABSOLUTE_TOLERANCE:g}, *better* when below by as much; *NA here only*: mclust "
+        "has a value, our fit was recorded as degenerate (error shown).",
+        "",
+        *machine(),
+        "",
+        "| data | n × d | select_model (s) | worse | NA here only | better | NA in mclust only |",
+        "|---|---|---|---|---|---|---|",
+        *summary,
+        "",
+        "| data | model | G | ours | mclust (−BIC) | ours − mclust | status | our error |",
+        "|---|---|---|---|---|---|---|---|",
+        *details,
+        "",
+    ]
+    arguments.output.write_text("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()
