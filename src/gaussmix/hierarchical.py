@@ -540,9 +540,9 @@ def agglomerate(
             "agglomerate(compiled=True) needs numba; install it with pip install 'gaussmix[fast]'."
         )
     if kernel is not None and compiled is not False:
-        upper, entry = _packing(n_features)
+        upper, _ = _packing(n_features)
         scaled_mean = np.ascontiguousarray((np.sqrt(counts)[:, None] * points).T)
-        arguments = (scaled_mean, counts.copy(), scaled_alpha, float(beta), entry, *upper)
+        arguments = (scaled_mean, counts.copy(), scaled_alpha, float(beta), *upper)
         return compiling.call(kernel.agglomerate, *arguments)
     state = _Agglomeration(points, counts, scaled_alpha, beta)
     merges = np.empty((n_groups - 1, 2), dtype=np.intp)
