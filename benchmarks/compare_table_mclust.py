@@ -83,6 +83,67 @@ def run_ours(X: np.ndarray) -> tuple[pd.DataFrame, float]:
     return result.results_, time.perf_counter() - started
 
 
+_ORDER = {"I": 0, "E": 1, "V": 2}
+
+
+def nested(inner: str, outer: str) -> bool:
+    """Whether mclust model ``inner`` is a special case of ``outer`` (letter by letter)."""
+    return inner != outer and all(_ORDER[a] <= _ORDER[b] for a, b in zip(inner, outer, strict=True))
+
+
+def run_nested_restarts(X: np.ndarray) -> tuple[pd.DataFrame, float]:
+    """select_model's table, plus the proposed rule: restart a cell from a nested model.
+
+    The prototype of a rule proposed for ``select_model`` (not in the library): the cells
+    are fitted as select_model fits them (its private ``_fit_one``, the shared tree, its
+    defaults); then, models in order of parameter count, a cell that failed or whose
+    log-likelihood is below that of a model nested in it (same G) is fitted again from
+    that model's posterior, and the better fit is kept. From the nested model's posterior,
+    the first M-step of the larger model cannot lower the log-likelihood (its parameters
+    are feasible there), so the kept fit is at least as likely as every nested one.
+    """
+    from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
+    from gaussmix.hierarchical import build_tree
+    from gaussmix.selection import _fit_one, _largest_variance
+
+    started = time.perf_counter()
+    options = {"tol": 1e-5, "convergence": "relative", "reg_covar": 0.0, "max_iter": 1000}
+    public = {"init_params": "hierarchical", "random_state": None}
+    variance = _largest_variance(X, None)
+    tree = build_tree(X)
+    codes = sorted(
+        MCLUST_MODELS, key=lambda code: get_covariance_model(code).n_parameters(3, X.shape[1])
+    )
+    rows = []
+    for count in COUNTS:
+        start = tree.responsibilities(X.shape[0], count)
+        fits = {
+            code: _fit_one(X, None, code, count, start, options, public, variance)
+            for code in codes
+        }
+        for code in codes:
+            row, estimator = fits[code]
+            likelihood = -np.inf if estimator is None else row["log_likelihood"]
+            inner = [
+                name
+                for name in codes
+                if nested(name, code)
+                and fits[name][1] is not None
+                and fits[name][0]["log_likelihood"] > likelihood
+            ]
+            if not inner:
+                continue
+            best = max(inner, key=lambda name: fits[name][0]["log_likelihood"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                posterior = fits[best][1].predict_proba(X)
+            again = _fit_one(X, None, code, count, posterior, options, public, variance)
+            if again[1] is not None and again[0]["log_likelihood"] > likelihood:
+                fits[code] = again
+        rows += [fits[code][0] for code in MCLUST_MODELS]
+    return pd.DataFrame(rows), time.perf_counter() - started
+
+
 def compare(ours: pd.DataFrame, mclust: pd.DataFrame) -> pd.DataFrame:
     """One row per cell with both values, the difference and its classification."""
     merged = mclust.merge(ours, on=["covariance_type", "n_components"], how="left")
@@ -157,6 +218,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "results_table_mclust.md")
     parser.add_argument("--datasets", default=",".join(LOADERS))
     parser.add_argument("--title", default="select_model's BIC table against mclustBIC")
+    parser.add_argument(
+        "--nested-restarts",
+        action="store_true",
+        help="also apply the proposed nested-model restart rule (prototype, see the docstring)",
+    )
     arguments = parser.parse_args()
     names = [name for name in arguments.datasets.split(",") if name]
     summary, details = [], []
@@ -164,7 +230,7 @@ def main() -> None:
         for name in names:
             X = LOADERS[name]().data
             mclust = run_mclust(X, Path(scratch) / name)
-            ours, seconds = run_ours(X)
+            ours, seconds = (run_nested_restarts if arguments.nested_restarts else run_ours)(X)
             table = compare(ours, mclust)
             counts = table["status"].value_counts()
             summary.append(

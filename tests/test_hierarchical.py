@@ -352,3 +352,15 @@ def test_numpy_state_is_mclusts_bookkeeping():
         single = state.pair_spreads(np.array([slot]), 0, slots.size)
         for whole_values, single_values in zip(whole, single, strict=True):
             np.testing.assert_array_equal(whole_values[slot], single_values[0])
+
+
+def test_without_numba_the_numpy_path_runs_and_compiled_is_refused(monkeypatch):
+    from gaussmix import hierarchical
+
+    Z = np.random.default_rng(9).normal(size=(30, 2))
+    expected = agglomerate(Z, compiled=False)
+    monkeypatch.setattr(hierarchical, "_compiled", lambda: None)
+    np.testing.assert_array_equal(agglomerate(Z), expected)
+    np.testing.assert_array_equal(agglomerate(Z), plain_merges(Z))
+    with pytest.raises(ImportError, match="needs numba"):
+        agglomerate(Z, compiled=True)
