@@ -334,9 +334,7 @@ def test_compiled_path_gives_the_same_trees_on_bundled_data():
     pytest.importorskip("numba")
     for name in ("faithful", "thyroid"):
         Z = svd_coordinates(bundled(name))
-        np.testing.assert_array_equal(
-            agglomerate(Z, compiled=True), agglomerate(Z, compiled=False)
-        )
+        np.testing.assert_array_equal(agglomerate(Z, compiled=True), agglomerate(Z, compiled=False))
 
 
 def test_numpy_state_is_mclusts_bookkeeping():

@@ -29,8 +29,13 @@ _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 @numba.njit(**_JIT)
 def _differences(
-    slot: int, start: int, stop: int, count: np.ndarray, scaled_mean: np.ndarray,
-    singleton: np.ndarray, work: np.ndarray,
+    slot: int,
+    start: int,
+    stop: int,
+    count: np.ndarray,
+    scaled_mean: np.ndarray,
+    singleton: np.ndarray,
+    work: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     """Rows 0 … D − 1 of ``work``: v = √(n_a n_b / n)(mean_b − mean_a) of each union.
 
@@ -59,8 +64,14 @@ def _differences(
 
 @numba.njit(**_JIT)
 def _determinants(
-    slot: int, start: int, stop: int, scatter: np.ndarray, upper_rows: np.ndarray,
-    upper_cols: np.ndarray, work: np.ndarray, n_features: int,
+    slot: int,
+    start: int,
+    stop: int,
+    scatter: np.ndarray,
+    upper_rows: np.ndarray,
+    upper_cols: np.ndarray,
+    work: np.ndarray,
+    n_features: int,
 ) -> None:  # pragma: no cover - compiled
     """Row D + 2 of ``work``: |W/n| of each union, 0 where W is not positive definite.
 
@@ -110,10 +121,21 @@ def _packed(row: int, col: int, n_features: int) -> int:  # pragma: no cover - c
 
 @numba.njit(**_JIT)
 def _unions(
-    slot: int, start: int, stop: int, count: np.ndarray, scaled_mean: np.ndarray,
-    trace: np.ndarray, scatter: np.ndarray, singleton: np.ndarray, alpha: float,
-    beta: float, upper_rows: np.ndarray, upper_cols: np.ndarray, work: np.ndarray,
-    out_term: np.ndarray, out_trace: np.ndarray,
+    slot: int,
+    start: int,
+    stop: int,
+    count: np.ndarray,
+    scaled_mean: np.ndarray,
+    trace: np.ndarray,
+    scatter: np.ndarray,
+    singleton: np.ndarray,
+    alpha: float,
+    beta: float,
+    upper_rows: np.ndarray,
+    upper_cols: np.ndarray,
+    work: np.ndarray,
+    out_term: np.ndarray,
+    out_trace: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     """Criterion n·log(|W/n|·[used] + β(tr W + α)/n) and trace of each union (slot, other).
 
@@ -261,8 +283,15 @@ def _mirror(cost: np.ndarray) -> None:  # pragma: no cover - compiled
 
 @numba.njit(**_JIT)
 def _absorb(
-    i: int, j: int, count: np.ndarray, scaled_mean: np.ndarray, scatter: np.ndarray,
-    singleton: np.ndarray, upper_rows: np.ndarray, upper_cols: np.ndarray, v: np.ndarray,
+    i: int,
+    j: int,
+    count: np.ndarray,
+    scaled_mean: np.ndarray,
+    scatter: np.ndarray,
+    singleton: np.ndarray,
+    upper_rows: np.ndarray,
+    upper_cols: np.ndarray,
+    v: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     """Mean, scatter and count of the union of slots i < j, written into slot i."""
     count_i, count_j = count[i], count[j]
