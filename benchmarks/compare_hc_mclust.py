@@ -10,7 +10,8 @@ For each bundled data set (numeric columns only) this runs R's mclust 6.0.0 and 
 * the same, starting the agglomeration from mclust's own SVD coordinates
   (``attr(hc, "data")``, written with 17 significant digits), which separates differences
   of the transformation (LAPACK builds round differently) from the agglomeration;
-* the time of ``build_tree`` (median of repeats) on each data set and on 2,000 × 5
+* the time of ``build_tree`` (median of repeats; compiled when numba is installed) and of
+  the NumPy agglomeration on each data set, and of both on 2,000 × 2 and 2,000 × 5
   Gaussian rows.
 
 Run: ``PYTHONPATH=src python benchmarks/compare_hc_mclust.py`` (needs ``Rscript`` with
@@ -121,6 +122,9 @@ def compare(name: str, X: np.ndarray, workdir: Path, repeats: int) -> None:
         np.abs(ours_z @ ours_z.T - reference["coordinates"] @ reference["coordinates"].T)
     )
     wall, cpu = median_time(lambda: build_tree(X), repeats)
+    numpy_wall, numpy_cpu = median_time(
+        lambda: agglomerate(svd_coordinates(X), compiled=False), repeats
+    )
     print(
         f"{name:9s} {n_rows:5d} x {X.shape[1]}  partitions G=1..9 equal: "
         f"{'all' if all(equal) else equal}  (from mclust's coordinates: "
@@ -130,7 +134,8 @@ def compare(name: str, X: np.ndarray, workdir: Path, repeats: int) -> None:
         f"{'':9s} first differing merge: ours {first_difference(tree.merges, reference['merges'])},"
         f" from mclust's coordinates {first_difference(from_r, reference['merges'])}"
         f" (of {n_rows - 1});  max |Z Zᵀ − Z_R Z_Rᵀ| = {gram_gap:.1e};"
-        f"  tree {wall * 1e3:.0f} ms wall, {cpu * 1e3:.0f} ms CPU"
+        f"  tree {wall * 1e3:.1f} ms wall, {cpu * 1e3:.1f} ms CPU"
+        f" (NumPy path: {numpy_wall * 1e3:.0f} ms wall, {numpy_cpu * 1e3:.0f} ms CPU)"
     )
 
 
@@ -144,7 +149,13 @@ def main() -> None:
             compare(name, loader().data, workdir, arguments.repeats)
         # A one-dimensional case: mclust's hc runs VVV on a single column too.
         compare("eruptions", datasets.load_old_faithful().data[:, :1], workdir, arguments.repeats)
-    X = np.random.default_rng(0).normal(size=(2000, 5))
+    for n_features in (2, 5):
+        time_large(n_features, arguments.repeats)
+
+
+def time_large(n_features: int, repeats: int) -> None:
+    """Both paths of ``agglomerate`` on 2,000 standard normal rows."""
+    X = np.random.default_rng(0).normal(size=(2000, n_features))
     points = svd_coordinates(X)
     for compiled in (False, True):
         if compiled:
@@ -154,11 +165,12 @@ def main() -> None:
                 print("numba is not installed: no compiled timing")
                 break
         wall, cpu = median_time(
-            lambda compiled=compiled: agglomerate(points, compiled=compiled), arguments.repeats
+            lambda compiled=compiled: agglomerate(points, compiled=compiled), repeats
         )
         print(
-            f"agglomerate on 2000 x 5 Gaussian rows, {'numba' if compiled else 'NumPy'}: "
-            f"{wall:.2f} s wall, {cpu:.2f} s CPU (medians of {arguments.repeats})"
+            f"agglomerate on 2000 x {n_features} Gaussian rows, "
+            f"{'numba' if compiled else 'NumPy'}: "
+            f"{wall:.3f} s wall, {cpu:.3f} s CPU (medians of {repeats})"
         )
 
 

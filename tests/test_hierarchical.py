@@ -298,23 +298,67 @@ def test_tree_is_a_plain_record():
     np.testing.assert_array_equal(tree.responsibilities(4, 2)[3], [0.0, 0.0])
 
 
-@pytest.mark.parametrize("n_features", [1, 3, 9])
+def _tie_heavy_points(rng: np.random.Generator, n_rows: int, n_features: int) -> np.ndarray:
+    """Points on a small integer grid, some of them repeated: many exactly tied costs."""
+    points = rng.integers(0, 4, size=(n_rows, n_features)).astype(float)
+    points[rng.integers(0, n_rows, size=n_rows // 5)] = points[0]
+    return points
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 3, 5, 9])
 def test_compiled_path_gives_the_same_merges(n_features):
     pytest.importorskip("numba")
     rng = np.random.default_rng(n_features)
     Z = rng.normal(size=(150, n_features))
     Z[10] = Z[20]  # a duplicate: an exact zero trace
     counts = rng.integers(1, 3, size=150).astype(float)
-    for weights in (None, counts):
+    grid = _tie_heavy_points(rng, 120, n_features)
+    fractional = rng.uniform(0.5, 3.0, size=120)
+    cases = [(Z, None), (Z, counts), (grid, None), (grid, fractional), (Z[:3], None)]
+    for points, weights in cases:
         np.testing.assert_array_equal(
-            agglomerate(Z, weights, compiled=True), agglomerate(Z, weights, compiled=False)
+            agglomerate(points, weights, compiled=True),
+            agglomerate(points, weights, compiled=False),
         )
-    # Bit for bit: the pair criteria of both paths, some merges into the agglomeration.
-    states = [_Agglomeration(Z, counts, 0.1, 1.0, compiled) for compiled in (True, False)]
-    for state in states:
-        for _ in range(100):
-            state.merge_next()
-    slots = np.arange(states[0].n_groups)
-    compiled_spreads, plain_spreads = (state.pair_spreads(slots, 0, slots.size) for state in states)
-    for compiled_values, plain_values in zip(compiled_spreads, plain_spreads, strict=True):
-        np.testing.assert_array_equal(compiled_values, plain_values)
+
+
+def test_compiled_path_follows_the_plain_agglomeration_on_ties():
+    pytest.importorskip("numba")
+    points = np.column_stack([np.arange(6.0), np.zeros(6)])
+    np.testing.assert_array_equal(agglomerate(points, compiled=True), plain_merges(points))
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(agglomerate(square, compiled=True), plain_merges(square))
+
+
+def test_compiled_path_gives_the_same_trees_on_bundled_data():
+    pytest.importorskip("numba")
+    for name in ("faithful", "thyroid"):
+        Z = svd_coordinates(bundled(name))
+        np.testing.assert_array_equal(agglomerate(Z, compiled=True), agglomerate(Z, compiled=False))
+
+
+def test_numpy_state_is_mclusts_bookkeeping():
+    # The NumPy path's pair criteria do not depend on the shape of the call.
+    rng = np.random.default_rng(8)
+    Z = rng.normal(size=(40, 3))
+    state = _Agglomeration(Z, np.ones(40), 0.1, 1.0)
+    for _ in range(20):
+        state.merge_next()
+    slots = np.arange(state.n_groups)
+    whole = state.pair_spreads(slots, 0, slots.size)
+    for slot in slots[:5]:
+        single = state.pair_spreads(np.array([slot]), 0, slots.size)
+        for whole_values, single_values in zip(whole, single, strict=True):
+            np.testing.assert_array_equal(whole_values[slot], single_values[0])
+
+
+def test_without_numba_the_numpy_path_runs_and_compiled_is_refused(monkeypatch):
+    from gaussmix import hierarchical
+
+    Z = np.random.default_rng(9).normal(size=(30, 2))
+    expected = agglomerate(Z, compiled=False)
+    monkeypatch.setattr(hierarchical, "_compiled", lambda: None)
+    np.testing.assert_array_equal(agglomerate(Z), expected)
+    np.testing.assert_array_equal(agglomerate(Z), plain_merges(Z))
+    with pytest.raises(ImportError, match="needs numba"):
+        agglomerate(Z, compiled=True)

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix import compiling
+
 __all__ = [
     "DEFAULT_MAX_ROWS",
     "HierarchicalTree",
@@ -37,12 +39,6 @@ __all__ = [
 DEFAULT_MAX_ROWS = 2000
 """Rows clustered at most (mclust's ``mclust.options("subset")``); larger data are
 clustered on a fixed random subsample of this size."""
-
-# From this many starting groups on, the pair criteria are computed by numba when it is
-# installed: 2,000 × 5 took 1.6 s of CPU with NumPy and 0.7 s compiled, bookkeeping
-# included (`benchmarks/results_hc_mclust.md`); numba's first compilation takes a few
-# seconds, cached on disk afterwards.
-_COMPILED_MIN_GROUPS = 1000
 
 # Relative size below which a singular value counts as zero (a collinear direction).
 _RANK_TOLERANCE = 1e-12
@@ -244,7 +240,7 @@ def _spread(
 
 @cache
 def _compiled() -> Any:
-    """The compiled pair loop, or None without numba (``pip install 'gaussmix[fast]'``)."""
+    """The compiled agglomeration, or None without numba (``pip install 'gaussmix[fast]'``)."""
     try:
         from gaussmix import _compiled_hierarchical
     except ImportError:
@@ -253,7 +249,7 @@ def _compiled() -> Any:
 
 
 class _Agglomeration:
-    """The state of mclust's VVV agglomeration, group by group ("slots").
+    """The state of mclust's VVV agglomeration, group by group ("slots"), in NumPy.
 
     Slots 0 … n_groups − 1 hold the live groups. Merging the groups in slots i < j keeps
     the union in slot i, moves the last slot's group into slot j and shortens the list:
@@ -261,13 +257,11 @@ class _Agglomeration:
     exactly equal cost is merged (the last in the order (i, j) by j, then by i). The cost
     of every pair sits in a symmetric matrix; each column j keeps the minimum of its rows
     i < j (the last such row on ties), so finding the next pair is one pass over columns.
+    ``_compiled_hierarchical.agglomerate`` runs the same steps in one compiled call.
     """
 
-    def __init__(
-        self, points: np.ndarray, counts: np.ndarray, alpha: float, beta: float, compiled: bool
-    ):
+    def __init__(self, points: np.ndarray, counts: np.ndarray, alpha: float, beta: float):
         n_groups, n_features = points.shape
-        self.kernel = _compiled() if compiled else None
         self.n_features = n_features
         self.alpha = alpha
         self.beta = beta
@@ -277,9 +271,7 @@ class _Agglomeration:
         self.scaled_mean = np.ascontiguousarray((np.sqrt(self.count)[:, None] * points).T)
         self.trace = np.zeros(n_groups)
         # Upper triangles of the scatters, packed: entry (j, l), j ≤ l, in row self.entry[j, l].
-        self.upper = np.triu_indices(n_features)
-        self.entry = np.zeros((n_features, n_features), dtype=np.intp)
-        self.entry[self.upper] = np.arange(self.upper[0].size)
+        self.upper, self.entry = _packing(n_features)
         self.scatter = np.zeros((self.upper[0].size, n_groups))
         self.singleton = self.count == 1.0
         self.term = self.count * np.log(beta * (self.trace + alpha) / self.count)
@@ -320,29 +312,9 @@ class _Agglomeration:
         """Count, :func:`_spread` and trace of the unions of ``slots`` with start … stop − 1.
 
         Every number is computed by the same operations whatever the shapes, and the
-        compiled loop repeats them in the same order, so a pair gets the same bits in any
-        call and on either path.
+        compiled agglomeration repeats them in the same order, so a pair gets the same bits
+        in any call and on either path.
         """
-        if self.kernel is not None:
-            shape = (slots.shape[0], stop - start)
-            count, spread, trace = np.empty(shape), np.empty(shape), np.empty(shape)
-            self.kernel.pair_spreads(
-                slots,
-                start,
-                stop,
-                self.count,
-                self.scaled_mean,
-                self.trace,
-                self.scatter,
-                self.entry,
-                self.singleton,
-                self.alpha,
-                self.beta,
-                count,
-                spread,
-                trace,
-            )
-            return count, spread, trace
         count_a = self.count[slots][:, None]
         count_b = self.count[None, start:stop]
         count = count_a + count_b
@@ -416,23 +388,32 @@ class _Agglomeration:
         minima = self.column_min[1:live]
         j = live - 1 - int(np.argmin(minima[::-1]))
         i = int(self.column_arg[j])
+        term, trace = self.merged_criterion(i, j)
+        names = self.absorb(i, j, term, trace)
+        self.move_last(j)
+        self.fresh_slot = -1
+        self.first_merge = False
+        if self.n_groups >= 2:
+            self.refresh(i, j)
+        return names
 
+    def merged_criterion(self, i: int, j: int) -> tuple[float, float]:
+        """Criterion and trace of the union of slots i < j, as mclust obtains them."""
+        if self.fresh_slot in (i, j):
+            other = j if self.fresh_slot == i else i
+            return float(self.fresh_term[other]), float(self.fresh_trace[other])
+        terms, traces = self.pair_terms(np.array([j]), i, i + 1)
+        # The first pair comes straight from the scan of all pairs; later, mclust adds the
+        # parts' criteria back to the stored change.
+        if self.first_merge:
+            return float(terms[0, 0]), float(traces[0, 0])
+        return float(self.cost[i, j] + (self.term[i] + self.term[j])), float(traces[0, 0])
+
+    def absorb(self, i: int, j: int, term: float, trace: float) -> tuple[int, int]:
+        """Put the union of slots i < j into slot i; return the names (kept, absorbed)."""
         count_i, count_j = self.count[i], self.count[j]
         count = count_i + count_j
         inverse = 1.0 / count
-        if self.fresh_slot in (i, j):
-            other = j if self.fresh_slot == i else i
-            term = self.fresh_term[other]
-            trace = self.fresh_trace[other]
-        else:
-            terms, traces = self.pair_terms(np.array([j]), i, i + 1)
-            trace = traces[0, 0]
-            # The first pair comes straight from the scan of all pairs; later, mclust adds
-            # the parts' criteria back to the stored change.
-            if self.first_merge:
-                term = terms[0, 0]
-            else:
-                term = self.cost[i, j] + (self.term[i] + self.term[j])
         mean_i, mean_j = self.scaled_mean[:, i], self.scaled_mean[:, j]
         if self.singleton[i] and self.singleton[j]:
             v = (mean_j - mean_i) * np.sqrt(0.5)
@@ -443,7 +424,6 @@ class _Agglomeration:
         scaled_mean = np.sqrt(count_i * inverse) * mean_i + np.sqrt(count_j * inverse) * mean_j
         names = (int(self.name[i]), int(self.name[j]))
         kept, absorbed = min(names), max(names)
-
         self.count[i] = count
         self.scaled_mean[:, i] = scaled_mean
         self.trace[i] = trace
@@ -451,8 +431,11 @@ class _Agglomeration:
         self.term[i] = term
         self.singleton[i] = False
         self.name[i] = kept
+        return kept, absorbed
 
-        last = live - 1
+    def move_last(self, j: int) -> None:
+        """Move the last slot's group into slot j (absorbed) and drop the last slot."""
+        last = self.n_groups - 1
         if j != last:
             for array in (self.count, self.trace, self.term, self.singleton, self.name):
                 array[j] = array[last]
@@ -463,12 +446,11 @@ class _Agglomeration:
             self.cost[j, j] = np.inf
         self.cost[last, :] = np.inf
         self.cost[:, last] = np.inf
-        self.n_groups = live = last
-        self.fresh_slot = -1
-        self.first_merge = False
-        if live < 2:
-            return kept, absorbed
+        self.n_groups = last
 
+    def refresh(self, i: int, j: int) -> None:
+        """New costs of the union in slot i, and the column minima they change."""
+        live = self.n_groups
         merged_term, merged_trace = (value[0] for value in self.pair_terms(np.array([i]), 0, live))
         row = merged_term - (self.term[:live] + self.term[i])
         row[i] = np.inf
@@ -477,7 +459,6 @@ class _Agglomeration:
         self.fresh_slot = i
         self.fresh_term[:live] = merged_term
         self.fresh_trace[:live] = merged_trace
-
         # Columns whose minimum sat on a changed entry are scanned again; the others only
         # compare their new entries with their minimum.
         columns = np.arange(1, live)
@@ -488,7 +469,14 @@ class _Agglomeration:
         self.offer(i, unchanged[unchanged > i])
         if j < live:
             self.offer(j, unchanged[unchanged > j])
-        return kept, absorbed
+
+
+def _packing(n_features: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Row and column indices of the upper triangle, and the packed position of each entry."""
+    upper = np.triu_indices(n_features)
+    entry = np.zeros((n_features, n_features), dtype=np.intp)
+    entry[upper] = np.arange(upper[0].size)
+    return upper, entry
 
 
 def agglomerate(
@@ -513,10 +501,11 @@ def agglomerate(
         ``alpha · tr(W_all) / (N · D)`` (W_all the scatter of all rows about their mean,
         N their number), and weighted by ``beta``.
     compiled : bool or None, default=None
-        Compute the pair criteria with numba (extra ``fast``); None: when numba is
-        installed and there are at least 1,000 groups (below, NumPy takes well under a
-        second, less than numba's first compilation). Both paths give the same bits,
-        hence the same merges.
+        Run the whole agglomeration as one numba call (extra ``fast``); None: when numba
+        is installed. Both paths compute every criterion with the same floating-point
+        operations, hence the same merges; the NumPy path spends most of its time in
+        Python bookkeeping (Old Faithful, 272 × 2: ~90 ms against a few ms compiled,
+        ``benchmarks/results_hc_mclust.md``).
 
     Returns
     -------
@@ -545,15 +534,17 @@ def agglomerate(
     mean = (counts[:, None] * points).sum(axis=0) / total
     total_trace = float(np.sum(counts[:, None] * (points - mean) ** 2))
     scaled_alpha = max(alpha * total_trace / (total * max(n_features, 1)), np.finfo(float).eps)
-    if compiled is None:
-        use_compiled = n_groups >= _COMPILED_MIN_GROUPS and _compiled() is not None
-    else:
-        use_compiled = compiled
-    if use_compiled and _compiled() is None:
+    kernel = _compiled()
+    if compiled and kernel is None:
         raise ImportError(
             "agglomerate(compiled=True) needs numba; install it with pip install 'gaussmix[fast]'."
         )
-    state = _Agglomeration(points, counts, scaled_alpha, beta, use_compiled)
+    if kernel is not None and compiled is not False:
+        upper, _ = _packing(n_features)
+        scaled_mean = np.ascontiguousarray((np.sqrt(counts)[:, None] * points).T)
+        arguments = (scaled_mean, counts.copy(), scaled_alpha, float(beta), *upper)
+        return compiling.call(kernel.agglomerate, *arguments)
+    state = _Agglomeration(points, counts, scaled_alpha, beta)
     merges = np.empty((n_groups - 1, 2), dtype=np.intp)
     for step in range(n_groups - 1):
         merges[step] = state.merge_next()
