@@ -14,11 +14,10 @@ medians of several repeats).
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import time
 import warnings
-
-import importlib
 
 import gaussmix.em as em
 from gaussmix import datasets, select_model
@@ -44,7 +43,9 @@ def _timed_run_em(spent: list[float]):
     return run_em
 
 
-def measure(name: str, repeats: int, engine_name: str = "gaussmix.fitting") -> tuple[float, float, int]:
+def measure(
+    name: str, repeats: int, engine_name: str = "gaussmix.fitting"
+) -> tuple[float, float, int]:
     """Median per-cell overhead and total per-cell time (ms), and the number of cells."""
     X = _LOADERS[name]().data
     spent: list[float] = []

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 
 from gaussmix.arrays import ExecutorOptions, FitData, input_kind, ldexp, make_executor, to_host
 from gaussmix.backends.numpy import posterior_rows
@@ -224,7 +225,7 @@ def fit_mixture(
     data: FitData,
     settings: FitSettings,
     *,
-    random_state: np.random.RandomState,
+    random_state: np.random.RandomState | None = None,
     warm: WarmStart | None = None,
     progress: Callable[[IterationInfo], None] | None = None,
     announce: Callable[[str], None] | None = None,
@@ -237,8 +238,9 @@ def fit_mixture(
         Validated data (:func:`gaussmix.arrays.fit_data`).
     settings : FitSettings
         What to fit.
-    random_state : numpy.random.RandomState
-        Draws the starts.
+    random_state : numpy.random.RandomState, optional
+        Draws the starts; None: NumPy's global generator (as scikit-learn's
+        ``random_state=None``).
     warm : WarmStart, optional
         Continue from these parameters (one start) instead of drawing starts.
     progress : callable, optional
@@ -263,6 +265,7 @@ def fit_mixture(
         On Ctrl-C before any start completed an iteration.
     """
     _check_enough_rows(data, settings.n_components)
+    random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
     executor = data.executor(units.X, settings.executor, settings.n_components)
     best, discarded, interrupt = _run_starts(
