@@ -6,9 +6,11 @@ start's M-step, the executor, the final E-step, the criteria and the bookkeeping
 
     python benchmarks/bench_select_cells.py [--repeats 5] [--data faithful]
 
-Prints the median over repeats of (total − EM) / cells, in milliseconds. Timings are
-those of one process on whatever machine runs it (shared machines are noisy: compare
-medians of several repeats).
+Prints the median over repeats of (total − EM) / cells, in milliseconds of CPU time of
+this process (``time.process_time``: less sensitive than wall time to other processes on a
+shared machine; the fits of small data run in the calling thread). Run it with the
+source of another version first on ``PYTHONPATH`` (``--engine gaussmix.estimator`` for
+versions whose estimator calls ``run_em`` itself) to compare.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ def _timed_run_em(spent: list[float]):
     original = em.run_em
 
     def run_em(*arguments, **options):
-        started = time.perf_counter()
+        started = time.process_time()
         try:
             return original(*arguments, **options)
         finally:
-            spent.append(time.perf_counter() - started)
+            spent.append(time.process_time() - started)
 
     return run_em
 
@@ -59,11 +61,11 @@ def measure(
         select_model(X, n_jobs=1)  # warm-up: numba compilation or cache loading
         for _ in range(repeats):
             spent.clear()
-            started = time.perf_counter()
+            started = time.process_time()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = select_model(X, n_jobs=1)
-            total = time.perf_counter() - started
+            total = time.process_time() - started
             cells = len(result.results_)
             overheads.append((total - sum(spent)) / cells * 1e3)
             totals.append(total / cells * 1e3)

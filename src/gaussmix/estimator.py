@@ -57,9 +57,19 @@ from gaussmix.validation import check_init_arrays, check_number
 
 __all__ = ["GaussianMixture", "estimator_from_fit"]
 
-_INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
-_BACKENDS = ("numpy", "torch", "auto")
-_DTYPES = (None, "float32", "float64")
+# Parameters with a fixed set of values: the values, and the advice of the error.
+_CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
+    "convergence": (
+        CONVERGENCE_RULES,
+        "Use 'absolute' (scikit-learn's rule) or 'relative' (mclust's).",
+    ),
+    "init_params": (
+        ("kmeans", "k-means++", "random", "random_from_data", "hierarchical"),
+        "Use 'kmeans' (the default) unless you need another start.",
+    ),
+    "backend": (("numpy", "torch", "auto"), "Use 'auto' to follow the type of X."),
+    "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
+}
 # Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
 # fit (or fit_predict), the caller.
 _FIT_STACKLEVEL = 4
@@ -255,32 +265,17 @@ default="kmeans"
         check_number("n_components", self.n_components, integer=True, minimum=1)
         check_number("tol", self.tol, minimum=0.0)
         check_number("reg_covar", self.reg_covar, minimum=0.0)
-        if self.convergence not in CONVERGENCE_RULES:
-            raise InvalidParameterError(
-                f"convergence must be one of {list(CONVERGENCE_RULES)}; got "
-                f"{self.convergence!r}. Use 'absolute' (scikit-learn's rule) or 'relative' "
-                "(mclust's)."
-            )
         check_number("max_iter", self.max_iter, integer=True, minimum=0)
         check_number("n_init", self.n_init, integer=True, minimum=1)
         check_number("verbose", self.verbose, integer=True, minimum=0)
         check_number("verbose_interval", self.verbose_interval, integer=True, minimum=1)
         check_number("chunk_size", self.chunk_size, integer=True, minimum=1, allow_none=True)
-        if self.init_params not in _INIT_METHODS:
-            raise InvalidParameterError(
-                f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}. "
-                "Use 'kmeans' (the default) unless you need another start."
-            )
-        if self.backend not in _BACKENDS:
-            raise InvalidParameterError(
-                f"backend must be one of {list(_BACKENDS)}; got {self.backend!r}. Use 'auto' "
-                "to follow the type of X."
-            )
-        if self.dtype not in _DTYPES:
-            raise InvalidParameterError(
-                f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}. Use None to keep "
-                "the dtype of X."
-            )
+        for name, (choices, advice) in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise InvalidParameterError(
+                    f"{name} must be one of {list(choices)}; got {getattr(self, name)!r}. "
+                    f"{advice}"
+                )
         if self.callback is not None and not callable(self.callback):
             raise InvalidParameterError(
                 f"callback must be callable or None; got {type(self.callback).__name__}."

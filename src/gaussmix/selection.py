@@ -134,9 +134,11 @@ class ModelSelection:
     results_ : pandas.DataFrame
         One row per (covariance_type, n_components) with columns covariance_type,
         n_components, log_likelihood (total, sample-weighted), n_parameters, bic, aic, icl
-        (lower is better), converged, n_iter and error (the message of a degenerate fit,
-        whose other values are NaN; empty otherwise). Rows are in the order G-major,
-        model-minor; an interrupted selection holds the finished fits only.
+        (lower is better), converged, n_iter, error (the message of a degenerate fit,
+        whose other values are NaN; empty otherwise) and reseeds (collapsing components
+        re-seeded during the fit; select_model warns only when the best fit has some).
+        Rows are in the order G-major, model-minor; an interrupted selection holds the
+        finished fits only.
     criterion : {"bic", "icl", "aic"}
         The criterion that chose the best model.
     labels_ : ndarray of shape (n_samples,)
@@ -527,6 +529,12 @@ def select_model(
     SelectionInterrupted
         On Ctrl-C (or a ``KeyboardInterrupt`` from ``callback``), carrying the selection
         among the fits that had finished.
+
+    Warns
+    -----
+    CollapsedComponentWarning
+        Once, when the selected fit re-seeded collapsing components (every fit's count is
+        in ``results_["reseeds"]``; the fits themselves do not warn).
 
     Examples
     --------
