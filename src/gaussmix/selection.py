@@ -272,7 +272,7 @@ def _fit_warnings() -> Iterator[None]:
 
     Overflow or NaN inside a fit means it degenerated: it is recorded like a collapse.
     Warning filters are process-wide and not thread-safe, so worker threads rely on the
-    filters that the main thread set around all of them (see :func:`_fit_one`).
+    filters that the main thread set around all of them (see :func:`_indexed`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -315,7 +315,8 @@ def _fit_one(
     """Fit one combination; a degenerate fit gives a row with its error instead of raising.
 
     X and the weights are select_model's, validated once for every cell: the cell runs
-    the engine (:func:`gaussmix.fitting.fit_mixture`) on them directly. ``options`` are
+    the engine (:func:`gaussmix.fitting.fit_mixture`) on them directly, under the BLAS
+    limit and warning filters of its caller (select_model or :func:`_indexed`). ``options`` are
     the fit's settings (tol, convergence, reg_covar, max_iter); ``data_variance`` the
     data's largest variance, the scale of the singularity test. What the fit would warn
     about is recorded, not warned: the re-seeds of collapsing components in the row.
@@ -327,18 +328,14 @@ def _fit_one(
         given=GivenStart(responsibilities=responsibilities),
         **options,
     )
-    # In the main thread of a process (sequential fits, joblib's worker processes) the
-    # filters are set here; a worker thread sees those its main thread set for the run.
-    in_main = threading.current_thread() is threading.main_thread()
-    with _fit_warnings() if in_main else contextlib.nullcontext(), one_blas_thread():
-        try:
-            result = fit_mixture(FitData(X, sample_weight), settings)
-            if result.interrupt is not None:
-                raise result.interrupt
-            row.update(_criteria(result, covariance_type, X, sample_weight))
-        except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
-            row["error"] = _error_text(error)
-            return row, None
+    try:
+        result = fit_mixture(FitData(X, sample_weight), settings)
+        if result.interrupt is not None:
+            raise result.interrupt
+        row.update(_criteria(result, covariance_type, X, sample_weight))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
+        row["error"] = _error_text(error)
+        return row, None
     row.update(converged=result.converged, n_iter=result.n_iter, reseeds=len(result.reseeds))
     if not np.isfinite(row["bic"]):
         row["error"] = "non-finite log-likelihood"
@@ -726,7 +723,14 @@ def _run(
 def _indexed(
     index: int, function: Callable[..., Any], arguments: tuple[Any, ...]
 ) -> tuple[int, Any]:
-    return index, function(*arguments)
+    """A job in a joblib worker: a worker process (its main thread) sets the fits' BLAS
+    limit and warning filters itself; a worker thread shares those of select_model's
+    thread."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main:
+        return index, function(*arguments)
+    with one_blas_thread(), _fit_warnings():
+        return index, function(*arguments)
 
 
 class _BestTracker:
