@@ -407,14 +407,14 @@ def test_select_model_translates_a_raw_numpy_failure(monkeypatch, failure):
     pytest.importorskip("pandas")
     import gaussmix.selection as selection
 
-    original = GaussianMixture.fit
+    original = selection.fit_mixture
 
-    def fit(self, X, y=None, sample_weight=None):
-        if self.n_components == 2:
+    def fit(data, settings, **options):
+        if settings.n_components == 2:
             raise failure
-        return original(self, X, sample_weight=sample_weight)
+        return original(data, settings, **options)
 
-    monkeypatch.setattr(selection.GaussianMixture, "fit", fit, raising=True)
+    monkeypatch.setattr(selection, "fit_mixture", fit, raising=True)
     table = select_model(blobs(), n_components=[1, 2], covariance_types=["VVV"], n_jobs=1).results_
     error = table.loc[table["n_components"] == 2, "error"].item()
     assert error.startswith("the fit degenerated (NumPy: ")

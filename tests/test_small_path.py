@@ -245,18 +245,18 @@ def _openmp_threads() -> set[int]:
 
 
 def test_kmeans_of_small_data_runs_on_one_openmp_thread(monkeypatch):
-    import gaussmix.estimator as estimator
+    import gaussmix.fitting as fitting
 
     if not _openmp_threads():
         pytest.skip("no OpenMP runtime loaded")
     seen: list[set[int]] = []
-    drawn = estimator.initial_responsibilities
+    drawn = fitting.initial_responsibilities
 
     def recording(*arguments, **options):
         seen.append(_openmp_threads())
         return drawn(*arguments, **options)
 
-    monkeypatch.setattr(estimator, "initial_responsibilities", recording)
+    monkeypatch.setattr(fitting, "initial_responsibilities", recording)
     before = _openmp_threads()
     GaussianMixture(3, n_init=2, random_state=0).fit(FAITHFUL)
     assert seen == [{1}, {1}]

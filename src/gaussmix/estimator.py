@@ -1,39 +1,37 @@
-"""GaussianMixture: a drop-in for scikit-learn's estimator on the sufficient-statistics engine."""
+"""GaussianMixture: a drop-in for scikit-learn's estimator on the sufficient-statistics engine.
+
+The class is the scikit-learn shell: parameters, fitted attributes, and methods that
+validate, delegate to the engine (:mod:`gaussmix.fitting`) and store. What the data are
+(NumPy, torch, Dask) is :mod:`gaussmix.arrays`' business.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from gaussmix.backends.dask import (
-    DaskBackend,
-    PersistPolicy,
-    check_dask_data,
-    check_persist,
-    dask_weighted_mean,
-    is_dask_collection,
-    prepare_dask_fit,
+from gaussmix.arrays import (
+    ExecutorOptions,
+    FitData,
+    as_input_type,
+    check_rows,
+    fit_data,
+    make_executor,
+    n_columns,
+    n_rows,
+    to_host_computed,
+    weighted_mean,
 )
-from gaussmix.backends.numpy import default_chunk_size, numpy_backend, posterior_rows
-from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
-from gaussmix.blas_threads import one_blas_thread, one_openmp_thread
-from gaussmix.collapse import (
-    ComponentReseeder,
-    all_starts_failed,
-    describe_reseeds,
-    empty_components,
-)
+from gaussmix.backends.dask import PersistPolicy, check_persist
+from gaussmix.blas_threads import one_blas_thread
 from gaussmix.covariance import CovarianceModel, get_covariance_model
 from gaussmix.covariance.attributes import (
     compact_from_dense,
@@ -42,48 +40,39 @@ from gaussmix.covariance.attributes import (
     to_public,
 )
 from gaussmix.covariance.decomposition import decompose
-from gaussmix.covariance.forms import (
-    covariances_from_precision_cholesky,
-    precision_cholesky_from_precisions,
+from gaussmix.em import CONVERGENCE_RULES, IterationInfo
+from gaussmix.exceptions import InvalidParameterError
+from gaussmix.fitting import (
+    FitResult,
+    FitSettings,
+    GivenStart,
+    WarmStart,
+    evaluate_rows,
+    fit_mixture,
+    fit_warnings,
 )
-from gaussmix.em import CONVERGENCE_RULES, EMInterrupted, EMResult, IterationInfo, run_em
-from gaussmix.exceptions import (
-    CollapsedComponentError,
-    CollapsedComponentWarning,
-    InvalidInputError,
-    InvalidParameterError,
-)
-from gaussmix.initialization import (
-    check_responsibilities_init,
-    initial_responsibilities,
-    parameters_from_responsibilities,
-)
-from gaussmix.kernels import array_namespace
+from gaussmix.initialization import check_responsibilities_init
 from gaussmix.parameters import MixtureParameters
-from gaussmix.scaling import (
-    check_representable,
-    data_exponent,
-    log_density_offset,
-    model_exponent,
-    scale_parameters,
-)
-from gaussmix.validation import check_data, check_init_arrays, check_number, check_sample_weight
+from gaussmix.validation import check_init_arrays, check_number
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "estimator_from_fit"]
 
-_INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
-_BACKENDS = ("numpy", "torch", "auto")
-_DTYPES = (None, "float32", "float64")
-
-
-def _ldexp(X: Any, exponent: int) -> Any:
-    """X·2^exponent, exact, for NumPy arrays and torch tensors alike."""
-    return X * 2.0**exponent if is_tensor(X) else np.ldexp(X, exponent)
-
-
-# Re-seeds of collapsing components allowed per start and per component before the
-# start is given up (gaussmix.collapse).
-_RESEEDS_PER_COMPONENT = 5
+# Parameters with a fixed set of values: the values, and the advice of the error.
+_CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
+    "convergence": (
+        CONVERGENCE_RULES,
+        "Use 'absolute' (scikit-learn's rule) or 'relative' (mclust's).",
+    ),
+    "init_params": (
+        ("kmeans", "k-means++", "random", "random_from_data", "hierarchical"),
+        "Use 'kmeans' (the default) unless you need another start.",
+    ),
+    "backend": (("numpy", "torch", "auto"), "Use 'auto' to follow the type of X."),
+    "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
+}
+# Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
+# fit (or fit_predict), the caller.
+_FIT_STACKLEVEL = 4
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -276,32 +265,17 @@ default="kmeans"
         check_number("n_components", self.n_components, integer=True, minimum=1)
         check_number("tol", self.tol, minimum=0.0)
         check_number("reg_covar", self.reg_covar, minimum=0.0)
-        if self.convergence not in CONVERGENCE_RULES:
-            raise InvalidParameterError(
-                f"convergence must be one of {list(CONVERGENCE_RULES)}; got "
-                f"{self.convergence!r}. Use 'absolute' (scikit-learn's rule) or 'relative' "
-                "(mclust's)."
-            )
         check_number("max_iter", self.max_iter, integer=True, minimum=0)
         check_number("n_init", self.n_init, integer=True, minimum=1)
         check_number("verbose", self.verbose, integer=True, minimum=0)
         check_number("verbose_interval", self.verbose_interval, integer=True, minimum=1)
         check_number("chunk_size", self.chunk_size, integer=True, minimum=1, allow_none=True)
-        if self.init_params not in _INIT_METHODS:
-            raise InvalidParameterError(
-                f"init_params must be one of {list(_INIT_METHODS)}; got {self.init_params!r}. "
-                "Use 'kmeans' (the default) unless you need another start."
-            )
-        if self.backend not in _BACKENDS:
-            raise InvalidParameterError(
-                f"backend must be one of {list(_BACKENDS)}; got {self.backend!r}. Use 'auto' "
-                "to follow the type of X."
-            )
-        if self.dtype not in _DTYPES:
-            raise InvalidParameterError(
-                f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}. Use None to keep "
-                "the dtype of X."
-            )
+        for name, (choices, advice) in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise InvalidParameterError(
+                    f"{name} must be one of {list(choices)}; got {getattr(self, name)!r}. "
+                    f"{advice}"
+                )
         if self.callback is not None and not callable(self.callback):
             raise InvalidParameterError(
                 f"callback must be callable or None; got {type(self.callback).__name__}."
@@ -309,70 +283,22 @@ default="kmeans"
         check_persist(self.persist)
         return self._covariance_model()
 
-    # ---------------------------------------------------------- backends (kernels branch)
-    def _uses_torch(self, X: Any) -> bool:
-        return self.backend == "torch" or (self.backend == "auto" and is_tensor(X))
+    # ------------------------------------------------------- data and executors
+    def _executor_options(self) -> ExecutorOptions:
+        return ExecutorOptions(self.backend, self.chunk_size, self.device)
 
     def _check_data(self, X: Any, *, reset: bool) -> Any:
-        """Validated X: a tensor for the torch backend given a tensor, else a NumPy array."""
-        if is_dask_collection(X):  # Dask input (issue 5): lazy checks, a Dask array back
-            return check_dask_data(self, X, reset=reset)
-        if self._uses_torch(X) and is_tensor(X):
-            from gaussmix.backends.torch import check_tensor
-
-            X = check_tensor(X, self.dtype)
-            if reset:
-                self.n_features_in_ = int(X.shape[1])
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
-            elif X.shape[1] != self.n_features_in_:
-                raise InvalidInputError(
-                    f"X must have {self.n_features_in_} features, as in fit; got "
-                    f"{X.shape[1]}. Pass the same columns as when fitting."
-                )
-            return X
-        X = check_data(self, to_numpy(X), reset=reset)
-        return X if self.dtype is None else X.astype(self.dtype, copy=False)
+        """Validated X: a tensor for the torch backend given a tensor, else a NumPy array
+        (a Dask array for Dask input); see :func:`gaussmix.arrays.check_rows`."""
+        return check_rows(self, X, reset=reset, backend=self.backend, dtype=self.dtype)
 
     def _backend(self, X: Any, sample_weight: Any) -> Any:
-        if self._uses_torch(X):
-            from gaussmix.backends.torch import TorchBackend
-
-            return TorchBackend(
-                X, sample_weight, self.chunk_size, self.device, n_components=self.n_components
-            )
-        dask_input = is_dask_collection(X)
-        chunk_size = self.chunk_size or default_chunk_size(
-            self.n_components,
-            X.shape[1],
-            np.dtype(X.dtype).itemsize,
-            fused_kernels=False if dask_input else None,
-        )
-        if dask_input:  # Dask input (issue 5)
-            return DaskBackend(X, sample_weight, chunk_size)
-        # Data that fit in one task get the small-data executor (decided once, here).
-        return numpy_backend(X, sample_weight, chunk_size)
-
-    def _output(self, X: Any, result: Any) -> Any:
-        """What comes out follows what went in, whatever the backend (scikit-learn's rule).
-
-        A torch tensor in gives a tensor out on X's device (the kernels may have run
-        elsewhere: ``device=None`` picks CUDA for a CPU tensor, ``backend="numpy"`` the
-        host); a Dask collection gives a lazy Dask array; anything else NumPy.
-        """
-        if is_dask_collection(result):
-            return result
-        if is_tensor(X):
-            if not is_tensor(result):
-                result = import_torch().from_numpy(np.ascontiguousarray(result))
-            return result.to(X.device)
-        return to_numpy(result)
-
-    # ---------------------------------------------------- end of backends (kernels branch)
+        """The executor over validated X (:func:`gaussmix.arrays.make_executor`)."""
+        return make_executor(X, sample_weight, self._executor_options(), self.n_components)
 
     # ------------------------------------------------------------- parameters
-    # --- begin models branch: public arrays of mclust codes are dense (K, D, D); the
-    # compact form of the model stays the internal one that the kernels read.
+    # Public arrays of mclust codes are dense (K, D, D); the compact form of the model
+    # stays the internal one that the kernels read.
     def _compact(
         self, array: Any, model: CovarianceModel, covariance_type: str | None = None
     ) -> np.ndarray:
@@ -396,27 +322,7 @@ default="kmeans"
         )
 
     def _set_fitted_parameters(self, parameters: MixtureParameters) -> None:
-        model = self._covariance_model()
-        dense = reports_dense(self.covariance_type, model)
-        n_components, n_features = parameters.means.shape
-
-        def public(array: np.ndarray) -> np.ndarray:
-            return to_public(array, model.form, dense, n_components, n_features)
-
-        self.weights_ = parameters.weights
-        self.means_ = parameters.means
-        self.covariances_ = public(parameters.covariances)
-        self.precisions_cholesky_ = public(parameters.precisions_cholesky)
-        self.precisions_ = public(parameters.precisions())
-        parts = decompose(
-            to_public(parameters.covariances, model.form, True, n_components, n_features),
-            model.orientation,
-        )
-        self.volume_ = parts.volume
-        self.shape_ = parts.shape
-        self.orientation_ = parts.orientation
-
-    # --- end models branch
+        self.__dict__.update(_public_attributes(parameters, self.covariance_type))
 
     # ------------------------------------------------- the settings of the fit
     def _current_settings(self) -> dict[str, Any]:
@@ -459,7 +365,7 @@ default="kmeans"
             for name in ("n_components", "covariance_type")
             if fitted[name] != getattr(self, name)
         ]
-        n_features = _n_columns(X)
+        n_features = n_columns(X)
         if n_features is not None and n_features != getattr(self, "n_features_in_", n_features):
             changes.append(
                 f"X has {n_features} features where the previous fit had {self.n_features_in_}"
@@ -473,53 +379,42 @@ default="kmeans"
             f"{self.init_params!r}, n_init={self.n_init}), as with warm_start=False. Set "
             "warm_start=False to fit afresh without this warning.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=_FIT_STACKLEVEL + 1,
         )
         return False
 
-    def _initial_parameters(
-        self,
-        X: Any,
-        sample_weight: np.ndarray | None,
-        model: CovarianceModel,
-        random_state: np.random.RandomState,
-        given: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
-        reg_covar: float,
-    ) -> MixtureParameters:
-        weights, means, precisions = given
-        if weights is not None and means is not None and precisions is not None:
-            drawn = None
-        else:
-            # The initialisation runs on the host; a tensor is copied only when it is needed.
-            X = to_numpy(X)
-            if self.responsibilities_init is not None:
-                responsibilities = check_responsibilities_init(
-                    self.responsibilities_init, X.shape[0], self.n_components
-                )
-            else:
-                with warnings.catch_warnings():
-                    # KMeans reports fewer distinct points than clusters as a
-                    # ConvergenceWarning; the empty component it leaves is re-seeded and
-                    # reported by the collapse policy, and the fit warns about convergence
-                    # exactly once, for EM itself.
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    responsibilities = initial_responsibilities(
-                        X, sample_weight, self.n_components, self.init_params, random_state
-                    )
-            drawn = parameters_from_responsibilities(
-                X, sample_weight, responsibilities, model, reg_covar
+    def _engine_settings(self, model: CovarianceModel, data: FitData) -> FitSettings:
+        """The engine's settings of this fit, the user-given start validated against X."""
+        n_samples, n_features = data.X.shape
+        weights, means, precisions = check_init_arrays(
+            self.weights_init,
+            self.means_init,
+            self.precisions_init,
+            public_form(self.covariance_type, model),
+            self.n_components,
+            n_features,
+        )
+        responsibilities = self.responsibilities_init
+        if responsibilities is not None:
+            responsibilities = check_responsibilities_init(
+                responsibilities, n_samples, self.n_components
             )
-        if precisions is not None:
-            factors = precision_cholesky_from_precisions(precisions, model.form)
-            covariances = covariances_from_precision_cholesky(factors, model.form)
-        else:
-            covariances, factors = drawn.covariances, drawn.precisions_cholesky
-        return MixtureParameters(
-            weights=weights if weights is not None else drawn.weights,
-            means=means if means is not None else drawn.means,
-            covariances=covariances,
-            precisions_cholesky=factors,
-            form=model.form,
+        return FitSettings(
+            n_components=self.n_components,
+            model=model,
+            tol=self.tol,
+            convergence=self.convergence,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=self.n_init,
+            init_params=self.init_params,
+            given=GivenStart(
+                weights,
+                means,
+                None if precisions is None else self._compact(precisions, model),
+                responsibilities,
+            ),
+            executor=self._executor_options(),
         )
 
     # -------------------------------------------------------------------- fit
@@ -561,7 +456,7 @@ default="kmeans"
             A tensor on X's device when X is a tensor.
         """
         checked = self._fit(X, sample_weight)
-        return self._output(X, self._map_posterior(checked, "labels"))
+        return as_input_type(X, self._map_posterior(checked, "labels"))
 
     def _fit(self, X: Any, sample_weight: Any) -> Any:
         # A failed fit leaves the estimator as it was: validation records n_features_in_
@@ -593,205 +488,43 @@ default="kmeans"
         they were. On Ctrl-C (or a KeyboardInterrupt raised by the callback) the best
         model reached is kept as the fitted one, flagged not converged, when there is one:
         a finished start or a start with at least one complete EM iteration. Before that
-        the interrupt is raised from here, and the fit is undone like a failed one.
+        the engine raises the interrupt, and the fit is undone like a failed one.
         """
         settings = self._current_settings()
         model = self._check_parameters()
         warm = self._warm_start_possible(X)
+        # Drawn before the data: a Dask fit's in-memory sample comes from the same stream.
         random_state = check_random_state(self.random_state)
-        dask_input = is_dask_collection(X)
-        backend = None
-        if dask_input:
-            # Dask input (issue 5): lazy checks; the start comes from an in-memory sample.
-            data = prepare_dask_fit(
-                self,
-                X,
-                sample_weight,
-                reset=not warm,
-                persist=self.persist,
-                random_state=random_state,
-            )
-            backend = self._backend(data.X, data.sample_weight)
-            X, weights = data.sample, data.sample_weights
-        else:
-            X = self._check_data(X, reset=not warm)
-            weights = check_sample_weight(
-                to_numpy(sample_weight), X.shape[0], np.float64 if is_tensor(X) else X.dtype
-            )
-        n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
-        if n_support < self.n_components:
-            raise InvalidInputError(
-                f"n_samples must be >= n_components; got n_samples = {n_support} (rows of "
-                f"positive weight) and n_components = {self.n_components}. Use fewer "
-                "components or more data."
-            )
-        weights_given, means_given, precisions_given = check_init_arrays(
-            self.weights_init,
-            self.means_init,
-            self.precisions_init,
-            public_form(self.covariance_type, model),
-            self.n_components,
-            X.shape[1],
+        data = fit_data(self, X, sample_weight, reset=not warm, random_state=random_state)
+        engine_settings = self._engine_settings(model, data)
+        result = fit_mixture(
+            data,
+            engine_settings,
+            random_state=random_state,
+            warm=WarmStart(self._fitted_parameters(), self.lower_bound_) if warm else None,
+            # Without verbose output or a callback, EM builds no per-iteration record.
+            progress=self._progress if self.verbose or self.callback is not None else None,
+            announce=self._announce if self.verbose else None,
         )
-        if precisions_given is not None:
-            precisions_given = self._compact(precisions_given, model)
-        given = (weights_given, means_given, precisions_given)
-        if self.responsibilities_init is not None:
-            check_responsibilities_init(self.responsibilities_init, X.shape[0], self.n_components)
-        # --- robustness (issue 8): extreme magnitudes are fitted as X·2^-e (exact, see
-        # gaussmix.scaling); every quantity below is in those units until scaled back.
-        # Dask input is fitted as given (its executor reads the data lazily).
-        exponent = 0 if dask_input else data_exponent(X, self.reg_covar)
-        X_fit = X if exponent == 0 else _ldexp(X, -exponent)
-        reg_covar = float(np.ldexp(self.reg_covar, -2 * exponent))
-        offset = log_density_offset(exponent, X.shape[1])
-        given = (
-            given[0],
-            None if given[1] is None else np.ldexp(given[1], -exponent),
-            None if given[2] is None else np.ldexp(given[2], 2 * exponent),
-        )
-        # Without verbose output or a callback, the EM loop builds no per-iteration record.
-        progress = self._progress if self.verbose or self.callback is not None else None
-        if exponent != 0 and progress is not None:
-            progress = lambda info: self._progress(  # noqa: E731
-                dataclasses.replace(info, log_likelihood=info.log_likelihood + offset)
-            )
-        # --- end robustness
-        if backend is None:
-            backend = self._backend(X_fit, weights)
-        # An executor that runs in the calling thread (the small-data path) has k-means
-        # run on one OpenMP thread as well: its parallel regions are too short to pay.
-        initialization_threads = (
-            one_openmp_thread if getattr(backend, "n_threads", None) == 1 else nullcontext
-        )
+        for warning in fit_warnings(result, engine_settings):
+            warnings.warn(warning, stacklevel=_FIT_STACKLEVEL)
+        self._store_fit(result, settings, data.n_rows)
+        return data.fitted_rows, result.interrupt
 
-        best: EMResult | None = None
-        failures: list[CollapsedComponentError] = []
-        n_init = 1 if warm else self.n_init
-        # Ctrl-C (em.EMInterrupted): keep the best parameters reached so far as the fitted
-        # attributes, flagged not converged, then let the interrupt go on.
-        interrupted: KeyboardInterrupt | None = None
-        try:
-            for init in range(n_init):
-                self._announce(f"Initialization {init}")
-                # --- collapse policy (issue 8): a start that cannot be repaired is discarded.
-                try:
-                    if warm:
-                        start = scale_parameters(self._fitted_parameters(), -exponent)
-                        lower_bound = self.lower_bound_ - offset
-                    else:
-                        with initialization_threads():
-                            start = self._initial_parameters(
-                                X_fit, weights, model, random_state, given, reg_covar
-                            )
-                        lower_bound = -math.inf
-                    result = run_em(
-                        backend,
-                        start,
-                        model,
-                        reg_covar=reg_covar,
-                        tol=self.tol,
-                        max_iter=self.max_iter,
-                        lower_bound=lower_bound,
-                        callback=progress,
-                        init=init,
-                        reseeder=ComponentReseeder(
-                            backend, X_fit, weights, _RESEEDS_PER_COMPONENT * self.n_components
-                        ),
-                        convergence=self.convergence,
-                        log_likelihood_offset=offset,
-                    )
-                except CollapsedComponentError as error:
-                    failures.append(error)
-                    self._announce(f"Initialization discarded: {error}")
-                    continue
-                # --- end collapse policy
-                self._announce(
-                    f"Initialization {'converged' if result.converged else 'did not converge'}."
-                )
-                # Without iterations no start has a lower bound; scikit-learn keeps the last.
-                if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
-                    best = result
-        except KeyboardInterrupt as stop:
-            # Also a plain KeyboardInterrupt, from outside EM (a later start's k-means):
-            # the finished starts are kept then.
-            interrupted = stop
-            reached = stop.result if isinstance(stop, EMInterrupted) else None
-            if (
-                reached is not None
-                and reached.n_iter > 0
-                and (best is None or reached.lower_bound > best.lower_bound)
-            ):
-                best = reached
-            if best is None:
-                raise
-
-        if best is None:
-            error = all_starts_failed(failures)
-            if exponent > 0:
-                # The scale that keeps the largest rows' squares finite can leave the
-                # spread of the other rows below float64's range (scaling.py).
-                error = CollapsedComponentError(
-                    f"{error} Note: X was fitted at the scale of its largest magnitude "
-                    f"(max |X| ≈ 1e{round(exponent * math.log10(2.0))}); clusters whose "
-                    "spread is below ~1e-154 of it cannot be held in float64, so a few far "
-                    "outlying rows make the others collapse. Remove or clip such rows, or "
-                    "fit them apart.",
-                    component=error.component,
-                    n_k=error.n_k,
-                )
-            raise error
-        if failures:
-            warnings.warn(
-                f"Every start should fit without collapse; {len(failures)} of {n_init} "
-                f"start(s) were discarded and the best of the others kept. First: "
-                f"{failures[0]}",
-                CollapsedComponentWarning,
-                stacklevel=3,
-            )
-        if best.reseeds:
-            warnings.warn(
-                describe_reseeds(best.reseeds, n_init), CollapsedComponentWarning, stacklevel=3
-            )
-        if interrupted is None and not best.converged and self.max_iter > 0:
-            warnings.warn(
-                f"Best of {n_init} initialisation(s) did not converge in max_iter = "
-                f"{self.max_iter} iterations (tol = {self.tol}, {self.convergence}). Raise "
-                "max_iter or tol, or check the data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        # One more E-step gives the log-likelihood of the parameters actually returned.
-        final = backend.statistics(best.parameters, model.scatter)
-        parameters = scale_parameters(best.parameters, exponent)
-        if exponent != 0:
-            check_representable(parameters, exponent)
-        empty = empty_components(final.n_k, weights)
-        if empty.size:
-            warnings.warn(
-                "Every component should own data; component(s) "
-                f"{empty.tolist()} own almost none (n_k = {final.n_k[empty].tolist()}), so "
-                "their weights_ are near zero. Use fewer components or another start.",
-                CollapsedComponentWarning,
-                stacklevel=3,
-            )
-        self._set_fitted_parameters(parameters)
-        self.converged_ = best.converged
-        self.n_iter_ = best.n_iter
-        rows = np.shape(X)[0] if not dask_input else backend.X.shape[0]
-        if isinstance(rows, (int, np.integer)):
+    def _store_fit(self, result: FitResult, settings: dict[str, Any], rows: int | None) -> None:
+        """Set the fitted attributes from the engine's result (``settings``: get_params())."""
+        self._set_fitted_parameters(result.parameters)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        if rows is not None:
             # Training rows, for the BIC of a saved model (gaussmix info); a Dask
             # dataframe's length is unknown without another pass, so it is left out.
-            self.n_samples_fit_ = int(rows)
-        # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
-        self.lower_bound_ = best.lower_bound + offset if best.n_iter else -math.inf
-        self.lower_bounds_ = [value + offset for value in best.lower_bounds]
-        self.log_likelihood_ = final.mean_log_likelihood + offset
+            self.n_samples_fit_ = rows
+        self.lower_bound_ = result.lower_bound
+        self.lower_bounds_ = list(result.lower_bounds)
+        self.log_likelihood_ = result.log_likelihood
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         self._fit_settings = settings
-        if interrupted is not None:
-            self.converged_ = False
-        return (backend.X if dask_input else X), interrupted
 
     # --------------------------------------------------------------- progress
     def _announce(self, message: str) -> None:
@@ -812,43 +545,14 @@ default="kmeans"
 
     # ---------------------------------------------------------------- predict
     def _map_posterior(self, X: Any, output: str) -> Any:
-        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` on the chunked path.
-
-        A mixture of extreme magnitude is evaluated as X·2^-e against the correspondingly
-        scaled mixture, e taken from the mixture (gaussmix.scaling.model_exponent), so
-        that the kernels neither overflow nor underflow; the log-densities get the
-        offset back. Rows far from the mixture are the kernels' business
-        (kernels.far_row_posterior): they must not rescale the other rows.
-        """
-        parameters = self._fitted_parameters()
-        # Dask input (issue 5) is evaluated lazily, as given.
-        exponent = 0 if is_dask_collection(X) else model_exponent(parameters)
-        if exponent != 0:
-            X = _ldexp(X, -exponent)
-            parameters = scale_parameters(parameters, -exponent)
-        backend = self._backend(X, None)
-        use_fused = getattr(backend, "use_fused", False)
-        # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
-        with one_blas_thread():
-            prepared = backend.prepare(parameters)
-
-            def function(rows: Any) -> Any:
-                log_norm, responsibilities = posterior_rows(
-                    rows, prepared, use_fused, backend.chunk_size
-                )
-                if output == "labels":
-                    # The responsibilities are the weighted probabilities scaled per row.
-                    return array_namespace(rows).argmax(responsibilities, axis=1)
-                return log_norm if output == "log_norm" else responsibilities
-
-            result = backend.map_rows(function)
-        offset = log_density_offset(exponent, X.shape[1])
-        return result + offset if output == "log_norm" and offset else result
+        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` of validated X
+        (:func:`gaussmix.fitting.evaluate_rows`)."""
+        return evaluate_rows(X, self._fitted_parameters(), output, self._executor_options())
 
     def _row_map(self, X: Any, output: str) -> Any:
         self._fitted_parameters()
         checked = self._check_data(X, reset=False)
-        return self._output(X, self._map_posterior(checked, output))
+        return as_input_type(X, self._map_posterior(checked, output))
 
     def score_samples(self, X: Any) -> Any:
         """Log-density log p(x_n) of each row under the fitted mixture.
@@ -884,12 +588,7 @@ default="kmeans"
         -------
         float
         """
-        log_density = self.score_samples(X)
-        if is_dask_collection(log_density):  # Dask input (issue 5)
-            return dask_weighted_mean(log_density, sample_weight)
-        log_density = to_numpy(log_density)
-        weights = check_sample_weight(to_numpy(sample_weight), log_density.shape[0], np.float64)
-        return float(np.average(log_density.astype(np.float64), weights=weights))
+        return weighted_mean(self.score_samples(X), sample_weight)
 
     def predict_proba(self, X: Any) -> Any:
         """Responsibilities γ(z_nk): the posterior probability of each component per row.
@@ -942,24 +641,7 @@ default="kmeans"
         parameters = self._fitted_parameters()
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise InvalidParameterError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, parameters.weights)
-        n_features = parameters.n_features
-        form = parameters.form
-        rows, labels = [], []
-        for component, count in enumerate(counts):
-            standard = rng.standard_normal(size=(count, n_features))
-            if form in ("full", "tied"):
-                covariance = (
-                    parameters.covariances if form == "tied" else parameters.covariances[component]
-                )
-                lower = np.linalg.cholesky(covariance)
-                draws = standard @ lower.T
-            else:
-                draws = standard * np.sqrt(parameters.covariances[component])
-            rows.append(parameters.means[component] + draws)
-            labels.append(np.full(count, component, dtype=int))
-        return np.vstack(rows), np.concatenate(labels)
+        return _draw(parameters, n_samples, check_random_state(self.random_state))
 
     # ----------------------------------------------------------- criteria
     def _n_parameters(self) -> int:
@@ -980,7 +662,7 @@ default="kmeans"
         float
             ``−2·log L + p·log n`` with p the number of free parameters.
         """
-        n_samples = _n_rows(X)
+        n_samples = n_rows(X)
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X: Any) -> float:
@@ -996,7 +678,7 @@ default="kmeans"
         float
             ``−2·log L + 2p``.
         """
-        n_samples = _n_rows(X)
+        n_samples = n_rows(X)
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
 
     def icl(self, X: Any) -> float:
@@ -1019,10 +701,7 @@ default="kmeans"
         ``icl``; mclust reports the negative of this value (higher is better there).
         The largest responsibility of a row is at least 1/K, so its logarithm is exact.
         """
-        responsibilities = self.predict_proba(X)
-        if is_dask_collection(responsibilities):
-            responsibilities = responsibilities.compute()
-        largest = np.max(to_numpy(responsibilities), axis=1).astype(np.float64)
+        largest = np.max(to_host_computed(self.predict_proba(X)), axis=1).astype(np.float64)
         return self.bic(X) - 2.0 * float(np.sum(np.log(largest)))
 
     # ------------------------------------------------------------ model files
@@ -1063,19 +742,85 @@ default="kmeans"
         return read_model_file(path, cls).model
 
 
-def _n_columns(X: Any) -> int | None:
-    """Number of columns of 2-D input, read without validating it (None when unknown)."""
-    try:
-        shape = X.shape if hasattr(X, "shape") else np.shape(X)
-    except (TypeError, ValueError):
-        return None
-    if len(shape) != 2 or not isinstance(shape[1], (int, np.integer)):
-        return None
-    return int(shape[1])
 
 
-def _n_rows(X: Any) -> int:
-    """Number of rows of any accepted input (a Dask dataframe's length is computed)."""
-    if is_dask_collection(X):
-        return len(X)
-    return int(X.shape[0]) if is_tensor(X) else np.shape(X)[0]
+def _public_attributes(parameters: MixtureParameters, covariance_type: str) -> dict[str, Any]:
+    """The fitted attributes of a mixture, in the public shapes of ``covariance_type``.
+
+    scikit-learn names keep scikit-learn's shapes, mclust codes report dense (K, D, D)
+    arrays; ``volume_``, ``shape_`` and ``orientation_`` come from the dense covariances.
+    """
+    model = get_covariance_model(covariance_type)
+    dense = reports_dense(covariance_type, model)
+    n_components, n_features = parameters.means.shape
+
+    def public(array: np.ndarray, dense: bool = dense) -> np.ndarray:
+        return to_public(array, model.form, dense, n_components, n_features)
+
+    parts = decompose(public(parameters.covariances, True), model.orientation)
+    return {
+        "weights_": parameters.weights,
+        "means_": parameters.means,
+        "covariances_": public(parameters.covariances),
+        "precisions_cholesky_": public(parameters.precisions_cholesky),
+        "precisions_": public(parameters.precisions()),
+        "volume_": parts.volume,
+        "shape_": parts.shape,
+        "orientation_": parts.orientation,
+    }
+
+
+def _draw(
+    parameters: MixtureParameters, n_samples: int, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows drawn from a mixture, grouped by component, and their components."""
+    counts = rng.multinomial(n_samples, parameters.weights)
+    form = parameters.form
+    rows, labels = [], []
+    for component, count in enumerate(counts):
+        standard = rng.standard_normal(size=(count, parameters.n_features))
+        if form in ("full", "tied"):
+            covariance = (
+                parameters.covariances if form == "tied" else parameters.covariances[component]
+            )
+            draws = standard @ np.linalg.cholesky(covariance).T
+        else:
+            draws = standard * np.sqrt(parameters.covariances[component])
+        rows.append(parameters.means[component] + draws)
+        labels.append(np.full(count, component, dtype=int))
+    return np.vstack(rows), np.concatenate(labels)
+
+
+def estimator_from_fit(
+    result: FitResult,
+    parameters: dict[str, Any],
+    *,
+    n_features: int,
+    feature_names: np.ndarray | None = None,
+    n_samples: int | None = None,
+) -> GaussianMixture:
+    """A fitted :class:`GaussianMixture` holding an engine result, as if ``fit`` made it.
+
+    Parameters
+    ----------
+    result : FitResult
+        What :func:`gaussmix.fitting.fit_mixture` returned.
+    parameters : dict
+        Constructor parameters of the estimator (recorded as those it was fitted with).
+    n_features : int
+        Columns of the training data.
+    feature_names : ndarray of str, optional
+        Their names (``feature_names_in_``), when the data were a DataFrame.
+    n_samples : int, optional
+        Training rows (``n_samples_fit_``).
+
+    Returns
+    -------
+    GaussianMixture
+    """
+    estimator = GaussianMixture(**parameters)
+    estimator._store_fit(result, estimator._current_settings(), n_samples)
+    estimator.n_features_in_ = int(n_features)
+    if feature_names is not None:
+        estimator.feature_names_in_ = feature_names
+    return estimator

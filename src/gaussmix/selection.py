@@ -8,6 +8,7 @@ for ICL.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import warnings
@@ -19,15 +20,18 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from gaussmix.arrays import ExecutorOptions, FitData
 from gaussmix.backends.numpy import default_n_threads
 from gaussmix.blas_threads import one_blas_thread
 from gaussmix.covariance import MCLUST_MODELS, get_covariance_model
 from gaussmix.covariance.attributes import to_public
 from gaussmix.em import CONVERGENCE_RULES
-from gaussmix.estimator import GaussianMixture
-from gaussmix.exceptions import InvalidInputError, InvalidParameterError
+from gaussmix.estimator import GaussianMixture, estimator_from_fit
+from gaussmix.exceptions import CollapsedComponentWarning, InvalidInputError, InvalidParameterError
+from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, fit_mixture
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
+from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_data, check_number, check_sample_weight
 
 __all__ = [
@@ -52,6 +56,7 @@ _COLUMNS = (
     "converged",
     "n_iter",
     "error",
+    "reseeds",
 )
 # Below this many values (rows × features) select_model fits one model after the other by
 # default; from it on, in worker processes on every core. On the shared 2-core machine
@@ -129,9 +134,11 @@ class ModelSelection:
     results_ : pandas.DataFrame
         One row per (covariance_type, n_components) with columns covariance_type,
         n_components, log_likelihood (total, sample-weighted), n_parameters, bic, aic, icl
-        (lower is better), converged, n_iter and error (the message of a degenerate fit,
-        whose other values are NaN; empty otherwise). Rows are in the order G-major,
-        model-minor; an interrupted selection holds the finished fits only.
+        (lower is better), converged, n_iter, error (the message of a degenerate fit,
+        whose other values are NaN; empty otherwise) and reseeds (collapsing components
+        re-seeded during the fit; select_model warns only when the best fit has some).
+        Rows are in the order G-major, model-minor; an interrupted selection holds the
+        finished fits only.
     criterion : {"bic", "icl", "aic"}
         The criterion that chose the best model.
     labels_ : ndarray of shape (n_samples,)
@@ -239,14 +246,15 @@ def _free_parameters(covariance_type: str, n_components: int, n_features: int) -
 
 
 def _criteria(
-    estimator: GaussianMixture, X: np.ndarray, sample_weight: np.ndarray | None
+    result: FitResult, covariance_type: str, X: np.ndarray, sample_weight: np.ndarray | None
 ) -> dict[str, float]:
     """Total log-likelihood, parameter count, BIC, AIC and ICL of a fitted mixture."""
     total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
-    log_likelihood = estimator.log_likelihood_ * total_weight
-    n_parameters = _free_parameters(estimator.covariance_type, *estimator.means_.shape)
+    log_likelihood = result.log_likelihood * total_weight
+    n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape)
     bic = -2.0 * log_likelihood + n_parameters * math.log(total_weight)
-    log_map = np.log(np.max(estimator.predict_proba(X), axis=1).astype(np.float64))
+    responsibilities = evaluate_rows(X, result.parameters, "responsibilities", ExecutorOptions())
+    log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
     weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
     entropy = -float(np.sum(weights * log_map))
     return {
@@ -264,7 +272,7 @@ def _fit_warnings() -> Iterator[None]:
 
     Overflow or NaN inside a fit means it degenerated: it is recorded like a collapse.
     Warning filters are process-wide and not thread-safe, so worker threads rely on the
-    filters that the main thread set around all of them (see :func:`_fit_one`).
+    filters that the main thread set around all of them (see :func:`_indexed`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -272,17 +280,16 @@ def _fit_warnings() -> Iterator[None]:
         yield
 
 
-def _degeneracy(estimator: GaussianMixture, total_weight: float, data_variance: float) -> str:
+def _degeneracy(parameters: MixtureParameters, total_weight: float, data_variance: float) -> str:
     """Why a fitted mixture is degenerate in mclust's sense ("" when it is not).
 
     Empty components (fewer than √eps effective rows) and singular covariances (an
     eigenvalue below eps times ``data_variance``, the data's largest variance).
     """
-    n_k = np.asarray(estimator.weights_) * total_weight
+    n_k = np.asarray(parameters.weights) * total_weight
     empty = np.flatnonzero(n_k < _EMPTY_ROWS)
     if empty.size:
         return f"empty component(s) {empty.tolist()} (n_k = {n_k[empty].tolist()})"
-    parameters = estimator._fitted_parameters()
     n_components, n_features = parameters.means.shape
     dense = to_public(parameters.covariances, parameters.form, True, n_components, n_features)
     smallest = np.linalg.eigvalsh(dense)[:, 0]
@@ -303,86 +310,81 @@ def _fit_one(
     n_components: int,
     responsibilities: np.ndarray,
     options: dict[str, Any],
-    public: dict[str, Any],
     data_variance: float = math.inf,
-) -> tuple[dict[str, Any], GaussianMixture | None]:
+) -> tuple[dict[str, Any], FitResult | None]:
     """Fit one combination; a degenerate fit gives a row with its error instead of raising.
 
-    ``options`` are the fit's parameters; ``public`` the parameters the returned
-    estimator shows instead of its start (``init_params``, ``random_state``);
-    ``data_variance`` the data's largest variance, the scale of the singularity test.
+    X and the weights are select_model's, validated once for every cell: the cell runs
+    the engine (:func:`gaussmix.fitting.fit_mixture`) on them directly, under the BLAS
+    limit and warning filters of its caller (select_model or :func:`_indexed`). ``options`` are
+    the fit's settings (tol, convergence, reg_covar, max_iter); ``data_variance`` the
+    data's largest variance, the scale of the singularity test. What the fit would warn
+    about is recorded, not warned: the re-seeds of collapsing components in the row.
     """
-    row: dict[str, Any] = {
+    row = _failed_row(covariance_type, n_components, X.shape[1], "")
+    settings = FitSettings(
+        n_components,
+        get_covariance_model(covariance_type),
+        given=GivenStart(responsibilities=responsibilities),
+        **options,
+    )
+    try:
+        result = fit_mixture(FitData(X, sample_weight), settings)
+        if result.interrupt is not None:
+            raise result.interrupt
+        row.update(_criteria(result, covariance_type, X, sample_weight))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
+        row["error"] = _error_text(error)
+        return row, None
+    row.update(converged=result.converged, n_iter=result.n_iter, reseeds=len(result.reseeds))
+    if not np.isfinite(row["bic"]):
+        row["error"] = "non-finite log-likelihood"
+        return row, None
+    total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+    degenerate = _degeneracy(result.parameters, total_weight, data_variance)
+    if degenerate:
+        row.update(log_likelihood=np.nan, bic=np.nan, aic=np.nan, icl=np.nan, error=degenerate)
+        return row, None
+    return row, result
+
+
+def _error_text(error: BaseException) -> str:
+    """The table's words for a failed fit."""
+    if isinstance(error, (RuntimeWarning, ArithmeticError, np.linalg.LinAlgError)):
+        # NumPy's words, not the library's: say what they mean.
+        return (
+            f"the fit degenerated (NumPy: {error}): a variance or likelihood left the "
+            "floating-point range; raise reg_covar, use fewer components or "
+            "standardise the features"
+        )
+    return f"{type(error).__name__}: {error}"
+
+
+def _failed_row(
+    covariance_type: str, n_components: int, n_features: int, error: str
+) -> dict[str, Any]:
+    """A table row without a fit (its error says why)."""
+    return {
         "covariance_type": covariance_type,
         "n_components": n_components,
         "log_likelihood": np.nan,
-        "n_parameters": _free_parameters(covariance_type, n_components, X.shape[1]),
+        "n_parameters": _free_parameters(covariance_type, n_components, n_features),
         "bic": np.nan,
         "aic": np.nan,
         "icl": np.nan,
         "converged": False,
         "n_iter": 0,
-        "error": "",
+        "error": error,
+        "reseeds": 0,
     }
-    estimator = GaussianMixture(
-        n_components,
-        covariance_type=covariance_type,
-        responsibilities_init=responsibilities,
-        **options,
-    )
-    # In the main thread of a process (sequential fits, joblib's worker processes) the
-    # filters are set here; a worker thread sees those its main thread set for the run.
-    in_main = threading.current_thread() is threading.main_thread()
-    with _fit_warnings() if in_main else contextlib.nullcontext():
-        try:
-            estimator.fit(X, sample_weight=sample_weight)
-            row.update(_criteria(estimator, X, sample_weight))
-        except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
-            row["error"] = f"{type(error).__name__}: {error}"
-            if isinstance(error, (RuntimeWarning, ArithmeticError, np.linalg.LinAlgError)):
-                # NumPy's words, not the library's: say what they mean.
-                row["error"] = (
-                    f"the fit degenerated (NumPy: {error}): a variance or likelihood left the "
-                    "floating-point range; raise reg_covar, use fewer components or "
-                    "standardise the features"
-                )
-            return row, None
-    row["converged"] = bool(estimator.converged_)
-    row["n_iter"] = int(estimator.n_iter_)
-    if not np.isfinite(row["bic"]):
-        row["error"] = "non-finite log-likelihood"
-        return row, None
-    total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
-    degenerate = _degeneracy(estimator, total_weight, data_variance)
-    if degenerate:
-        row.update(log_likelihood=np.nan, bic=np.nan, aic=np.nan, icl=np.nan, error=degenerate)
-        return row, None
-    # The start was select_model's shared partition of these data: as a constructor
-    # parameter it would make the estimator unclonable for other data (and its repr
-    # an n_samples × G array).
-    estimator.set_params(responsibilities_init=None, **public)
-    return row, estimator
 
 
 def _too_few_rows(
     covariance_type: str, n_components: int, n_support: int, n_features: int
 ) -> tuple[dict[str, Any], None]:
     """The recorded row of a combination with more components than rows."""
-    return (
-        {
-            "covariance_type": covariance_type,
-            "n_components": n_components,
-            "log_likelihood": np.nan,
-            "n_parameters": _free_parameters(covariance_type, n_components, n_features),
-            "bic": np.nan,
-            "aic": np.nan,
-            "icl": np.nan,
-            "converged": False,
-            "n_iter": 0,
-            "error": f"n_components = {n_components} exceeds the {n_support} rows available",
-        },
-        None,
-    )
+    error = f"n_components = {n_components} exceeds the {n_support} rows available"
+    return _failed_row(covariance_type, n_components, n_features, error), None
 
 
 def _covariance_types(covariance_types: str | Iterable[str]) -> list[str]:
@@ -525,6 +527,12 @@ def select_model(
         On Ctrl-C (or a ``KeyboardInterrupt`` from ``callback``), carrying the selection
         among the fits that had finished.
 
+    Warns
+    -----
+    CollapsedComponentWarning
+        Once, when the selected fit re-seeded collapsing components (every fit's count is
+        in ``results_["reseeds"]``; the fits themselves do not warn).
+
     Examples
     --------
     >>> import numpy as np
@@ -536,7 +544,66 @@ def select_model(
     {'covariance_type': 'EEE', 'n_components': 3}
     """
     pandas = _require_pandas()
+    counts = _check_options(
+        n_components, criterion, tol, convergence, reg_covar, max_iter, n_jobs, init_params
+    )
+    if callback is not None and not callable(callback):
+        raise InvalidParameterError(
+            f"callback must be callable or None; got {type(callback).__name__}."
+        )
+    codes = _covariance_types(covariance_types)
+    # Validated once for every fit; the best one gets the column names of X back below.
+    named = GaussianMixture()
+    X = check_data(named, X, reset=True)
+    weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
+    public = {**options, "init_params": init_params, "random_state": random_state}
+    n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+    starts = _starts(X, weights, counts, init_params, random_state, n_support)
+    data_variance = _largest_variance(X, weights)
+    jobs = [
+        (_fit_one, (X, weights, code, count, starts[count], options, data_variance))
+        if starts[count] is not None
+        else (_too_few_rows, (code, count, n_support, X.shape[1]))
+        for count in counts
+        for code in codes
+    ]
+    n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs))
+    finished: dict[int, tuple[dict[str, Any], FitResult | None]] = {}
+    tracker = _BestTracker(criterion, len(jobs), callback)
+    assemble = functools.partial(_assemble, pandas, finished, criterion, named, X, weights, public)
+    try:
+        # One BLAS thread and the fits' warning filters, held by this thread for every fit
+        # it runs or waits for (worker threads share both; worker processes set their own).
+        with one_blas_thread(), _fit_warnings():
+            for index, outcome in _run(jobs, n_workers, prefer):
+                finished[index] = outcome
+                tracker.add(index, outcome[0])
+    except KeyboardInterrupt:
+        raise SelectionInterrupted(assemble(len(jobs)), len(finished), len(jobs)) from None
+    selection = assemble(len(jobs))
+    if selection is None:
+        table = pandas.DataFrame([row for row, _ in finished.values()], columns=list(_COLUMNS))
+        raise InvalidInputError(
+            "select_model needs at least one fit that does not degenerate; every fit failed "
+            f"(first error: {table['error'].iloc[0]}). Use fewer components, raise reg_covar "
+            "or standardise the features."
+        )
+    _warn_about_reseeds(selection)
+    return selection
 
+
+def _check_options(
+    n_components: int | Iterable[int],
+    criterion: str,
+    tol: float,
+    convergence: str,
+    reg_covar: float,
+    max_iter: int,
+    n_jobs: int | None,
+    init_params: str,
+) -> list[int]:
+    """Check select_model's options; return the numbers of components as a list."""
     if criterion not in _CRITERIA:
         raise InvalidParameterError(
             f"criterion must be one of {list(_CRITERIA)}; got {criterion!r}."
@@ -561,70 +628,61 @@ def select_model(
         raise InvalidParameterError(
             f"init_params must be one of {list(_INIT_METHODS)}; got {init_params!r}."
         )
-    if callback is not None and not callable(callback):
-        raise InvalidParameterError(
-            f"callback must be callable or None; got {type(callback).__name__}."
-        )
-    codes = _covariance_types(covariance_types)
-    # The fits see a NumPy array; the best one gets the column names of X back below.
-    named = GaussianMixture()
-    X = check_data(named, X, reset=True)
-    weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
-    options = {
-        "tol": tol,
-        "convergence": convergence,
-        "reg_covar": reg_covar,
-        "max_iter": max_iter,
-    }
-    public = {"init_params": init_params, "random_state": random_state}
+    return counts
 
+
+def _starts(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    counts: list[int],
+    init_params: str,
+    random_state: Any,
+    n_support: int,
+) -> dict[int, np.ndarray | None]:
+    """The starting responsibilities of every G, shared by all models (None: too few rows)."""
     n_samples = X.shape[0]
-    n_support = n_samples if weights is None else int(np.count_nonzero(weights))
     starts: dict[int, np.ndarray | None] = {}
     if init_params == "hierarchical":
         tree = build_tree(X, weights)
         for count in counts:
             fits = count <= tree.rows.shape[0]
             starts[count] = tree.responsibilities(n_samples, count) if fits else None
-    else:
-        generator = check_random_state(random_state)
-        for count in counts:
-            starts[count] = (
-                initial_responsibilities(X, weights, count, init_params, generator)
-                if count <= n_support
-                else None
-            )
-
-    tasks = [(code, count) for count in counts for code in codes]
-    data_variance = _largest_variance(X, weights)
-    jobs = [
-        (_fit_one, (X, weights, code, count, starts[count], options, public, data_variance))
-        if starts[count] is not None
-        else (_too_few_rows, (code, count, n_support, X.shape[1]))
-        for code, count in tasks
-    ]
-    n_workers, prefer = parallel_plan(n_jobs, n_samples, X.shape[1], len(jobs))
-    finished: dict[int, tuple[dict[str, Any], GaussianMixture | None]] = {}
-    tracker = _BestTracker(criterion, len(jobs), callback)
-    try:
-        # One BLAS thread and the fits' warning filters, held by this thread for every fit
-        # it runs or waits for (worker threads share both; worker processes set their own).
-        with one_blas_thread(), _fit_warnings():
-            for index, outcome in _run(jobs, n_workers, prefer):
-                finished[index] = outcome
-                tracker.add(index, outcome[0])
-    except KeyboardInterrupt:
-        selection = _assemble(pandas, finished, criterion, named, X, weights, len(jobs))
-        raise SelectionInterrupted(selection, len(finished), len(jobs)) from None
-    selection = _assemble(pandas, finished, criterion, named, X, weights, len(jobs))
-    if selection is None:
-        table = pandas.DataFrame([row for row, _ in finished.values()], columns=list(_COLUMNS))
-        raise InvalidInputError(
-            "select_model needs at least one fit that does not degenerate; every fit failed "
-            f"(first error: {table['error'].iloc[0]}). Use fewer components, raise reg_covar "
-            "or standardise the features."
+        return starts
+    generator = check_random_state(random_state)
+    for count in counts:
+        starts[count] = (
+            initial_responsibilities(X, weights, count, init_params, generator)
+            if count <= n_support
+            else None
         )
-    return selection
+    return starts
+
+
+def _warn_about_reseeds(selection: ModelSelection) -> None:
+    """One warning when the selected fit re-seeded collapsing components.
+
+    Re-seeds in the other fits are only recorded (``results_["reseeds"]``): they do not
+    change the answer, and a warning per fit would bury it (thyroid, iris and banknote
+    each have several such fits among their 126).
+    """
+    table = selection.results_
+    best = selection._best_row()
+    if not table.loc[best, "reseeds"]:
+        return
+    cells = table[table["reseeds"] > 0]
+    named = ", ".join(
+        f"{cell.covariance_type} G={cell.n_components}" for cell in cells.iloc[:5].itertuples()
+    )
+    more = "" if len(cells) <= 5 else f" and {len(cells) - 5} more"
+    warnings.warn(
+        "The selected fit should be plain EM from select_model's start; in "
+        f"{table.loc[best, 'covariance_type']} with G = {table.loc[best, 'n_components']} "
+        f"{table.loc[best, 'reseeds']} collapsing component(s) were re-seeded at the "
+        f"worst-explained rows. Fits that re-seeded: {named}{more} (results_['reseeds']). "
+        "Compare with the next best models, or raise reg_covar.",
+        CollapsedComponentWarning,
+        stacklevel=3,
+    )
 
 
 def _largest_variance(X: np.ndarray, weights: np.ndarray | None) -> float:
@@ -665,7 +723,14 @@ def _run(
 def _indexed(
     index: int, function: Callable[..., Any], arguments: tuple[Any, ...]
 ) -> tuple[int, Any]:
-    return index, function(*arguments)
+    """A job in a joblib worker: a worker process (its main thread) sets the fits' BLAS
+    limit and warning filters itself; a worker thread shares those of select_model's
+    thread."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main:
+        return index, function(*arguments)
+    with one_blas_thread(), _fit_warnings():
+        return index, function(*arguments)
 
 
 class _BestTracker:
@@ -707,32 +772,44 @@ class _BestTracker:
 
 def _assemble(
     pandas: Any,
-    finished: dict[int, tuple[dict[str, Any], GaussianMixture | None]],
+    finished: dict[int, tuple[dict[str, Any], FitResult | None]],
     criterion: str,
     named: GaussianMixture,
     X: np.ndarray,
     weights: np.ndarray | None,
+    public: dict[str, Any],
     n_fits: int,
 ) -> ModelSelection | None:
-    """The selection among the finished fits, in table order; None if none succeeded."""
+    """The selection among the finished fits, in table order; None if none succeeded.
+
+    The best estimator is built from its fit with ``public`` as its parameters (no
+    ``responsibilities_init``: select_model's shared start of these data would make it
+    unclonable for other data, and its repr an n_samples × G array).
+    """
     order = sorted(finished)
     table = pandas.DataFrame([finished[index][0] for index in order], columns=list(_COLUMNS))
     scores = table[criterion].to_numpy(dtype=float)
     if not np.any(np.isfinite(scores)):
         return None
     best = int(np.nanargmin(scores))
-    best_estimator = finished[order[best]][1]
+    best_params = {
+        "covariance_type": str(table["covariance_type"].iloc[best]),
+        "n_components": int(table["n_components"].iloc[best]),
+    }
+    result = finished[order[best]][1]
+    best_estimator = estimator_from_fit(
+        result,
+        {**public, **best_params},
+        n_features=X.shape[1],
+        feature_names=getattr(named, "feature_names_in_", None),
+        n_samples=X.shape[0],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        labels = best_estimator.predict(X)
-    if hasattr(named, "feature_names_in_"):
-        best_estimator.feature_names_in_ = named.feature_names_in_
+        labels = evaluate_rows(X, result.parameters, "labels", ExecutorOptions())
     return ModelSelection(
         best_estimator_=best_estimator,
-        best_params_={
-            "covariance_type": str(table["covariance_type"].iloc[best]),
-            "n_components": int(table["n_components"].iloc[best]),
-        },
+        best_params_=best_params,
         results_=table,
         criterion=criterion,
         labels_=labels,

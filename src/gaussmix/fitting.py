@@ -1,0 +1,593 @@
+"""The fitting engine: from validated data and settings to a fitted mixture.
+
+:func:`fit_mixture` is what ``GaussianMixture.fit`` and every cell of ``select_model`` run:
+the starts (``n_init`` of them, or one warm start), EM on each with the collapse policy,
+the exact rescaling of extreme magnitudes, Ctrl-C, and the final E-step that gives the
+log-likelihood of the returned parameters. It returns a frozen :class:`FitResult` and
+warns about nothing: :func:`fit_warnings` says what a fit should warn about, and the caller
+decides whether to (the estimator does; model selection records it in its table).
+
+:func:`evaluate_rows` is the matching prediction step (log-densities, responsibilities or
+labels of rows under a fitted mixture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from gaussmix.arrays import ExecutorOptions, FitData, input_kind, ldexp, make_executor, to_host
+from gaussmix.backends.numpy import posterior_rows
+from gaussmix.blas_threads import one_blas_thread, one_openmp_thread
+from gaussmix.collapse import (
+    ComponentReseeder,
+    Reseed,
+    all_starts_failed,
+    describe_reseeds,
+    empty_components,
+)
+from gaussmix.covariance.base import CovarianceModel
+from gaussmix.covariance.forms import (
+    covariances_from_precision_cholesky,
+    precision_cholesky_from_precisions,
+)
+from gaussmix.em import EMInterrupted, EMResult, IterationInfo, run_em
+from gaussmix.exceptions import (
+    CollapsedComponentError,
+    CollapsedComponentWarning,
+    InvalidInputError,
+)
+from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
+from gaussmix.kernels import array_namespace
+from gaussmix.parameters import MixtureParameters
+from gaussmix.scaling import (
+    check_representable,
+    data_exponent,
+    log_density_offset,
+    model_exponent,
+    scale_parameters,
+)
+
+__all__ = [
+    "FitResult",
+    "FitSettings",
+    "GivenStart",
+    "WarmStart",
+    "evaluate_rows",
+    "fit_mixture",
+    "fit_warnings",
+]
+
+# Re-seeds of collapsing components allowed per start and per component before the
+# start is given up (gaussmix.collapse).
+RESEEDS_PER_COMPONENT = 5
+
+
+@dataclass(frozen=True)
+class GivenStart:
+    """The parts of the start the user gave, validated, in the units of the data.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (K,) or None
+    means : ndarray of shape (K, D) or None
+    precisions : ndarray or None
+        In the compact shape of the model's form.
+    responsibilities : ndarray of shape (n_samples, K) or None
+        Starting responsibilities; replace the drawn ones (``init_params`` is not used).
+    """
+
+    weights: np.ndarray | None = None
+    means: np.ndarray | None = None
+    precisions: np.ndarray | None = None
+    responsibilities: np.ndarray | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether nothing is left to draw."""
+        return all(part is not None for part in (self.weights, self.means, self.precisions))
+
+    def scaled(self, exponent: int) -> GivenStart:
+        """The start of the data X·2^-exponent (exact)."""
+        if exponent == 0:
+            return self
+        return dataclasses.replace(
+            self,
+            means=None if self.means is None else np.ldexp(self.means, -exponent),
+            precisions=None if self.precisions is None else np.ldexp(self.precisions, 2 * exponent),
+        )
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """The previous fit a warm start continues from, in the units of the data.
+
+    Parameters
+    ----------
+    parameters : MixtureParameters
+    lower_bound : float
+        Its ``lower_bound_``: the first change is measured from it.
+    """
+
+    parameters: MixtureParameters
+    lower_bound: float
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """What a fit does, checked: the estimator's parameters in the engine's terms.
+
+    Parameters
+    ----------
+    n_components : int
+        K.
+    model : CovarianceModel
+        The covariance model.
+    tol, convergence, reg_covar, max_iter, n_init, init_params
+        As the estimator's parameters of the same names.
+    given : GivenStart, default=GivenStart()
+        User-given start values.
+    executor : ExecutorOptions, default=ExecutorOptions()
+        Where the E-steps run.
+    """
+
+    n_components: int
+    model: CovarianceModel
+    tol: float = 1e-3
+    convergence: str = "absolute"
+    reg_covar: float = 1e-6
+    max_iter: int = 100
+    n_init: int = 1
+    init_params: str = "kmeans"
+    given: GivenStart = GivenStart()
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted mixture and how the fit went, in the units of the data.
+
+    Parameters
+    ----------
+    parameters : MixtureParameters
+        The kept start's parameters after its last M-step.
+    converged : bool
+        Whether that start converged (False after an interrupt).
+    n_iter : int
+        Its number of iterations.
+    lower_bound : float
+        Mean log-likelihood of its last E-step (−inf without iterations).
+    lower_bounds : tuple of float
+        That value at every iteration.
+    log_likelihood : float
+        Mean (sample-weighted) log-likelihood of ``parameters`` (the final E-step).
+    n_k : ndarray of shape (K,)
+        Effective rows per component under ``parameters``.
+    empty : tuple of int
+        Components that own almost nothing under ``parameters`` (:func:`collapse.empty_components`).
+    reseeds : tuple of Reseed
+        Components re-seeded in the kept start.
+    discarded : tuple of CollapsedComponentError
+        Why the starts that could not be fitted were given up.
+    n_init : int
+        Starts run (1 on a warm start).
+    interrupt : KeyboardInterrupt or None
+        The Ctrl-C that ended the fit early; the caller re-raises it once it has kept
+        the result.
+    """
+
+    parameters: MixtureParameters
+    converged: bool
+    n_iter: int
+    lower_bound: float
+    lower_bounds: tuple[float, ...]
+    log_likelihood: float
+    n_k: np.ndarray
+    empty: tuple[int, ...]
+    reseeds: tuple[Reseed, ...]
+    discarded: tuple[CollapsedComponentError, ...]
+    n_init: int
+    interrupt: KeyboardInterrupt | None = None
+
+
+@dataclass(frozen=True)
+class _Units:
+    """The data as the EM loop sees them: X·2^-exponent (exponent 0 for ordinary data)."""
+
+    X: Any
+    exponent: int
+    reg_covar: float
+    offset: float
+
+    @classmethod
+    def of(cls, data: FitData, reg_covar: float) -> _Units:
+        # Extreme magnitudes are fitted as X·2^-e (exact, see gaussmix.scaling); every
+        # quantity in these units until scaled back. Dask input is fitted as given.
+        exponent = data_exponent(data.X, reg_covar) if data.rescalable else 0
+        return cls(
+            X=data.X if exponent == 0 else ldexp(data.X, -exponent),
+            exponent=exponent,
+            reg_covar=float(np.ldexp(reg_covar, -2 * exponent)),
+            offset=log_density_offset(exponent, data.X.shape[1]),
+        )
+
+
+def fit_mixture(
+    data: FitData,
+    settings: FitSettings,
+    *,
+    random_state: np.random.RandomState | None = None,
+    warm: WarmStart | None = None,
+    progress: Callable[[IterationInfo], None] | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit a mixture by EM, keeping the best of ``settings.n_init`` starts.
+
+    Parameters
+    ----------
+    data : FitData
+        Validated data (:func:`gaussmix.arrays.fit_data`).
+    settings : FitSettings
+        What to fit.
+    random_state : numpy.random.RandomState, optional
+        Draws the starts; None: NumPy's global generator (as scikit-learn's
+        ``random_state=None``).
+    warm : WarmStart, optional
+        Continue from these parameters (one start) instead of drawing starts.
+    progress : callable, optional
+        Called with an :class:`~gaussmix.em.IterationInfo` (log-likelihood in the data's
+        units) after every iteration; None builds no per-iteration record.
+    announce : callable, optional
+        Called with a line of text at every start and its end (verbose output).
+
+    Returns
+    -------
+    FitResult
+        ``interrupt`` is set when Ctrl-C (or a KeyboardInterrupt from ``progress``) ended
+        the fit after a start finished or completed an iteration.
+
+    Raises
+    ------
+    InvalidInputError
+        With fewer rows of positive weight than components.
+    CollapsedComponentError
+        When no start could be fitted.
+    KeyboardInterrupt
+        On Ctrl-C before any start completed an iteration.
+    """
+    _check_enough_rows(data, settings.n_components)
+    random_state = check_random_state(random_state)
+    units = _Units.of(data, settings.reg_covar)
+    executor = data.executor(units.X, settings.executor, settings.n_components)
+    best, discarded, interrupt = _run_starts(
+        data, settings, units, executor, random_state, warm, _in_units(progress, units), announce
+    )
+    if best is None:
+        raise _no_start_error(list(discarded), units.exponent)
+    # One more E-step gives the log-likelihood of the parameters actually returned.
+    final = executor.statistics(best.parameters, settings.model.scatter)
+    parameters = scale_parameters(best.parameters, units.exponent)
+    if units.exponent != 0:
+        check_representable(parameters, units.exponent)
+    return FitResult(
+        parameters=parameters,
+        converged=best.converged and interrupt is None,
+        n_iter=best.n_iter,
+        # With max_iter=0 no E-step ran: scikit-learn then reports -inf, warm start or not.
+        lower_bound=best.lower_bound + units.offset if best.n_iter else -math.inf,
+        lower_bounds=tuple(value + units.offset for value in best.lower_bounds),
+        log_likelihood=final.mean_log_likelihood + units.offset,
+        n_k=final.n_k,
+        empty=tuple(int(k) for k in empty_components(final.n_k, data.sample_weight)),
+        reseeds=best.reseeds,
+        discarded=discarded,
+        n_init=1 if warm is not None else settings.n_init,
+        interrupt=interrupt,
+    )
+
+
+def _check_enough_rows(data: FitData, n_components: int) -> None:
+    weights = data.sample_weight
+    n_support = data.X.shape[0] if weights is None else int(np.count_nonzero(weights))
+    if n_support < n_components:
+        raise InvalidInputError(
+            f"n_samples must be >= n_components; got n_samples = {n_support} (rows of "
+            f"positive weight) and n_components = {n_components}. Use fewer "
+            "components or more data."
+        )
+
+
+def _in_units(
+    progress: Callable[[IterationInfo], None] | None, units: _Units
+) -> Callable[[IterationInfo], None] | None:
+    """The progress callback fed with log-likelihoods in the data's units."""
+    if progress is None or units.offset == 0:
+        return progress
+    return lambda info: progress(
+        dataclasses.replace(info, log_likelihood=info.log_likelihood + units.offset)
+    )
+
+
+def _run_starts(
+    data: FitData,
+    settings: FitSettings,
+    units: _Units,
+    executor: Any,
+    random_state: np.random.RandomState,
+    warm: WarmStart | None,
+    progress: Callable[[IterationInfo], None] | None,
+    announce: Callable[[str], None] | None,
+) -> tuple[EMResult | None, tuple[CollapsedComponentError, ...], KeyboardInterrupt | None]:
+    """The best start's EM result, the starts given up, and the interrupt that ended it."""
+    say = announce or (lambda message: None)
+    best: EMResult | None = None
+    discarded: list[CollapsedComponentError] = []
+    try:
+        for init in range(1 if warm is not None else settings.n_init):
+            say(f"Initialization {init}")
+            try:
+                result = _run_start(
+                    data, settings, units, executor, random_state, warm, progress, init
+                )
+            except CollapsedComponentError as error:
+                # A start that cannot be repaired is discarded (the collapse policy).
+                discarded.append(error)
+                say(f"Initialization discarded: {error}")
+                continue
+            say(f"Initialization {'converged' if result.converged else 'did not converge'}.")
+            # Without iterations no start has a lower bound; scikit-learn keeps the last.
+            if best is None or result.lower_bound > best.lower_bound or settings.max_iter == 0:
+                best = result
+    except KeyboardInterrupt as stop:
+        # Also a plain KeyboardInterrupt from outside EM (a later start's k-means): the
+        # finished starts are kept then. A start interrupted after a complete iteration
+        # competes with them; before any, there is nothing to keep.
+        reached = stop.result if isinstance(stop, EMInterrupted) else None
+        if (
+            reached is not None
+            and reached.n_iter > 0
+            and (best is None or reached.lower_bound > best.lower_bound)
+        ):
+            best = reached
+        if best is None:
+            raise
+        return best, tuple(discarded), stop
+    return best, tuple(discarded), None
+
+
+def _run_start(
+    data: FitData,
+    settings: FitSettings,
+    units: _Units,
+    executor: Any,
+    random_state: np.random.RandomState,
+    warm: WarmStart | None,
+    progress: Callable[[IterationInfo], None] | None,
+    init: int,
+) -> EMResult:
+    """EM from one start, with the collapse policy re-seeding collapsing components."""
+    if warm is not None:
+        start = scale_parameters(warm.parameters, -units.exponent)
+        lower_bound = warm.lower_bound - units.offset
+    else:
+        # An executor that runs in the calling thread (the small-data path) has k-means
+        # run on one OpenMP thread as well: its parallel regions are too short to pay.
+        threads = one_openmp_thread if getattr(executor, "n_threads", None) == 1 else nullcontext
+        with threads():
+            start = initial_parameters(
+                units.X, data.sample_weight, settings, random_state, units.exponent
+            )
+        lower_bound = -math.inf
+    return run_em(
+        executor,
+        start,
+        settings.model,
+        reg_covar=units.reg_covar,
+        tol=settings.tol,
+        max_iter=settings.max_iter,
+        lower_bound=lower_bound,
+        callback=progress,
+        init=init,
+        reseeder=ComponentReseeder(
+            executor,
+            units.X,
+            data.sample_weight,
+            RESEEDS_PER_COMPONENT * settings.n_components,
+        ),
+        convergence=settings.convergence,
+        log_likelihood_offset=units.offset,
+    )
+
+
+def initial_parameters(
+    X: Any,
+    sample_weight: np.ndarray | None,
+    settings: FitSettings,
+    random_state: np.random.RandomState,
+    exponent: int = 0,
+) -> MixtureParameters:
+    """The parameters of one start: drawn (or given) responsibilities, one M-step, then
+    the user-given weights, means and precisions in place of the drawn ones.
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n_samples, n_features)
+        The data in the units of the fit (X·2^-exponent).
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights.
+    settings : FitSettings
+        K, the model, ``init_params``, ``reg_covar`` and the given start (data units).
+    random_state : numpy.random.RandomState
+        Advanced by the draw.
+    exponent : int, default=0
+        The power of two the data were scaled by.
+
+    Returns
+    -------
+    MixtureParameters
+    """
+    model = settings.model
+    given = settings.given.scaled(exponent)
+    drawn = None
+    if not given.complete:
+        # The initialisation runs on the host; a tensor is copied only when it is needed.
+        X = to_host(X)
+        responsibilities = given.responsibilities
+        if responsibilities is None:
+            with warnings.catch_warnings():
+                # KMeans reports fewer distinct points than clusters as a
+                # ConvergenceWarning; the empty component it leaves is re-seeded and
+                # reported by the collapse policy, and the fit warns about convergence
+                # exactly once, for EM itself.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                responsibilities = initial_responsibilities(
+                    X, sample_weight, settings.n_components, settings.init_params, random_state
+                )
+        reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
+        drawn = parameters_from_responsibilities(
+            X, sample_weight, responsibilities, model, reg_covar
+        )
+    if given.precisions is not None:
+        factors = precision_cholesky_from_precisions(given.precisions, model.form)
+        covariances = covariances_from_precision_cholesky(factors, model.form)
+    else:
+        covariances, factors = drawn.covariances, drawn.precisions_cholesky
+    return MixtureParameters(
+        weights=given.weights if given.weights is not None else drawn.weights,
+        means=given.means if given.means is not None else drawn.means,
+        covariances=covariances,
+        precisions_cholesky=factors,
+        form=model.form,
+    )
+
+
+def _no_start_error(
+    discarded: list[CollapsedComponentError], exponent: int
+) -> CollapsedComponentError:
+    error = all_starts_failed(discarded)
+    if exponent <= 0:
+        return error
+    # The scale that keeps the largest rows' squares finite can leave the spread of the
+    # other rows below float64's range (scaling.py).
+    return CollapsedComponentError(
+        f"{error} Note: X was fitted at the scale of its largest magnitude "
+        f"(max |X| ≈ 1e{round(exponent * math.log10(2.0))}); clusters whose "
+        "spread is below ~1e-154 of it cannot be held in float64, so a few far "
+        "outlying rows make the others collapse. Remove or clip such rows, or "
+        "fit them apart.",
+        component=error.component,
+        n_k=error.n_k,
+    )
+
+
+def fit_warnings(result: FitResult, settings: FitSettings) -> tuple[Warning, ...]:
+    """What a fit warns about, in order: discarded starts, re-seeds, no convergence, and
+    components left without data.
+
+    Parameters
+    ----------
+    result : FitResult
+    settings : FitSettings
+
+    Returns
+    -------
+    tuple of Warning
+        :class:`~gaussmix.exceptions.CollapsedComponentWarning` and
+        :class:`~sklearn.exceptions.ConvergenceWarning` instances (empty for a clean fit).
+        An interrupted fit does not warn about convergence.
+    """
+    found: list[Warning] = []
+    n_init = result.n_init
+    if result.discarded:
+        found.append(
+            CollapsedComponentWarning(
+                f"Every start should fit without collapse; {len(result.discarded)} of "
+                f"{n_init} start(s) were discarded and the best of the others kept. First: "
+                f"{result.discarded[0]}"
+            )
+        )
+    if result.reseeds:
+        found.append(CollapsedComponentWarning(describe_reseeds(result.reseeds, n_init)))
+    if result.interrupt is None and not result.converged and settings.max_iter > 0:
+        found.append(
+            ConvergenceWarning(
+                f"Best of {n_init} initialisation(s) did not converge in max_iter = "
+                f"{settings.max_iter} iterations (tol = {settings.tol}, "
+                f"{settings.convergence}). Raise max_iter or tol, or check the data."
+            )
+        )
+    if result.empty:
+        empty = list(result.empty)
+        found.append(
+            CollapsedComponentWarning(
+                "Every component should own data; component(s) "
+                f"{empty} own almost none (n_k = {result.n_k[empty].tolist()}), so "
+                "their weights_ are near zero. Use fewer components or another start."
+            )
+        )
+    return tuple(found)
+
+
+Output = Literal["log_norm", "responsibilities", "labels"]
+
+
+def evaluate_rows(
+    X: Any, parameters: MixtureParameters, output: Output, options: ExecutorOptions
+) -> Any:
+    """Per-row log-densities, responsibilities or labels of validated X under a mixture.
+
+    Parameters
+    ----------
+    X : ndarray, torch.Tensor or dask.array.Array of shape (n_samples, n_features)
+        Validated rows.
+    parameters : MixtureParameters
+        The mixture.
+    output : {"log_norm", "responsibilities", "labels"}
+        ``log p(x_n)``, ``γ_nk`` or the component of highest responsibility.
+    options : ExecutorOptions
+        Where the kernels run.
+
+    Returns
+    -------
+    array of the executor's kind (NumPy, tensor, lazy Dask array)
+
+    Notes
+    -----
+    A mixture of extreme magnitude is evaluated as X·2^-e against the correspondingly
+    scaled mixture, e taken from the mixture (:func:`gaussmix.scaling.model_exponent`), so
+    that the kernels neither overflow nor underflow; the log-densities get the offset
+    back. Rows far from the mixture are the kernels' business
+    (:func:`gaussmix.kernels.far_row_posterior`): they must not rescale the other rows.
+    Dask input is evaluated lazily, as given.
+    """
+    exponent = 0 if input_kind(X) == "dask" else model_exponent(parameters)
+    if exponent != 0:
+        X = ldexp(X, -exponent)
+        parameters = scale_parameters(parameters, -exponent)
+    executor = make_executor(X, None, options, parameters.n_components)
+    use_fused = getattr(executor, "use_fused", False)
+    # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
+    with one_blas_thread():
+        prepared = executor.prepare(parameters)
+
+        def function(rows: Any) -> Any:
+            log_norm, responsibilities = posterior_rows(
+                rows, prepared, use_fused, executor.chunk_size
+            )
+            if output == "labels":
+                # The responsibilities are the weighted probabilities scaled per row.
+                return array_namespace(rows).argmax(responsibilities, axis=1)
+            return log_norm if output == "log_norm" else responsibilities
+
+        result = executor.map_rows(function)
+    offset = log_density_offset(exponent, X.shape[1])
+    return result + offset if output == "log_norm" and offset else result
