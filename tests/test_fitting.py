@@ -80,9 +80,10 @@ def test_fit_mixture_rescales_extreme_data_exactly():
         FitData(np.ldexp(FAITHFUL, 300), None), settings, random_state=np.random.RandomState(0)
     )
     assert _relative_gap(huge.parameters.means, np.ldexp(plain.parameters.means, 300)) < 1e-12
-    assert _relative_gap(
-        huge.parameters.covariances, np.ldexp(plain.parameters.covariances, 600)
-    ) < 1e-12
+    assert (
+        _relative_gap(huge.parameters.covariances, np.ldexp(plain.parameters.covariances, 600))
+        < 1e-12
+    )
     jacobian = -2 * 300 * math.log(2.0)
     assert huge.log_likelihood == pytest.approx(plain.log_likelihood + jacobian, rel=1e-12)
 
@@ -155,7 +156,9 @@ _SELECT_OPTIONS = {"tol": 1e-5, "convergence": "relative", "reg_covar": 0.0, "ma
 def test_select_model_gives_the_table_of_fitting_each_cell_with_the_estimator():
     pytest.importorskip("pandas")
     codes, counts = ["EII", "VVI", "EEE", "VEV", "VVV"], [1, 2, 3, 4]
-    table = select_model(FAITHFUL, n_components=counts, covariance_types=codes, n_jobs=1)
+    table = select_model(
+        FAITHFUL, n_components=counts, covariance_types=codes, n_jobs=1, nested_starts=False
+    )
     table = table.results_.set_index(["covariance_type", "n_components"])
     tree = build_tree(FAITHFUL, None)
     n = FAITHFUL.shape[0]

@@ -7,7 +7,7 @@ validate, delegate to the engine (:mod:`gaussmix.fitting`) and store. What the d
 
 from __future__ import annotations
 
-import math
+import functools
 import sys
 import warnings
 from collections.abc import Callable
@@ -26,9 +26,6 @@ from gaussmix.arrays import (
     fit_data,
     make_executor,
     n_columns,
-    n_rows,
-    to_host_computed,
-    weighted_mean,
 )
 from gaussmix.backends.dask import PersistPolicy, check_persist
 from gaussmix.blas_threads import one_blas_thread
@@ -42,12 +39,12 @@ from gaussmix.covariance.attributes import (
 from gaussmix.covariance.decomposition import decompose
 from gaussmix.em import CONVERGENCE_RULES, IterationInfo
 from gaussmix.exceptions import InvalidParameterError
+from gaussmix.fitted_mixture import FittedMixtureMixin
 from gaussmix.fitting import (
     FitResult,
     FitSettings,
     GivenStart,
     WarmStart,
-    evaluate_rows,
     fit_mixture,
     fit_warnings,
 )
@@ -75,7 +72,7 @@ _CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
 _FIT_STACKLEVEL = 4
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(FittedMixtureMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by Expectation-Maximization.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
@@ -262,26 +259,7 @@ default="kmeans"
         return get_covariance_model(self.covariance_type)
 
     def _check_parameters(self) -> CovarianceModel:
-        check_number("n_components", self.n_components, integer=True, minimum=1)
-        check_number("tol", self.tol, minimum=0.0)
-        check_number("reg_covar", self.reg_covar, minimum=0.0)
-        check_number("max_iter", self.max_iter, integer=True, minimum=0)
-        check_number("n_init", self.n_init, integer=True, minimum=1)
-        check_number("verbose", self.verbose, integer=True, minimum=0)
-        check_number("verbose_interval", self.verbose_interval, integer=True, minimum=1)
-        check_number("chunk_size", self.chunk_size, integer=True, minimum=1, allow_none=True)
-        for name, (choices, advice) in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise InvalidParameterError(
-                    f"{name} must be one of {list(choices)}; got {getattr(self, name)!r}. "
-                    f"{advice}"
-                )
-        if self.callback is not None and not callable(self.callback):
-            raise InvalidParameterError(
-                f"callback must be callable or None; got {type(self.callback).__name__}."
-            )
-        check_persist(self.persist)
-        return self._covariance_model()
+        return _checked_model(self)
 
     # ------------------------------------------------------- data and executors
     def _executor_options(self) -> ExecutorOptions:
@@ -299,14 +277,6 @@ default="kmeans"
     # ------------------------------------------------------------- parameters
     # Public arrays of mclust codes are dense (K, D, D); the compact form of the model
     # stays the internal one that the kernels read.
-    def _compact(
-        self, array: Any, model: CovarianceModel, covariance_type: str | None = None
-    ) -> np.ndarray:
-        array = np.asarray(array)
-        if reports_dense(covariance_type or self.covariance_type, model):
-            return compact_from_dense(array, model.form)
-        return array
-
     def _fitted_parameters(self) -> MixtureParameters:
         check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
         # The fitted arrays are in the shapes of the covariance_type they were fitted with,
@@ -316,8 +286,8 @@ default="kmeans"
         return MixtureParameters(
             weights=np.asarray(self.weights_),
             means=np.asarray(self.means_),
-            covariances=self._compact(self.covariances_, model, covariance_type),
-            precisions_cholesky=self._compact(self.precisions_cholesky_, model, covariance_type),
+            covariances=_compact(self.covariances_, model, covariance_type),
+            precisions_cholesky=_compact(self.precisions_cholesky_, model, covariance_type),
             form=model.form,
         )
 
@@ -349,73 +319,6 @@ default="kmeans"
 
     def _fitted_covariance_model(self) -> CovarianceModel:
         return get_covariance_model(self._fitted_settings()["covariance_type"])
-
-    def _warm_start_possible(self, X: Any) -> bool:
-        """Whether this fit continues from the previous one (warm_start), warning when not.
-
-        The previous parameters serve as a start only for the same n_components,
-        covariance_type and number of features; otherwise this fit starts afresh, as
-        with warm_start=False, and says why.
-        """
-        if not self.warm_start or not hasattr(self, "converged_"):
-            return False
-        fitted = self._fitted_settings()
-        changes = [
-            f"{name} changed from {fitted[name]!r} to {getattr(self, name)!r}"
-            for name in ("n_components", "covariance_type")
-            if fitted[name] != getattr(self, name)
-        ]
-        n_features = n_columns(X)
-        if n_features is not None and n_features != getattr(self, "n_features_in_", n_features):
-            changes.append(
-                f"X has {n_features} features where the previous fit had {self.n_features_in_}"
-            )
-        if not changes:
-            return True
-        warnings.warn(
-            "warm_start=True continues from the previous fit only when n_components, "
-            f"covariance_type and the number of features are unchanged; {'; '.join(changes)}. "
-            f"The previous fit was not used: this fit starts afresh (init_params="
-            f"{self.init_params!r}, n_init={self.n_init}), as with warm_start=False. Set "
-            "warm_start=False to fit afresh without this warning.",
-            UserWarning,
-            stacklevel=_FIT_STACKLEVEL + 1,
-        )
-        return False
-
-    def _engine_settings(self, model: CovarianceModel, data: FitData) -> FitSettings:
-        """The engine's settings of this fit, the user-given start validated against X."""
-        n_samples, n_features = data.X.shape
-        weights, means, precisions = check_init_arrays(
-            self.weights_init,
-            self.means_init,
-            self.precisions_init,
-            public_form(self.covariance_type, model),
-            self.n_components,
-            n_features,
-        )
-        responsibilities = self.responsibilities_init
-        if responsibilities is not None:
-            responsibilities = check_responsibilities_init(
-                responsibilities, n_samples, self.n_components
-            )
-        return FitSettings(
-            n_components=self.n_components,
-            model=model,
-            tol=self.tol,
-            convergence=self.convergence,
-            reg_covar=self.reg_covar,
-            max_iter=self.max_iter,
-            n_init=self.n_init,
-            init_params=self.init_params,
-            given=GivenStart(
-                weights,
-                means,
-                None if precisions is None else self._compact(precisions, model),
-                responsibilities,
-            ),
-            executor=self._executor_options(),
-        )
 
     # -------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -492,19 +395,21 @@ default="kmeans"
         """
         settings = self._current_settings()
         model = self._check_parameters()
-        warm = self._warm_start_possible(X)
+        warm = _warm_start_possible(self, X)
         # Drawn before the data: a Dask fit's in-memory sample comes from the same stream.
         random_state = check_random_state(self.random_state)
         data = fit_data(self, X, sample_weight, reset=not warm, random_state=random_state)
-        engine_settings = self._engine_settings(model, data)
+        engine_settings = _engine_settings(self, model, data)
         result = fit_mixture(
             data,
             engine_settings,
             random_state=random_state,
             warm=WarmStart(self._fitted_parameters(), self.lower_bound_) if warm else None,
             # Without verbose output or a callback, EM builds no per-iteration record.
-            progress=self._progress if self.verbose or self.callback is not None else None,
-            announce=self._announce if self.verbose else None,
+            progress=functools.partial(_report_iteration, self)
+            if self.verbose or self.callback is not None
+            else None,
+            announce=_print if self.verbose else None,
         )
         for warning in fit_warnings(result, engine_settings):
             warnings.warn(warning, stacklevel=_FIT_STACKLEVEL)
@@ -525,184 +430,6 @@ default="kmeans"
         self.log_likelihood_ = result.log_likelihood
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         self._fit_settings = settings
-
-    # --------------------------------------------------------------- progress
-    def _announce(self, message: str) -> None:
-        if self.verbose >= 1:
-            print(message, file=sys.stdout, flush=True)
-
-    def _progress(self, info: IterationInfo) -> None:
-        if self.verbose >= 1 and info.iteration % self.verbose_interval == 0:
-            line = f"  Iteration {info.iteration}"
-            if self.verbose >= 2:
-                line += (
-                    f"\t time {info.elapsed:.3f}s\t log-likelihood {info.log_likelihood:.6f}"
-                    f"\t change {info.change:.3e}"
-                )
-            print(line, file=sys.stdout, flush=True)
-        if self.callback is not None:
-            self.callback(info)
-
-    # ---------------------------------------------------------------- predict
-    def _map_posterior(self, X: Any, output: str) -> Any:
-        """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` of validated X
-        (:func:`gaussmix.fitting.evaluate_rows`)."""
-        return evaluate_rows(X, self._fitted_parameters(), output, self._executor_options())
-
-    def _row_map(self, X: Any, output: str) -> Any:
-        self._fitted_parameters()
-        checked = self._check_data(X, reset=False)
-        return as_input_type(X, self._map_posterior(checked, output))
-
-    def score_samples(self, X: Any) -> Any:
-        """Log-density log p(x_n) of each row under the fitted mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to evaluate.
-
-        Returns
-        -------
-        ndarray or torch.Tensor of shape (n_samples,)
-            A tensor on X's device when X is a tensor. Finite wherever log p(x_n) is
-            representable in the dtype; −inf for rows so far from every component that
-            p(x_n) is below the smallest positive number (~1e154 standard deviations
-            away in float64).
-        """
-        return self._row_map(X, "log_norm")
-
-    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Mean (optionally weighted) log-likelihood per sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to evaluate.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the mean.
-
-        Returns
-        -------
-        float
-        """
-        return weighted_mean(self.score_samples(X), sample_weight)
-
-    def predict_proba(self, X: Any) -> Any:
-        """Responsibilities γ(z_nk): the posterior probability of each component per row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to evaluate.
-
-        Returns
-        -------
-        ndarray or torch.Tensor of shape (n_samples, n_components)
-            Rows sum to one; a tensor on X's device when X is a tensor.
-        """
-        return self._row_map(X, "responsibilities")
-
-    def predict(self, X: Any) -> Any:
-        """Component of highest responsibility for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to label.
-
-        Returns
-        -------
-        ndarray or torch.Tensor of shape (n_samples,)
-            A tensor on X's device when X is a tensor. Rows far from every component
-            go to the one of highest weighted log-density, which stays defined when
-            their densities underflow.
-        """
-        return self._row_map(X, "labels")
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw random rows from the fitted mixture.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of rows.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-            Drawn rows, grouped by component; NumPy whatever the backend (there is no
-            input whose type to follow).
-        labels : ndarray of shape (n_samples,)
-            Component of each row.
-        """
-        parameters = self._fitted_parameters()
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise InvalidParameterError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        return _draw(parameters, n_samples, check_random_state(self.random_state))
-
-    # ----------------------------------------------------------- criteria
-    def _n_parameters(self) -> int:
-        n_components, n_features = self.means_.shape
-        covariance = self._fitted_covariance_model().n_parameters(n_components, n_features)
-        return int(covariance + n_components * n_features + n_components - 1)
-
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to evaluate.
-
-        Returns
-        -------
-        float
-            ``−2·log L + p·log n`` with p the number of free parameters.
-        """
-        n_samples = n_rows(X)
-        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
-
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to evaluate.
-
-        Returns
-        -------
-        float
-            ``−2·log L + 2p``.
-        """
-        n_samples = n_rows(X)
-        return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
-
-    def icl(self, X: Any) -> float:
-        """Integrated completed likelihood criterion on X (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to evaluate.
-
-        Returns
-        -------
-        float
-            ``bic(X) − 2 Σ_n log γ_{n, ẑ_n}``, with ẑ_n the component of highest
-            responsibility: BIC plus twice the entropy of the hard classification.
-
-        Notes
-        -----
-        Biernacki, Celeux & Govaert (2000), with the MAP classification as in mclust's
-        ``icl``; mclust reports the negative of this value (higher is better there).
-        The largest responsibility of a row is at least 1/K, so its logarithm is exact.
-        """
-        largest = np.max(to_host_computed(self.predict_proba(X)), axis=1).astype(np.float64)
-        return self.bic(X) - 2.0 * float(np.sum(np.log(largest)))
 
     # ------------------------------------------------------------ model files
     def save(self, path: Any, **options: Any) -> Any:
@@ -742,6 +469,122 @@ default="kmeans"
         return read_model_file(path, cls).model
 
 
+def _print(message: str) -> None:
+    print(message, file=sys.stdout, flush=True)
+
+
+def _report_iteration(self: GaussianMixture, info: IterationInfo) -> None:
+    """verbose output (every ``verbose_interval`` iterations) and the user's callback."""
+    if self.verbose >= 1 and info.iteration % self.verbose_interval == 0:
+        line = f"  Iteration {info.iteration}"
+        if self.verbose >= 2:
+            line += (
+                f"\t time {info.elapsed:.3f}s\t log-likelihood {info.log_likelihood:.6f}"
+                f"\t change {info.change:.3e}"
+            )
+        _print(line)
+    if self.callback is not None:
+        self.callback(info)
+
+
+def _checked_model(self: GaussianMixture) -> CovarianceModel:
+    """The covariance model of the estimator's parameters, each checked first."""
+    check_number("n_components", self.n_components, integer=True, minimum=1)
+    check_number("tol", self.tol, minimum=0.0)
+    check_number("reg_covar", self.reg_covar, minimum=0.0)
+    check_number("max_iter", self.max_iter, integer=True, minimum=0)
+    check_number("n_init", self.n_init, integer=True, minimum=1)
+    check_number("verbose", self.verbose, integer=True, minimum=0)
+    check_number("verbose_interval", self.verbose_interval, integer=True, minimum=1)
+    check_number("chunk_size", self.chunk_size, integer=True, minimum=1, allow_none=True)
+    for name, (choices, advice) in _CHOICES.items():
+        if getattr(self, name) not in choices:
+            raise InvalidParameterError(
+                f"{name} must be one of {list(choices)}; got {getattr(self, name)!r}. {advice}"
+            )
+    if self.callback is not None and not callable(self.callback):
+        raise InvalidParameterError(
+            f"callback must be callable or None; got {type(self.callback).__name__}."
+        )
+    check_persist(self.persist)
+    return self._covariance_model()
+
+
+def _warm_start_possible(self: GaussianMixture, X: Any) -> bool:
+    """Whether this fit continues from the previous one (warm_start), warning when not.
+
+    The previous parameters serve as a start only for the same n_components,
+    covariance_type and number of features; otherwise this fit starts afresh, as
+    with warm_start=False, and says why.
+    """
+    if not self.warm_start or not hasattr(self, "converged_"):
+        return False
+    fitted = self._fitted_settings()
+    changes = [
+        f"{name} changed from {fitted[name]!r} to {getattr(self, name)!r}"
+        for name in ("n_components", "covariance_type")
+        if fitted[name] != getattr(self, name)
+    ]
+    n_features = n_columns(X)
+    if n_features is not None and n_features != getattr(self, "n_features_in_", n_features):
+        changes.append(
+            f"X has {n_features} features where the previous fit had {self.n_features_in_}"
+        )
+    if not changes:
+        return True
+    warnings.warn(
+        "warm_start=True continues from the previous fit only when n_components, "
+        f"covariance_type and the number of features are unchanged; {'; '.join(changes)}. "
+        f"The previous fit was not used: this fit starts afresh (init_params="
+        f"{self.init_params!r}, n_init={self.n_init}), as with warm_start=False. Set "
+        "warm_start=False to fit afresh without this warning.",
+        UserWarning,
+        stacklevel=_FIT_STACKLEVEL + 1,
+    )
+    return False
+
+
+def _engine_settings(self: GaussianMixture, model: CovarianceModel, data: FitData) -> FitSettings:
+    """The engine's settings of this fit, the user-given start validated against X."""
+    n_samples, n_features = data.X.shape
+    weights, means, precisions = check_init_arrays(
+        self.weights_init,
+        self.means_init,
+        self.precisions_init,
+        public_form(self.covariance_type, model),
+        self.n_components,
+        n_features,
+    )
+    responsibilities = self.responsibilities_init
+    if responsibilities is not None:
+        responsibilities = check_responsibilities_init(
+            responsibilities, n_samples, self.n_components
+        )
+    return FitSettings(
+        n_components=self.n_components,
+        model=model,
+        tol=self.tol,
+        convergence=self.convergence,
+        reg_covar=self.reg_covar,
+        max_iter=self.max_iter,
+        n_init=self.n_init,
+        init_params=self.init_params,
+        given=GivenStart(
+            weights,
+            means,
+            None if precisions is None else _compact(precisions, model, self.covariance_type),
+            responsibilities,
+        ),
+        executor=self._executor_options(),
+    )
+
+
+def _compact(array: Any, model: CovarianceModel, covariance_type: str) -> np.ndarray:
+    """An array of the public shape of ``covariance_type`` in the model's compact form."""
+    array = np.asarray(array)
+    if reports_dense(covariance_type, model):
+        return compact_from_dense(array, model.form)
+    return array
 
 
 def _public_attributes(parameters: MixtureParameters, covariance_type: str) -> dict[str, Any]:
@@ -768,27 +611,6 @@ def _public_attributes(parameters: MixtureParameters, covariance_type: str) -> d
         "shape_": parts.shape,
         "orientation_": parts.orientation,
     }
-
-
-def _draw(
-    parameters: MixtureParameters, n_samples: int, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows drawn from a mixture, grouped by component, and their components."""
-    counts = rng.multinomial(n_samples, parameters.weights)
-    form = parameters.form
-    rows, labels = [], []
-    for component, count in enumerate(counts):
-        standard = rng.standard_normal(size=(count, parameters.n_features))
-        if form in ("full", "tied"):
-            covariance = (
-                parameters.covariances if form == "tied" else parameters.covariances[component]
-            )
-            draws = standard @ np.linalg.cholesky(covariance).T
-        else:
-            draws = standard * np.sqrt(parameters.covariances[component])
-        rows.append(parameters.means[component] + draws)
-        labels.append(np.full(count, component, dtype=int))
-    return np.vstack(rows), np.concatenate(labels)
 
 
 def estimator_from_fit(

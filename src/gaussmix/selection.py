@@ -31,6 +31,7 @@ from gaussmix.exceptions import CollapsedComponentWarning, InvalidInputError, In
 from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, fit_mixture
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
+from gaussmix.nested_starts import restart_from_nested
 from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_data, check_number, check_sample_weight
 
@@ -57,6 +58,7 @@ _COLUMNS = (
     "n_iter",
     "error",
     "reseeds",
+    "start",
 )
 # Below this many values (rows × features) select_model fits one model after the other by
 # default; from it on, in worker processes on every core. On the shared 2-core machine
@@ -376,6 +378,7 @@ def _failed_row(
         "n_iter": 0,
         "error": error,
         "reseeds": 0,
+        "start": "",
     }
 
 
@@ -468,6 +471,7 @@ def select_model(
     n_jobs: int | None = None,
     random_state: Any = None,
     callback: Callable[[SelectionProgress], None] | None = None,
+    nested_starts: bool = True,
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -511,6 +515,13 @@ def select_model(
     callback : callable, optional
         Called with a :class:`SelectionProgress` in the calling thread after every
         finished fit (fits done, the current best).
+    nested_starts : bool, default=True
+        After the fits from the shared start, fit a model again from the posterior of
+        a model nested in it (same G) whose fit is likelier by more than EM's
+        tolerance, or when its own fit failed; VVE also from EVE and VEV
+        (:mod:`gaussmix.nested_starts`). The likelier fit is kept and its source named
+        in ``results_["start"]``. mclust has no such step: with it no cell of the
+        table is below mclust's on the bundled data sets.
 
     Returns
     -------
@@ -579,6 +590,10 @@ def select_model(
             for index, outcome in _run(jobs, n_workers, prefer):
                 finished[index] = outcome
                 tracker.add(index, outcome[0])
+            if nested_starts:
+                chains = _nested_chains(finished, codes, counts, starts, (X, weights, options))
+                for _, improved in _run(chains, n_workers, prefer):
+                    finished.update(improved)
     except KeyboardInterrupt:
         raise SelectionInterrupted(assemble(len(jobs)), len(finished), len(jobs)) from None
     selection = assemble(len(jobs))
@@ -656,6 +671,65 @@ def _starts(
             else None
         )
     return starts
+
+
+def _nested_chains(
+    finished: dict[int, tuple[dict[str, Any], FitResult | None]],
+    codes: list[str],
+    counts: list[int],
+    starts: dict[int, np.ndarray | None],
+    data: tuple[np.ndarray, np.ndarray | None, dict[str, Any]],
+) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """One job per G with a start: its cells, keyed by job index, for :func:`_restart_count`.
+
+    Jobs are numbered count-major (see select_model), so cell (G, code) is job
+    ``counts.index(G) * len(codes) + codes.index(code)``.
+    """
+    X, weights, options = data
+    data_variance = _largest_variance(X, weights)
+    chains = []
+    for position, count in enumerate(counts):
+        if starts[count] is None:
+            continue
+        indices = {code: position * len(codes) + slot for slot, code in enumerate(codes)}
+        cells = {index: finished[index] for index in indices.values()}
+        chains.append((_restart_count, (X, weights, count, indices, cells, options, data_variance)))
+    return chains
+
+
+def _restart_count(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    count: int,
+    indices: dict[str, int],
+    cells: dict[int, tuple[dict[str, Any], FitResult | None]],
+    options: dict[str, Any],
+    data_variance: float,
+) -> dict[int, tuple[dict[str, Any], FitResult | None]]:
+    """The cells of one G after :func:`gaussmix.nested_starts.restart_from_nested`."""
+    codes = {name: get_covariance_model(name).name for name in indices}
+    if len(set(codes.values())) < len(codes):
+        return cells  # one model under two names ('full' and 'VVV'): nothing is nested
+    by_code = {codes[name]: cells[index] for name, index in indices.items()}
+    order = sorted(
+        by_code, key=lambda code: get_covariance_model(code).n_parameters(count, X.shape[1])
+    )
+    names = {codes[name]: name for name in indices}
+
+    def refit(code: str, responsibilities: np.ndarray) -> tuple[dict[str, Any], Any]:
+        return _fit_one(X, weights, names[code], count, responsibilities, options, data_variance)
+
+    def posterior(result: FitResult) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return evaluate_rows(X, result.parameters, "responsibilities", ExecutorOptions())
+
+    def gap(log_likelihood: float) -> float:
+        # mclust's relative convergence scale: differences below it are EM's noise.
+        return 1e-5 * (1.0 + abs(log_likelihood))
+
+    improved = restart_from_nested(by_code, order, refit, posterior, gap)
+    return {indices[names[code]]: cell for code, cell in improved.items()}
 
 
 def _warn_about_reseeds(selection: ModelSelection) -> None:
