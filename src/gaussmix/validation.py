@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from gaussmix.covariance.base import Form
-from gaussmix.covariance.forms import compact_shape
+from gaussmix.covariance.forms import CovarianceForm, as_form
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError, NonNumericDataError
 
 __all__ = [
@@ -546,11 +545,36 @@ def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarr
     return array
 
 
+def _check_init_precisions(precisions: np.ndarray, form: CovarianceForm) -> None:
+    """Positive variances (elementwise forms) or symmetric positive definite matrices."""
+    if form.elementwise:
+        if np.any(precisions <= 0):
+            raise InvalidParameterError(
+                f"precisions_init must be positive for a {form} covariance; got a minimum "
+                f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
+            )
+        return
+    for index, matrix in enumerate(form.stacked(precisions)):
+        if not np.allclose(matrix, matrix.T):
+            raise InvalidParameterError(
+                f"precisions_init must be symmetric; matrix {index} is not (largest "
+                f"asymmetry {np.max(np.abs(matrix - matrix.T)):.6g}). Pass inverse "
+                "covariance matrices, e.g. symmetrised as (P + P.T) / 2."
+            )
+        smallest = float(np.linalg.eigvalsh(matrix).min())
+        if smallest <= 0:
+            raise InvalidParameterError(
+                "precisions_init must be positive definite; matrix "
+                f"{index} has smallest eigenvalue {smallest:.6g}. Pass inverse "
+                "covariance matrices (np.linalg.inv of a positive definite covariance)."
+            )
+
+
 def check_init_arrays(
     weights_init: Any,
     means_init: Any,
     precisions_init: Any,
-    form: Form,
+    form: CovarianceForm | str,
     n_components: int,
     n_features: int,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
@@ -565,7 +589,7 @@ def check_init_arrays(
     precisions_init : array-like or None
         Precisions in the compact shape of ``form``; positive (spherical, diagonal) or
         symmetric positive definite (tied, full).
-    form : {"spherical", "diagonal", "tied", "full"}
+    form : CovarianceForm or its name
         The covariance form.
     n_components, n_features : int
         K and D.
@@ -597,28 +621,8 @@ def check_init_arrays(
     if means_init is not None:
         means = _check_init_array("means_init", means_init, (n_components, n_features))
     if precisions_init is not None:
-        shape = compact_shape(form, n_components, n_features)
+        form = as_form(form)
+        shape = form.compact_shape(n_components, n_features)
         precisions = _check_init_array("precisions_init", precisions_init, shape)
-        if form in ("spherical", "diagonal"):
-            if np.any(precisions <= 0):
-                raise InvalidParameterError(
-                    f"precisions_init must be positive for a {form} covariance; got a minimum "
-                    f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
-                )
-        else:
-            matrices = precisions[None] if form == "tied" else precisions
-            for index, matrix in enumerate(matrices):
-                if not np.allclose(matrix, matrix.T):
-                    raise InvalidParameterError(
-                        f"precisions_init must be symmetric; matrix {index} is not (largest "
-                        f"asymmetry {np.max(np.abs(matrix - matrix.T)):.6g}). Pass inverse "
-                        "covariance matrices, e.g. symmetrised as (P + P.T) / 2."
-                    )
-                smallest = float(np.linalg.eigvalsh(matrix).min())
-                if smallest <= 0:
-                    raise InvalidParameterError(
-                        "precisions_init must be positive definite; matrix "
-                        f"{index} has smallest eigenvalue {smallest:.6g}. Pass inverse "
-                        "covariance matrices (np.linalg.inv of a positive definite covariance)."
-                    )
+        _check_init_precisions(precisions, form)
     return weights, means, precisions

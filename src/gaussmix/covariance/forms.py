@@ -268,9 +268,9 @@ class CovarianceForm(enum.StrEnum):
             return 1.0 / factors**2
 
         def invert(factor: np.ndarray) -> np.ndarray:
-            # Σ = U⁻ᵀ U⁻¹; a triangular solve is stabler than inverting U Uᵀ.
+            # Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹; a triangular solve is stabler than inverting U Uᵀ.
             inverse = linalg.solve_triangular(factor, np.eye(factor.shape[0]), lower=False)
-            return inverse @ inverse.T
+            return inverse.T @ inverse
 
         if self.shared:
             return invert(factors)
