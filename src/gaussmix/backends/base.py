@@ -22,6 +22,7 @@ The mathematics is not its business. :class:`Executor` writes the E-step once:
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -40,10 +41,31 @@ from gaussmix.kernels import (
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["Executor", "PosteriorFunction"]
+__all__ = ["Executor", "PosteriorFunction", "default_n_threads"]
 
 PosteriorFunction = Callable[[Any], tuple[Any, Any]]
 """Rows → ``(log p(x_n), responsibilities)`` in the rows' namespace."""
+
+
+def default_n_threads() -> int:
+    """Number of threads the NumPy backend uses: the cores this process may run on.
+
+    ``OMP_NUM_THREADS``, when set to a positive integer, caps it, as it caps OpenMP and
+    BLAS threads: job schedulers and joblib's worker processes set it so that parallel
+    processes do not oversubscribe the machine.
+
+    Returns
+    -------
+    int
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        return min(cores, int(limit))
+    return cores
 
 
 class Executor(abc.ABC):
@@ -71,8 +93,13 @@ class Executor(abc.ABC):
 
     @property
     def n_threads(self) -> int:
-        """Threads of this process that visit chunks (1: all in the calling thread)."""
-        return 1
+        """Threads of this process that may visit chunks at once (1: the calling thread).
+
+        The estimator runs a fit's k-means start on one OpenMP thread when this is 1.
+        Executors whose chunks run in a library's own threads (torch's, Dask's local
+        scheduler) report the cores, :func:`default_n_threads`.
+        """
+        return default_n_threads()
 
     @property
     def use_fused(self) -> bool:

@@ -3,7 +3,6 @@ order, or, for data that fit in one task, all rows in one call in the calling th
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix import fused
-from gaussmix.backends.base import Executor, PosteriorFunction
+from gaussmix.backends.base import Executor, PosteriorFunction, default_n_threads
 from gaussmix.covariance.base import ScatterKind
 from gaussmix.covariance.forms import SecondMoment
 from gaussmix.kernels import ChunkMoments, PreparedParameters, chunk_moments, posterior
@@ -122,27 +121,6 @@ def _fusable(rows: Any) -> bool:
         and rows.dtype in (np.float32, np.float64)
         and rows.shape[0] > 0
     )
-
-
-def default_n_threads() -> int:
-    """Number of threads the NumPy backend uses: the cores this process may run on.
-
-    ``OMP_NUM_THREADS``, when set to a positive integer, caps it, as it caps OpenMP and
-    BLAS threads: job schedulers and joblib's worker processes set it so that parallel
-    processes do not oversubscribe the machine.
-
-    Returns
-    -------
-    int
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if limit.isdigit() and int(limit) > 0:
-        return min(cores, int(limit))
-    return cores
 
 
 @cache
@@ -449,8 +427,8 @@ class SmallDataBackend(Executor):
 
     Notes
     -----
-    The same contract as :class:`NumpyBackend` (``statistics``, ``prepare``,
-    ``map_rows``), without its pool, blocks and per-chunk reductions. With numba an
+    The :class:`~gaussmix.backends.base.Executor` contract of :class:`NumpyBackend`,
+    without its pool, blocks and per-chunk reductions. With numba an
     E-step is one compiled call from the parameters to the statistics
     (:func:`gaussmix.fused.whole_statistics`); without it, one call of each array
     kernel. Choose it through :func:`numpy_backend`.
@@ -467,6 +445,11 @@ class SmallDataBackend(Executor):
         self.sample_weight = sample_weight
         self.chunk_size = max(1, int(chunk_size))
         self._use_fused = fused.available() if use_fused is None else bool(use_fused)
+
+    @property
+    def n_threads(self) -> int:
+        """1: everything runs in the calling thread."""
+        return 1
 
     @property
     def use_fused(self) -> bool:
