@@ -61,7 +61,7 @@ _COMPILED_SCATTER_MAX_FEATURES = 16
 _EXPONENT_FLOOR = {np.dtype(np.float32): FLOAT32_EXPONENT_FLOOR, np.dtype(np.float64): -708.0}
 
 # The codes of :mod:`gaussmix._compiled` for each form (its FULL, TIED, PLAIN and
-# SPHERICAL constants; ``tests/test_fused.py`` holds the two tables together). The chunk
+# SPHERICAL constants; ``tests/backends/test_contract.py`` holds them together). The chunk
 # sweep reads prepared parameters, where both elementwise forms are PLAIN (K, D) scales;
 # ``whole_statistics`` reads the raw factors, whose spherical layout is (K,).
 _SWEEP_CODES = {

@@ -216,3 +216,26 @@ def test_posterior_function_mapped_over_rows_equals_the_reference(rows, form):
         np.testing.assert_allclose(
             responsibilities, np.exp(weighted - log_norm[:, None]), atol=1e-12, err_msg=name
         )
+
+
+@needs_numba
+def test_the_compiled_codes_of_each_form_are_those_of_the_compiled_module():
+    from gaussmix import _compiled
+
+    assert fused._SWEEP_CODES == {
+        CovarianceForm.FULL: _compiled.FULL,
+        CovarianceForm.TIED: _compiled.TIED,
+        CovarianceForm.DIAGONAL: _compiled.PLAIN,
+        CovarianceForm.SPHERICAL: _compiled.PLAIN,
+    }
+    assert fused._LAYOUTS == {
+        CovarianceForm.FULL: _compiled.FULL,
+        CovarianceForm.TIED: _compiled.TIED,
+        CovarianceForm.DIAGONAL: _compiled.PLAIN,
+        CovarianceForm.SPHERICAL: _compiled.SPHERICAL,
+    }
+    assert fused._SCATTER_KINDS == {
+        "trace": _compiled.SCATTER_TRACE,
+        "diagonal": _compiled.SCATTER_DIAGONAL,
+        "full": _compiled.SCATTER_FULL,
+    }
