@@ -29,12 +29,11 @@ import numpy as np
 
 from gaussmix import compiling
 from gaussmix.covariance.base import ScatterKind
-from gaussmix.covariance.forms import collapse_error
+from gaussmix.covariance.forms import CovarianceForm, SecondMoment, collapse_error
 from gaussmix.kernels import (
     FLOAT32_EXPONENT_FLOOR,
     ChunkMoments,
     PreparedParameters,
-    WhitenedKind,
     far_rows_error,
     repair_far_rows,
 )
@@ -52,13 +51,34 @@ __all__ = [
 
 # Above this many features the second moment is left to BLAS, one GEMM per component:
 # with the rows in cache, the compiled dot products beat OpenBLAS's thin GEMMs up to
-# D = 16 on the 2-core AMD EPYC of issue 3 and lose beyond.
+# D = 16 on the shared 2-core AMD EPYC and lose beyond (P3 of benchmarks/bench_em.py,
+# 200,000 × 16, K = 16, against P5, 100,000 × 64, K = 32).
 _COMPILED_SCATTER_MAX_FEATURES = 16
 
 # Exponents (relative to the row's largest) below which a responsibility is set to 0:
 # the array kernels' float32 floor (see there), and in float64 where exp itself flushes
 # to zero (2⁻¹⁰²¹).
 _EXPONENT_FLOOR = {np.dtype(np.float32): FLOAT32_EXPONENT_FLOOR, np.dtype(np.float64): -708.0}
+
+# The codes of :mod:`gaussmix._compiled` for each form (its FULL, TIED, PLAIN and
+# SPHERICAL constants; ``tests/backends/test_contract.py`` holds them together). The chunk
+# sweep reads prepared parameters, where both elementwise forms are PLAIN (K, D) scales;
+# ``whole_statistics`` reads the raw factors, whose spherical layout is (K,).
+_SWEEP_CODES = {
+    CovarianceForm.FULL: 0,
+    CovarianceForm.TIED: 1,
+    CovarianceForm.DIAGONAL: 2,
+    CovarianceForm.SPHERICAL: 2,
+}
+_LAYOUTS = {
+    CovarianceForm.FULL: 0,
+    CovarianceForm.TIED: 1,
+    CovarianceForm.DIAGONAL: 2,
+    CovarianceForm.SPHERICAL: 3,
+}
+# The scatter kinds of :func:`gaussmix._compiled.whole_statistics` (its SCATTER_TRACE,
+# SCATTER_DIAGONAL and SCATTER_FULL).
+_SCATTER_KINDS = {"trace": 0, "diagonal": 1, "full": 2}
 
 
 @cache
@@ -123,13 +143,11 @@ def _mixture(prepared: PreparedParameters, dtype: np.dtype) -> tuple[Any, ...]:
     ``(form_code, center, projection, offsets, quadratic weights, log_constants, exponent
     floor)``; the projection is an empty array for the forms without one.
     """
-    kernels = _kernels()
-    form_code = {"full": kernels.FULL, "tied": kernels.TIED}.get(prepared.form, kernels.PLAIN)
     projection = prepared.projection
     if projection is None:
         projection = np.empty((0, 0), dtype)
     return (
-        form_code,
+        _SWEEP_CODES[prepared.form],
         prepared.center,
         projection,
         prepared.offsets,
@@ -163,7 +181,7 @@ def block_moments(
     chunk_size: int,
     sample_weight: np.ndarray | None,
     prepared: PreparedParameters,
-    kind: WhitenedKind,
+    moment: SecondMoment,
 ) -> np.ndarray:
     """The moments of rows ``start:stop`` of X as one float64 vector, additive over blocks.
 
@@ -180,7 +198,7 @@ def block_moments(
         Non-negative weights in the dtype of ``X``.
     prepared : PreparedParameters
         The mixture, as NumPy arrays in the dtype of ``X``.
-    kind : {"diagonal", "full"}
+    moment : {"diagonal", "full"}
         The whitened second moment to accumulate.
 
     Returns
@@ -192,7 +210,7 @@ def block_moments(
     n_components, n_features = prepared.n_components, prepared.n_features
     scratch = _scratch(min(chunk_size, stop - start), n_components, n_features, X.dtype)
     packed = np.zeros(_packed_size(n_components, n_features))
-    second_full = kind == "full"
+    second_full = moment == "full"
     compiled_scatter = n_features <= _COMPILED_SCATTER_MAX_FEATURES or not second_full
     weights = np.empty(0, X.dtype) if sample_weight is None else sample_weight
     compiling.call(
@@ -214,7 +232,7 @@ def block_moments(
     return packed
 
 
-def unpack(packed: np.ndarray, prepared: PreparedParameters, kind: WhitenedKind) -> ChunkMoments:
+def unpack(packed: np.ndarray, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
     """The :class:`~gaussmix.kernels.ChunkMoments` of a (sum of) :func:`block_moments`.
 
     Parameters
@@ -223,7 +241,7 @@ def unpack(packed: np.ndarray, prepared: PreparedParameters, kind: WhitenedKind)
         From :func:`block_moments`, or a sum of them.
     prepared : PreparedParameters
         The mixture they were computed under.
-    kind : {"diagonal", "full"}
+    moment : {"diagonal", "full"}
         The whitened second moment they hold.
 
     Returns
@@ -232,7 +250,7 @@ def unpack(packed: np.ndarray, prepared: PreparedParameters, kind: WhitenedKind)
         NumPy float64 arrays.
     """
     n_k, first, second = _unpacked_views(packed, prepared.n_components, prepared.n_features)
-    if kind == "full":
+    if moment == "full":
         # The sweep (or BLAS) filled the upper triangle; mirror it.
         second = np.triu(second) + np.swapaxes(np.triu(second, 1), 1, 2)
     else:
@@ -250,7 +268,7 @@ def chunk_moments(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
     prepared: PreparedParameters,
-    kind: WhitenedKind,
+    moment: SecondMoment,
 ) -> ChunkMoments:
     """Fused :func:`gaussmix.kernels.chunk_moments` for NumPy arrays.
 
@@ -262,7 +280,7 @@ def chunk_moments(
         Non-negative weights in the dtype of ``X``.
     prepared : PreparedParameters
         The mixture, as NumPy arrays in the dtype of ``X``.
-    kind : {"diagonal", "full"}
+    moment : {"diagonal", "full"}
         The whitened second moment to accumulate.
 
     Returns
@@ -272,8 +290,8 @@ def chunk_moments(
         chunk run in float64 here, so float32 chunks are slightly more accurate).
     """
     n_rows = X.shape[0]
-    packed = block_moments(X, 0, n_rows, max(n_rows, 1), sample_weight, prepared, kind)
-    return unpack(packed, prepared, kind)
+    packed = block_moments(X, 0, n_rows, max(n_rows, 1), sample_weight, prepared, moment)
+    return unpack(packed, prepared, moment)
 
 
 def posterior(
@@ -315,12 +333,6 @@ def posterior(
     )
     # Rows far from every component come back with a NaN log-density (see sweep).
     return repair_far_rows(X, prepared.parameters, log_norm, responsibilities)
-
-
-# Codes of :func:`gaussmix._compiled.whole_statistics` (its FULL, TIED, PLAIN, SPHERICAL
-# layouts and SCATTER_TRACE, SCATTER_DIAGONAL, SCATTER_FULL kinds).
-_LAYOUTS = {"full": 0, "tied": 1, "diagonal": 2, "spherical": 3}
-_SCATTER_KINDS = {"trace": 0, "diagonal": 1, "full": 2}
 
 
 def whole_statistics(
@@ -388,7 +400,7 @@ def whole_statistics(
         scatter.reshape(-1),
     )
     if first_bad >= 0:
-        component = None if parameters.form == "tied" else int(first_bad)
+        component = parameters.form.component(first_bad)
         raise collapse_error(
             component, None, "its precision factor is zero or not finite (variance overflow)"
         )

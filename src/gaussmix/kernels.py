@@ -36,13 +36,13 @@ Array API standard, https://data-apis.org/array-api/.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from scipy import linalg
 
-from gaussmix.covariance.base import Form, ScatterKind
-from gaussmix.covariance.forms import collapse_error, log_det_precision_cholesky
+from gaussmix.covariance.base import ScatterKind
+from gaussmix.covariance.forms import CovarianceForm, SecondMoment, as_form, collapse_error
 from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
@@ -50,6 +50,7 @@ from gaussmix.statistics import SufficientStatistics
 __all__ = [
     "ChunkMoments",
     "PreparedParameters",
+    "SecondMoment",
     "accumulate_statistics",
     "array_namespace",
     "chunk_moments",
@@ -67,7 +68,8 @@ __all__ = [
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _SQRT_HALF = float(np.sqrt(0.5))
 
-WhitenedKind = Literal["diagonal", "full"]
+#: Former name of :data:`SecondMoment`, kept for callers that import it.
+WhitenedKind = SecondMoment
 
 
 def array_namespace(array: Any) -> Any:
@@ -131,7 +133,7 @@ class PreparedParameters:
     log_constants: Any
 
     @property
-    def form(self) -> str:
+    def form(self) -> CovarianceForm:
         """The covariance form."""
         return self.parameters.form
 
@@ -166,36 +168,8 @@ def prepare_parameters(
     -------
     PreparedParameters
     """
-    form = parameters.form
-    means = np.asarray(parameters.means, dtype=np.float64)
-    factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
-    n_components, n_features = means.shape
     center = _center(parameters)
-    shifted = means - center
-    if form == "full":
-        offsets = np.einsum("kd,kde->ke", shifted, factors) * _SQRT_HALF
-        projection = np.concatenate(
-            [
-                np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features)
-                * _SQRT_HALF,
-                -offsets.reshape(n_components * n_features, 1),
-            ],
-            axis=1,
-        )
-    elif form == "tied":
-        projection = factors.T * _SQRT_HALF
-        offsets = shifted @ factors * _SQRT_HALF
-    else:
-        projection = None
-        offsets = shifted
-    if form in ("full", "tied"):
-        quadratic_weights = np.ones((n_components, 1, n_features))
-    else:
-        scales = factors if form == "diagonal" else np.repeat(factors[:, None], n_features, 1)
-        # A factor above ~1e154 (a variance below ~1e-308) overflows here; the rows it
-        # makes non-finite are evaluated by far_row_posterior, which never squares it.
-        with np.errstate(over="ignore"):
-            quadratic_weights = 0.5 * scales[:, None, :] ** 2
+    projection, offsets, quadratic_weights = _layout(parameters, center)
     log_constants = _log_constants(parameters)
     dtype = xp.float64 if dtype is None else dtype
 
@@ -214,6 +188,35 @@ def prepare_parameters(
     )
 
 
+def _layout(
+    parameters: MixtureParameters, center: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Projection, offsets and quadratic weights of :class:`PreparedParameters` (float64)."""
+    form = parameters.form
+    means = np.asarray(parameters.means, dtype=np.float64)
+    factors = np.asarray(parameters.precisions_cholesky, dtype=np.float64)
+    n_components, n_features = means.shape
+    shifted = means - center
+    if form.elementwise:
+        scales = form.feature_scales(factors, n_features)
+        # A factor above ~1e154 (a variance below ~1e-308) overflows here; the rows it
+        # makes non-finite are evaluated by far_row_posterior, which never squares it.
+        with np.errstate(over="ignore"):
+            return None, shifted, 0.5 * scales[:, None, :] ** 2
+    quadratic_weights = np.ones((n_components, 1, n_features))
+    if form.shared:
+        return factors.T * _SQRT_HALF, shifted @ factors * _SQRT_HALF, quadratic_weights
+    offsets = np.einsum("kd,kde->ke", shifted, factors) * _SQRT_HALF
+    projection = np.concatenate(
+        [
+            np.swapaxes(factors, 1, 2).reshape(n_components * n_features, n_features) * _SQRT_HALF,
+            -offsets.reshape(n_components * n_features, 1),
+        ],
+        axis=1,
+    )
+    return projection, offsets, quadratic_weights
+
+
 def _log_constants(parameters: MixtureParameters) -> np.ndarray:
     """``log π_k + log|U_k| − ½ D log 2π`` (float64, host); raises for unusable factors."""
     form = parameters.form
@@ -224,12 +227,12 @@ def _log_constants(parameters: MixtureParameters) -> np.ndarray:
     log_weights = _log_weights(parameters)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_det = np.broadcast_to(
-            log_det_precision_cholesky(factors, form, n_features), (n_components,)
+            form.log_det_precision_cholesky(factors, n_features), (n_components,)
         )
     if not np.all(np.isfinite(log_det)):
         # A zero or non-finite factor is an infinite or undefined variance: squares of the
         # data overflowed, and every density would be NaN.
-        component = None if form == "tied" else int(np.flatnonzero(~np.isfinite(log_det))[0])
+        component = form.component(np.flatnonzero(~np.isfinite(log_det))[0])
         raise collapse_error(
             component, None, "its precision factor is zero or not finite (variance overflow)"
         )
@@ -318,17 +321,17 @@ def _differences_from_rows(rows: Any, prepared: PreparedParameters) -> Any:
     n_samples = rows.shape[1]
     n_components, n_features = prepared.n_components, prepared.n_features
     form = prepared.form
-    if form == "full":
-        # The last column of the projection meets the ones row: the offsets are subtracted
-        # inside the GEMM, with no pass of their own.
-        return xp.reshape(prepared.projection @ rows, (n_components, n_features, n_samples))
     offsets = xp.expand_dims(prepared.offsets, axis=2)
     centred = rows[:n_features, :]
-    if form == "tied":
+    if form.elementwise:
+        # Plain differences; their scales live in the quadratic weights.
+        return xp.expand_dims(centred, axis=0) - offsets
+    if form.shared:
         # The shared factor needs one (D × n) product; the subtraction broadcasts it.
         return xp.expand_dims(prepared.projection @ centred, axis=0) - offsets
-    # Diagonal forms: plain differences; their scales live in the quadratic weights.
-    return xp.expand_dims(centred, axis=0) - offsets
+    # The last column of the projection meets the ones row: the offsets are subtracted
+    # inside the GEMM, with no pass of their own.
+    return xp.reshape(prepared.projection @ rows, (n_components, n_features, n_samples))
 
 
 def _weighted_log_prob_from(squares: Any, prepared: PreparedParameters) -> Any:
@@ -415,8 +418,10 @@ class _Normalised:
 
 # In float32, a shifted exponent below this gives a responsibility of exactly 0. exp of
 # −87.3 … −103.9 is subnormal in float32, and arithmetic on subnormals takes a microcode
-# assist on Intel cores: on a 16-core Xeon, float32 E-steps of P2/P3 of issue 3 (where
-# 30–80 % of the responsibilities are that small) ran 4–9× slower than with this floor.
+# assist on Intel cores: on a 16-core Xeon, float32 E-steps of workloads P2 and P3 of
+# benchmarks/bench_em.py (1,000,000 × 8, K = 8 and 200,000 × 16, K = 16; 30–80 % of the
+# responsibilities are that small) ran 4–9× slower than with this floor
+# (benchmarks/results_scaling.md).
 # What is dropped (< 3e-33 against a row's largest responsibility, 1) is far below
 # float32 resolution, and r, r·x and r·x·x stay normal numbers.
 FLOAT32_EXPONENT_FLOOR = -75.0
@@ -673,16 +678,14 @@ def far_row_posterior(
 def _whiten(differences: np.ndarray, factors: np.ndarray, parameters: MixtureParameters) -> Any:
     """``U_kᵀ d``: differences (n, 1, D) shared by the components, or (·, K, D) per component."""
     form = parameters.form
-    shape = np.broadcast_shapes(differences.shape, (1, parameters.n_components, 1))
-    if form == "full":
-        if differences.shape[1] == 1:
-            return np.einsum("nd,kde->nke", differences[:, 0], factors)
-        return np.einsum("nkd,kde->nke", differences, factors)
-    if form == "tied":
+    if form.elementwise:
+        return differences * form.feature_scales(factors, parameters.n_features)[None]
+    if form.shared:
+        shape = np.broadcast_shapes(differences.shape, (1, parameters.n_components, 1))
         return np.broadcast_to(differences @ factors, shape)
-    if form == "diagonal":
-        return differences * factors[None]
-    return differences * factors[None, :, None]
+    if differences.shape[1] == 1:
+        return np.einsum("nd,kde->nke", differences[:, 0], factors)
+    return np.einsum("nkd,kde->nke", differences, factors)
 
 
 def _exponent_differences(
@@ -709,12 +712,12 @@ def _binary_exponents(values: np.ndarray, axis: Any) -> np.ndarray:
     return np.frexp(np.max(np.abs(values), axis=axis))[1].astype(np.int32)
 
 
-def whitened_kind(form: Form | str, kind: ScatterKind) -> WhitenedKind:
+def whitened_kind(form: CovarianceForm | str, kind: ScatterKind) -> SecondMoment:
     """Which whitened second moment a form must accumulate to deliver a scatter kind.
 
     Parameters
     ----------
-    form : {"spherical", "diagonal", "tied", "full"}
+    form : CovarianceForm or its name
         The covariance form.
     kind : {"trace", "diagonal", "full"}
         The scatter kind the M-step needs.
@@ -722,13 +725,9 @@ def whitened_kind(form: Form | str, kind: ScatterKind) -> WhitenedKind:
     Returns
     -------
     {"diagonal", "full"}
-        The full form's whitening mixes coordinates, so it always needs the full matrix;
-        the diagonal forms only scale, so their diagonal suffices unless the model asks
-        for the full scatter.
+        :meth:`CovarianceForm.second_moment`.
     """
-    if form in ("full", "tied") or kind == "full":
-        return "full"
-    return "diagonal"
+    return as_form(form).second_moment(kind)
 
 
 @dataclass(frozen=True)
@@ -769,7 +768,7 @@ class ChunkMoments:
 
 
 def chunk_moments(
-    X: Any, sample_weight: Any | None, prepared: PreparedParameters, kind: WhitenedKind
+    X: Any, sample_weight: Any | None, prepared: PreparedParameters, moment: SecondMoment
 ) -> ChunkMoments:
     """E-step on one chunk: whitened moments of its responsibilities, in float64.
 
@@ -781,8 +780,8 @@ def chunk_moments(
         Non-negative weights in the dtype of ``X``; None means all ones.
     prepared : PreparedParameters
         The mixture, in the namespace and dtype of ``X``.
-    kind : {"diagonal", "full"}
-        The second moment to accumulate (see :func:`whitened_kind`).
+    moment : {"diagonal", "full"}
+        The second moment to accumulate (:meth:`CovarianceForm.second_moment`).
 
     Returns
     -------
@@ -801,17 +800,17 @@ def chunk_moments(
     # Rows far from every component overflow their squares here; NumPy's warnings would
     # come before the clear error of unwhiten (and the scatter overflow before the M-step's).
     with np.errstate(over="ignore", invalid="ignore"):
-        return _chunk_moments(X, sample_weight, prepared, kind, xp)
+        return _chunk_moments(X, sample_weight, prepared, moment, xp)
 
 
 def _chunk_moments(
-    X: Any, sample_weight: Any | None, prepared: PreparedParameters, kind: WhitenedKind, xp: Any
+    X: Any, sample_weight: Any | None, prepared: PreparedParameters, moment: SecondMoment, xp: Any
 ) -> ChunkMoments:
     float64 = xp.float64
     n_features = prepared.n_features
     rows = augmented_rows(X, prepared)
     differences = _differences_from_rows(rows, prepared)
-    if kind == "full":
+    if moment == "full":
         squares = differences * differences
     else:
         # Only the diagonal is needed: the squares serve both the density and the moment,
@@ -835,7 +834,7 @@ def _chunk_moments(
     responsibilities = normalised.responsibilities
     # (K, n) @ (n, D + 1): Σ r (x − c) and, against the ones row, Σ r.
     sums = xp.astype(responsibilities @ xp.permute_dims(rows, (1, 0)), float64)
-    if kind == "full":
+    if moment == "full":
         # (K, D, n) @ (K, n, D): one GEMM per component, no (K, D, D, n) temporary.
         weighted = differences * xp.expand_dims(responsibilities, axis=1)
         second = weighted @ xp.permute_dims(differences, (0, 2, 1))
@@ -891,10 +890,10 @@ def unwhiten(
         means - _center(parameters)
     )
     second = np.asarray(moments.second, dtype=np.float64)
-    if form in ("full", "tied"):
+    if not form.elementwise:
         # The kernels' differences carry a factor √½; doubling is exact.
         second = 2.0 * second
-        stacked = factors if form == "full" else factors[None]
+        stacked = form.stacked(factors)
         inverses = np.broadcast_to(_upper_inverses(stacked), (n_components, n_features, n_features))
         full = np.swapaxes(inverses, 1, 2) @ second @ inverses
         scatter = _reduce_scatter(full, kind)
@@ -1009,7 +1008,7 @@ def chunk_statistics(
         On the host, float64.
     """
     prepared = _prepared_for(X, parameters)
-    moments = chunk_moments(X, sample_weight, prepared, whitened_kind(parameters.form, kind))
+    moments = chunk_moments(X, sample_weight, prepared, parameters.form.second_moment(kind))
     return unwhiten(moments_to_host(moments), parameters, kind)
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaussmix.covariance.forms import CovarianceForm, as_form
+
 __all__ = ["MixtureParameters"]
 
 
@@ -26,8 +28,10 @@ class MixtureParameters:
     precisions_cholesky : ndarray
         Same shape as ``covariances``. For the full and tied forms, the upper-triangular
         ``U`` with ``Σ⁻¹ = U Uᵀ``; for the spherical and diagonal forms, ``1/√σ²``.
-    form : {"spherical", "diagonal", "tied", "full"}
-        Which density kernel reads these arrays.
+    form : CovarianceForm or {"spherical", "diagonal", "tied", "full"}
+        Which density kernel reads these arrays; a name is turned into its
+        :class:`~gaussmix.covariance.forms.CovarianceForm`, so ``form`` is always one
+        (and still equals its name).
 
     Notes
     -----
@@ -39,7 +43,11 @@ class MixtureParameters:
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
-    form: str
+    form: CovarianceForm
+
+    def __post_init__(self) -> None:
+        if type(self.form) is not CovarianceForm:
+            object.__setattr__(self, "form", as_form(self.form))
 
     @property
     def n_components(self) -> int:
@@ -59,9 +67,4 @@ class MixtureParameters:
         ndarray
             ``U Uᵀ`` for the full and tied forms; ``1/σ²`` for spherical and diagonal.
         """
-        factor = self.precisions_cholesky
-        if self.form == "full":
-            return factor @ np.swapaxes(factor, -1, -2)
-        if self.form == "tied":
-            return factor @ factor.T
-        return factor**2
+        return self.form.precisions(self.precisions_cholesky)

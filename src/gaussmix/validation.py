@@ -8,19 +8,250 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from gaussmix.covariance.base import Form
-from gaussmix.covariance.forms import compact_shape
+from gaussmix.covariance.forms import CovarianceForm, as_form
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError, NonNumericDataError
 
 __all__ = [
     "check_data",
     "check_finite",
     "check_init_arrays",
+    "check_n_features",
     "check_number",
     "check_sample_weight",
+    "check_tensor",
+    "complex_error",
+    "dimension_error",
+    "empty_error",
+    "negative_weight_error",
+    "no_positive_weight_error",
+    "non_numeric_columns_error",
+    "not_finite_error",
+    "weight_shape_error",
 ]
 
 
+# ------------------------------------------------------------------ the messages
+# NumPy, torch and Dask input are refused with the same words: the builders below are
+# the only place they are written.
+
+
+def dimension_error(shape: tuple[int, ...], container: str = "an array") -> InvalidInputError:
+    """X is not 2-D: say so, and how to reshape a single feature or sample.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape received.
+    container : str, default="an array"
+        What was received ("an array", "a tensor", "a Dask array").
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    hint = (
+        " Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a "
+        "single sample."
+        if len(shape) == 1
+        else ""
+    )
+    return InvalidInputError(
+        "X must be 2-D of shape (n_samples, n_features); got "
+        f"{container} of shape {tuple(shape)}.{hint}"
+    )
+
+
+def empty_error(shape: tuple[int, ...]) -> InvalidInputError:
+    """X has no row or no column.
+
+    Parameters
+    ----------
+    shape : tuple of int
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    return InvalidInputError(
+        f"X must have at least one row and one column; got shape {tuple(shape)}. Pass "
+        "non-empty data (check the data source)."
+    )
+
+
+def complex_error(dtype: Any) -> InvalidInputError:
+    """X holds complex numbers.
+
+    Parameters
+    ----------
+    dtype : dtype
+        The dtype received.
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    return InvalidInputError(
+        f"Complex data not supported: X must be real; got complex values (dtype {dtype}). "
+        "Take X.real or abs(X) first."
+    )
+
+
+def non_numeric_columns_error(columns: list[str]) -> NonNumericDataError:
+    """A DataFrame has non-numeric columns.
+
+    Parameters
+    ----------
+    columns : list of str
+        Their names.
+
+    Returns
+    -------
+    NonNumericDataError
+    """
+    return NonNumericDataError(
+        f"X must contain only numeric columns; got non-numeric columns {columns}. Drop them "
+        "or encode them as numbers first (e.g. X.select_dtypes('number'))."
+    )
+
+
+def not_finite_error(
+    name: str,
+    first: tuple[int, ...],
+    n_nan: int | None = None,
+    n_inf: int | None = None,
+) -> InvalidInputError:
+    """An array holds NaN or infinite values: how many (when counted) and the first one.
+
+    Parameters
+    ----------
+    name : str
+        "X" or "sample_weight".
+    first : tuple of int
+        Index of the first non-finite entry: (row, column) or (row,).
+    n_nan, n_inf : int or None
+        Counts, when they were taken (Dask checks stop at the first chunk that has one).
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    counts = "NaN or inf" if n_nan is None else f"{n_nan} NaN and {n_inf} inf entries"
+    if len(first) == 2:
+        location = f"row {first[0]}, column {first[1]}"
+    else:
+        location = f"row {first[0]}" if len(first) == 1 else f"index {first}"
+    return InvalidInputError(
+        f"{name} must contain only finite values; got {counts} (first at {location}). Remove "
+        "or impute them before fitting (e.g. sklearn.impute.SimpleImputer; for Dask data, "
+        "fillna or da.where)."
+    )
+
+
+def negative_weight_error(
+    row: int, count: int | None = None, value: float | None = None
+) -> InvalidInputError:
+    """Some sample weight is negative.
+
+    Parameters
+    ----------
+    row : int
+        Row of the first negative weight.
+    count : int or None
+        How many there are, when counted.
+    value : float or None
+        The first negative weight, when known.
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    what = "a negative weight" if count is None else f"{count} negative weights"
+    first = f"at row {row}" if value is None else f"first: {value:.6g} at row {row}"
+    return InvalidInputError(
+        f"sample_weight must be non-negative; got {what} ({first}). Use zero to drop a row."
+    )
+
+
+def weight_shape_error(n_samples: int, shape: tuple[int, ...]) -> InvalidInputError:
+    """The weights do not have one entry per row of X.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows of X.
+    shape : tuple of int
+        The shape received.
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    return InvalidInputError(
+        f"sample_weight must have shape ({n_samples},), one weight per row of X; got shape "
+        f"{tuple(shape)}. Pass one non-negative weight for each row."
+    )
+
+
+def no_positive_weight_error(rows: str = "the rows to fit") -> InvalidInputError:
+    """Every weight is zero.
+
+    Parameters
+    ----------
+    rows : str, default="the rows to fit"
+        Which rows were weighed (e.g. "the rows drawn to initialise").
+
+    Returns
+    -------
+    InvalidInputError
+    """
+    return InvalidInputError(
+        f"sample_weight must have at least one positive entry among {rows}; got all zeros. "
+        f"Give {rows} a positive weight."
+    )
+
+
+def check_n_features(
+    estimator: Any, n_features: int, *, reset: bool, names: np.ndarray | None = None
+) -> None:
+    """Record (``reset``) or check the number and names of features of an estimator.
+
+    Used for tensors and Dask collections; NumPy-like input goes through
+    scikit-learn's ``validate_data`` in :func:`check_data`, after the count is checked
+    here with the same words.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        Whose ``n_features_in_`` and ``feature_names_in_`` are set or checked.
+    n_features : int
+        Columns of X.
+    reset : bool
+        True in ``fit``, False in ``predict`` and friends.
+    names : ndarray of str or None, default=None
+        Column names (Dask dataframes); None removes a previous fit's names on reset.
+
+    Raises
+    ------
+    InvalidInputError
+        When not resetting and the count differs from the fitted one.
+    """
+    if reset:
+        estimator.n_features_in_ = int(n_features)
+        if names is not None:
+            estimator.feature_names_in_ = names
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and n_features != expected:
+        # scikit-learn's own sentence (its estimator checks look for it), then the remedy.
+        raise InvalidInputError(
+            f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+            f"{expected} features as input. Pass the same columns as when fitting."
+        )
+
+
+# ---------------------------------------------------------------------- checks
 def _non_numeric_columns(X: Any) -> list[str]:
     """Names of the columns of a DataFrame-like that are not numeric (empty otherwise)."""
     dtypes = getattr(X, "dtypes", None)
@@ -48,20 +279,13 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
     ------
     InvalidInputError
     """
-    # --- memory (issue 8): max and min propagate NaN and reach ±inf without allocating
-    # the X-sized boolean array of isfinite(X), which is only built to locate a bad value.
+    # max and min propagate NaN and reach ±inf without allocating the X-sized boolean
+    # array of isfinite(X), which is only built to locate a bad value (peak memory of a
+    # fit, benchmarks/bench_memory.py).
     if X.size == 0 or (np.isfinite(np.max(X)) and np.isfinite(np.min(X))):
         return
-    finite = np.isfinite(X)
-    n_nan = int(np.isnan(X).sum())
-    n_inf = int(np.isinf(X).sum())
-    where = tuple(int(i) for i in np.argwhere(~finite)[0])
-    location = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {where}"
-    raise InvalidInputError(
-        f"{name} must contain only finite values; got {n_nan} NaN and {n_inf} inf entries "
-        f"(first at {location}). Remove or impute them (e.g. sklearn.impute.SimpleImputer) "
-        "before fitting."
-    )
+    first = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
+    raise not_finite_error(name, first, int(np.isnan(X).sum()), int(np.isinf(X).sum()))
 
 
 def _unmasked(values: Any, name: str, fix: str) -> Any:
@@ -82,6 +306,52 @@ def _unmasked(values: Any, name: str, fix: str) -> Any:
             f"with {int(mask.sum())} masked entries (first at {location}). {fix}"
         )
     return np.ma.getdata(values)
+
+
+def _check_array_like(X: Any) -> tuple[int, ...] | None:
+    """Refuse complex or non-2-D array-likes before scikit-learn converts them; their shape."""
+    if hasattr(X, "dtypes") or hasattr(X, "toarray"):
+        return getattr(X, "shape", None)
+    # np.asarray rather than np.ndim: array-likes that only implement __array__
+    # (scikit-learn's checks pass such objects) refuse other NumPy functions.
+    try:
+        as_array = np.asarray(X)
+    except ValueError:
+        return None
+    if np.iscomplexobj(as_array):
+        raise complex_error(as_array.dtype)
+    if as_array.ndim != 2:
+        raise dimension_error(as_array.shape)
+    return as_array.shape
+
+
+def _validated(estimator: Any, X: Any, reset: bool) -> np.ndarray:
+    """scikit-learn's ``validate_data``, its conversion errors said in our words."""
+    try:
+        return validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+    except TypeError as error:
+        if "sparse" in str(error).lower():
+            raise InvalidInputError(
+                f"X must be a dense array; {error} Convert it with X.toarray()."
+            ) from error
+        raise NonNumericDataError(
+            f"X must contain only numbers; converting it failed: {error}. Drop or encode the "
+            "non-numeric values first."
+        ) from error
+    except ValueError as error:
+        text = str(error)
+        if "could not convert" in text or "invalid literal" in text:
+            raise NonNumericDataError(
+                f"X must contain only numbers; {text}. Drop or encode the non-numeric values first."
+            ) from error
+        raise InvalidInputError(f"{text} Check the shape and contents of X.") from error
 
 
 def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
@@ -122,61 +392,52 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     )
     bad_columns = _non_numeric_columns(X)
     if bad_columns:
-        raise NonNumericDataError(
-            f"X must contain only numeric columns; got non-numeric columns {bad_columns}. "
-            "Drop them or encode them as numbers first (e.g. X.select_dtypes('number'))."
-        )
-    if not hasattr(X, "dtypes") and not hasattr(X, "toarray"):
-        # np.asarray rather than np.ndim: array-likes that only implement __array__
-        # (scikit-learn's checks pass such objects) refuse other NumPy functions.
-        try:
-            as_array = np.asarray(X)
-        except ValueError:
-            as_array = None
-        if as_array is not None and np.iscomplexobj(as_array):
-            raise InvalidInputError(
-                f"Complex data not supported: X must be real; got complex values (dtype "
-                f"{as_array.dtype}). Take X.real "
-                "or np.abs(X) first."
-            )
-        if as_array is not None and as_array.ndim != 2:
-            hint = (
-                " Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
-                "for a single sample."
-                if as_array.ndim == 1
-                else ""
-            )
-            raise InvalidInputError(
-                "X must be 2-D of shape (n_samples, n_features); got an array of shape "
-                f"{as_array.shape}.{hint}"
-            )
-    try:
-        array = validate_data(
-            estimator,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-            ensure_min_samples=1,
-        )
-    except TypeError as error:
-        if "sparse" in str(error).lower():
-            raise InvalidInputError(
-                f"X must be a dense array; {error} Convert it with X.toarray()."
-            ) from error
-        raise NonNumericDataError(
-            f"X must contain only numbers; converting it failed: {error}. Drop or encode the "
-            "non-numeric values first."
-        ) from error
-    except ValueError as error:
-        text = str(error)
-        if "could not convert" in text or "invalid literal" in text:
-            raise NonNumericDataError(
-                f"X must contain only numbers; {text}. Drop or encode the non-numeric values first."
-            ) from error
-        raise InvalidInputError(f"{text} Check the shape and contents of X.") from error
+        raise non_numeric_columns_error(bad_columns)
+    shape = _check_array_like(X)
+    if not reset and shape is not None and len(shape) == 2:
+        check_n_features(estimator, shape[1], reset=False)
+    array = _validated(estimator, X, reset)
     check_finite(array)
     return array
+
+
+def check_tensor(X: Any, dtype: str | None) -> Any:
+    """Validate a data tensor: 2-D, at least one row, real, finite; floating point.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The data.
+    dtype : {"float32", "float64"} or None
+        Convert to this dtype; None keeps float32 and float64 tensors as they are and
+        turns integer, boolean and half-precision (float16, bfloat16) tensors into
+        float64, as :func:`check_data` does for NumPy input.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Raises
+    ------
+    InvalidInputError
+    """
+    import torch  # X is a tensor: torch is installed and imported.
+
+    if X.ndim != 2:
+        raise dimension_error(tuple(X.shape), "a tensor")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise empty_error(tuple(X.shape))
+    if X.is_complex():
+        raise complex_error(X.dtype)
+    if dtype is not None:
+        X = X.to(getattr(torch, dtype))
+    elif X.dtype not in (torch.float32, torch.float64):
+        X = X.to(torch.float64)
+    finite = torch.isfinite(X)
+    if not bool(finite.all()):
+        first = tuple(int(i) for i in torch.nonzero(~finite)[0])
+        raise not_finite_error("X", first, int(torch.isnan(X).sum()), int(torch.isinf(X).sum()))
+    return X
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndarray | None:
@@ -215,23 +476,13 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> 
             f"sample_weight must be numeric; converting it failed: {error}."
         ) from error
     if weights.shape != (n_samples,):
-        raise InvalidInputError(
-            f"sample_weight must have shape ({n_samples},), one weight per row of X; got shape "
-            f"{weights.shape}. Pass one non-negative weight for each row."
-        )
+        raise weight_shape_error(n_samples, weights.shape)
     check_finite(weights, "sample_weight")
     if np.any(weights < 0):
         first = int(np.argmax(weights < 0))
-        raise InvalidInputError(
-            "sample_weight must be non-negative; got "
-            f"{int(np.sum(weights < 0))} negative weights (first: {weights[first]:.6g} at row "
-            f"{first}). Use zero to drop a row."
-        )
+        raise negative_weight_error(first, int(np.sum(weights < 0)), float(weights[first]))
     if not np.any(weights > 0):
-        raise InvalidInputError(
-            "sample_weight must have at least one positive entry; got all zeros. Give the "
-            "rows to fit a positive weight."
-        )
+        raise no_positive_weight_error()
     return weights.astype(dtype, copy=False)
 
 
@@ -294,11 +545,36 @@ def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarr
     return array
 
 
+def _check_init_precisions(precisions: np.ndarray, form: CovarianceForm) -> None:
+    """Positive variances (elementwise forms) or symmetric positive definite matrices."""
+    if form.elementwise:
+        if np.any(precisions <= 0):
+            raise InvalidParameterError(
+                f"precisions_init must be positive for a {form} covariance; got a minimum "
+                f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
+            )
+        return
+    for index, matrix in enumerate(form.stacked(precisions)):
+        if not np.allclose(matrix, matrix.T):
+            raise InvalidParameterError(
+                f"precisions_init must be symmetric; matrix {index} is not (largest "
+                f"asymmetry {np.max(np.abs(matrix - matrix.T)):.6g}). Pass inverse "
+                "covariance matrices, e.g. symmetrised as (P + P.T) / 2."
+            )
+        smallest = float(np.linalg.eigvalsh(matrix).min())
+        if smallest <= 0:
+            raise InvalidParameterError(
+                "precisions_init must be positive definite; matrix "
+                f"{index} has smallest eigenvalue {smallest:.6g}. Pass inverse "
+                "covariance matrices (np.linalg.inv of a positive definite covariance)."
+            )
+
+
 def check_init_arrays(
     weights_init: Any,
     means_init: Any,
     precisions_init: Any,
-    form: Form,
+    form: CovarianceForm | str,
     n_components: int,
     n_features: int,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
@@ -313,7 +589,7 @@ def check_init_arrays(
     precisions_init : array-like or None
         Precisions in the compact shape of ``form``; positive (spherical, diagonal) or
         symmetric positive definite (tied, full).
-    form : {"spherical", "diagonal", "tied", "full"}
+    form : CovarianceForm or its name
         The covariance form.
     n_components, n_features : int
         K and D.
@@ -345,28 +621,8 @@ def check_init_arrays(
     if means_init is not None:
         means = _check_init_array("means_init", means_init, (n_components, n_features))
     if precisions_init is not None:
-        shape = compact_shape(form, n_components, n_features)
+        form = as_form(form)
+        shape = form.compact_shape(n_components, n_features)
         precisions = _check_init_array("precisions_init", precisions_init, shape)
-        if form in ("spherical", "diagonal"):
-            if np.any(precisions <= 0):
-                raise InvalidParameterError(
-                    f"precisions_init must be positive for a {form} covariance; got a minimum "
-                    f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
-                )
-        else:
-            matrices = precisions[None] if form == "tied" else precisions
-            for index, matrix in enumerate(matrices):
-                if not np.allclose(matrix, matrix.T):
-                    raise InvalidParameterError(
-                        f"precisions_init must be symmetric; matrix {index} is not (largest "
-                        f"asymmetry {np.max(np.abs(matrix - matrix.T)):.6g}). Pass inverse "
-                        "covariance matrices, e.g. symmetrised as (P + P.T) / 2."
-                    )
-                smallest = float(np.linalg.eigvalsh(matrix).min())
-                if smallest <= 0:
-                    raise InvalidParameterError(
-                        "precisions_init must be positive definite; matrix "
-                        f"{index} has smallest eigenvalue {smallest:.6g}. Pass inverse "
-                        "covariance matrices (np.linalg.inv of a positive definite covariance)."
-                    )
+        _check_init_precisions(precisions, form)
     return weights, means, precisions

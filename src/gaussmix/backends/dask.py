@@ -1,10 +1,10 @@
 """The Dask executor: one Dask computation per E-step over the row chunks of a Dask array.
 
-Every chunk computes its :class:`~gaussmix.statistics.SufficientStatistics` with the
-same kernels as the in-memory path; the partial statistics are summed by a tree of
-additions whose shape depends only on the number of chunks, so the result does not
-depend on which worker ran what, or in which order tasks finished. Only the K-sized
-statistics travel to the client, where the M-step runs.
+Every chunk computes its :class:`~gaussmix.kernels.ChunkMoments` with the same kernels
+as the in-memory path; the partial moments are summed by a tree of additions whose shape
+depends only on the number of chunks, so the result does not depend on which worker ran
+what, or in which order tasks finished. Only the K-sized moments travel to the client,
+where :func:`gaussmix.kernels.unwhiten` and the M-step run.
 
 Dask is imported lazily: ``import gaussmix`` works without it, and fitting a Dask
 collection without it raises an :class:`ImportError` that names the extra to install.
@@ -22,12 +22,22 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gaussmix.backends.base import Executor
 from gaussmix.backends.numpy import NumpyBackend
-from gaussmix.covariance.base import ScatterKind
+from gaussmix.covariance.forms import SecondMoment
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError, NonNumericDataError
-from gaussmix.kernels import PreparedParameters, prepare_parameters
-from gaussmix.parameters import MixtureParameters
-from gaussmix.statistics import SufficientStatistics
+from gaussmix.kernels import ChunkMoments, PreparedParameters
+from gaussmix.validation import (
+    check_n_features,
+    check_sample_weight,
+    dimension_error,
+    empty_error,
+    negative_weight_error,
+    no_positive_weight_error,
+    non_numeric_columns_error,
+    not_finite_error,
+    weight_shape_error,
+)
 
 __all__ = [
     "INIT_SAMPLE_BYTES",
@@ -127,48 +137,37 @@ def check_persist(persist: Any) -> None:
         )
 
 
-def _not_finite_error(name: str, row: int, column: int | None) -> InvalidInputError:
-    location = f"row {row}" if column is None else f"row {row}, column {column}"
-    return InvalidInputError(
-        f"{name} must contain only finite values; got NaN or inf (first at {location}). "
-        "Remove or impute them (e.g. with dask's fillna or da.where) before fitting."
-    )
-
-
 def _check_block_values(block: np.ndarray, weights: np.ndarray | None, offset: int) -> None:
     """Raise on NaN/inf in a chunk of X, or on invalid weights; ``offset`` is its first row."""
     finite = np.isfinite(block)
     if not finite.all():
         row, column = np.argwhere(~finite)[0]
-        raise _not_finite_error("X", offset + int(row), int(column))
+        raise not_finite_error("X", (offset + int(row), int(column)))
     if weights is None:
         return
     if not np.isfinite(weights).all():
         row = offset + int(np.argmin(np.isfinite(weights)))
-        raise _not_finite_error("sample_weight", row, None)
+        raise not_finite_error("sample_weight", (row,))
     if np.any(weights < 0):
-        row = offset + int(np.argmax(weights < 0))
-        raise InvalidInputError(
-            f"sample_weight must be non-negative; got a negative weight at row {row}. Use zero "
-            "to drop a row."
-        )
+        raise negative_weight_error(offset + int(np.argmax(weights < 0)))
 
 
-def _block_statistics(
+def _block_moments(
     block: np.ndarray,
     weights: np.ndarray | None,
-    parameters: MixtureParameters,
-    kind: ScatterKind,
+    prepared: PreparedParameters,
+    moment: SecondMoment,
     chunk_size: int,
     check_offset: int | None,
-) -> SufficientStatistics:
-    """The task run on one Dask chunk: its statistics, in cache-sized row blocks."""
+) -> ChunkMoments:
+    """The task run on one Dask chunk: its moments, in cache-sized row blocks."""
     if check_offset is not None:
         _check_block_values(block, weights, check_offset)
-    return NumpyBackend(block, weights, chunk_size, use_fused=False).statistics(parameters, kind)
+    executor = NumpyBackend(block, weights, chunk_size, use_fused=False)
+    return executor.sum_moments(prepared, moment)
 
 
-def _sum_in_order(parts: list[SufficientStatistics]) -> SufficientStatistics:
+def _sum_in_order(parts: list[ChunkMoments]) -> ChunkMoments:
     return functools.reduce(operator.add, parts)
 
 
@@ -186,7 +185,7 @@ def _apply_rows(
     return NumpyBackend(block, None, chunk_size, use_fused=False).map_rows(function)
 
 
-class DaskBackend:
+class DaskBackend(Executor):
     """Runs the E-step over the row chunks of a Dask array as one Dask computation.
 
     Workers use the array kernels, not the compiled ones of :mod:`gaussmix.fused`:
@@ -216,35 +215,23 @@ class DaskBackend:
         self.chunk_size = int(chunk_size)
         self._values_checked = False
 
-    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
-        """Parameters laid out for the kernels in the data's dtype (shipped with each task).
-
-        Parameters
-        ----------
-        parameters : MixtureParameters
-
-        Returns
-        -------
-        PreparedParameters
-        """
-        return prepare_parameters(parameters, np, self.X.dtype)
-
     def _offsets(self) -> list[int]:
         return [int(start) for start in np.cumsum((0, *self.X.chunks[0]))[:-1]]
 
-    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
-        """E-step over all rows, computed by Dask; the summed statistics under ``parameters``.
+    def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
+        """The chunks' moments, one Dask task per chunk, summed by a fixed tree of fan-in 8.
 
         Parameters
         ----------
-        parameters : MixtureParameters
-            The current mixture.
-        kind : {"trace", "diagonal", "full"}
-            The scatter kind of the covariance model.
+        prepared : PreparedParameters
+            From :meth:`prepare` (NumPy, the data's dtype).
+        moment : {"diagonal", "full"}
+            The second moment to accumulate.
 
         Returns
         -------
-        SufficientStatistics
+        ChunkMoments
+            NumPy float64 arrays, computed by one ``dask.compute``.
         """
         dask = require_dask()
         blocks = self.X.to_delayed().ravel()
@@ -253,11 +240,11 @@ class DaskBackend:
         else:
             weights = list(self.sample_weight.to_delayed().ravel())
         # One graph node holds the parameters, so they travel once per worker, not per task.
-        shared = dask.delayed(parameters, name=f"gaussmix-parameters-{uuid.uuid4().hex}")
-        task = dask.delayed(_block_statistics, pure=True)
+        shared = dask.delayed(prepared, name=f"gaussmix-parameters-{uuid.uuid4().hex}")
+        task = dask.delayed(_block_moments, pure=True)
         check = not self._values_checked
         parts = [
-            task(block, block_weights, shared, kind, self.chunk_size, offset if check else None)
+            task(block, block_weights, shared, moment, self.chunk_size, offset if check else None)
             for block, block_weights, offset in zip(blocks, weights, self._offsets(), strict=True)
         ]
         add = dask.delayed(_sum_in_order, pure=True)
@@ -307,10 +294,7 @@ def _as_dask_array(X: Any) -> tuple[Any, np.ndarray | None]:
     if hasattr(X, "to_dask_array") and hasattr(X, "columns") and X.ndim == 2:
         bad = [str(column) for column, dtype in X.dtypes.items() if dtype.kind not in "biuf"]
         if bad:
-            raise NonNumericDataError(
-                f"X must contain only numeric columns; got non-numeric columns {bad}. Drop them "
-                "or encode them as numbers first (e.g. X.select_dtypes('number'))."
-            )
+            raise non_numeric_columns_error(bad)
         columns = list(X.columns)
         if columns and all(isinstance(column, str) for column in columns):
             names = np.asarray(columns, dtype=object)
@@ -350,11 +334,7 @@ def check_dask_data(estimator: Any, X: Any, *, reset: bool) -> Any:
     """
     X, names = _as_dask_array(X)
     if X.ndim != 2:
-        hint = " Use X.reshape(-1, 1) for a single feature." if X.ndim == 1 else ""
-        raise InvalidInputError(
-            f"X must be 2-D of shape (n_samples, n_features); got an array of shape {X.shape}."
-            f"{hint}"
-        )
+        raise dimension_error(X.shape, "a Dask array")
     if X.dtype.kind not in "biuf":
         raise NonNumericDataError(
             f"X must contain only numbers; got a Dask array of dtype {X.dtype}. Convert it "
@@ -364,23 +344,10 @@ def check_dask_data(estimator: Any, X: Any, *, reset: bool) -> Any:
         X = X.compute_chunk_sizes()
     n_samples, n_features = X.shape
     if n_samples < 1 or n_features < 1:
-        raise InvalidInputError(
-            f"X must have at least one row and one column; got shape {X.shape}. Check the data "
-            "source."
-        )
+        raise empty_error(X.shape)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    if reset:
-        estimator.n_features_in_ = n_features
-        if names is not None:
-            estimator.feature_names_in_ = names
-        elif hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
-    elif n_features != estimator.n_features_in_:
-        raise InvalidInputError(
-            f"X must have {estimator.n_features_in_} features, as in fit; got {n_features}. Pass "
-            "the same columns that the model was fitted on."
-        )
+    check_n_features(estimator, n_features, reset=reset, names=names)
     return X.rechunk({1: -1})
 
 
@@ -390,17 +357,12 @@ def _check_dask_weights(sample_weight: Any, X: Any) -> Any:
     if sample_weight is None:
         return None
     if not is_dask_collection(sample_weight):
-        from gaussmix.validation import check_sample_weight
-
         weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         return da.from_array(weights, chunks=(X.chunks[0],))
     if hasattr(sample_weight, "to_dask_array"):
         sample_weight = sample_weight.to_dask_array(lengths=True)
     if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
-        raise InvalidInputError(
-            f"sample_weight must have shape ({X.shape[0]},), one weight per row of X; got shape "
-            f"{sample_weight.shape}."
-        )
+        raise weight_shape_error(X.shape[0], sample_weight.shape)
     if sample_weight.dtype.kind not in "biuf":
         raise InvalidInputError(
             f"sample_weight must be numeric; got dtype {sample_weight.dtype}. Convert it with "
@@ -557,14 +519,11 @@ def prepare_dask_fit(
     finite = np.isfinite(sample)
     if not finite.all():
         row, column = np.argwhere(~finite)[0]
-        raise _not_finite_error("X", int(indices[row]), int(column))
+        raise not_finite_error("X", (int(indices[row]), int(column)))
     if sample_weights is not None:
         _check_block_values(sample, sample_weights, 0)
         if not np.any(sample_weights > 0):
-            raise InvalidInputError(
-                "sample_weight must have at least one positive entry among the rows drawn to "
-                "initialise; got all zeros. Give the rows to fit a positive weight."
-            )
+            raise no_positive_weight_error("the rows drawn to initialise")
     return DaskFitData(X, weights, sample, sample_weights, persisted)
 
 
@@ -590,9 +549,8 @@ def dask_weighted_mean(values: Any, sample_weight: Any) -> float:
     numerator, denominator, smallest = dask.compute(
         (values * weights).sum(), weights.sum(), weights.min()
     )
-    if smallest < 0 or not denominator > 0:
-        raise InvalidInputError(
-            "sample_weight must have at least one positive entry; got all zeros or negative "
-            "weights. Give the rows to score a positive weight."
-        )
+    if smallest < 0:
+        raise negative_weight_error(int(dask.compute(weights.argmin())[0]))
+    if not denominator > 0:
+        raise no_positive_weight_error("the rows to score")
     return float(numerator / denominator)

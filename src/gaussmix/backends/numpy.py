@@ -3,26 +3,20 @@ order, or, for data that fit in one task, all rows in one call in the calling th
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cache, reduce
+from functools import cache, partial, reduce
 from operator import add
 from typing import Any
 
 import numpy as np
 
 from gaussmix import fused
+from gaussmix.backends.base import Executor, PosteriorFunction, default_n_threads
 from gaussmix.covariance.base import ScatterKind
-from gaussmix.kernels import (
-    PreparedParameters,
-    chunk_moments,
-    posterior,
-    prepare_parameters,
-    unwhiten,
-    whitened_kind,
-)
+from gaussmix.covariance.forms import SecondMoment
+from gaussmix.kernels import ChunkMoments, PreparedParameters, chunk_moments, posterior
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -36,13 +30,15 @@ __all__ = [
 ]
 
 # The array kernels' largest per-chunk temporaries are (K × D × rows). About 256k
-# elements (2 MiB in float64) was measured fastest on P1, P2 and P4 of issue 3 (single
-# thread, AMD EPYC): smaller chunks pay NumPy's per-call overhead on ~20 calls per chunk,
-# larger ones fall out of cache.
+# elements (2 MiB in float64) was measured fastest on workloads P1, P2 and P4 of
+# benchmarks/bench_em.py (1,000,000 rows × 2 features, K = 3; 1,000,000 × 8, K = 8, full
+# and diagonal; single thread, AMD EPYC): smaller chunks pay NumPy's per-call overhead on
+# ~20 calls per chunk, larger ones fall out of cache.
 _SCRATCH_ELEMENTS = 2**18
 # The fused kernels write one (K·D × rows) buffer per chunk (the projection GEMM's output)
 # and read it a few times, so it should stay in a core's L2: 512 KiB on the 2-core AMD EPYC.
-# OpenBLAS writes that output at 59 GFLOP/s on 2 threads for P3 of issue 3 when it is
+# OpenBLAS writes that output at 59 GFLOP/s on 2 threads for P3 of benchmarks/bench_em.py
+# (200,000 × 16, K = 16) when it is
 # 256 KiB (128 rows), 31 GFLOP/s at 2 MiB (1,024 rows): the E-step took 80 instead of
 # 100 ms. Below 256 rows the loops over rows grow too short. The Python cost is per block
 # of chunks, not per chunk.
@@ -51,8 +47,9 @@ _FUSED_MIN_ROWS = 256
 # Largest (K·D × rows) float64 buffer that the default chunk size allows, per thread.
 _MAX_SCRATCH_BYTES = 32 * 2**20
 # Chunks per task of the fused kernels: one compiled call runs them all, so the ~30 µs of
-# Python and the GIL hand-off per task are shared by 8 chunks, while P3 of issue 3 still
-# has 25 tasks to spread over the threads.
+# Python and the GIL hand-off per task are shared by 8 chunks, while P3 of
+# benchmarks/bench_em.py (200,000 × 16, K = 16) still has 25 tasks to spread over the
+# threads.
 _CHUNKS_PER_BLOCK = 8
 
 
@@ -126,27 +123,6 @@ def _fusable(rows: Any) -> bool:
     )
 
 
-def default_n_threads() -> int:
-    """Number of threads the NumPy backend uses: the cores this process may run on.
-
-    ``OMP_NUM_THREADS``, when set to a positive integer, caps it, as it caps OpenMP and
-    BLAS threads: job schedulers and joblib's worker processes set it so that parallel
-    processes do not oversubscribe the machine.
-
-    Returns
-    -------
-    int
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if limit.isdigit() and int(limit) > 0:
-        return min(cores, int(limit))
-    return cores
-
-
 @cache
 def _pool(n_threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="gaussmix")
@@ -158,7 +134,7 @@ def _in_order(
     """``function(task)`` for each task, computed on ``pool``, yielded in task order.
 
     At most ``window`` tasks are submitted ahead of the one being yielded
-    (``Executor.map`` would submit them all at once, holding every task's input).
+    (``ThreadPoolExecutor.map`` would submit them all at once, holding every task's input).
     """
     pending: deque[Future[Any]] = deque()
     try:
@@ -174,7 +150,7 @@ def _in_order(
             future.cancel()
 
 
-class NumpyBackend:
+class NumpyBackend(Executor):
     """Visits row blocks of an in-memory array on all cores and sums their statistics.
 
     Parameters
@@ -212,8 +188,18 @@ class NumpyBackend:
         self.X = X
         self.sample_weight = sample_weight
         self.chunk_size = int(chunk_size)
-        self.n_threads = default_n_threads() if n_threads is None else int(n_threads)
-        self.use_fused = fused.available() if use_fused is None else bool(use_fused)
+        self._n_threads = default_n_threads() if n_threads is None else int(n_threads)
+        self._use_fused = fused.available() if use_fused is None else bool(use_fused)
+
+    @property
+    def n_threads(self) -> int:
+        """Threads visiting chunks (the calling thread alone when 1)."""
+        return self._n_threads
+
+    @property
+    def use_fused(self) -> bool:
+        """Whether the compiled kernels evaluate the chunks, a block of 8 per task."""
+        return self._use_fused
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(rows, weights)`` chunks in order (views of X).
@@ -273,51 +259,52 @@ class NumpyBackend:
             return combine(function(task) for task in tasks)
         return combine(_in_order(_pool(self.n_threads), function, tasks, 2 * self.n_threads))
 
-    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
-        """Parameters laid out for the kernels in the data's dtype.
+    def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
+        """The chunks' moments, each task's on the pool, summed in task order.
 
         Parameters
         ----------
-        parameters : MixtureParameters
+        prepared : PreparedParameters
+            From :meth:`prepare`.
+        moment : {"diagonal", "full"}
+            The second moment to accumulate.
 
         Returns
         -------
-        PreparedParameters
+        ChunkMoments
+            NumPy float64 arrays.
         """
-        return prepare_parameters(parameters, np, self.X.dtype)
-
-    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
-        """E-step over all rows: the summed sufficient statistics under ``parameters``.
-
-        Parameters
-        ----------
-        parameters : MixtureParameters
-            The current mixture.
-        kind : {"trace", "diagonal", "full"}
-            The scatter kind of the covariance model.
-
-        Returns
-        -------
-        SufficientStatistics
-        """
-        prepared = self.prepare(parameters)
-        second = whitened_kind(parameters.form, kind)
-        if self.use_fused:
-            packed = self._run(
-                self.blocks(),
-                lambda block: fused.block_moments(
-                    block[0], 0, block[0].shape[0], self.chunk_size, block[1], prepared, second
-                ),
-                lambda blocks: reduce(np.add, blocks),
-                self.chunk_size * _CHUNKS_PER_BLOCK,
-            )
-            total = fused.unpack(packed, prepared, second)
-        else:
-            total = self._map(
-                lambda rows, weights: chunk_moments(rows, weights, prepared, second),
+        if not self.use_fused:
+            return self._map(
+                lambda rows, weights: chunk_moments(rows, weights, prepared, moment),
                 lambda chunks: reduce(add, chunks),
             )
-        return unwhiten(total, parameters, kind)
+        packed = self._run(
+            self.blocks(),
+            lambda block: fused.block_moments(
+                block[0], 0, block[0].shape[0], self.chunk_size, block[1], prepared, moment
+            ),
+            lambda blocks: reduce(np.add, blocks),
+            self.chunk_size * _CHUNKS_PER_BLOCK,
+        )
+        return fused.unpack(packed, prepared, moment)
+
+    def posterior_function(self, prepared: PreparedParameters) -> PosteriorFunction:
+        """:func:`posterior_rows` with this executor's kernels and chunk size.
+
+        Parameters
+        ----------
+        prepared : PreparedParameters
+            From :meth:`prepare`.
+
+        Returns
+        -------
+        callable
+            ``rows -> (log_norm, responsibilities)``.
+        """
+        return partial(
+            posterior_rows, prepared=prepared, use_fused=self.use_fused, chunk_size=self.chunk_size
+        )
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Apply a row-wise function task by task and gather the results in order.
@@ -421,7 +408,7 @@ def numpy_backend(
     return NumpyBackend(X, sample_weight, chunk_size, n_threads=n_threads, use_fused=use_fused)
 
 
-class SmallDataBackend:
+class SmallDataBackend(Executor):
     """All rows in one call, in the calling thread: the executor of data that fit in one task.
 
     Parameters
@@ -440,8 +427,8 @@ class SmallDataBackend:
 
     Notes
     -----
-    The same contract as :class:`NumpyBackend` (``statistics``, ``prepare``,
-    ``map_rows``), without its pool, blocks and per-chunk reductions. With numba an
+    The :class:`~gaussmix.backends.base.Executor` contract of :class:`NumpyBackend`,
+    without its pool, blocks and per-chunk reductions. With numba an
     E-step is one compiled call from the parameters to the statistics
     (:func:`gaussmix.fused.whole_statistics`); without it, one call of each array
     kernel. Choose it through :func:`numpy_backend`.
@@ -457,21 +444,42 @@ class SmallDataBackend:
         self.X = np.ascontiguousarray(X)
         self.sample_weight = sample_weight
         self.chunk_size = max(1, int(chunk_size))
-        self.n_threads = 1
-        self.use_fused = fused.available() if use_fused is None else bool(use_fused)
+        self._use_fused = fused.available() if use_fused is None else bool(use_fused)
 
-    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
-        """Parameters laid out for the kernels in the data's dtype.
+    @property
+    def n_threads(self) -> int:
+        """1: everything runs in the calling thread."""
+        return 1
+
+    @property
+    def use_fused(self) -> bool:
+        """Whether an E-step is one compiled call (:func:`gaussmix.fused.whole_statistics`)."""
+        return self._use_fused
+
+    def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
+        """The moments of all rows: one compiled call, or the array kernels on all of X.
 
         Parameters
         ----------
-        parameters : MixtureParameters
+        prepared : PreparedParameters
+            From :meth:`prepare`.
+        moment : {"diagonal", "full"}
+            The second moment to accumulate.
 
         Returns
         -------
-        PreparedParameters
+        ChunkMoments
+            NumPy float64 arrays.
         """
-        return prepare_parameters(parameters, np, self.X.dtype)
+        if not self.use_fused:
+            return chunk_moments(self.X, self.sample_weight, prepared, moment)
+        n_rows = self.X.shape[0]
+        packed = fused.block_moments(
+            self.X, 0, n_rows, self.chunk_size, self.sample_weight, prepared, moment
+        )
+        return fused.unpack(packed, prepared, moment)
+
+    posterior_function = NumpyBackend.posterior_function
 
     def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
         """E-step over all rows: the summed sufficient statistics under ``parameters``.
@@ -486,14 +494,19 @@ class SmallDataBackend:
         Returns
         -------
         SufficientStatistics
+
+        Notes
+        -----
+        With the compiled kernels, :func:`gaussmix.fused.whole_statistics` computes what
+        :meth:`Executor.statistics` computes (preparation, moments, unwhitening) in one
+        call: 15 instead of 185 µs an E-step on Old Faithful, 272 × 2, K = 3
+        (``benchmarks/bench_small.py``).
         """
-        if self.use_fused:
+        if self._use_fused:
             return fused.whole_statistics(
                 self.X, self.sample_weight, parameters, kind, self.chunk_size
             )
-        second = whitened_kind(parameters.form, kind)
-        moments = chunk_moments(self.X, self.sample_weight, self.prepare(parameters), second)
-        return unwhiten(moments, parameters, kind)
+        return super().statistics(parameters, kind)
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Apply a row-wise function to all rows at once.

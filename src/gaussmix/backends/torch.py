@@ -14,21 +14,27 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix.covariance.base import ScatterKind
-from gaussmix.exceptions import InvalidInputError, InvalidParameterError
+from gaussmix.backends.base import Executor
+from gaussmix.covariance.forms import SecondMoment
+from gaussmix.exceptions import InvalidParameterError
 from gaussmix.kernels import (
     ChunkMoments,
     PreparedParameters,
     chunk_moments,
     moments_to_host,
     prepare_parameters,
-    unwhiten,
-    whitened_kind,
 )
 from gaussmix.parameters import MixtureParameters
-from gaussmix.statistics import SufficientStatistics
+from gaussmix.validation import check_tensor
 
-__all__ = ["TorchBackend", "check_device", "import_torch", "is_tensor", "to_numpy"]
+__all__ = [
+    "TorchBackend",
+    "check_device",
+    "check_tensor",
+    "import_torch",
+    "is_tensor",
+    "to_numpy",
+]
 
 # On a GPU the (K × D × rows) temporaries may be large: 2**24 elements is 64 MiB in
 # float32, big enough to keep the device busy and small beside its memory.
@@ -161,58 +167,7 @@ def check_device(device: Any) -> Any:
     return resolved
 
 
-def check_tensor(X: Any, dtype: str | None) -> Any:
-    """Validate a data tensor: 2-D, at least one row, numeric, finite; floating point.
-
-    Parameters
-    ----------
-    X : torch.Tensor
-        The data.
-    dtype : {"float32", "float64"} or None
-        Convert to this dtype; None keeps float32 and float64 tensors as they are and
-        turns integer, boolean and half-precision (float16, bfloat16) tensors into
-        float64, as NumPy input is.
-
-    Returns
-    -------
-    torch.Tensor
-
-    Raises
-    ------
-    InvalidInputError
-    """
-    torch = import_torch()
-    if X.ndim != 2:
-        hint = " Use X.reshape(-1, 1) for a single feature." if X.ndim == 1 else ""
-        raise InvalidInputError(
-            "X must be 2-D of shape (n_samples, n_features); got a tensor of shape "
-            f"{tuple(X.shape)}.{hint}"
-        )
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise InvalidInputError(
-            f"X must have at least one row and one column; got shape {tuple(X.shape)}. "
-            "Pass a non-empty tensor."
-        )
-    if X.is_complex():
-        raise InvalidInputError(
-            f"X must be real; got a tensor of dtype {X.dtype}. Take X.real or X.abs() first."
-        )
-    if dtype is not None:
-        X = X.to(getattr(torch, dtype))
-    elif X.dtype not in (torch.float32, torch.float64):
-        X = X.to(torch.float64)
-    finite = torch.isfinite(X)
-    if not bool(finite.all()):
-        where = tuple(int(i) for i in torch.nonzero(~finite)[0])
-        raise InvalidInputError(
-            f"X must contain only finite values; got {int((~finite).sum())} NaN or inf "
-            f"entries (first at row {where[0]}, column {where[1]}). Remove or impute them "
-            "before fitting."
-        )
-    return X
-
-
-class TorchBackend:
+class TorchBackend(Executor):
     """Visits row chunks of the data as torch tensors on one device and sums their moments.
 
     Parameters
@@ -309,29 +264,27 @@ class TorchBackend:
         xp = array_namespace(self.X)
         return prepare_parameters(parameters, xp, self.X.dtype, self.device)
 
-    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
-        """E-step over all rows: the summed sufficient statistics under ``parameters``.
+    def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
+        """The chunks' moments, accumulated on the device in float64, then copied to the host.
 
         Parameters
         ----------
-        parameters : MixtureParameters
-            The current mixture.
-        kind : {"trace", "diagonal", "full"}
-            The scatter kind of the covariance model.
+        prepared : PreparedParameters
+            From :meth:`prepare`, on the device.
+        moment : {"diagonal", "full"}
+            The second moment to accumulate.
 
         Returns
         -------
-        SufficientStatistics
-            On the host, float64.
+        ChunkMoments
+            NumPy float64 arrays.
         """
-        prepared = self.prepare(parameters)
-        second = whitened_kind(parameters.form, kind)
         total: ChunkMoments | None = None
         with self.torch.no_grad():
             for rows, weights in self.chunks():
-                moments = chunk_moments(rows, weights, prepared, second)
+                moments = chunk_moments(rows, weights, prepared, moment)
                 total = moments if total is None else total + moments
-        return unwhiten(moments_to_host(total), parameters, kind)
+        return moments_to_host(total)
 
     def map_rows(self, function: Callable[[Any], Any]) -> Any:
         """Apply a row-wise function chunk by chunk and concatenate the results on the device.

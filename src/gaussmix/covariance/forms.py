@@ -1,26 +1,48 @@
-"""The four covariance forms: compact shapes, precision Cholesky factors and log-determinants.
+"""The four covariance forms as objects: compact shapes, precision factors, log-determinants.
 
 Every covariance model stores its covariances in one of these forms, and the E-step
-kernel only needs to know the form, never the model.
+kernels only need to know the form, never the model. A form is a :class:`CovarianceForm`
+member, a ``str`` (``CovarianceForm.FULL == "full"``), so code and files that hold the
+plain names keep working; everything that depends on the layout asks the form.
+
+=========  ====================  ================================  ================
+form       covariance array      precision factor                  shared by all K
+=========  ====================  ================================  ================
+spherical  (K,) variances        (K,) ``1/σ``                      no
+diagonal   (K, D) variances      (K, D) ``1/σ``                    no
+tied       (D, D)                (D, D) upper U, ``Σ⁻¹ = U Uᵀ``    yes
+full       (K, D, D)             (K, D, D) upper U, ``Σ⁻¹ = U Uᵀ`` no
+=========  ====================  ================================  ================
 """
 
 from __future__ import annotations
 
+import enum
+from typing import Any, Literal
+
 import numpy as np
 from scipy import linalg
 
-from gaussmix.covariance.base import Form
 from gaussmix.exceptions import CollapsedComponentError
 
 __all__ = [
+    "CovarianceForm",
+    "SecondMoment",
+    "as_form",
     "collapse_error",
     "compact_shape",
+    "covariances_from_precision_cholesky",
     "dense_covariances",
     "log_det_precision_cholesky",
     "precision_cholesky_from_covariances",
     "precision_cholesky_from_precisions",
 ]
 
+SecondMoment = Literal["diagonal", "full"]
+"""The second moment a chunk accumulates in its whitened basis: the diagonal of
+``Σ r P Pᵀ`` or the whole matrix. Not a scatter kind (``"trace"``, ``"diagonal"``,
+``"full"``), which says what the covariance model needs from the M-step's statistics:
+:meth:`CovarianceForm.second_moment` maps one to the other."""
 
 # SciPy's Cholesky refuses NaN/inf with a bare ValueError; name the component instead.
 _NOT_FINITE = (
@@ -29,26 +51,262 @@ _NOT_FINITE = (
 )
 
 
-def compact_shape(form: Form, n_components: int, n_features: int) -> tuple[int, ...]:
-    """Shape of the covariance (and precision) array of a form.
+class CovarianceForm(enum.StrEnum):
+    """A covariance form: the layout of the covariance and precision-factor arrays.
+
+    Members compare equal to their names (``CovarianceForm("tied") == "tied"``) and
+    format as them. ``CovarianceForm(name)`` turns a name into its member.
+
+    Attributes
+    ----------
+    elementwise : bool
+        The precision factor scales each feature on its own (spherical, diagonal):
+        ``1/σ``, no matrix. Otherwise it is an upper-triangular matrix that mixes
+        features (tied, full).
+    shared : bool
+        One covariance for all components (tied).
+    """
+
+    SPHERICAL = "spherical", True, False
+    DIAGONAL = "diagonal", True, False
+    TIED = "tied", False, True
+    FULL = "full", False, False
+
+    elementwise: bool
+    shared: bool
+
+    def __new__(cls, value: str, elementwise: bool = False, shared: bool = False) -> CovarianceForm:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.elementwise = elementwise
+        member.shared = shared
+        return member
+
+    def compact_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of the covariance (and precision) array: see the module's table.
+
+        Parameters
+        ----------
+        n_components, n_features : int
+            K and D.
+
+        Returns
+        -------
+        tuple of int
+        """
+        per_component = () if self is CovarianceForm.SPHERICAL else (n_features,)
+        if self.elementwise:
+            return (n_components, *per_component)
+        head = () if self.shared else (n_components,)
+        return (*head, n_features, n_features)
+
+    def stacked(self, matrices: np.ndarray) -> np.ndarray:
+        """A tied form's one (D, D) array as a stack of one, (1, D, D); others unchanged."""
+        return matrices[None] if self.shared else matrices
+
+    def component(self, index: int) -> int | None:
+        """The component an index of the compact array names: None for the shared one."""
+        return None if self.shared else int(index)
+
+    def second_moment(self, scatter_kind: str) -> SecondMoment:
+        """The whitened second moment the chunks accumulate to deliver a scatter kind.
+
+        Parameters
+        ----------
+        scatter_kind : {"trace", "diagonal", "full"}
+            The scatter kind the covariance model's M-step needs.
+
+        Returns
+        -------
+        {"diagonal", "full"}
+            Matrix factors mix coordinates, so the whitened moment must be the full
+            matrix; elementwise factors only scale, so the diagonal suffices unless the
+            model asks for the full scatter.
+        """
+        return "full" if not self.elementwise or scatter_kind == "full" else "diagonal"
+
+    def feature_scales(self, factors: np.ndarray, n_features: int) -> np.ndarray:
+        """(K, D) per-feature precision factors ``1/σ_kd`` of an elementwise form."""
+        if self is CovarianceForm.SPHERICAL:
+            return np.repeat(factors[:, None], n_features, 1)
+        return factors
+
+    def precisions(self, factors: np.ndarray) -> np.ndarray:
+        """Precisions Σ⁻¹ in the compact shape: ``U Uᵀ``, or ``1/σ²`` elementwise.
+
+        Parameters
+        ----------
+        factors : ndarray
+            Precision Cholesky factors in the compact shape.
+
+        Returns
+        -------
+        ndarray
+        """
+        if self.elementwise:
+            return factors**2
+        return factors @ np.swapaxes(factors, -1, -2)
+
+    def log_det_precision_cholesky(self, factors: np.ndarray, n_features: int) -> np.ndarray:
+        """Half the log-determinant of each precision, ½·log|Σ_k⁻¹| = Σ_d log U_dd.
+
+        Parameters
+        ----------
+        factors : ndarray
+            Precision Cholesky factors in the compact shape.
+        n_features : int
+            D (a spherical factor stands for D equal ones).
+
+        Returns
+        -------
+        ndarray of shape (n_components,), or a scalar for the tied form
+        """
+        if self is CovarianceForm.SPHERICAL:
+            return n_features * np.log(factors)
+        if self.elementwise:
+            return np.sum(np.log(factors), axis=1)
+        return np.sum(np.log(np.diagonal(factors, axis1=-2, axis2=-1)), axis=-1)
+
+    def dense(self, covariances: np.ndarray, n_components: int, n_features: int) -> np.ndarray:
+        """Full (K, D, D) covariance matrices from the compact shape.
+
+        Parameters
+        ----------
+        covariances : ndarray
+            Covariances in the compact shape.
+        n_components, n_features : int
+            K and D (needed to expand the tied and spherical forms).
+
+        Returns
+        -------
+        ndarray of shape (n_components, n_features, n_features)
+            The full form's own array; a new array for the others.
+        """
+        if self.shared:
+            return np.broadcast_to(covariances, (n_components, *covariances.shape)).copy()
+        if not self.elementwise:
+            return covariances
+        identity = np.eye(n_features)
+        if self is CovarianceForm.DIAGONAL:
+            return covariances[:, :, None] * identity
+        return covariances[:, None, None] * identity
+
+    def precision_cholesky(
+        self, covariances: np.ndarray, n_k: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Cholesky factors of the precisions, in the compact shape.
+
+        Parameters
+        ----------
+        covariances : ndarray
+            Covariances in the compact shape.
+        n_k : ndarray of shape (n_components,), optional
+            Effective number of points, only used to make the error message precise.
+
+        Returns
+        -------
+        ndarray
+            ``1/√σ²`` for the elementwise forms; the upper-triangular ``U`` with
+            ``Σ⁻¹ = U Uᵀ`` for tied and full.
+
+        Raises
+        ------
+        CollapsedComponentError
+            If a covariance is not positive definite.
+        """
+        covariances = np.asarray(covariances, dtype=np.float64)
+        if self.elementwise:
+            return _elementwise_factors(covariances, n_k)
+        if self.shared:
+            return _shared_factor(covariances)
+        return _component_factors(covariances, n_k)
+
+    def precision_cholesky_from_precisions(self, precisions: np.ndarray) -> np.ndarray:
+        """Cholesky factors U (Σ⁻¹ = U Uᵀ, U upper triangular) from precision matrices.
+
+        Parameters
+        ----------
+        precisions : ndarray
+            Precisions in the compact shape; assumed already validated as positive
+            (elementwise forms) or symmetric positive definite (tied, full).
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``precisions``.
+
+        Notes
+        -----
+        The factor is derived through the covariance Σ = P⁻¹ (one Cholesky solve), so it
+        obeys the same upper-triangular convention as factors computed in the M-step.
+        """
+        if self.elementwise:
+            return np.sqrt(precisions)
+
+        def upper(precision: np.ndarray) -> np.ndarray:
+            factor = linalg.cho_factor(0.5 * (precision + precision.T), lower=True)
+            covariance = linalg.cho_solve(factor, np.eye(precision.shape[0]))
+            return _cholesky_upper_precision(covariance)
+
+        if self.shared:
+            return upper(precisions)
+        return np.stack([upper(precision) for precision in precisions])
+
+    def covariances_from_precision_cholesky(self, factors: np.ndarray) -> np.ndarray:
+        """Covariances Σ = (U Uᵀ)⁻¹ from precision Cholesky factors, same compact shape.
+
+        Parameters
+        ----------
+        factors : ndarray
+            Precision Cholesky factors in the compact shape.
+
+        Returns
+        -------
+        ndarray
+        """
+        if self.elementwise:
+            return 1.0 / factors**2
+
+        def invert(factor: np.ndarray) -> np.ndarray:
+            # Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹; a triangular solve is stabler than inverting U Uᵀ.
+            inverse = linalg.solve_triangular(factor, np.eye(factor.shape[0]), lower=False)
+            return inverse.T @ inverse
+
+        if self.shared:
+            return invert(factors)
+        return np.stack([invert(factor) for factor in factors])
+
+
+def as_form(form: Any) -> CovarianceForm:
+    """The :class:`CovarianceForm` of a form or its name.
 
     Parameters
     ----------
-    form : {"spherical", "diagonal", "tied", "full"}
-        The covariance form.
-    n_components, n_features : int
-        K and D.
+    form : CovarianceForm or {"spherical", "diagonal", "tied", "full"}
 
     Returns
     -------
-    tuple of int
+    CovarianceForm
+
+    Raises
+    ------
+    ValueError
+        For any other name.
     """
-    return {
-        "spherical": (n_components,),
-        "diagonal": (n_components, n_features),
-        "tied": (n_features, n_features),
-        "full": (n_components, n_features, n_features),
-    }[form]
+    if type(form) is CovarianceForm:
+        return form
+    try:
+        return CovarianceForm(form)
+    except ValueError:
+        raise ValueError(
+            f"A covariance form must be one of {[member.value for member in CovarianceForm]}; "
+            f"got {form!r}."
+        ) from None
+
+
+def compact_shape(form: Any, n_components: int, n_features: int) -> tuple[int, ...]:
+    """Shape of the covariance array of a form: :meth:`CovarianceForm.compact_shape`."""
+    return as_form(form).compact_shape(n_components, n_features)
 
 
 def collapse_error(
@@ -100,48 +358,30 @@ def _cholesky_upper_precision(covariances: np.ndarray) -> np.ndarray:
     return np.triu(np.swapaxes(np.linalg.solve(lower, identity), -1, -2))
 
 
-def precision_cholesky_from_covariances(
-    covariances: np.ndarray, form: Form, n_k: np.ndarray | None = None
-) -> np.ndarray:
-    """Cholesky factors of the precisions, in the compact shape of the form.
+def _elementwise_factors(variances: np.ndarray, n_k: np.ndarray | None) -> np.ndarray:
+    """``1/√σ²`` of spherical or diagonal variances; names the first non-positive one."""
+    # `not > 0` also catches NaN variances.
+    bad = ~(variances > 0)
+    if np.any(bad):
+        where = tuple(np.argwhere(bad)[0])
+        component = int(where[0])
+        count = None if n_k is None else float(n_k[component])
+        raise collapse_error(component, count, f"got a variance of {variances[where]:.6g}")
+    return 1.0 / np.sqrt(variances)
 
-    Parameters
-    ----------
-    covariances : ndarray
-        Covariances in the compact shape of ``form``.
-    form : {"spherical", "diagonal", "tied", "full"}
-        The covariance form.
-    n_k : ndarray of shape (n_components,), optional
-        Effective number of points, only used to make the error message precise.
 
-    Returns
-    -------
-    ndarray
-        ``1/√σ²`` for spherical and diagonal; the upper-triangular ``U`` with ``Σ⁻¹ = U Uᵀ``
-        for tied and full.
+def _shared_factor(covariance: np.ndarray) -> np.ndarray:
+    """U of one shared (D, D) covariance."""
+    if not np.all(np.isfinite(covariance)):
+        raise collapse_error(None, None, _NOT_FINITE)
+    try:
+        return _cholesky_upper_precision(covariance)
+    except np.linalg.LinAlgError:
+        raise collapse_error(None, None, "its Cholesky factorisation failed") from None
 
-    Raises
-    ------
-    CollapsedComponentError
-        If a covariance is not positive definite.
-    """
-    covariances = np.asarray(covariances, dtype=np.float64)
-    if form in ("spherical", "diagonal"):
-        # `not > 0` also catches NaN variances.
-        bad = ~(covariances > 0)
-        if np.any(bad):
-            where = tuple(np.argwhere(bad)[0])
-            component = int(where[0])
-            count = None if n_k is None else float(n_k[component])
-            raise collapse_error(component, count, f"got a variance of {covariances[where]:.6g}")
-        return 1.0 / np.sqrt(covariances)
-    if form == "tied":
-        if not np.all(np.isfinite(covariances)):
-            raise collapse_error(None, None, _NOT_FINITE)
-        try:
-            return _cholesky_upper_precision(covariances)
-        except np.linalg.LinAlgError:
-            raise collapse_error(None, None, "its Cholesky factorisation failed") from None
+
+def _component_factors(covariances: np.ndarray, n_k: np.ndarray | None) -> np.ndarray:
+    """U_k of a (K, D, D) stack, in one call; names the first component that fails."""
     try:
         if np.all(np.isfinite(covariances)):
             return _cholesky_upper_precision(covariances)
@@ -160,114 +400,97 @@ def precision_cholesky_from_covariances(
     raise collapse_error(None, None, "the joint Cholesky factorisation failed")
 
 
-def precision_cholesky_from_precisions(precisions: np.ndarray, form: Form) -> np.ndarray:
-    """Cholesky factors U (Σ⁻¹ = U Uᵀ, U upper triangular) from precision matrices.
-
-    Parameters
-    ----------
-    precisions : ndarray
-        Precisions in the compact shape of ``form``; assumed already validated as
-        positive (spherical, diagonal) or symmetric positive definite (tied, full).
-    form : {"spherical", "diagonal", "tied", "full"}
-        The covariance form.
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``precisions``.
-
-    Notes
-    -----
-    The factor is derived through the covariance Σ = P⁻¹ (one Cholesky solve), so it
-    obeys the same upper-triangular convention as factors computed in the M-step.
-    """
-    if form in ("spherical", "diagonal"):
-        return np.sqrt(precisions)
-
-    def upper(precision: np.ndarray) -> np.ndarray:
-        factor = linalg.cho_factor(0.5 * (precision + precision.T), lower=True)
-        covariance = linalg.cho_solve(factor, np.eye(precision.shape[0]))
-        return _cholesky_upper_precision(covariance)
-
-    if form == "tied":
-        return upper(precisions)
-    return np.stack([upper(precision) for precision in precisions])
-
-
-def covariances_from_precision_cholesky(factors: np.ndarray, form: Form) -> np.ndarray:
-    """Covariances Σ = (U Uᵀ)⁻¹ from precision Cholesky factors.
-
-    Parameters
-    ----------
-    factors : ndarray
-        Precision Cholesky factors in the compact shape of ``form``.
-    form : {"spherical", "diagonal", "tied", "full"}
-        The covariance form.
-
-    Returns
-    -------
-    ndarray
-        Covariances, same shape.
-    """
-    if form in ("spherical", "diagonal"):
-        return 1.0 / factors**2
-
-    def invert(factor: np.ndarray) -> np.ndarray:
-        # Σ = U⁻ᵀ U⁻¹; a triangular solve is stabler than inverting U Uᵀ.
-        inverse = linalg.solve_triangular(factor, np.eye(factor.shape[0]), lower=False)
-        return inverse @ inverse.T
-
-    if form == "tied":
-        return invert(factors)
-    return np.stack([invert(factor) for factor in factors])
-
-
-def log_det_precision_cholesky(factors: np.ndarray, form: Form, n_features: int) -> np.ndarray:
-    """Half the log-determinant of each precision, ½·log|Σ_k⁻¹| = Σ_d log U_dd.
-
-    Parameters
-    ----------
-    factors : ndarray
-        Precision Cholesky factors in the compact shape of ``form``.
-    form : {"spherical", "diagonal", "tied", "full"}
-        The covariance form.
-    n_features : int
-        D, needed for the spherical form.
-
-    Returns
-    -------
-    ndarray of shape (n_components,) or a scalar for the tied form
-    """
-    if form == "spherical":
-        return n_features * np.log(factors)
-    if form == "diagonal":
-        return np.sum(np.log(factors), axis=1)
-    return np.sum(np.log(np.diagonal(factors, axis1=-2, axis2=-1)), axis=-1)
-
-
-def dense_covariances(
-    covariances: np.ndarray, form: Form, n_components: int, n_features: int
+def precision_cholesky_from_covariances(
+    covariances: np.ndarray, form: Any, n_k: np.ndarray | None = None
 ) -> np.ndarray:
-    """Full (K, D, D) covariance matrices from the compact shape of any form.
+    """Cholesky factors of the precisions: :meth:`CovarianceForm.precision_cholesky`.
 
     Parameters
     ----------
     covariances : ndarray
         Covariances in the compact shape of ``form``.
-    form : {"spherical", "diagonal", "tied", "full"}
+    form : CovarianceForm or its name
         The covariance form.
+    n_k : ndarray of shape (n_components,), optional
+        Effective number of points, only used to make the error message precise.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    CollapsedComponentError
+        If a covariance is not positive definite.
+    """
+    return as_form(form).precision_cholesky(covariances, n_k)
+
+
+def precision_cholesky_from_precisions(precisions: np.ndarray, form: Any) -> np.ndarray:
+    """Precision factors from precisions: :meth:`CovarianceForm.precision_cholesky_from_precisions`.
+
+    Parameters
+    ----------
+    precisions : ndarray
+        Precisions in the compact shape of ``form``, already validated.
+    form : CovarianceForm or its name
+
+    Returns
+    -------
+    ndarray
+    """
+    return as_form(form).precision_cholesky_from_precisions(precisions)
+
+
+def covariances_from_precision_cholesky(factors: np.ndarray, form: Any) -> np.ndarray:
+    """Covariances from factors: :meth:`CovarianceForm.covariances_from_precision_cholesky`.
+
+    Parameters
+    ----------
+    factors : ndarray
+        Precision Cholesky factors in the compact shape of ``form``.
+    form : CovarianceForm or its name
+
+    Returns
+    -------
+    ndarray
+    """
+    return as_form(form).covariances_from_precision_cholesky(factors)
+
+
+def log_det_precision_cholesky(factors: np.ndarray, form: Any, n_features: int) -> np.ndarray:
+    """½·log|Σ_k⁻¹|: :meth:`CovarianceForm.log_det_precision_cholesky`.
+
+    Parameters
+    ----------
+    factors : ndarray
+        Precision Cholesky factors in the compact shape of ``form``.
+    form : CovarianceForm or its name
+    n_features : int
+        D.
+
+    Returns
+    -------
+    ndarray of shape (n_components,) or a scalar for the tied form
+    """
+    return as_form(form).log_det_precision_cholesky(factors, n_features)
+
+
+def dense_covariances(
+    covariances: np.ndarray, form: Any, n_components: int, n_features: int
+) -> np.ndarray:
+    """Full (K, D, D) covariance matrices: :meth:`CovarianceForm.dense`.
+
+    Parameters
+    ----------
+    covariances : ndarray
+        Covariances in the compact shape of ``form``.
+    form : CovarianceForm or its name
     n_components, n_features : int
-        K and D (needed to expand the tied and spherical forms).
+        K and D.
 
     Returns
     -------
     ndarray of shape (n_components, n_features, n_features)
     """
-    if form == "full":
-        return covariances
-    if form == "tied":
-        return np.broadcast_to(covariances, (n_components, *covariances.shape)).copy()
-    identity = np.eye(n_features)
-    if form == "diagonal":
-        return covariances[:, :, None] * identity
-    return covariances[:, None, None] * identity
+    return as_form(form).dense(covariances, n_components, n_features)

@@ -1,0 +1,170 @@
+"""The covariance forms as objects: each method against the string-switched definitions.
+
+The ``expected_*`` helpers below state each quantity per form name, by the definitions
+the forms had as plain strings (compact shapes, Σ⁻¹ = U Uᵀ, ½ log|Σ⁻¹| = Σ log U_dd, the
+dense expansion, the whitened moment), written out independently of the form objects.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from gaussmix.covariance.forms import (
+    CovarianceForm,
+    as_form,
+    compact_shape,
+    covariances_from_precision_cholesky,
+    dense_covariances,
+    log_det_precision_cholesky,
+    precision_cholesky_from_covariances,
+    precision_cholesky_from_precisions,
+)
+from gaussmix.exceptions import CollapsedComponentError
+from gaussmix.parameters import MixtureParameters
+
+NAMES = ("spherical", "diagonal", "tied", "full")
+K, D = 3, 4
+
+
+def expected_shape(name: str) -> tuple[int, ...]:
+    return {"spherical": (K,), "diagonal": (K, D), "tied": (D, D), "full": (K, D, D)}[name]
+
+
+def expected_dense(name: str, covariances: np.ndarray) -> np.ndarray:
+    if name == "full":
+        return covariances
+    if name == "tied":
+        return np.stack([covariances] * K)
+    if name == "diagonal":
+        return np.stack([np.diag(row) for row in covariances])
+    return np.stack([value * np.eye(D) for value in covariances])
+
+
+def random_covariances(name: str, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(K, D, D))
+    dense = factors @ np.swapaxes(factors, 1, 2) / D + np.eye(D)
+    return {
+        "full": dense,
+        "tied": dense[1],
+        "diagonal": rng.uniform(0.5, 2.0, size=(K, D)),
+        "spherical": rng.uniform(0.5, 2.0, size=K),
+    }[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_form_is_its_name(name):
+    form = CovarianceForm(name)
+    assert form == name and name == form
+    assert hash(form) == hash(name)
+    assert {name: 1}[form] == 1
+    assert f"{form}" == name and str(form) == name
+    assert json.dumps(form) == json.dumps(name)
+    assert pickle.loads(pickle.dumps(form)) is form
+    assert as_form(name) is form and as_form(form) is form
+    assert form.elementwise == (name in ("spherical", "diagonal"))
+    assert form.shared == (name == "tied")
+
+
+def test_an_unknown_form_name_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match=r"one of \['spherical', 'diagonal', 'tied', 'full'\]"):
+        as_form("diag")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_layout_methods_equal_the_definitions(name):
+    form = CovarianceForm(name)
+    covariances = random_covariances(name)
+    assert form.compact_shape(K, D) == expected_shape(name) == compact_shape(name, K, D)
+    dense = form.dense(covariances, K, D)
+    np.testing.assert_array_equal(dense, expected_dense(name, covariances))
+    np.testing.assert_array_equal(dense_covariances(covariances, name, K, D), dense)
+    factors = form.precision_cholesky(covariances)
+    assert factors.shape == expected_shape(name)
+    np.testing.assert_array_equal(precision_cholesky_from_covariances(covariances, name), factors)
+    # Σ⁻¹ = U Uᵀ (upper U) or 1/σ², whichever the form, checked on the dense matrices.
+    dense_factors = expected_dense(name, factors)
+    if form.elementwise:
+        np.testing.assert_allclose(form.precisions(factors), 1.0 / covariances, rtol=1e-13)
+    else:
+        np.testing.assert_array_equal(dense_factors, np.triu(dense_factors))
+        np.testing.assert_allclose(
+            expected_dense(name, form.precisions(factors)), np.linalg.inv(dense), rtol=1e-12
+        )
+    sign, log_det = np.linalg.slogdet(np.linalg.inv(dense))
+    assert np.all(sign > 0)
+    half = np.broadcast_to(form.log_det_precision_cholesky(factors, D), (K,))
+    np.testing.assert_allclose(half, 0.5 * log_det, rtol=1e-12)
+    np.testing.assert_array_equal(log_det_precision_cholesky(factors, name, D), half[: half.size])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_conversions_between_precisions_and_covariances_round_trip(name):
+    form = CovarianceForm(name)
+    covariances = random_covariances(name, seed=3)
+    factors = form.precision_cholesky(covariances)
+    np.testing.assert_allclose(
+        form.covariances_from_precision_cholesky(factors), covariances, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        covariances_from_precision_cholesky(factors, name), covariances, rtol=1e-12
+    )
+    from_precisions = form.precision_cholesky_from_precisions(form.precisions(factors))
+    np.testing.assert_allclose(from_precisions, factors, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(
+        precision_cholesky_from_precisions(form.precisions(factors), name), from_precisions
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("scatter_kind", ("trace", "diagonal", "full"))
+def test_second_moment_is_full_unless_an_elementwise_form_needs_less(name, scatter_kind):
+    expected = "full" if name in ("full", "tied") or scatter_kind == "full" else "diagonal"
+    assert CovarianceForm(name).second_moment(scatter_kind) == expected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stacked_and_component_follow_sharing(name):
+    form = CovarianceForm(name)
+    covariances = random_covariances(name)
+    if name == "tied":
+        assert form.stacked(covariances).shape == (1, D, D)
+        assert form.component(0) is None
+    else:
+        assert form.stacked(covariances) is covariances
+        assert form.component(np.int64(2)) == 2
+
+
+def test_collapsed_covariances_name_the_component_as_before():
+    variances = np.array([1.0, 0.0, 2.0])
+    with pytest.raises(CollapsedComponentError, match="component 1") as raised:
+        CovarianceForm.SPHERICAL.precision_cholesky(variances, n_k=np.array([5.0, 0.5, 4.0]))
+    assert raised.value.component == 1
+    singular = np.zeros((D, D))
+    with pytest.raises(CollapsedComponentError, match=r"shared \(tied\)"):
+        CovarianceForm.TIED.precision_cholesky(singular)
+    stack = np.stack([np.eye(D), np.eye(D), singular])
+    with pytest.raises(CollapsedComponentError, match="component 2"):
+        CovarianceForm.FULL.precision_cholesky(stack)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_hold_a_form_object_built_from_its_name(name):
+    covariances = random_covariances(name)
+    parameters = MixtureParameters(
+        weights=np.full(K, 1.0 / K),
+        means=np.zeros((K, D)),
+        covariances=covariances,
+        precisions_cholesky=precision_cholesky_from_covariances(covariances, name),
+        form=name,
+    )
+    assert type(parameters.form) is CovarianceForm and parameters.form == name
+    np.testing.assert_allclose(
+        expected_dense(name, parameters.precisions()),
+        np.linalg.inv(expected_dense(name, covariances)),
+        rtol=1e-12,
+    )
