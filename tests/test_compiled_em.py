@@ -90,7 +90,10 @@ def assert_same_run(compiled, python, tolerance=1e-12):
         computed = getattr(compiled.parameters, field)
         expected = getattr(python.parameters, field)
         assert computed.shape == expected.shape, field
-        assert _relative_gap(computed, expected) <= tolerance, (field, computed, expected)
+        # The factors U = L⁻ᵀ carry the covariances' rounding times their condition number
+        # (EVV at D = 5: 5e-12 for covariances equal to 1e-13).
+        limit = 100 * tolerance if field == "precisions_cholesky" else tolerance
+        assert _relative_gap(computed, expected) <= limit, (field, computed, expected)
     bounds = np.array(compiled.lower_bounds)
     expected_bounds = np.array(python.lower_bounds)
     scale = max(1.0, float(np.max(np.abs(expected_bounds), initial=0.0)))
@@ -191,42 +194,37 @@ def test_no_iteration_returns_the_start_itself():
 
 
 def _collapsing_data():
-    """A blob, and five copies of one far row with a few rows near it."""
+    """A blob and five copies of a row on its edge; labels give that corner to component 1."""
     rng = np.random.default_rng(21)
-    blob = rng.normal(size=(150, 2))
-    near = np.array([8.0, 8.0]) + 0.3 * rng.normal(size=(4, 2))
-    X = np.vstack([blob, near, np.tile([[8.0, 8.0]], (5, 1))])
-    labels = np.zeros(X.shape[0], dtype=int)
-    labels[150:] = 1
+    X = np.vstack([rng.normal(size=(150, 2)), np.tile([[2.0, 2.0]], (5, 1))])
+    labels = ((X[:, 0] > 1.0) & (X[:, 1] > 1.0)).astype(int)
     return X, labels
 
 
-def test_a_collapse_hands_the_iteration_to_the_python_loop_and_back():
+def test_a_collapse_hands_the_iteration_to_the_python_loop_and_back(monkeypatch):
     model = get_covariance_model("VVV")
     X, labels = _collapsing_data()
     start = parameters_from_responsibilities(X, None, np.eye(2)[labels], model, 0.0)
     backend = SmallDataBackend(X, None, 1000)
-    options = dict(reg_covar=0.0, tol=1e-10, max_iter=60)
+    runs = []
+    original_run = compiled_em.CompiledLoop.run
+
+    def recording_run(self, parameters, *arguments, **options):
+        run = original_run(self, parameters, *arguments, **options)
+        runs.append((len(run.lower_bounds), run.takeover))
+        return run
+
+    monkeypatch.setattr(compiled_em.CompiledLoop, "run", recording_run)
+    # Component 1 shrinks onto the duplicated row until its covariance fails to factorise
+    # (iteration 9), and is re-seeded by the collapse policy. Later collapses of this run
+    # are borderline: whether LAPACK factorises a covariance that close to singular
+    # depends on its last bits, which differ between any two ways of summing the rows.
+    options = dict(reg_covar=0.0, tol=1e-10, max_iter=12)
     compiled, python = _fit_both(backend, start, model, **options)
-    # The far component shrinks onto the duplicated row, fails to factorise, and is
-    # re-seeded by the collapse policy, after some ordinary iterations.
-    assert python.reseeds and python.reseeds[0].iteration > 1
+    assert [(event.iteration, event.component) for event in python.reseeds] == [(9, 1)]
     assert_same_run(compiled, python)
-    # The compiled loop itself stops before the iteration that re-seeds.
-    runner = compiled_em.compiled_loop(backend, model, start)
-    run = runner.run(
-        start,
-        -np.inf,
-        60,
-        reg_covar=0.0,
-        tol=1e-10,
-        convergence="absolute",
-        log_likelihood_offset=0.0,
-        empty_threshold=-np.inf,
-    )
-    assert run.takeover and not run.converged
-    assert len(run.lower_bounds) == python.reseeds[0].iteration - 1
-    np.testing.assert_allclose(run.lower_bounds, python.lower_bounds[: len(run.lower_bounds)])
+    # Compiled up to the collapse, the re-seeding iteration in Python, compiled again.
+    assert runs == [(8, True), (3, False)]
     # Without a collapse policy both loops raise the same error at the same iteration.
     errors = []
     for executor in (backend, PythonLoop(backend)):

@@ -326,15 +326,24 @@ def maximize_covariances(
     return NOT_COMPILED
 
 
+# A pivot of the compiled Cholesky factorisation must exceed this fraction of its diagonal
+# entry (and that entry must be a normal number far from underflow): below, whether
+# LAPACK's factorisation (the Python path's) succeeds depends on its rounding, so the
+# Python loop decides. Rounding moves a pivot by about D·ε of the diagonal entry.
+PIVOT_MARGIN = 1e-10
+SMALLEST_DIAGONAL = 1e-280
+
+
 @_jit
 def _cholesky(matrix: Any, lower: Any) -> bool:
-    """Lower Cholesky factor of a symmetric matrix; False if a pivot is not positive."""
+    """Lower Cholesky factor of a symmetric matrix; False unless clearly positive definite."""
     n_features = matrix.shape[0]
     for j in range(n_features):
-        pivot = matrix[j, j]
+        diagonal = matrix[j, j]
+        pivot = diagonal
         for m in range(j):
             pivot -= lower[j, m] * lower[j, m]
-        if not pivot > 0.0:
+        if not (diagonal > SMALLEST_DIAGONAL and pivot > PIVOT_MARGIN * diagonal):
             return False
         root = math.sqrt(pivot)
         lower[j, j] = root

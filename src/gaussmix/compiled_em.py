@@ -29,6 +29,7 @@ from gaussmix.covariance.base import CovarianceModel, Form
 from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
 from gaussmix.covariance.constrained import EEI, EEV, EII, EVI, EVV
 from gaussmix.covariance.forms import dense_covariances, precision_cholesky_from_covariances
+from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 
 __all__ = ["CompiledLoop", "CompiledRun", "compiled_loop", "compiled_models"]
@@ -165,6 +166,8 @@ class CompiledLoop:
         self.chunk_size = int(backend.chunk_size)
         self.model = model
         self.code = code
+        # False once the compiled loop must not be used again in this run (see run).
+        self.usable = True
 
     def run(
         self,
@@ -197,7 +200,9 @@ class CompiledLoop:
         -------
         CompiledRun
             Stops at convergence, after ``n_iterations``, before an iteration that the
-            Python loop must run, or at Ctrl-C.
+            Python loop must run, or at Ctrl-C. Should the compiled state fail to convert
+            (LAPACK refusing a factor the compiled test accepted), the start is returned
+            for the Python loop and :attr:`usable` becomes False.
         """
         model = self.model
         if parameters.form != model.form:
@@ -255,7 +260,13 @@ class CompiledLoop:
             interrupted = stop
         done = int(info[0])
         if done > 0:
-            parameters = _parameters(weights, means, covariances, model.form)
+            try:
+                parameters = _parameters(weights, means, covariances, model.form)
+            except CollapsedComponentError:
+                # LAPACK refused a factor the compiled loop accepted (its test is meant to
+                # be the stricter): the Python loop redoes these iterations, and the rest.
+                self.usable = False
+                return CompiledRun(parameters, (), False, takeover=True, interrupted=interrupted)
         return CompiledRun(
             parameters=parameters,
             lower_bounds=tuple(bounds[:done].tolist()),
