@@ -293,4 +293,3 @@ def _parameters(
         precisions_cholesky=precision_cholesky_from_covariances(compact, form),
         form=form,
     )
-

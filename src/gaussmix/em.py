@@ -291,9 +291,7 @@ class _Loop:
         lower_bound = statistics.mean_log_likelihood
         # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
         if self.reseeder is None:
-            parameters = maximize(
-                statistics, self.model, self.reg_covar, previous=state.parameters
-            )
+            parameters = maximize(statistics, self.model, self.reg_covar, previous=state.parameters)
             events: tuple[Reseed, ...] = ()
         else:
             parameters, events = self.reseeder.maximize(
@@ -316,9 +314,7 @@ class _Loop:
         if self.callback is not None:
             elapsed = time.perf_counter() - self.started
             self.callback(
-                IterationInfo(
-                    self.init, iteration, lower_bound, change, elapsed, state.converged
-                )
+                IterationInfo(self.init, iteration, lower_bound, change, elapsed, state.converged)
             )
 
     def compiled(self, runner: CompiledLoop, state: _Progress, max_iter: int) -> bool:
