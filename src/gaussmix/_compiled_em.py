@@ -34,13 +34,18 @@ __all__ = [
     "EEI",
     "EEV",
     "EII",
+    "EVE",
     "EVI",
     "EVV",
     "FAILED",
     "NOT_COMPILED",
     "RUNNING",
     "TAKEOVER",
+    "VEE",
+    "VEI",
+    "VEV",
     "VII",
+    "VVE",
     "VVI",
     "VVV",
     "maximize_covariances",
@@ -51,9 +56,11 @@ __all__ = [
 
 _jit = numba.njit(cache=True, nogil=True)
 
-# Model codes (the closed-form models; the iterative ones get theirs beside them when
-# their compiled M-steps exist).
+# Model codes: the closed-form models, then the iterative ones (whose compiled M-steps
+# live in gaussmix._compiled_msteps; until maximize_covariances calls them they are
+# NOT_COMPILED, and gaussmix.compiled_em keeps them out of the compiled loop).
 EII, VII, EEI, VVI, EVI, EEE, EEV, EVV, VVV = 0, 1, 2, 3, 4, 5, 6, 7, 8
+VEI, VEE, VEV, EVE, VVE = 9, 10, 11, 12, 13
 
 # Outcomes of the M-step functions.
 OK, FAILED, NOT_COMPILED = 0, 1, 2
@@ -321,8 +328,8 @@ def maximize_covariances(
         return _vvv(n_k, scatter, reg_covar, out)
     # The iterative models (gaussmix._compiled_msteps) go here, one line each, e.g.
     #   if model == VEE: return vee_mstep(n_k, scatter, reg_covar, previous, True, out)
-    # (VEI, whose scatter kind is diagonal, gets `scatter` with the diagonals filled in:
-    # see `_dense_diagonal_scatter` in run_loop).
+    # (VEI, whose scatter kind is diagonal, gets `scatter` with its diagonals filled in
+    # by run_loop). A nonzero return is a failure: the Python loop redoes the iteration.
     return NOT_COMPILED
 
 
@@ -545,6 +552,11 @@ def run_loop(
             for d in range(n_features):
                 new_means[k, d] = means[k, d] + weighted_sum[k, d] / floored[k]
         _centred_scatter(scatter_kind, floored, weighted_sum, raw, traces, diagonals, scatter)
+        if scatter_kind == _DIAGONAL and model >= VEI:
+            # The iterative M-steps take the scatter as dense matrices.
+            for k in range(n_components):
+                for d in range(n_features):
+                    scatter[k, d, d] = diagonals[k, d]
         new_covariances[:] = 0.0
         outcome = maximize_covariances(
             model, floored, traces, diagonals, scatter, reg_covar, covariances, new_covariances

@@ -35,7 +35,9 @@ from gaussmix.parameters import MixtureParameters
 __all__ = ["CompiledLoop", "CompiledRun", "compiled_loop", "compiled_models"]
 
 # The codes of gaussmix._compiled_em (EII … VVV there), by model type: a model of another
-# type (a user's own, or a variant with other settings) keeps the Python loop.
+# type (a user's own, or a variant with other settings) keeps the Python loop. The
+# iterative models join with their compiled M-steps: VEI: 9, VEE: 10, VEV: 11, EVE: 12,
+# VVE: 13 (gaussmix.covariance.iterative's classes).
 _MODEL_CODES: dict[type, int] = {
     EII: 0,
     Spherical: 1,
@@ -141,6 +143,9 @@ def compiled_loop(
     if weights is not None and (weights.dtype != np.float64 or weights.ndim != 1):
         return None
     code = _MODEL_CODES.get(type(model))
+    if code is not None and model != type(model)():
+        # A variant with other settings (an inner tolerance, say) than the compiled M-step.
+        return None
     # NumPy's pairwise sums, which the compiled M-step repeats, recurse above 128 terms.
     if code is None or max(parameters.means.shape) > _MAX_TERMS:
         return None
