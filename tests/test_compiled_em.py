@@ -145,7 +145,11 @@ def test_the_compiled_loop_equals_the_python_loop(name, convergence):
                     max_iter=150,
                     convergence=convergence,
                 )
-                assert_same_run(compiled, python)
+                # Up to D = 4 the compiled Cholesky repeats LAPACK's operation order (the
+                # loops then agree to the last bit here); at D = 5 it differs in the last
+                # bits, which an ill-conditioned EVV component (condition number 1e5)
+                # carries into its covariances at 1.3e-12.
+                assert_same_run(compiled, python, 1e-12 if n_features <= 4 else 1e-11)
                 # EM never lowers the likelihood (rounding aside: at convergence the
                 # eigen-decompositions of EEV move it by ~1e-12 relative).
                 steps = np.diff(compiled.lower_bounds)

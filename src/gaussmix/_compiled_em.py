@@ -265,20 +265,15 @@ def _evv(n_k: Any, scatter: Any, reg_covar: float, out: Any) -> int:
     """EVV (constrained.EVV): C_k = W_k / |W_k|^{1/D}, λ = Σ_k |W_k|^{1/D} / N."""
     n_components, n_features = scatter.shape[0], scatter.shape[1]
     matrices = np.empty((n_components, n_features, n_features))
-    lower = np.empty((n_features, n_features))
     scale = np.empty(n_components)
     for k in range(n_components):
+        # LAPACK refuses non-finite matrices; the Python path then decides what happens.
         if not _regularised_matrix(scatter, k, reg_covar * n_k[k], matrices[k]):
             return FAILED
-        # The log-determinant through Cholesky: a matrix that is not positive definite
-        # would fail to factorise in the precision step anyway (the Python path, whose
-        # slogdet ignores the sign, then reports it).
-        if not _cholesky(matrices[k], lower):
-            return FAILED
-        log_det = 0.0
-        for d in range(n_features):
-            log_det += np.log(lower[d, d])
-        scale[k] = np.exp(2.0 * log_det / n_features)
+        # slogdet (LU) as the Python path takes it, sign ignored: a matrix that is not
+        # positive definite fails in the precision step.
+        log_det = np.linalg.slogdet(matrices[k])[1]
+        scale[k] = np.exp(log_det / n_features)
         if not scale[k] > 0.0:
             return FAILED
     volume = numpy_sum(scale) / numpy_sum(n_k)
@@ -347,42 +342,48 @@ def _cholesky(matrix: Any, lower: Any) -> bool:
     n_features = matrix.shape[0]
     for j in range(n_features):
         diagonal = matrix[j, j]
-        pivot = diagonal
+        # As LAPACK's potf2: the dot product first, then one subtraction.
+        dot = 0.0
         for m in range(j):
-            pivot -= lower[j, m] * lower[j, m]
+            dot += lower[j, m] * lower[j, m]
+        pivot = diagonal - dot
         if not (diagonal > SMALLEST_DIAGONAL and pivot > PIVOT_MARGIN * diagonal):
             return False
         root = math.sqrt(pivot)
         lower[j, j] = root
+        # LAPACK's potf2 scales the column by the reciprocal of the pivot's root.
+        reciprocal = 1.0 / root
         for i in range(j + 1, n_features):
-            accumulated = matrix[i, j]
+            product = 0.0
             for m in range(j):
-                accumulated -= lower[i, m] * lower[j, m]
-            lower[i, j] = accumulated / root
+                product += lower[i, m] * lower[j, m]
+            lower[i, j] = (matrix[i, j] - product) * reciprocal
         for i in range(j):
             lower[i, j] = 0.0
     return True
 
 
 @_jit
-def _upper_precision(covariance: Any, symmetric: Any, lower: Any, factors: Any, base: int) -> bool:
-    """U = L⁻ᵀ (Σ⁻¹ = U Uᵀ) into ``factors[base:]`` as a (D, D) row-major block."""
+def _upper_precision(
+    covariance: Any, symmetric: Any, lower: Any, identity: Any, factors: Any, base: int
+) -> bool:
+    """U = L⁻ᵀ (Σ⁻¹ = U Uᵀ) into ``factors[base:]`` as a (D, D) row-major block.
+
+    The steps of ``forms._cholesky_upper_precision``: symmetrise, factorise, then L⁻¹ by
+    LAPACK's general solve against the identity, as NumPy calls it. Up to D = 4 this gives
+    NumPy's bits (its Cholesky's operation order is repeated in :func:`_cholesky`), so
+    the two loops stay together even where the fit is ill-conditioned.
+    """
     n_features = covariance.shape[0]
     for i in range(n_features):
         for j in range(n_features):
             symmetric[i, j] = 0.5 * (covariance[i, j] + covariance[j, i])
     if not _cholesky(symmetric, lower):
         return False
-    # Column j of L⁻¹ by forward substitution; U[j, i] = (L⁻¹)[i, j].
-    for j in range(n_features):
-        for i in range(n_features):
-            if i < j:
-                factors[base + j * n_features + i] = 0.0
-                continue
-            accumulated = 1.0 if i == j else 0.0
-            for m in range(j, i):
-                accumulated -= lower[i, m] * factors[base + j * n_features + m]
-            factors[base + j * n_features + i] = accumulated / lower[i, i]
+    inverse = np.linalg.solve(lower, identity)
+    for i in range(n_features):
+        for j in range(n_features):
+            factors[base + i * n_features + j] = inverse[j, i] if j >= i else 0.0
     return True
 
 
@@ -413,9 +414,10 @@ def precision_factors(layout: int, covariances: Any, factors: Any) -> bool:
                     return False
     symmetric = np.empty((n_features, n_features))
     lower = np.empty((n_features, n_features))
+    identity = np.eye(n_features)
     square = n_features * n_features
     for k in range(used):
-        if not _upper_precision(covariances[k], symmetric, lower, factors, k * square):
+        if not _upper_precision(covariances[k], symmetric, lower, identity, factors, k * square):
             return False
     return True
 
