@@ -214,6 +214,11 @@ def run_em(
     (Bishop 2006, §9.4), which the test-suite holds it to. An iteration that re-seeds a
     component is a restart of that component, not an EM step: the next change is
     measured from -inf so that it cannot pass for convergence.
+
+    Small float64 data on the small-data executor, with a closed-form model and no
+    callback, run their iterations in one compiled loop (:mod:`gaussmix.compiled_em`),
+    which hands any iteration that re-seeds, raises or is in doubt back to this loop;
+    the results agree with this loop's to rounding (``tests/test_compiled_em.py``).
     """
     loop = _Loop(
         backend=backend,
