@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from gaussmix.collapse import ComponentReseeder, Reseed
+from gaussmix.compiled_em import CompiledLoop, compiled_loop
 from gaussmix.covariance.base import CovarianceModel, ScatterKind
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
@@ -213,68 +214,135 @@ def run_em(
     (Bishop 2006, §9.4), which the test-suite holds it to. An iteration that re-seeds a
     component is a restart of that component, not an EM step: the next change is
     measured from -inf so that it cannot pass for convergence.
+
+    Small float64 data on the small-data executor, with a closed-form model and no
+    callback, run their iterations in one compiled loop (:mod:`gaussmix.compiled_em`),
+    which hands any iteration that re-seeds, raises or is in doubt back to this loop;
+    the results agree with this loop's to rounding (``tests/test_compiled_em.py``).
     """
-    started = time.perf_counter()
-    lower_bounds: list[float] = []
-    reseeds: list[Reseed] = []
-    converged = False
-    restarted = False
-    try:
-        for iteration in range(1, max_iter + 1):
-            previous = -math.inf if restarted else lower_bound
-            statistics = backend.statistics(parameters, model.scatter)
-            lower_bound = statistics.mean_log_likelihood
-            # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
-            if reseeder is None:
-                parameters = maximize(statistics, model, reg_covar, previous=parameters)
-                events: tuple[Reseed, ...] = ()
-            else:
-                parameters, events = reseeder.maximize(
-                    statistics, parameters, model, reg_covar, iteration
-                )
-            reseeds.extend(events)
-            restarted = bool(events)
-            # --- end collapse policy
-            lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            converged = not restarted and has_converged(
-                change,
-                lower_bound + log_likelihood_offset,
-                tol,
-                convergence,
-                statistics.total_weight,
-            )
-            if callback is not None:
-                callback(
-                    IterationInfo(
-                        init,
-                        iteration,
-                        lower_bound,
-                        change,
-                        time.perf_counter() - started,
-                        converged,
-                    )
-                )
-            if converged:
-                break
-    except KeyboardInterrupt as interrupt:
-        # `parameters` is only rebound once an M-step has finished, so it always holds a
-        # complete, valid set however late in the iteration the interrupt came.
-        raise EMInterrupted(
-            EMResult(
-                parameters=parameters,
-                n_iter=len(lower_bounds),
-                converged=False,
-                lower_bound=lower_bounds[-1] if lower_bounds else -math.inf,
-                lower_bounds=tuple(lower_bounds),
-                reseeds=tuple(reseeds),
-            )
-        ) from interrupt
-    return EMResult(
-        parameters=parameters,
-        n_iter=len(lower_bounds),
-        converged=converged,
-        lower_bound=lower_bound,
-        lower_bounds=tuple(lower_bounds),
-        reseeds=tuple(reseeds),
+    loop = _Loop(
+        backend=backend,
+        model=model,
+        reg_covar=reg_covar,
+        tol=tol,
+        convergence=convergence,
+        log_likelihood_offset=log_likelihood_offset,
+        reseeder=reseeder,
+        callback=callback,
+        init=init,
+        started=time.perf_counter(),
     )
+    state = _Progress(parameters=parameters, lower_bound=lower_bound)
+    # Small float64 data: the whole loop in compiled code, the Python iteration only where
+    # it must decide (gaussmix.compiled_em); None keeps every iteration here.
+    runner = compiled_loop(backend, model, parameters, callback)
+    try:
+        while len(state.lower_bounds) < max_iter and not state.converged:
+            if runner is None or not runner.usable or loop.compiled(runner, state, max_iter):
+                loop.iterate(state)
+    except KeyboardInterrupt as interrupt:
+        # `state.parameters` is only rebound once an M-step has finished, so it always
+        # holds a complete, valid set however late in the iteration the interrupt came.
+        raise EMInterrupted(state.result(interrupted=True)) from interrupt
+    return state.result()
+
+
+@dataclass
+class _Progress:
+    """Where one run stands: the parameters, the last lower bound and the records so far."""
+
+    parameters: MixtureParameters
+    lower_bound: float
+    lower_bounds: list[float] = field(default_factory=list)
+    reseeds: list[Reseed] = field(default_factory=list)
+    converged: bool = False
+    restarted: bool = False
+
+    def result(self, interrupted: bool = False) -> EMResult:
+        """The EMResult of the run so far (not converged, last recorded bound, if interrupted)."""
+        lower_bound = self.lower_bound
+        if interrupted:
+            lower_bound = self.lower_bounds[-1] if self.lower_bounds else -math.inf
+        return EMResult(
+            parameters=self.parameters,
+            n_iter=len(self.lower_bounds),
+            converged=self.converged and not interrupted,
+            lower_bound=lower_bound,
+            lower_bounds=tuple(self.lower_bounds),
+            reseeds=tuple(self.reseeds),
+        )
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """The settings of one run and its two ways to advance: a Python or a compiled iteration."""
+
+    backend: StatisticsBackend
+    model: CovarianceModel
+    reg_covar: float
+    tol: float
+    convergence: Convergence
+    log_likelihood_offset: float
+    reseeder: ComponentReseeder | None
+    callback: Callable[[IterationInfo], None] | None
+    init: int
+    started: float
+
+    def iterate(self, state: _Progress) -> None:
+        """One EM iteration in Python: E-step, M-step (through the collapse policy), record."""
+        iteration = len(state.lower_bounds) + 1
+        previous = -math.inf if state.restarted else state.lower_bound
+        statistics = self.backend.statistics(state.parameters, self.model.scatter)
+        lower_bound = statistics.mean_log_likelihood
+        # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
+        if self.reseeder is None:
+            parameters = maximize(statistics, self.model, self.reg_covar, previous=state.parameters)
+            events: tuple[Reseed, ...] = ()
+        else:
+            parameters, events = self.reseeder.maximize(
+                statistics, state.parameters, self.model, self.reg_covar, iteration
+            )
+        state.parameters = parameters
+        state.reseeds.extend(events)
+        state.restarted = bool(events)
+        # --- end collapse policy
+        state.lower_bounds.append(lower_bound)
+        state.lower_bound = lower_bound
+        change = lower_bound - previous
+        state.converged = not state.restarted and has_converged(
+            change,
+            lower_bound + self.log_likelihood_offset,
+            self.tol,
+            self.convergence,
+            statistics.total_weight,
+        )
+        if self.callback is not None:
+            elapsed = time.perf_counter() - self.started
+            self.callback(
+                IterationInfo(self.init, iteration, lower_bound, change, elapsed, state.converged)
+            )
+
+    def compiled(self, runner: CompiledLoop, state: _Progress, max_iter: int) -> bool:
+        """Compiled iterations until convergence, ``max_iter``, or one the Python loop must run.
+
+        Returns whether the next iteration must run in Python (:meth:`iterate`).
+        """
+        run = runner.run(
+            state.parameters,
+            -math.inf if state.restarted else state.lower_bound,
+            max_iter - len(state.lower_bounds),
+            reg_covar=self.reg_covar,
+            tol=self.tol,
+            convergence=self.convergence,
+            log_likelihood_offset=self.log_likelihood_offset,
+            empty_threshold=-math.inf if self.reseeder is None else self.reseeder.empty_threshold,
+        )
+        state.parameters = run.parameters
+        if run.lower_bounds:
+            state.lower_bounds.extend(run.lower_bounds)
+            state.lower_bound = run.lower_bounds[-1]
+            state.restarted = False
+        state.converged = run.converged
+        if run.interrupted is not None:
+            raise run.interrupted
+        return run.takeover

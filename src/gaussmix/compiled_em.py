@@ -1,0 +1,300 @@
+"""The EM loop of small float64 data in one compiled call, where it gives the Python loop's result.
+
+On Old Faithful (272 × 2) an E-step of the small-data executor is one compiled call of
+15 µs, and the M-step, the precision factors, the collapse wrapper and the loop's
+bookkeeping in Python cost about ten times that per iteration
+(``benchmarks/bench_small.py``). :func:`compiled_loop` decides once per run, by value,
+whether the whole loop can run in :mod:`gaussmix._compiled_em` instead; :func:`gaussmix.em.run_em`
+then runs it and lets its own loop take over for any iteration that needs the Python path
+(a re-seed, a collapse error, far rows), after which the compiled loop goes on.
+
+The compiled loop is used when numba is installed, the executor is the small-data one
+(:class:`gaussmix.backends.numpy.SmallDataBackend`) with its compiled kernels, the data
+(and weights) are float64, the covariance model's M-step is compiled and no per-iteration
+callback is given. Otherwise :func:`compiled_loop` returns None and nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from gaussmix import compiling, fused
+from gaussmix.backends.numpy import SmallDataBackend
+from gaussmix.covariance.attributes import compact_from_dense
+from gaussmix.covariance.base import CovarianceModel, Form
+from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
+from gaussmix.covariance.constrained import EEI, EEV, EII, EVI, EVV
+from gaussmix.covariance.forms import dense_covariances, precision_cholesky_from_covariances
+from gaussmix.exceptions import CollapsedComponentError
+from gaussmix.parameters import MixtureParameters
+
+__all__ = ["CompiledLoop", "CompiledRun", "compiled_loop", "compiled_models"]
+
+# The codes of gaussmix._compiled_em (EII … VVV there), by model type: a model of another
+# type (a user's own, or a variant with other settings) keeps the Python loop. The
+# iterative models join with their compiled M-steps: VEI: 9, VEE: 10, VEV: 11, EVE: 12,
+# VVE: 13 (gaussmix.covariance.iterative's classes).
+_MODEL_CODES: dict[type, int] = {
+    EII: 0,
+    Spherical: 1,
+    EEI: 2,
+    Diagonal: 3,
+    EVI: 4,
+    Tied: 5,
+    EEV: 6,
+    EVV: 7,
+    Full: 8,
+}
+# gaussmix._compiled.whole_statistics's layouts and scatter kinds.
+_LAYOUTS = {"full": 0, "tied": 1, "diagonal": 2, "spherical": 3}
+_SCATTER_KINDS = {"trace": 0, "diagonal": 1, "full": 2}
+# Iterations per compiled call are bounded by rows × components × features, so that a
+# Ctrl-C is seen between calls within a few tens of milliseconds (2²² ≈ 900 iterations on
+# Old Faithful at K = 9).
+_WORK_PER_CALL = 2**22
+# NumPy sums up to 128 terms in one block (pairwise_sum_DOUBLE), which the compiled M-step
+# repeats; above, NumPy recurses, and the Python loop runs.
+_MAX_TERMS = 128
+
+
+@cache
+def _kernels() -> Any:
+    """The compiled loop; numba is imported here, on first use, not with this module."""
+    from gaussmix import _compiled_em
+
+    return _compiled_em
+
+
+def compiled_models() -> tuple[str, ...]:
+    """Names of the covariance models whose EM loop can run compiled.
+
+    Returns
+    -------
+    tuple of str
+    """
+    return tuple(model_type().name for model_type in _MODEL_CODES)
+
+
+@dataclass(frozen=True)
+class CompiledRun:
+    """What one :meth:`CompiledLoop.run` reached.
+
+    Parameters
+    ----------
+    parameters : MixtureParameters
+        After the last iteration it completed (the start itself when none).
+    lower_bounds : tuple of float
+        Mean log-likelihood of each completed iteration.
+    converged : bool
+        Whether the last one met the convergence rule.
+    takeover : bool
+        Whether the next iteration must run in the Python loop (it re-seeds, raises or
+        warns there).
+    interrupted : KeyboardInterrupt or None
+        A Ctrl-C received between compiled calls; ``parameters`` are complete.
+    """
+
+    parameters: MixtureParameters
+    lower_bounds: tuple[float, ...]
+    converged: bool
+    takeover: bool
+    interrupted: KeyboardInterrupt | None = None
+
+
+def compiled_loop(
+    backend: object,
+    model: CovarianceModel,
+    parameters: MixtureParameters,
+    callback: object | None = None,
+) -> CompiledLoop | None:
+    """The compiled EM loop for this executor and model, or None where the Python loop runs.
+
+    Parameters
+    ----------
+    backend : object
+        The executor of the E-step.
+    model : CovarianceModel
+        The covariance model.
+    parameters : MixtureParameters
+        The start.
+    callback : object or None, default=None
+        The per-iteration callback of the run: with one, the Python loop runs (it calls
+        back after every iteration, and Ctrl-C from it keeps its meaning).
+
+    Returns
+    -------
+    CompiledLoop or None
+        None unless numba is installed, ``backend`` is a
+        :class:`~gaussmix.backends.numpy.SmallDataBackend` using its compiled kernels on
+        float64 data (and float64 weights), ``model``'s M-step is compiled, and
+        neither K nor D exceeds 128.
+    """
+    if callback is not None or not fused.available():
+        return None
+    if type(backend) is not SmallDataBackend or not backend.use_fused:
+        return None
+    if backend.X.dtype != np.float64 or backend.X.ndim != 2:
+        return None
+    weights = backend.sample_weight
+    if weights is not None and (weights.dtype != np.float64 or weights.ndim != 1):
+        return None
+    code = _MODEL_CODES.get(type(model))
+    if code is not None and model != type(model)():
+        # A variant with other settings (an inner tolerance, say) than the compiled M-step.
+        return None
+    # NumPy's pairwise sums, which the compiled M-step repeats, recurse above 128 terms.
+    if code is None or max(parameters.means.shape) > _MAX_TERMS:
+        return None
+    return CompiledLoop(backend, model, code)
+
+
+class CompiledLoop:
+    """The EM iterations of one run, in :func:`gaussmix._compiled_em.run_loop`.
+
+    Parameters
+    ----------
+    backend : SmallDataBackend
+        The executor (its rows, weights and chunk size are used).
+    model : CovarianceModel
+        The covariance model.
+    code : int
+        Its code in :mod:`gaussmix._compiled_em`.
+    """
+
+    def __init__(self, backend: SmallDataBackend, model: CovarianceModel, code: int):
+        self.X = backend.X
+        self.sample_weight = backend.sample_weight
+        self.chunk_size = int(backend.chunk_size)
+        self.model = model
+        self.code = code
+        # False once the compiled loop must not be used again in this run (see run).
+        self.usable = True
+
+    def run(
+        self,
+        parameters: MixtureParameters,
+        previous_bound: float,
+        n_iterations: int,
+        *,
+        reg_covar: float,
+        tol: float,
+        convergence: str,
+        log_likelihood_offset: float,
+        empty_threshold: float,
+    ) -> CompiledRun:
+        """Up to ``n_iterations`` EM iterations from ``parameters``.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+            The start (valid: the Python loop would run its E-step).
+        previous_bound : float
+            Mean log-likelihood the first change is measured from (−inf after a re-seed).
+        n_iterations : int
+            Iterations allowed (positive).
+        reg_covar, tol, convergence, log_likelihood_offset
+            As :func:`gaussmix.em.run_em` takes them.
+        empty_threshold : float
+            n_k below which the collapse policy re-seeds a component (−inf without one).
+
+        Returns
+        -------
+        CompiledRun
+            Stops at convergence, after ``n_iterations``, before an iteration that the
+            Python loop must run, or at Ctrl-C. Should the compiled state fail to convert
+            (LAPACK refusing a factor the compiled test accepted), the start is returned
+            for the Python loop and :attr:`usable` becomes False.
+        """
+        model = self.model
+        if parameters.form != model.form:
+            return CompiledRun(parameters, (), False, takeover=True)
+        kernels = _kernels()
+        n_components, n_features = parameters.means.shape
+        weights = np.array(parameters.weights, dtype=np.float64)
+        means = np.array(parameters.means, dtype=np.float64, order="C")
+        covariances = np.array(
+            dense_covariances(parameters.covariances, model.form, n_components, n_features),
+            dtype=np.float64,
+            order="C",
+        )
+        factors = np.array(parameters.precisions_cholesky, dtype=np.float64).reshape(-1)
+        capacity = max(1, min(self.chunk_size, self.X.shape[0]))
+        # The scratch of gaussmix.fused's chunks, for the compiled E-step.
+        per_row = 3 * n_features + 4 + n_components * (n_features + 1)
+        scratch = np.empty(per_row * capacity)
+        product = np.empty((n_features, n_features))
+        bounds = np.empty(n_iterations)
+        info = np.zeros(3, dtype=np.int64)
+        weighted = self.sample_weight is not None
+        per_call = max(1, _WORK_PER_CALL // max(1, self.X.shape[0] * n_components * n_features))
+        interrupted: KeyboardInterrupt | None = None
+        try:
+            while info[0] < n_iterations and info[1] == kernels.RUNNING:
+                compiling.call(
+                    kernels.run_loop,
+                    self.X,
+                    self.sample_weight if weighted else np.empty(0),
+                    weighted,
+                    _LAYOUTS[model.form],
+                    _SCATTER_KINDS[model.scatter],
+                    self.code,
+                    self.chunk_size,
+                    -708.0,  # gaussmix.fused's exponent floor for float64
+                    float(reg_covar),
+                    float(tol),
+                    convergence == "relative",
+                    float(log_likelihood_offset),
+                    float(empty_threshold),
+                    float(previous_bound),
+                    int(min(n_iterations, int(info[0]) + per_call)),
+                    weights,
+                    means,
+                    covariances,
+                    factors,
+                    scratch,
+                    product,
+                    bounds,
+                    info,
+                )
+        except KeyboardInterrupt as stop:
+            # Between calls the state and `info` agree (run_loop updates both per iteration).
+            interrupted = stop
+        done = int(info[0])
+        if done > 0:
+            try:
+                parameters = _parameters(weights, means, covariances, model.form)
+            except CollapsedComponentError:
+                # LAPACK refused a factor the compiled loop accepted (its test is meant to
+                # be the stricter): the Python loop redoes these iterations, and the rest.
+                self.usable = False
+                return CompiledRun(parameters, (), False, takeover=True, interrupted=interrupted)
+        return CompiledRun(
+            parameters=parameters,
+            lower_bounds=tuple(bounds[:done].tolist()),
+            converged=bool(info[1] == kernels.CONVERGED),
+            takeover=bool(info[1] == kernels.TAKEOVER),
+            interrupted=interrupted,
+        )
+
+
+def _parameters(
+    weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, form: Form
+) -> MixtureParameters:
+    """Parameters of the dense compiled state, laid out as :func:`gaussmix.mstep.maximize` does."""
+    if form == "spherical":
+        # The variance itself: the mean of the D equal diagonal entries
+        # (attributes.compact_from_dense) may round it by an ulp.
+        compact = covariances[:, 0, 0].copy()
+    else:
+        compact = compact_from_dense(covariances, form)
+    return MixtureParameters(
+        weights=weights,
+        means=means,
+        covariances=compact,
+        precisions_cholesky=precision_cholesky_from_covariances(compact, form),
+        form=form,
+    )
