@@ -69,12 +69,15 @@ _ORIENTATION_EVE = 2  # rotation angles of the shared orientation
 _ORIENTATION_VVE = 3
 
 _jit = numba.njit(cache=True, nogil=True)
+# The helpers are called from compiled code only: no CPython wrapper to generate (the
+# wrapper of a function taking the workspace tuple unboxes 26 arrays).
+_helper = numba.njit(cache=True, nogil=True, no_cpython_wrapper=True)
 
 
 # --------------------------------------------------------------------------- linear algebra
 
 
-@_jit
+@_helper
 def _cholesky(matrix, factor):  # pragma: no cover - compiled
     """Lower Cholesky factor of a symmetric matrix (its lower triangle read); False if the
     matrix is not positive definite or a pivot is not finite (LAPACK potrf's failure)."""
@@ -97,7 +100,7 @@ def _cholesky(matrix, factor):  # pragma: no cover - compiled
     return True
 
 
-@_jit
+@_helper
 def _cholesky_inverse(factor, inverse, scratch):  # pragma: no cover - compiled
     """A⁻¹ from the lower Cholesky factor L of A (scratch receives L⁻¹)."""
     n = factor.shape[0]
@@ -119,7 +122,7 @@ def _cholesky_inverse(factor, inverse, scratch):  # pragma: no cover - compiled
             inverse[j, i] = value
 
 
-@_jit
+@_helper
 def _lu(matrix, lu, pivots):  # pragma: no cover - compiled
     """LU factorisation with partial pivoting (LAPACK getrf's); returns (sign, log|det|)
     as numpy.linalg.slogdet does: (0, -inf) for a singular matrix."""
@@ -153,7 +156,7 @@ def _lu(matrix, lu, pivots):  # pragma: no cover - compiled
     return sign, log_det
 
 
-@_jit
+@_helper
 def _lu_solve(lu, pivots, rhs):  # pragma: no cover - compiled
     """Overwrite the (n, m) right-hand side with A⁻¹ rhs from :func:`_lu`'s factors."""
     n, m = rhs.shape
@@ -175,7 +178,7 @@ def _lu_solve(lu, pivots, rhs):  # pragma: no cover - compiled
             rhs[i, c] = value / lu[i, i]
 
 
-@_jit
+@_helper
 def _newton_step(gradient, hessian, factor, step):  # pragma: no cover - compiled
     """step = −H⁻¹∇g when H is finite and positive definite (newton.newton_step); False if not."""
     n = gradient.shape[0]
@@ -202,7 +205,7 @@ def _newton_step(gradient, hessian, factor, step):  # pragma: no cover - compile
     return True
 
 
-@_jit
+@_helper
 def _descending_eigh(matrix, eigenvalues, eigenvectors):  # pragma: no cover - compiled
     """decomposition.eigh_descending of one symmetric matrix; False if not finite."""
     n = matrix.shape[0]
@@ -223,7 +226,7 @@ def _descending_eigh(matrix, eigenvalues, eigenvectors):  # pragma: no cover - c
 # --------------------------------------------------------------------------- the guard
 
 
-@_jit
+@_helper
 def _objective_full(n_k, matrices, covariances, factor, inverse, scratch):  # pragma: no cover
     """warm_start.covariance_objective of full covariances: +inf if one is not positive
     definite (Cholesky) or the value is not finite."""
@@ -244,7 +247,7 @@ def _objective_full(n_k, matrices, covariances, factor, inverse, scratch):  # pr
     return total if math.isfinite(total) else _INF
 
 
-@_jit
+@_helper
 def _objective_diagonal(n_k, diagonals, variances):  # pragma: no cover - compiled
     """warm_start.covariance_objective of diagonal covariances."""
     count, d = diagonals.shape
@@ -262,7 +265,7 @@ def _objective_diagonal(n_k, diagonals, variances):  # pragma: no cover - compil
     return total if math.isfinite(total) else _INF
 
 
-@_jit
+@_helper
 def _matches(reconstructed, previous):  # pragma: no cover - compiled
     """warm_start.matches for (K, d, d) arrays."""
     count, d = previous.shape[0], previous.shape[1]
@@ -281,7 +284,7 @@ def _matches(reconstructed, previous):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------- volumes
 
 
-@_jit
+@_helper
 def _pooled(problem, values, matrices, log_volumes, pooled_diagonal, pooled):  # pragma: no cover
     """S(u) = Σ_k e^{−u_k} B_k (volumes._pooled)."""
     count = log_volumes.shape[0]
@@ -304,7 +307,7 @@ def _pooled(problem, values, matrices, log_volumes, pooled_diagonal, pooled):  #
                     pooled[i, j] += weight * matrices[k, i, j]
 
 
-@_jit
+@_helper
 def _shared_shape(problem, values, matrices, log_volumes, work):  # pragma: no cover - compiled
     """volumes.shared_shape into work's shape arrays; the status (COLLAPSED where the
     Python model raises) and the scale |S|^{1/d}."""
@@ -341,7 +344,7 @@ def _shared_shape(problem, values, matrices, log_volumes, work):  # pragma: no c
     return OK, scale
 
 
-@_jit
+@_helper
 def _volume_traces(problem, values, matrices, traces, work):  # pragma: no cover - compiled
     """tr(B_k A⁻¹) for the shape in work (after :func:`_shared_shape`)."""
     shape_diagonal, shape, lu, pivots, solved = work[0], work[1], work[2], work[3], work[4]
@@ -366,8 +369,10 @@ def _volume_traces(problem, values, matrices, traces, work):  # pragma: no cover
         traces[k] = total
 
 
-@_jit
-def _volume_fixed_point(problem, values, matrices, n_k, log_volumes, stepped, work):  # pragma: no cover
+@_helper
+def _volume_fixed_point(
+    problem, values, matrices, n_k, log_volumes, stepped, work
+):  # pragma: no cover
     """volumes._fixed_point_step: (status, largest change); no step (stepped = u, 0) when
     a new volume would not be positive."""
     count = log_volumes.shape[0]
@@ -392,8 +397,10 @@ def _volume_fixed_point(problem, values, matrices, n_k, log_volumes, stepped, wo
     return OK, moved
 
 
-@_jit
-def _volume_evaluate(problem, values, matrices, n_k, log_volumes, gradient, hessian, work):  # pragma: no cover
+@_helper
+def _volume_evaluate(
+    problem, values, matrices, n_k, log_volumes, gradient, hessian, work
+):  # pragma: no cover
     """volumes.volume_objective at u: (F, rounding level); F = +inf where undefined."""
     pooled_diagonal, pooled, factor, inverse = work[0], work[1], work[6], work[7]
     scratch, shares, traces, weights = work[8], work[9], work[5], work[10]
@@ -484,7 +491,7 @@ def _volume_evaluate(problem, values, matrices, n_k, log_volumes, gradient, hess
 # --------------------------------------------------------------------------- orientation
 
 
-@_jit
+@_helper
 def _rotate(matrices, axes, rotated, product):  # pragma: no cover - compiled
     """Ω_k = Dᵀ W_k D (orientation._rotate, unsymmetrised)."""
     count, d = matrices.shape[0], matrices.shape[1]
@@ -503,8 +510,10 @@ def _rotate(matrices, axes, rotated, product):  # pragma: no cover - compiled
                 rotated[k, i, j] = value
 
 
-@_jit
-def _orientation_evaluate(problem, matrices, n_k, axes, gradient, hessian, work):  # pragma: no cover
+@_helper
+def _orientation_evaluate(
+    problem, matrices, n_k, axes, gradient, hessian, work
+):  # pragma: no cover
     """The profiled objective g(D) of EVE or VVE with its angle gradient and Hessian at
     S = 0 (orientation.diagonal_derivatives with eve_profile or vve_profile)."""
     rotated, product, first, second = work[11], work[12], work[13], work[14]
@@ -632,7 +641,7 @@ def _orientation_evaluate(problem, matrices, n_k, axes, gradient, hessian, work)
     return value, resolution
 
 
-@_jit
+@_helper
 def _cayley_retract(axes, step, pairs, moved, work):  # pragma: no cover - compiled
     """moved = D (I − S/2)⁻¹(I + S/2), S = Σ_p step_p G_p (orientation.cayley_rotation)."""
     left, right, lu, pivots = work[17], work[18], work[2], work[3]
@@ -658,7 +667,7 @@ def _cayley_retract(axes, step, pairs, moved, work):  # pragma: no cover - compi
             moved[i, j] = value
 
 
-@_jit
+@_helper
 def _pair_objective(problem, n_k, q, dq, d2q, rest, d):  # pragma: no cover - compiled
     """The EVE or VVE pair objective of iterative (h, h', h''); ok False where the Python
     pair objective raises (a rotated variance that is not positive)."""
@@ -689,7 +698,7 @@ def _pair_objective(problem, n_k, q, dq, d2q, rest, d):  # pragma: no cover - co
     return True, math.log(total), slope, second / total - slope * slope
 
 
-@_jit
+@_helper
 def _pair_terms(middle, half_difference, off_diagonal, phi, q, dq, d2q):  # pragma: no cover
     """q_k(φ) = m_k² − c_k² and its derivatives (decomposition.rotation_sweep)."""
     cosine, sine = math.cos(phi), math.sin(phi)
@@ -701,7 +710,7 @@ def _pair_terms(middle, half_difference, off_diagonal, phi, q, dq, d2q):  # prag
         d2q[k] = -2.0 * (dc * dc - c * c)
 
 
-@_jit
+@_helper
 def _rotation_sweep(problem, matrices, n_k, axes, swept, work):  # pragma: no cover - compiled
     """decomposition.rotation_sweep: one sweep of plane rotations; (status, largest change)."""
     rotated, product = work[11], work[12]
@@ -782,14 +791,14 @@ def _rotation_sweep(problem, matrices, n_k, axes, swept, work):  # pragma: no co
 # --------------------------------------------------------------------------- Newton
 
 
-@_jit
+@_helper
 def _evaluate(problem, values, matrices, n_k, point, gradient, hessian, work):  # pragma: no cover
     if problem == _VOLUMES_DIAGONAL or problem == _VOLUMES_FULL:
         return _volume_evaluate(problem, values, matrices, n_k, point[0], gradient, hessian, work)
     return _orientation_evaluate(problem, matrices, n_k, point, gradient, hessian, work)
 
 
-@_jit
+@_helper
 def _retract(problem, point, step, pairs, moved, work):  # pragma: no cover - compiled
     if problem == _VOLUMES_DIAGONAL or problem == _VOLUMES_FULL:
         for k in range(step.shape[0]):
@@ -798,22 +807,24 @@ def _retract(problem, point, step, pairs, moved, work):  # pragma: no cover - co
         _cayley_retract(point, step, pairs, moved, work)
 
 
-@_jit
+@_helper
 def _fallback(problem, values, matrices, n_k, point, moved, work):  # pragma: no cover
     if problem == _VOLUMES_DIAGONAL or problem == _VOLUMES_FULL:
         return _volume_fixed_point(problem, values, matrices, n_k, point[0], moved[0], work)
     return _rotation_sweep(problem, matrices, n_k, point, moved, work)
 
 
-@_jit
+@_helper
 def _copy(source, target):  # pragma: no cover - compiled
     for i in range(source.shape[0]):
         for j in range(source.shape[1]):
             target[i, j] = source[i, j]
 
 
-@_jit
-def _minimise(problem, values, matrices, n_k, point, n_variables, max_step, work):  # pragma: no cover
+@_helper
+def _minimise(
+    problem, values, matrices, n_k, point, n_variables, max_step, work
+):  # pragma: no cover
     """newton.minimise on one of the inner problems, from and into ``point``; the status.
 
     ``point`` is (1, K) log-volumes or the (d, d) orientation; ``values`` the (K, d)
@@ -856,12 +867,7 @@ def _minimise(problem, values, matrices, n_k, point, n_variables, max_step, work
                 )
                 if trial_value > value + resolution:
                     return OK
-                if (
-                    largest <= _TOL
-                    or largest >= last_step
-                    or predicted
-                    or not trial_value < _INF
-                ):
+                if largest <= _TOL or largest >= last_step or predicted or not trial_value < _INF:
                     _copy(trial, point)
                     return OK
                 _copy(trial, point)
@@ -914,7 +920,7 @@ def _minimise(problem, values, matrices, n_k, point, n_variables, max_step, work
 # --------------------------------------------------------------------------- workspace
 
 
-@_jit
+@_helper
 def _workspace(count, d):  # pragma: no cover - compiled
     """The scratch arrays of the inner problems (indices as used above)."""
     n_pairs = d * (d - 1) // 2
@@ -958,7 +964,7 @@ def _workspace(count, d):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------- shared steps
 
 
-@_jit
+@_helper
 def _finite(n_k, scatter, reg_covar, diagonal_only):  # pragma: no cover - compiled
     if not math.isfinite(reg_covar):
         return False
@@ -973,7 +979,7 @@ def _finite(n_k, scatter, reg_covar, diagonal_only):  # pragma: no cover - compi
     return True
 
 
-@_jit
+@_helper
 def _regularised_matrices(n_k, scatter, reg_covar):  # pragma: no cover - compiled
     """Symmetrised W_k + n_k·reg_covar·I (decomposition.regularized_scatter)."""
     count, d = scatter.shape[0], scatter.shape[1]
@@ -989,7 +995,7 @@ def _regularised_matrices(n_k, scatter, reg_covar):  # pragma: no cover - compil
     return matrices
 
 
-@_jit
+@_helper
 def _previous_usable(previous, has_previous, diagonal_only):  # pragma: no cover - compiled
     """warm_start.usable_previous: present and finite (its compact part)."""
     if not has_previous:
@@ -1003,7 +1009,7 @@ def _previous_usable(previous, has_previous, diagonal_only):  # pragma: no cover
     return True
 
 
-@_jit
+@_helper
 def _dense_volumes(previous, volumes, lu, pivots):  # pragma: no cover - compiled
     """iterative._dense_volumes: |Σ_k|^{1/d} (slogdet), False if a sign is not positive."""
     count, d = previous.shape[0], previous.shape[1]
@@ -1015,7 +1021,7 @@ def _dense_volumes(previous, volumes, lu, pivots):  # pragma: no cover - compile
     return True
 
 
-@_jit
+@_helper
 def _fit_volumes(problem, values, matrices, n_k, start_volumes, result, work):  # pragma: no cover
     """volumes.fit_volumes: the volumes into ``result`` and the shape into work[0] or
     work[1]; the status."""
@@ -1065,7 +1071,7 @@ def _fit_volumes(problem, values, matrices, n_k, start_volumes, result, work):  
     return status
 
 
-@_jit
+@_helper
 def _guard(n_k, matrices, out, previous, feasible, work):  # pragma: no cover - compiled
     """warm_start.no_worse for full covariances: out becomes previous if F(previous) < F(out)."""
     if not feasible:
@@ -1234,7 +1240,9 @@ def vev_mstep(n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cov
         if not usable:
             start[k] = cold
     result = np.empty(count)
-    status = _fit_volumes(np.int64(_VOLUMES_DIAGONAL), eigenvalues, matrices, n_k, start, result, work)
+    status = _fit_volumes(
+        np.int64(_VOLUMES_DIAGONAL), eigenvalues, matrices, n_k, start, result, work
+    )
     if status != OK:
         return status
     for k in range(count):
@@ -1242,13 +1250,15 @@ def vev_mstep(n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cov
             for m in range(d):
                 value = 0.0
                 for j in range(d):
-                    value += orientations[k, i, j] * (result[k] * work[0][j]) * orientations[k, m, j]
+                    value += (
+                        orientations[k, i, j] * (result[k] * work[0][j]) * orientations[k, m, j]
+                    )
                 out[k, i, m] = value
     _guard(n_k, matrices, out, previous, feasible, work)
     return OK
 
 
-@_jit
+@_helper
 def _check_nonsingular(matrices):  # pragma: no cover - compiled
     """iterative._check_nonsingular: False for a scatter singular to rounding."""
     count, d = matrices.shape[0], matrices.shape[1]
@@ -1260,8 +1270,10 @@ def _check_nonsingular(matrices):  # pragma: no cover - compiled
     return True
 
 
-@_jit
-def _shared_orientation_mstep(problem, n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cover
+@_helper
+def _shared_orientation_mstep(
+    problem, n_k, W, reg_covar, previous, has_previous, out
+):  # pragma: no cover
     """iterative._shared_orientation_estimate for EVE or VVE; the status."""
     count, d = W.shape[0], W.shape[1]
     if not _finite(n_k, W, reg_covar, False):
@@ -1365,10 +1377,14 @@ def _shared_orientation_mstep(problem, n_k, W, reg_covar, previous, has_previous
 @_jit
 def eve_mstep(n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cover - compiled
     """EVE's M-step (iterative.EVE.estimate) into ``out``; the status."""
-    return _shared_orientation_mstep(np.int64(_ORIENTATION_EVE), n_k, W, reg_covar, previous, has_previous, out)
+    return _shared_orientation_mstep(
+        np.int64(_ORIENTATION_EVE), n_k, W, reg_covar, previous, has_previous, out
+    )
 
 
 @_jit
 def vve_mstep(n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cover - compiled
     """VVE's M-step (iterative.VVE.estimate) into ``out``; the status."""
-    return _shared_orientation_mstep(np.int64(_ORIENTATION_VVE), n_k, W, reg_covar, previous, has_previous, out)
+    return _shared_orientation_mstep(
+        np.int64(_ORIENTATION_VVE), n_k, W, reg_covar, previous, has_previous, out
+    )
