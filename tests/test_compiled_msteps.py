@@ -23,9 +23,13 @@ from gaussmix.covariance import get_covariance_model
 from gaussmix.covariance.forms import dense_covariances
 
 # Compiled and Python paths take the same steps in a different arithmetic order. On
-# well-conditioned statistics they agree to 2e-15 (relative to the largest entry); 1e-10
-# leaves room for a stopping decision taken one step apart at the rounding level.
-AGREEMENT = 1e-10
+# well-conditioned statistics they agree to 4e-15 (relative to the largest entry), cold or
+# warm-started from a nearby E-step's solution.
+AGREEMENT = 1e-12
+# Started at the solution itself, the guard compares F(previous) and F(new), equal to
+# rounding: either may be kept, and the two differ by the inner iteration's stopping error
+# (at worst 7e-11 measured, VVE).
+TIE_AGREEMENT = 1e-9
 # On ill-conditioned ones (condition numbers up to 1e7, components of half a point) the
 # objective is flat to its rounding level along some directions, where both iterations stop
 # at points of equal F: F agrees to 1e-14 relative, the covariances to at worst 1.1e-6
@@ -102,10 +106,10 @@ def perturbed(scatter: np.ndarray, seed: int, size: float = 0.05) -> np.ndarray:
     return moves @ scatter @ np.swapaxes(moves, 1, 2)
 
 
-def _assert_same(ours, reference, n_k, scatter, conditioning) -> float:
+def _assert_same(ours, reference, n_k, scatter, conditioning, tolerance=AGREEMENT) -> float:
     difference = relative_difference(ours, reference)
     if conditioning == "well":
-        assert difference <= AGREEMENT
+        assert difference <= tolerance
     else:
         value, expected = objective(n_k, scatter, ours), objective(n_k, scatter, reference)
         assert abs(value - expected) <= ILL_OBJECTIVE * abs(expected)
@@ -125,10 +129,11 @@ def test_cold_and_warm_m_steps_equal_the_python_model(code, conditioning):
         _assert_same(ours, cold, n_k, lifted, conditioning)
         # Warm: the previous M-step's solution for a nearby E-step's statistics, and the
         # solution itself (the iteration must stay there, as Python's does).
-        for previous in (python_dense(code, n_k, perturbed(scatter, seed), reg_covar), cold):
+        nearby = python_dense(code, n_k, perturbed(scatter, seed), reg_covar)
+        for previous, tolerance in ((nearby, AGREEMENT), (cold, TIE_AGREEMENT)):
             warm = python_dense(code, n_k, scatter, reg_covar, previous)
             ours_warm = compiled_dense(code, n_k, scatter, reg_covar, previous)
-            _assert_same(ours_warm, warm, n_k, lifted, conditioning)
+            _assert_same(ours_warm, warm, n_k, lifted, conditioning, tolerance)
 
 
 @pytest.mark.parametrize("code", COMPILED_MODELS)
