@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from gaussmix._compiled import FULL, PLAIN, SPHERICAL, whole_statistics
+from gaussmix._compiled_msteps import eve_mstep, vee_mstep, vei_mstep, vev_mstep, vve_mstep
 
 __all__ = [
     "CONVERGED",
@@ -321,10 +322,22 @@ def maximize_covariances(
         return _evv(n_k, scatter, reg_covar, out)
     if model == VVV:
         return _vvv(n_k, scatter, reg_covar, out)
-    # The iterative models (gaussmix._compiled_msteps) go here, one line each, e.g.
-    #   if model == VEE: return vee_mstep(n_k, scatter, reg_covar, previous, True, out)
-    # (VEI, whose scatter kind is diagonal, gets `scatter` with its diagonals filled in
-    # by run_loop). A nonzero return is a failure: the Python loop redoes the iteration.
+    # The iterative models: gaussmix._compiled_msteps, the Python models' iterations step
+    # for step, warm-started from the E-step's covariances (VEI gets `scatter` with its
+    # diagonals filled in by run_loop). A nonzero status is a failure: the Python loop
+    # redoes the iteration. `warm` is a variable, not a literal: numba would compile one
+    # version of each M-step per constant.
+    warm = previous.shape[0] == out.shape[0]
+    if model == VEI:
+        return OK if vei_mstep(n_k, scatter, reg_covar, previous, warm, out) == 0 else FAILED
+    if model == VEE:
+        return OK if vee_mstep(n_k, scatter, reg_covar, previous, warm, out) == 0 else FAILED
+    if model == VEV:
+        return OK if vev_mstep(n_k, scatter, reg_covar, previous, warm, out) == 0 else FAILED
+    if model == EVE:
+        return OK if eve_mstep(n_k, scatter, reg_covar, previous, warm, out) == 0 else FAILED
+    if model == VVE:
+        return OK if vve_mstep(n_k, scatter, reg_covar, previous, warm, out) == 0 else FAILED
     return NOT_COMPILED
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gaussmix import precompile
 from gaussmix.backends.dask import (
     DaskBackend,
     check_dask_data,
@@ -28,7 +29,7 @@ from gaussmix.backends.dask import (
     is_dask_collection,
     prepare_dask_fit,
 )
-from gaussmix.backends.numpy import default_chunk_size, numpy_backend
+from gaussmix.backends.numpy import default_chunk_size, numpy_backend, rows_per_task
 from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
 from gaussmix.exceptions import InvalidInputError
 from gaussmix.validation import check_data, check_sample_weight
@@ -144,9 +145,7 @@ def _check_tensor_rows(estimator: Any, X: Any, *, reset: bool, dtype: str | None
     return X
 
 
-def make_executor(
-    X: Any, sample_weight: Any, options: ExecutorOptions, n_components: int
-) -> Any:
+def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_components: int) -> Any:
     """The executor of E-steps and row maps over validated X.
 
     Parameters
@@ -180,7 +179,12 @@ def make_executor(
     )
     if lazy:
         return DaskBackend(X, sample_weight, chunk_size)
-    return numpy_backend(X, sample_weight, chunk_size)
+    use_fused = None
+    if X.shape[0] <= rows_per_task(chunk_size, True) and not precompile.ready():
+        # Small data while the kernels compile in the background: the array kernels give
+        # the same fit to rounding (gaussmix.precompile).
+        use_fused = False
+    return numpy_backend(X, sample_weight, chunk_size, use_fused=use_fused)
 
 
 @dataclass(frozen=True)

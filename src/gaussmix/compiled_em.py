@@ -29,6 +29,7 @@ from gaussmix.covariance.base import CovarianceModel, Form
 from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
 from gaussmix.covariance.constrained import EEI, EEV, EII, EVI, EVV
 from gaussmix.covariance.forms import dense_covariances, precision_cholesky_from_covariances
+from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
 from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 
@@ -48,6 +49,11 @@ _MODEL_CODES: dict[type, int] = {
     EEV: 6,
     EVV: 7,
     Full: 8,
+    VEI: 9,
+    VEE: 10,
+    VEV: 11,
+    EVE: 12,
+    VVE: 13,
 }
 # gaussmix._compiled.whole_statistics's layouts and scatter kinds.
 _LAYOUTS = {"full": 0, "tied": 1, "diagonal": 2, "spherical": 3}
@@ -149,7 +155,40 @@ def compiled_loop(
     # NumPy's pairwise sums, which the compiled M-step repeats, recurse above 128 terms.
     if code is None or max(parameters.means.shape) > _MAX_TERMS:
         return None
+    if not compiling.ready(_kernels().run_loop, *_example_arguments()):
+        return None  # compiling in the background; the Python loop gives the same fit
     return CompiledLoop(backend, model, code)
+
+
+@cache
+def _example_arguments() -> tuple[Any, ...]:
+    """Arguments of the types :meth:`CompiledLoop.run` passes to ``run_loop``."""
+    vector, matrix, cube = np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1, 1))
+    return (
+        matrix,
+        vector,
+        False,
+        0,
+        0,
+        0,
+        1,
+        -708.0,
+        0.0,
+        0.0,
+        False,
+        0.0,
+        0.0,
+        0.0,
+        1,
+        vector,
+        matrix,
+        cube,
+        vector,
+        vector,
+        matrix,
+        vector,
+        np.zeros(3, dtype=np.int64),
+    )
 
 
 class CompiledLoop:
@@ -173,6 +212,12 @@ class CompiledLoop:
         self.code = code
         # False once the compiled loop must not be used again in this run (see run).
         self.usable = True
+
+    def _scratch(self, n_components: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """The scratch of gaussmix.fused's chunks, for the compiled E-step."""
+        capacity = max(1, min(self.chunk_size, self.X.shape[0]))
+        per_row = 3 * n_features + 4 + n_components * (n_features + 1)
+        return np.empty(per_row * capacity), np.empty((n_features, n_features))
 
     def run(
         self,
@@ -214,19 +259,8 @@ class CompiledLoop:
             return CompiledRun(parameters, (), False, takeover=True)
         kernels = _kernels()
         n_components, n_features = parameters.means.shape
-        weights = np.array(parameters.weights, dtype=np.float64)
-        means = np.array(parameters.means, dtype=np.float64, order="C")
-        covariances = np.array(
-            dense_covariances(parameters.covariances, model.form, n_components, n_features),
-            dtype=np.float64,
-            order="C",
-        )
-        factors = np.array(parameters.precisions_cholesky, dtype=np.float64).reshape(-1)
-        capacity = max(1, min(self.chunk_size, self.X.shape[0]))
-        # The scratch of gaussmix.fused's chunks, for the compiled E-step.
-        per_row = 3 * n_features + 4 + n_components * (n_features + 1)
-        scratch = np.empty(per_row * capacity)
-        product = np.empty((n_features, n_features))
+        weights, means, covariances, factors = _dense_state(parameters, model.form)
+        scratch, product = self._scratch(n_components, n_features)
         bounds = np.empty(n_iterations)
         info = np.zeros(3, dtype=np.int64)
         weighted = self.sample_weight is not None
@@ -279,6 +313,22 @@ class CompiledLoop:
             takeover=bool(info[1] == kernels.TAKEOVER),
             interrupted=interrupted,
         )
+
+
+def _dense_state(
+    parameters: MixtureParameters, form: Form
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fresh float64 copies of the weights, means, dense covariances and factors (flat)."""
+    n_components, n_features = parameters.means.shape
+    weights = np.array(parameters.weights, dtype=np.float64)
+    means = np.array(parameters.means, dtype=np.float64, order="C")
+    covariances = np.array(
+        dense_covariances(parameters.covariances, form, n_components, n_features),
+        dtype=np.float64,
+        order="C",
+    )
+    factors = np.array(parameters.precisions_cholesky, dtype=np.float64).reshape(-1)
+    return weights, means, covariances, factors
 
 
 def _parameters(

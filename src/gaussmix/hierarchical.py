@@ -556,6 +556,8 @@ def build_tree(
     sample_weight: np.ndarray | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     seed: int = 0,
+    *,
+    compiled: bool | None = None,
 ) -> HierarchicalTree:
     """mclust's ``hc(X, modelName = "VVV", use = "SVD")``: the tree its ``Mclust`` starts from.
 
@@ -572,6 +574,9 @@ def build_tree(
         ``mclust.options("subset")`` = 2000 rows.
     seed : int, default=0
         Seed of the subsample, so that the result is deterministic.
+    compiled : bool or None, default=None
+        Passed to :func:`agglomerate` (None: compiled when numba is installed); both
+        paths give the same merges.
 
     Returns
     -------
@@ -609,5 +614,5 @@ def build_tree(
     if points.shape[1] == 0:
         # Every row is the same point: only the group sizes decide the merges.
         points = np.zeros((rows.shape[0], 1))
-    merges = agglomerate(points, counts)
+    merges = agglomerate(points, counts, compiled=compiled)
     return HierarchicalTree(rows=rows, merges=merges)

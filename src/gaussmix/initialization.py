@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from gaussmix import precompile
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
@@ -89,7 +90,9 @@ def initial_responsibilities(
         )
         return _points_as_components(indices, n_samples)
     if method == "hierarchical":
-        return build_tree(X, sample_weight).responsibilities(n_samples, n_components)
+        # The NumPy agglomeration while the kernels compile in the background (same merges).
+        tree = build_tree(X, sample_weight, compiled=None if precompile.ready() else False)
+        return tree.responsibilities(n_samples, n_components)
     if method == "random":
         responsibilities = random_state.uniform(size=(n_samples, n_components))
         return responsibilities / responsibilities.sum(axis=1, keepdims=True)

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from gaussmix import precompile
 from gaussmix.arrays import ExecutorOptions, FitData
 from gaussmix.backends.numpy import default_n_threads
 from gaussmix.blas_threads import one_blas_thread
@@ -658,7 +659,8 @@ def _starts(
     n_samples = X.shape[0]
     starts: dict[int, np.ndarray | None] = {}
     if init_params == "hierarchical":
-        tree = build_tree(X, weights)
+        # The NumPy agglomeration while the kernels compile in the background (same merges).
+        tree = build_tree(X, weights, compiled=None if precompile.ready() else False)
         for count in counts:
             fits = count <= tree.rows.shape[0]
             starts[count] = tree.responsibilities(n_samples, count) if fits else None

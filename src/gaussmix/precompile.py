@@ -1,0 +1,166 @@
+"""The compiled kernels of small data: ready now, or compiled in the background meanwhile.
+
+A fresh install compiles the small-data kernels at their first use: the fused E-step, the
+posterior, the whole EM loop with the fourteen M-steps, and the hierarchical tree. That is
+about two minutes of LLVM on the 2-core machine (137 s, an empty ``NUMBA_CACHE_DIR``), where
+the same first ``select_model`` on Old Faithful takes about 3 s with the NumPy kernels. So,
+unless the machine code is in numba's disk cache (a load of under a second) or compiled in
+this process, the small-data paths take the NumPy kernels, which give the same results to
+rounding (``tests/test_small_path.py``, ``tests/test_compiled_em.py``), and the compilation
+runs in a process of its own, which fills numba's cache for the fits that follow.
+``GAUSSMIX_COMPILE=wait`` makes the first use compile and wait instead (the test suite sets
+it, so that no test depends on how fast a compilation ends); :func:`compile_kernels`, or
+``python -m gaussmix.precompile``, compiles them ahead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from gaussmix import compiling, fused
+
+__all__ = ["compile_kernels", "ready"]
+
+_lock = threading.Lock()
+_state: dict[str, bool] = {"compiled": False, "started": False}
+
+
+def _dispatchers() -> list[object]:
+    from gaussmix import _compiled, _compiled_em, _compiled_hierarchical
+
+    return [
+        _compiled.whole_statistics,
+        _compiled.posterior,
+        _compiled_em.run_loop,
+        _compiled_hierarchical.agglomerate,
+    ]
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every small-data kernel, here and now.
+
+    Runs each kernel once on a few rows: the float32 and float64 E-steps and posteriors,
+    the compiled EM loop (whose one signature serves every covariance model) and the
+    hierarchical agglomeration. Without numba it does nothing.
+    """
+    if not fused.available():
+        return
+    from gaussmix.backends.numpy import SmallDataBackend
+    from gaussmix.compiled_em import CompiledLoop
+    from gaussmix.covariance import get_covariance_model
+    from gaussmix.hierarchical import build_tree
+    from gaussmix.mstep import maximize
+    from gaussmix.parameters import MixtureParameters
+
+    rows = np.random.default_rng(0).standard_normal((12, 2))
+    model = get_covariance_model("VVV")
+    for dtype in (np.float64, np.float32):
+        backend = SmallDataBackend(rows.astype(dtype), None, 12, use_fused=True)
+        start = _two_components(rows)
+        statistics = backend.statistics(start, model.scatter)
+        prepared = backend.prepare(start)
+        fused.posterior(backend.X, prepared, 12)
+    parameters: MixtureParameters = maximize(statistics, model, 0.0)
+    CompiledLoop(SmallDataBackend(rows, None, 12, use_fused=True), model, 8).run(
+        parameters,
+        -np.inf,
+        1,
+        reg_covar=0.0,
+        tol=0.0,
+        convergence="absolute",
+        log_likelihood_offset=0.0,
+        empty_threshold=-np.inf,
+    )
+    build_tree(rows, compiled=True)
+    with _lock:
+        _state["compiled"] = True
+
+
+def _two_components(rows: np.ndarray) -> object:
+    """Two unit-covariance components at ±1 on the first axis, in the full form."""
+    from gaussmix.covariance.forms import CovarianceForm
+    from gaussmix.parameters import MixtureParameters
+
+    n_features = rows.shape[1]
+    means = np.zeros((2, n_features))
+    means[:, 0] = (-1.0, 1.0)
+    identity = np.broadcast_to(np.eye(n_features), (2, n_features, n_features)).copy()
+    return MixtureParameters(
+        weights=np.full(2, 0.5),
+        means=means,
+        covariances=identity,
+        precisions_cholesky=identity.copy(),
+        form=CovarianceForm("full"),
+    )
+
+
+def _lock_path() -> Path:
+    return Path(tempfile.gettempdir()) / f"gaussmix-precompile-{os.getuid()}.pid"
+
+
+def _compiler_running() -> bool:
+    """Whether another process is compiling the kernels (its pid file names a live one)."""
+    try:
+        pid = int(_lock_path().read_text(encoding="ascii"))
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _start_compiler() -> None:
+    """Compile in a process of its own, which outlives this one and fills numba's cache.
+
+    A thread would share the interpreter lock with the fits it is meant not to slow down
+    (the first select_model on Old Faithful took 12 s beside one instead of 3 s), and it
+    dies with a short program such as one ``gaussmix`` command before it is done.
+    """
+    if _compiler_running():
+        return
+    subprocess.Popen(
+        [sys.executable, "-m", "gaussmix.precompile"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def ready() -> bool:
+    """Whether the small-data kernels run without compiling first (see the module notes).
+
+    Returns
+    -------
+    bool
+        True when numba is installed and the kernels are compiled in this process or in
+        numba's disk cache. Otherwise False, after starting their compilation in a
+        process of its own (once per process, none while another runs); with
+        ``GAUSSMIX_COMPILE=wait`` they are compiled here first and True is returned.
+    """
+    if not fused.available():
+        return False
+    if _state["compiled"] or all(compiling.in_disk_cache(d) for d in _dispatchers()):
+        return True
+    if os.environ.get(compiling.MODE_VARIABLE, "background") == "wait":
+        compile_kernels()
+        return True
+    with _lock:
+        if not _state["started"]:
+            _state["started"] = True
+            _start_compiler()
+    return False
+
+
+if __name__ == "__main__":
+    _lock_path().write_text(str(os.getpid()), encoding="ascii")
+    try:
+        compile_kernels()
+    finally:
+        _lock_path().unlink(missing_ok=True)
