@@ -13,33 +13,6 @@ numba = pytest.importorskip("numba")
 X = np.random.default_rng(3).standard_normal((120, 2)) + np.repeat([[0, 0], [4, 1]], 60, axis=0)
 
 
-def test_ready_starts_a_compilation_and_reports_it_once_it_has_ended(monkeypatch):
-    monkeypatch.setenv(compiling.MODE_VARIABLE, "background")
-
-    @numba.njit
-    def twice(value):
-        return 2.0 * value
-
-    first = compiling.ready(twice, 1.0)
-    running = compiling.compilation(twice, 1.0)
-    if running is not None:
-        assert running.wait(timeout=600)
-    assert first is False  # nothing was compiled before: it cannot have been ready
-    assert compiling.ready(twice, 1.0) is True
-    assert twice(2.0) == 4.0
-
-
-def test_wait_mode_compiles_in_the_caller(monkeypatch):
-    monkeypatch.setenv(compiling.MODE_VARIABLE, "wait")
-
-    @numba.njit
-    def thrice(value):
-        return 3.0 * value
-
-    assert compiling.ready(thrice, 1.0) is True
-    assert compiling.compilation(thrice, 1.0) is None
-
-
 @pytest.fixture
 def kernels_not_compiled(monkeypatch):
     """precompile as on a fresh install: nothing compiled, nothing cached, no compiler."""
@@ -69,3 +42,22 @@ def test_the_fit_while_compiling_equals_the_compiled_fit(kernels_not_compiled, m
     np.testing.assert_allclose(meanwhile.means_, compiled.means_, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(meanwhile.covariances_, compiled.covariances_, rtol=1e-11)
     assert meanwhile.n_iter_ == compiled.n_iter_
+
+
+def test_wait_mode_compiles_in_the_caller_and_starts_no_compiler(kernels_not_compiled, monkeypatch):
+    compiled = []
+    monkeypatch.setenv(compiling.MODE_VARIABLE, "wait")
+    monkeypatch.setattr(precompile, "compile_kernels", lambda: compiled.append(True))
+    assert precompile.ready() is True
+    assert compiled == [True]
+    assert kernels_not_compiled == []
+
+
+def test_the_compiler_command_fills_the_state_it_reports(monkeypatch):
+    # compile_kernels really compiles (or loads) every kernel; afterwards ready() holds
+    # without a compiler or the disk cache.
+    monkeypatch.setattr(precompile, "_state", {"compiled": False, "started": False})
+    precompile.compile_kernels()
+    monkeypatch.setattr(compiling, "in_disk_cache", lambda dispatcher: False)
+    monkeypatch.setattr(precompile, "_start_compiler", lambda: pytest.fail("no compiler needed"))
+    assert precompile.ready() is True

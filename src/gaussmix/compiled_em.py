@@ -155,40 +155,7 @@ def compiled_loop(
     # NumPy's pairwise sums, which the compiled M-step repeats, recurse above 128 terms.
     if code is None or max(parameters.means.shape) > _MAX_TERMS:
         return None
-    if not compiling.ready(_kernels().run_loop, *_example_arguments()):
-        return None  # compiling in the background; the Python loop gives the same fit
     return CompiledLoop(backend, model, code)
-
-
-@cache
-def _example_arguments() -> tuple[Any, ...]:
-    """Arguments of the types :meth:`CompiledLoop.run` passes to ``run_loop``."""
-    vector, matrix, cube = np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1, 1))
-    return (
-        matrix,
-        vector,
-        False,
-        0,
-        0,
-        0,
-        1,
-        -708.0,
-        0.0,
-        0.0,
-        False,
-        0.0,
-        0.0,
-        0.0,
-        1,
-        vector,
-        matrix,
-        cube,
-        vector,
-        vector,
-        matrix,
-        vector,
-        np.zeros(3, dtype=np.int64),
-    )
 
 
 class CompiledLoop:

@@ -12,26 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix.fused import available
+
 __all__ = ["COMPILED_MODELS", "available", "compiled_estimate", "compiled_mstep"]
 
 COMPILED_MODELS: tuple[str, ...] = ("VEI", "VEE", "VEV", "EVE", "VVE")
 """The mclust codes with a compiled M-step."""
 
 _FUNCTIONS = {code: f"{code.lower()}_mstep" for code in COMPILED_MODELS}
-
-
-def available() -> bool:
-    """Whether numba can be imported (``pip install 'gaussmix[fast]'``).
-
-    Returns
-    -------
-    bool
-    """
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def compiled_mstep(code: str) -> Callable[..., int]:

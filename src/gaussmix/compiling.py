@@ -20,7 +20,6 @@ the fused kernels make one call per block of 8 chunks).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MODE_VARIABLE", "call", "in_disk_cache", "ready"]
+__all__ = ["MODE_VARIABLE", "call", "in_disk_cache"]
 
 # How often a waiting thread looks up: the delay a Ctrl-C can see in the main thread (if
 # the signal was delivered to another thread) and the end of the program in a worker.
@@ -152,9 +151,10 @@ def call(dispatcher: Callable[..., Any], *arguments: Any) -> Any:
     return dispatcher(*arguments)
 
 
-# GAUSSMIX_COMPILE=wait makes :func:`ready` compile in the caller (what the test suite sets,
-# so that a run never depends on how fast a compilation ends); the default, "background",
-# keeps a first run from waiting for LLVM where a NumPy path gives the same result.
+# GAUSSMIX_COMPILE=wait makes a first use compile in the caller (gaussmix.precompile; the
+# test suite sets it, so that a run never depends on how fast a compilation ends); the
+# default, "background", keeps a first run from waiting for LLVM where a NumPy path gives
+# the same result.
 MODE_VARIABLE = "GAUSSMIX_COMPILE"
 
 
@@ -166,45 +166,6 @@ def in_disk_cache(dispatcher: Any) -> bool:
         return bool(dispatcher._cache._cache_file._load_index())
     except Exception:
         return False
-
-
-def ready(dispatcher: Callable[..., Any], *arguments: Any) -> bool:
-    """Whether ``call(dispatcher, *arguments)`` would run without compiling first.
-
-    True when this signature is compiled in this process or ``dispatcher`` is in numba's
-    disk cache (loading it takes well under a second). Otherwise its compilation starts in
-    a daemon thread, once, and False tells the caller to take its NumPy path meanwhile;
-    with ``GAUSSMIX_COMPILE=wait`` in the environment it compiles here and returns True.
-
-    Parameters
-    ----------
-    dispatcher : numba Dispatcher
-        A function decorated with ``numba.njit``.
-    *arguments
-        Arguments of the types it will be called with (their values are not used).
-
-    Returns
-    -------
-    bool
-    """
-    key = (dispatcher, _arguments_key(arguments))
-    if key in _compiled or in_disk_cache(dispatcher):
-        return True
-    if os.environ.get(MODE_VARIABLE, "background") == "wait":
-        _compile_and_wait(dispatcher, arguments, key)
-        return True
-    with _lock:
-        if key in _compiling:
-            return False
-        done = _compiling[key] = threading.Event()
-    _compile_in_background(dispatcher, arguments, key, done)
-    return False
-
-
-def compilation(dispatcher: Callable[..., Any], *arguments: Any) -> threading.Event | None:
-    """The event set when a compilation of this signature ends (None when none runs)."""
-    with _lock:
-        return _compiling.get((dispatcher, _arguments_key(arguments)))
 
 
 def _compile_and_wait(dispatcher: Any, arguments: tuple[Any, ...], key: tuple[Any, ...]) -> None:
