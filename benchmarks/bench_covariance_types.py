@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_covariance_types.py     # writes results_covariance_types.md
 
-``bench_em.py`` measures P1–P5, whose covariances are full or diagonal. Issue 3 also asks that
+``bench_em.py`` measures P1–P5, whose covariances are full or diagonal. The goal here is that
 gaussmix be never slower for any covariance type. This script fits scikit-learn and gaussmix
 for full, tied, diag and spherical covariances. It uses the data of P2 (1M × 8, K = 8), P3
 (200k × 16, K = 16) and P1 (1M × 2, K = 3), the same start for both (``bench_em.starting_point``),

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/gemm_share.py                 # workloads P3 and P5 of bench_em.py, float64
     python benchmarks/gemm_share.py --dtype float32 --workloads P5
 
-Issue 3 asks that on P3 and P5 the GEMM share of the work run at half the machine's
+The goal: on P3 and P5 the GEMM share of the work run at half the machine's
 measured GEMM rate or better. ``bench_em.py`` reports the strict reading (GEMM FLOPs over
 the whole iteration). This script gives the other: it replays exactly the products that one
 fused E-step makes, with the same shapes, chunk size, blocks of chunks and thread count, and

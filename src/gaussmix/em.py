@@ -294,7 +294,7 @@ class _Loop:
         previous = -math.inf if state.restarted else state.lower_bound
         statistics = self.backend.statistics(state.parameters, self.model.scatter)
         lower_bound = statistics.mean_log_likelihood
-        # --- collapse policy (issue 8): re-seed instead of raising when a reseeder is given.
+        # The collapse policy: re-seed instead of raising when a reseeder is given.
         if self.reseeder is None:
             parameters = maximize(statistics, self.model, self.reg_covar, previous=state.parameters)
             events: tuple[Reseed, ...] = ()

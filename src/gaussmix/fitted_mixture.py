@@ -209,9 +209,9 @@ def draw(
     rows, labels = [], []
     for component, count in enumerate(counts):
         standard = rng.standard_normal(size=(count, parameters.n_features))
-        if form in ("full", "tied"):
+        if not form.elementwise:
             covariance = (
-                parameters.covariances if form == "tied" else parameters.covariances[component]
+                parameters.covariances if form.shared else parameters.covariances[component]
             )
             draws = standard @ np.linalg.cholesky(covariance).T
         else:

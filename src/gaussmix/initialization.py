@@ -133,7 +133,7 @@ def parameters_from_responsibilities(
     -------
     MixtureParameters
     """
-    # --- memory (issue 8): both passes visit row blocks, so that the overhead is a few
+    # Both passes visit row blocks, so that the memory overhead is a few
     # block-sized temporaries rather than float64 and difference copies of all of X.
     blocks = [
         slice(start, start + _INIT_BLOCK_ROWS) for start in range(0, X.shape[0], _INIT_BLOCK_ROWS)

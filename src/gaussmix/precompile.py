@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,10 @@ def ready() -> bool:
     if _state["compiled"] or all(compiling.in_disk_cache(d) for d in _dispatchers()):
         return True
     if os.environ.get(compiling.MODE_VARIABLE, "background") == "wait":
+        # A compiler process started by an earlier program writes the same cache files:
+        # let it finish (then this mostly loads what it wrote).
+        while _compiler_running():
+            time.sleep(0.2)
         compile_kernels()
         return True
     with _lock:

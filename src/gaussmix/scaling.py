@@ -92,7 +92,7 @@ def model_exponent(parameters: MixtureParameters) -> int:
         the scaled mixture has means and standard deviations of at most about one.
     """
     covariances = np.asarray(parameters.covariances, dtype=np.float64)
-    if parameters.form in ("full", "tied"):
+    if not parameters.form.elementwise:
         variances = np.diagonal(covariances, axis1=-2, axis2=-1)
     else:
         variances = covariances
@@ -166,8 +166,7 @@ def check_representable(parameters: MixtureParameters, exponent: int) -> None:
     InvalidInputError
         When a covariance or precision overflows or underflows float64.
     """
-    form = parameters.form
-    if form in ("full", "tied"):
+    if not parameters.form.elementwise:
         variances = np.diagonal(parameters.covariances, axis1=-2, axis2=-1)
         factors = np.diagonal(parameters.precisions_cholesky, axis1=-2, axis2=-1)
     else:
