@@ -82,4 +82,5 @@ def test_the_table_with_second_starts_is_the_same_in_parallel():
         sequential = select_model(X, n_jobs=1, **kwargs).results_
         parallel = select_model(X, n_jobs=2, **kwargs).results_
     np.testing.assert_array_equal(sequential["start"], parallel["start"])
-    np.testing.assert_allclose(sequential["bic"], parallel["bic"], rtol=0, atol=0)
+    # Worker processes may round differently in the last bit (their own BLAS set-up).
+    np.testing.assert_allclose(sequential["bic"], parallel["bic"], rtol=1e-12, atol=0)
