@@ -17,7 +17,7 @@ X = np.random.default_rng(3).standard_normal((120, 2)) + np.repeat([[0, 0], [4, 
 def kernels_not_compiled(monkeypatch):
     """precompile as on a fresh install: nothing compiled, nothing cached, no compiler."""
     started = []
-    monkeypatch.setenv(compiling.MODE_VARIABLE, "background")
+    monkeypatch.setenv(precompile.MODE_VARIABLE, "background")
     monkeypatch.setattr(precompile, "_state", {"compiled": False, "started": False})
     monkeypatch.setattr(compiling, "in_disk_cache", lambda dispatcher: False)
     monkeypatch.setattr(precompile, "_start_compiler", lambda: started.append(True))
@@ -35,7 +35,7 @@ def test_a_fresh_install_starts_one_compiler_and_uses_the_numpy_kernels(kernels_
 def test_the_fit_while_compiling_equals_the_compiled_fit(kernels_not_compiled, monkeypatch):
     options = {"covariance_type": "VVE", "init_params": "hierarchical", "tol": 1e-8}
     meanwhile = GaussianMixture(2, **options).fit(X)
-    monkeypatch.setenv(compiling.MODE_VARIABLE, "wait")
+    monkeypatch.setenv(precompile.MODE_VARIABLE, "wait")
     monkeypatch.setattr(precompile, "_state", {"compiled": True, "started": False})
     assert make_executor(X, None, ExecutorOptions(), 2).use_fused is True
     compiled = GaussianMixture(2, **options).fit(X)
@@ -46,7 +46,7 @@ def test_the_fit_while_compiling_equals_the_compiled_fit(kernels_not_compiled, m
 
 def test_wait_mode_compiles_in_the_caller_and_starts_no_compiler(kernels_not_compiled, monkeypatch):
     compiled = []
-    monkeypatch.setenv(compiling.MODE_VARIABLE, "wait")
+    monkeypatch.setenv(precompile.MODE_VARIABLE, "wait")
     monkeypatch.setattr(precompile, "compile_kernels", lambda: compiled.append(True))
     assert precompile.ready() is True
     assert compiled == [True]

@@ -46,17 +46,18 @@ def kernels_need_compiling() -> bool | None:
         False without numba (nothing to compile) or with a float64 E-step in the cache;
         True when it is missing; None when numba's cache cannot be inspected.
     """
-    from gaussmix import fused
+    from gaussmix import compiling, fused
 
     if not fused.available():
         return False
-    try:
-        from gaussmix import _compiled
+    from gaussmix import _compiled
 
-        # numba's cache index of the E-step of a fit: {(signature, target, …): file}.
-        index = _compiled.block_moments._cache._cache_file._load_index()
+    index = compiling.cache_index(_compiled.block_moments)
+    if index is None:
+        return None
+    try:
         return not any("float64" in str(key[0][0]) for key in index)
-    except Exception:  # numba internals: any change of them means "unknown"
+    except (IndexError, TypeError):  # another layout of numba's keys: "unknown"
         return None
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MODE_VARIABLE", "call", "in_disk_cache"]
+__all__ = ["cache_index", "call", "in_disk_cache"]
 
 # How often a waiting thread looks up: the delay a Ctrl-C can see in the main thread (if
 # the signal was delivered to another thread) and the end of the program in a worker.
@@ -151,24 +151,43 @@ def call(dispatcher: Callable[..., Any], *arguments: Any) -> Any:
     return dispatcher(*arguments)
 
 
-# GAUSSMIX_COMPILE=wait makes a first use compile in the caller (gaussmix.precompile; the
-# test suite sets it, so that a run never depends on how fast a compilation ends); the
-# default, "background", keeps a first run from waiting for LLVM where a NumPy path gives
-# the same result.
-MODE_VARIABLE = "GAUSSMIX_COMPILE"
+def cache_index(dispatcher: Any) -> dict[Any, Any] | None:
+    """numba's disk-cache index of ``dispatcher``: {(signature, target, ...): file}.
+
+    numba empties it when the source changed. It is not public API, so any failure to
+    read it gives None ("unknown").
+
+    Parameters
+    ----------
+    dispatcher : numba Dispatcher
+        A function decorated with ``numba.njit(cache=True)``.
+
+    Returns
+    -------
+    dict or None
+    """
+    try:
+        return dict(dispatcher._cache._cache_file._load_index())
+    except Exception:  # numba internals: any change of them means "unknown"
+        return None
 
 
 def in_disk_cache(dispatcher: Any) -> bool:
-    """Whether numba's disk cache holds machine code of ``dispatcher`` (a load, not a compile)."""
-    try:
-        # numba's cache index {(signature, target, ...): file}, emptied by numba when the
-        # source changed; not public API, so any failure reads as "not cached".
-        return bool(dispatcher._cache._cache_file._load_index())
-    except Exception:
-        return False
+    """Whether numba's disk cache holds machine code of ``dispatcher`` (a load, not a compile).
+
+    Parameters
+    ----------
+    dispatcher : numba Dispatcher
+
+    Returns
+    -------
+    bool
+    """
+    return bool(cache_index(dispatcher))
 
 
 def _compile_and_wait(dispatcher: Any, arguments: tuple[Any, ...], key: tuple[Any, ...]) -> None:
+    """Compile ``dispatcher`` for ``key`` in a daemon thread, or wait for the thread that does."""
     while key not in _compiled:
         with _lock:
             done = _compiling.get(key)

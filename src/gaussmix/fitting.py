@@ -26,7 +26,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from gaussmix.arrays import ExecutorOptions, FitData, input_kind, ldexp, make_executor, to_host
-from gaussmix.backends.numpy import posterior_rows
 from gaussmix.blas_threads import one_blas_thread, one_openmp_thread
 from gaussmix.collapse import (
     ComponentReseeder,
@@ -381,7 +380,7 @@ def _run_start(
     else:
         # An executor that runs in the calling thread (the small-data path) has k-means
         # run on one OpenMP thread as well: its parallel regions are too short to pay.
-        threads = one_openmp_thread if getattr(executor, "n_threads", None) == 1 else nullcontext
+        threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
         with threads():
             start = initial_parameters(
                 units.X, data.sample_weight, settings, random_state, units.exponent
@@ -574,15 +573,12 @@ def evaluate_rows(
         X = ldexp(X, -exponent)
         parameters = scale_parameters(parameters, -exponent)
     executor = make_executor(X, None, options, parameters.n_components)
-    use_fused = getattr(executor, "use_fused", False)
     # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
     with one_blas_thread():
-        prepared = executor.prepare(parameters)
+        posterior = executor.posterior_function(executor.prepare(parameters))
 
         def function(rows: Any) -> Any:
-            log_norm, responsibilities = posterior_rows(
-                rows, prepared, use_fused, executor.chunk_size
-            )
+            log_norm, responsibilities = posterior(rows)
             if output == "labels":
                 # The responsibilities are the weighted probabilities scaled per row.
                 return array_namespace(rows).argmax(responsibilities, axis=1)

@@ -3,7 +3,8 @@
 A fresh install compiles the small-data kernels at their first use: the fused E-step, the
 posterior, the whole EM loop with the fourteen M-steps, and the hierarchical tree. That is
 about two minutes of LLVM on the 2-core machine (137 s, an empty ``NUMBA_CACHE_DIR``), where
-the same first ``select_model`` on Old Faithful takes about 3 s with the NumPy kernels. So,
+the same first ``select_model`` on Old Faithful took 6.9 s on the NumPy kernels beside a
+compiling process. So,
 unless the machine code is in numba's disk cache (a load of under a second) or compiled in
 this process, the small-data paths take the NumPy kernels, which give the same results to
 rounding (``tests/test_small_path.py``, ``tests/test_compiled_em.py``), and the compilation
@@ -27,7 +28,11 @@ import numpy as np
 
 from gaussmix import compiling, fused
 
-__all__ = ["compile_kernels", "ready"]
+__all__ = ["MODE_VARIABLE", "compile_kernels", "ready"]
+
+# GAUSSMIX_COMPILE=wait makes a first use compile and wait (the test suite sets it, so that
+# no run depends on how fast a compilation ends); the default, "background", does not wait.
+MODE_VARIABLE = "GAUSSMIX_COMPILE"
 
 _lock = threading.Lock()
 _state: dict[str, bool] = {"compiled": False, "started": False}
@@ -54,7 +59,7 @@ def compile_kernels() -> None:
     if not fused.available():
         return
     from gaussmix.backends.numpy import SmallDataBackend
-    from gaussmix.compiled_em import CompiledLoop
+    from gaussmix.compiled_em import compiled_loop
     from gaussmix.covariance import get_covariance_model
     from gaussmix.hierarchical import build_tree
     from gaussmix.mstep import maximize
@@ -62,14 +67,16 @@ def compile_kernels() -> None:
 
     rows = np.random.default_rng(0).standard_normal((12, 2))
     model = get_covariance_model("VVV")
+    start = _two_components(rows)
     for dtype in (np.float64, np.float32):
         backend = SmallDataBackend(rows.astype(dtype), None, 12, use_fused=True)
-        start = _two_components(rows)
         statistics = backend.statistics(start, model.scatter)
         prepared = backend.prepare(start)
         fused.posterior(backend.X, prepared, 12)
     parameters: MixtureParameters = maximize(statistics, model, 0.0)
-    CompiledLoop(SmallDataBackend(rows, None, 12, use_fused=True), model, 8).run(
+    loop = compiled_loop(SmallDataBackend(rows, None, 12, use_fused=True), model, parameters)
+    assert loop is not None  # float64 rows, the small-data executor, VVV: always compiled
+    loop.run(
         parameters,
         -np.inf,
         1,
@@ -103,7 +110,9 @@ def _two_components(rows: np.ndarray) -> object:
 
 
 def _lock_path() -> Path:
-    return Path(tempfile.gettempdir()) / f"gaussmix-precompile-{os.getuid()}.pid"
+    """The pid file of the compiler process, one per user (os.getuid is POSIX only)."""
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"gaussmix-precompile-{user}.pid"
 
 
 def _compiler_running() -> bool:
@@ -120,7 +129,8 @@ def _start_compiler() -> None:
     """Compile in a process of its own, which outlives this one and fills numba's cache.
 
     A thread would share the interpreter lock with the fits it is meant not to slow down
-    (the first select_model on Old Faithful took 12 s beside one instead of 3 s), and it
+    (the first select_model on Old Faithful took 12 s beside one, 6.9 s beside a compiling
+    process), and it
     dies with a short program such as one ``gaussmix`` command before it is done.
     """
     if _compiler_running():
@@ -154,7 +164,7 @@ def ready() -> bool:
         # every small fit asks: once in the cache, the kernels stay there for this process.
         _state["compiled"] = True
         return True
-    if os.environ.get(compiling.MODE_VARIABLE, "background") == "wait":
+    if os.environ.get(MODE_VARIABLE, "background") == "wait":
         # A compiler process started by an earlier program writes the same cache files:
         # let it finish (then this mostly loads what it wrote).
         while _compiler_running():

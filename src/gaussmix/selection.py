@@ -592,7 +592,8 @@ def select_model(
                 finished[index] = outcome
                 tracker.add(index, outcome[0])
             if nested_starts:
-                chains = _nested_chains(finished, codes, counts, starts, (X, weights, options))
+                data = (X, weights, options, data_variance)
+                chains = _nested_chains(finished, codes, counts, starts, data)
                 for _, improved in _run(chains, n_workers, prefer):
                     finished.update(improved)
     except KeyboardInterrupt:
@@ -680,15 +681,14 @@ def _nested_chains(
     codes: list[str],
     counts: list[int],
     starts: dict[int, np.ndarray | None],
-    data: tuple[np.ndarray, np.ndarray | None, dict[str, Any]],
+    data: tuple[np.ndarray, np.ndarray | None, dict[str, Any], float],
 ) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
     """One job per G with a start: its cells, keyed by job index, for :func:`_restart_count`.
 
     Jobs are numbered count-major (see select_model), so cell (G, code) is job
     ``counts.index(G) * len(codes) + codes.index(code)``.
     """
-    X, weights, options = data
-    data_variance = _largest_variance(X, weights)
+    X, weights, options, data_variance = data
     chains = []
     for position, count in enumerate(counts):
         if starts[count] is None:
