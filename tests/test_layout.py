@@ -11,7 +11,8 @@ PACKAGE = Path(gaussmix.__file__).parent
 # Compiled kernels are written as flat loops for numba; their length is the price of speed.
 COMPILED = {"_compiled.py", "_compiled_hierarchical.py", "_compiled_em.py", "_compiled_msteps.py"}
 MAX_BODY_LINES = 60
-MAX_ESTIMATOR_LINES = 400
+# The estimator's code, its docstring (the parameters' documentation) left out.
+MAX_ESTIMATOR_LINES = 300
 
 
 def _body_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -49,8 +50,10 @@ def test_the_estimator_class_is_a_thin_shell():
         for node in tree.body
         if isinstance(node, ast.ClassDef) and node.name == "GaussianMixture"
     ]
-    lines = estimator.end_lineno - estimator.lineno + 1
-    assert lines <= MAX_ESTIMATOR_LINES, f"GaussianMixture is {lines} lines"
+    docstring = estimator.body[0]
+    documentation = docstring.end_lineno - docstring.lineno + 1
+    lines = estimator.end_lineno - estimator.lineno + 1 - documentation
+    assert lines <= MAX_ESTIMATOR_LINES, f"GaussianMixture's code is {lines} lines"
 
 
 def test_the_body_counter_leaves_the_docstring_out():
