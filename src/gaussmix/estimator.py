@@ -50,6 +50,7 @@ from gaussmix.fitting import (
 )
 from gaussmix.initialization import check_responsibilities_init
 from gaussmix.parameters import MixtureParameters
+from gaussmix.semisupervised import with_labels
 from gaussmix.validation import check_init_arrays, check_number
 
 __all__ = ["GaussianMixture", "estimator_from_fit"]
@@ -66,6 +67,7 @@ _CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
     ),
     "backend": (("numpy", "torch", "auto"), "Use 'auto' to follow the type of X."),
     "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
+    "semi_supervised": ((False, True), "Use True to keep the components given in y."),
 }
 # Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
 # fit (or fit_predict), the caller.
@@ -152,6 +154,10 @@ default="kmeans"
         float16 and bfloat16 become float64);
         ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
         the M-step are float64 whatever the choice.
+    semi_supervised : bool, default=False
+        True: ``fit(X, y)`` keeps row n in component ``y[n]`` (-1: unknown) through EM
+        (:mod:`gaussmix.semisupervised`). False: y is ignored, as scikit-learn's
+        estimator ignores it (Pipelines and cross-validation pass class labels as y).
 
     Attributes
     ----------
@@ -230,6 +236,7 @@ default="kmeans"
         backend: str = "numpy",
         device: Any = None,
         dtype: str | None = None,
+        semi_supervised: bool = False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -253,6 +260,7 @@ default="kmeans"
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.semi_supervised = semi_supervised
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -328,8 +336,11 @@ default="kmeans"
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data (NumPy array, pandas DataFrame or nested lists).
-        y : None
-            Ignored; present for API consistency.
+        y : array-like of shape (n_samples,), default=None
+            Ignored unless ``semi_supervised=True``; then the known components:
+            ``y[n] = k`` keeps row n in component k (0 … n_components − 1), -1 marks an
+            unlabelled row (:mod:`gaussmix.semisupervised`). None, or all -1: the
+            ordinary fit.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights give the fit on repeated rows.
 
@@ -338,7 +349,7 @@ default="kmeans"
         self : GaussianMixture
             The fitted estimator.
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, y)
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
@@ -348,8 +359,8 @@ default="kmeans"
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data.
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,), default=None
+            Known components (-1: unknown), as in :meth:`fit`.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights.
 
@@ -358,10 +369,10 @@ default="kmeans"
         labels : ndarray or torch.Tensor of shape (n_samples,)
             A tensor on X's device when X is a tensor.
         """
-        checked = self._fit(X, sample_weight)
+        checked = self._fit(X, sample_weight, y)
         return as_input_type(X, self._map_posterior(checked, "labels"))
 
-    def _fit(self, X: Any, sample_weight: Any) -> Any:
+    def _fit(self, X: Any, sample_weight: Any, y: Any = None) -> Any:
         # A failed fit leaves the estimator as it was: validation records n_features_in_
         # and feature_names_in_ before later checks, a collapsing component or the user's
         # callback can fail, so everything but the parameters is put back. An interrupted
@@ -374,7 +385,7 @@ default="kmeans"
         try:
             # One BLAS thread for the whole fit, M-steps included (see one_blas_thread).
             with one_blas_thread():
-                fitted_X, interrupt = self._fit_unguarded(X, sample_weight)
+                fitted_X, interrupt = self._fit_unguarded(X, sample_weight, y)
         except BaseException:
             for name in [name for name in self.__dict__ if name not in parameter_names]:
                 del self.__dict__[name]
@@ -384,7 +395,9 @@ default="kmeans"
             raise interrupt
         return fitted_X
 
-    def _fit_unguarded(self, X: Any, sample_weight: Any) -> tuple[Any, KeyboardInterrupt | None]:
+    def _fit_unguarded(
+        self, X: Any, sample_weight: Any, y: Any = None
+    ) -> tuple[Any, KeyboardInterrupt | None]:
         """Fit; return the data fitted and the interrupt that stopped it early, if any.
 
         The fitted attributes are set together at the end, so an exception leaves them as
@@ -399,7 +412,8 @@ default="kmeans"
         # Drawn before the data: a Dask fit's in-memory sample comes from the same stream.
         random_state = check_random_state(self.random_state)
         data = fit_data(self, X, sample_weight, reset=not warm, random_state=random_state)
-        engine_settings = _engine_settings(self, model, data)
+        labels = y if self.semi_supervised else None
+        engine_settings = with_labels(_engine_settings(self, model, data), labels, data)
         result = fit_mixture(
             data,
             engine_settings,

@@ -14,6 +14,7 @@ labels of rows under a fitted mixture).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from gaussmix.exceptions import (
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
 from gaussmix.parameters import MixtureParameters
+from gaussmix.semisupervised import LabelledExecutor, labelled_start
 from gaussmix.scaling import (
     check_representable,
     data_exponent,
@@ -137,6 +139,9 @@ class FitSettings:
         User-given start values.
     executor : ExecutorOptions, default=ExecutorOptions()
         Where the E-steps run.
+    labels : ndarray of shape (n_samples,) or None, default=None
+        Known components of rows (-1: unknown), a semi-supervised fit
+        (:mod:`gaussmix.semisupervised`); None: the ordinary fit.
     """
 
     n_components: int
@@ -149,6 +154,7 @@ class FitSettings:
     init_params: str = "kmeans"
     given: GivenStart = GivenStart()
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
+    labels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,9 @@ def fit_mixture(
     random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
     executor = data.executor(units.X, settings.executor, settings.n_components)
+    if settings.labels is not None:
+        make = functools.partial(_make_executor, options=settings.executor)
+        executor = LabelledExecutor(executor, settings.labels, settings.n_components, make)
     best, discarded, interrupt = _run_starts(
         data, settings, units, executor, random_state, warm, _in_units(progress, units), announce
     )
@@ -292,6 +301,10 @@ def fit_mixture(
         n_init=1 if warm is not None else settings.n_init,
         interrupt=interrupt,
     )
+
+
+def _make_executor(X: Any, sample_weight: Any, n_components: int, options: ExecutorOptions) -> Any:
+    return make_executor(X, sample_weight, options, n_components)
 
 
 def _check_enough_rows(data: FitData, n_components: int) -> None:
@@ -441,6 +454,10 @@ def initial_parameters(
         # The initialisation runs on the host; a tensor is copied only when it is needed.
         X = to_host(X)
         responsibilities = given.responsibilities
+        if settings.labels is not None:
+            responsibilities = labelled_start(
+                settings.labels, settings.n_components, responsibilities
+            )
         if responsibilities is None:
             with warnings.catch_warnings():
                 # KMeans reports fewer distinct points than clusters as a
@@ -450,6 +467,10 @@ def initial_parameters(
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 responsibilities = initial_responsibilities(
                     X, sample_weight, settings.n_components, settings.init_params, random_state
+                )
+            if settings.labels is not None:
+                responsibilities = labelled_start(
+                    settings.labels, settings.n_components, responsibilities
                 )
         reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
         drawn = parameters_from_responsibilities(
