@@ -49,7 +49,6 @@ from gaussmix.exceptions import (
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
 from gaussmix.parameters import MixtureParameters
-from gaussmix.semisupervised import LabelledExecutor, labelled_start
 from gaussmix.scaling import (
     check_representable,
     data_exponent,
@@ -57,6 +56,7 @@ from gaussmix.scaling import (
     model_exponent,
     scale_parameters,
 )
+from gaussmix.semisupervised import LabelledExecutor, labelled_start
 
 __all__ = [
     "FitResult",

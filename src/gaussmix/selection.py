@@ -34,6 +34,7 @@ from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.nested_starts import restart_from_nested
 from gaussmix.parameters import MixtureParameters
+from gaussmix.semisupervised import check_labels, labelled_starts
 from gaussmix.validation import check_data, check_number, check_sample_weight
 
 __all__ = [
@@ -473,6 +474,7 @@ def select_model(
     random_state: Any = None,
     callback: Callable[[SelectionProgress], None] | None = None,
     nested_starts: bool = True,
+    y: Any = None,
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -523,6 +525,11 @@ def select_model(
         (:mod:`gaussmix.nested_starts`). The likelier fit is kept and its source named
         in ``results_["start"]``. mclust has no such step: with it no cell of the
         table is below mclust's on the bundled data sets.
+    y : array-like of shape (n_samples,), default=None
+        Known components of some rows (-1: unknown): every fit is semi-supervised
+        (:mod:`gaussmix.semisupervised`; mclust's ``MclustSSC``), its log-likelihood that of
+        the data and the labels, its parameters counted as an ordinary mixture's. A G
+        below the largest label + 1 is recorded as failed.
 
     Returns
     -------
@@ -570,8 +577,12 @@ def select_model(
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
     public = {**options, "init_params": init_params, "random_state": random_state}
+    labels = check_labels(y, X.shape[0])
+    if labels is not None:
+        options, public = {**options, "labels": labels}, {**public, "semi_supervised": True}
     n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
     starts = _starts(X, weights, counts, init_params, random_state, n_support)
+    starts = labelled_starts(starts, labels)
     data_variance = _largest_variance(X, weights)
     jobs = [
         (_fit_one, (X, weights, code, count, starts[count], options, data_variance))

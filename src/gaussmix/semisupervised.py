@@ -23,7 +23,8 @@ Start (mclust's ``MclustSSC.fit`` does this, contrary to its help page): labelle
 one-hot, unlabelled rows 1/K when every component has labelled rows. When some component
 has none, 1/K would leave those components identical for ever, so the unlabelled rows
 start from the ordinary start (``init_params``, ``responsibilities_init``, or
-select_model's shared start) instead.
+select_model's shared start) instead, its components first renumbered to agree best with
+the labels (Hungarian assignment on the labelled rows).
 
 ``y=None`` and a ``y`` in which every entry is -1 both give the ordinary fit.
 """
@@ -88,8 +89,9 @@ def check_labels(y: Any, n_samples: int, n_components: int | None = None) -> np.
             f"y must hold one label per row of X, shape ({n_samples},); got shape "
             f"{labels.shape}. Use -1 for rows whose component is unknown."
         )
-    if labels.dtype.kind not in "iuf" or labels.dtype.kind == "f" and (
-        not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
+    if labels.dtype.kind not in "iuf" or (
+        labels.dtype.kind == "f"
+        and (not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)))
     ):
         raise InvalidInputError(
             "y must be integer component indices, with -1 for unlabelled rows; got values of "
@@ -184,11 +186,27 @@ def labelled_start(
             return None
         start = np.full((labels.shape[0], n_components), 1.0 / n_components)
     else:
-        start = np.array(responsibilities, dtype=np.float64, copy=True)
+        start = _aligned(np.asarray(responsibilities, dtype=np.float64), labels)
     known = labels >= 0
     start[known] = 0.0
     start[np.flatnonzero(known), labels[known]] = 1.0
     return start
+
+
+def _aligned(responsibilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The start's components renumbered to agree best with the labels (a copy).
+
+    A drawn partition numbers its clusters arbitrarily; without this, the labelled rows of
+    class c would be forced into whichever cluster happens to be number c.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    known = labels >= 0
+    n_components = responsibilities.shape[1]
+    agreement = np.zeros((n_components, n_components))
+    np.add.at(agreement, labels[known], responsibilities[known])
+    _, order = linear_sum_assignment(agreement, maximize=True)
+    return responsibilities[:, order]
 
 
 def labelled_starts(
@@ -308,7 +326,7 @@ class LabelledExecutor:
 
     # The executor contract, delegated.
     @property
-    def X(self) -> Any:  # noqa: N802 (the data matrix, as every executor names it)
+    def X(self) -> Any:
         """All rows."""
         return self.executor.X
 
