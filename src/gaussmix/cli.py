@@ -48,6 +48,7 @@ from gaussmix.cli_datasets import (
     standardize_lazily,
     write_lazy_columns,
 )
+from gaussmix.cli_labels import bootstrap_command, classify
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
@@ -1557,6 +1558,11 @@ def demo(output: Path, as_json: bool, quiet: bool) -> None:
 
     path = run_demo(output, show=not (as_json or quiet))
     _Output(as_json, quiet).report({"output": str(path)}, lambda console: None)
+
+
+# The commands with labels live in their own module (classify fit/predict, bootstrap).
+cli.add_command(classify)
+cli.add_command(bootstrap_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -224,7 +224,11 @@ def estimator_from_record(record: ModelRecord, estimator_class: type, source: An
         setattr(model, name, value)
     for name, array in record.arrays.items():
         setattr(model, name, array)
-    model._fit_settings = model._current_settings()
+    # A file written before a setting existed says nothing of it: the loaded model has its
+    # default, and saving it back writes the same record.
+    kept = set(settings) | set(record.dropped_settings)
+    current = model._current_settings()
+    model._fit_settings = {name: value for name, value in current.items() if name in kept}
     return model
 
 

@@ -242,7 +242,7 @@ def bootstrap(
         model=model,
         X=X,
         sample_weight=weights,
-        responsibilities=np.asarray(model.predict_proba(X), dtype=np.float64),
+        responsibilities=_posterior(model, X),
         method=method,
         shared_covariance=_shared_covariance(model),
     )
@@ -296,9 +296,17 @@ def _resample(task: _Task, replicate: int, rng: np.random.RandomState) -> tuple[
         simulator = copy.deepcopy(task.model)
         simulator.set_params(random_state=rng)
         X, _ = simulator.sample(n_samples)
-        return X, None, np.asarray(task.model.predict_proba(X), dtype=np.float64)
+        return X, None, _posterior(task.model, X)
     weights = None if task.sample_weight is None else task.sample_weight[rows]
     return task.X[rows], weights, task.responsibilities[rows]
+
+
+def _posterior(model: Any, X: np.ndarray) -> np.ndarray:
+    """The model's responsibilities of rows given as an array (a model fitted on a DataFrame
+    would warn that they have no column names: they are the same columns)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return np.asarray(model.predict_proba(X), dtype=np.float64)
 
 
 def _replicate(task: _Task, replicate: int, seed: int) -> _Outcome:
