@@ -282,6 +282,14 @@ def test_class_too_small_for_its_model_names_the_class():
         MixtureDiscriminantAnalysis(n_components=1, covariance_types="VVV").fit(X[keep], y[keep])
 
 
+def test_score_with_an_unseen_class_is_an_error_naming_it():
+    X, y = _three_classes()
+    fitted = MixtureDiscriminantAnalysis(model_type="edda", covariance_type="EEE").fit(X, y)
+    with pytest.raises(InvalidInputError, match="got 'd', which it never saw"):
+        fitted.score(X, np.where(y == "c", "d", y))
+    assert fitted.score(X, y) == np.mean(fitted.predict(X) == y)
+
+
 def test_unknown_model_type_and_covariance_model():
     X, y = _three_classes()
     with pytest.raises(InvalidParameterError, match="model_type"):

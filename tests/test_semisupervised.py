@@ -289,3 +289,27 @@ def test_select_model_with_labels():
     ).fit(X, labels)
     cell = table[(table.covariance_type == "VVV") & (table.n_components == 3)].iloc[0]
     np.testing.assert_allclose(cell.log_likelihood, direct.log_likelihood_ * len(X), rtol=1e-10)
+
+
+def test_semi_supervised_setting_round_trips_in_model_files(tmp_path):
+    import gaussmix
+
+    X, y = _data()
+    fitted = GaussianMixture(3, semi_supervised=True).fit(X, _hide(y, 0.5))
+    loaded = gaussmix.load(gaussmix.save(fitted, tmp_path / "m.gmm"))
+    assert loaded.semi_supervised is True
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_torch_tensors_give_the_numpy_fit_and_dask_is_refused():
+    torch = pytest.importorskip("torch")
+    X, y = _data(seed=16)
+    labels = _hide(y, 0.6, seed=17)
+    settings = {"tol": 0.0, "max_iter": 10, "semi_supervised": True}
+    on_numpy = GaussianMixture(3, **settings).fit(X, labels)
+    on_torch = GaussianMixture(3, backend="torch", device="cpu", **settings)
+    on_torch.fit(torch.from_numpy(X), labels)
+    np.testing.assert_allclose(on_torch.means_, on_numpy.means_, rtol=1e-10, atol=1e-12)
+    dask_array = pytest.importorskip("dask.array")
+    with pytest.raises(InvalidInputError, match="in-memory X"):
+        GaussianMixture(3, semi_supervised=True).fit(dask_array.from_array(X, chunks=50), labels)

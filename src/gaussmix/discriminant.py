@@ -479,6 +479,37 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         """
         return np.exp(self.predict_log_proba(X))
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy of :meth:`predict` on X against the true classes y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True classes, all among ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        InvalidInputError
+            When y holds a class the classifier was not fitted with (it can never be
+            predicted, so the accuracy would silently count it wrong).
+        """
+        check_is_fitted(self, ["classes_"])
+        labels = np.asarray(y)
+        unseen = ~np.isin(labels, self.classes_)
+        if np.any(unseen):
+            raise InvalidInputError(
+                f"y must hold classes the classifier was fitted with, {self.classes_.tolist()}; "
+                f"got {_label(labels[np.argmax(unseen)])!r}, which it never saw. Refit with rows "
+                "of that class, or leave those rows out."
+            )
+        return super().score(X, y, sample_weight=sample_weight)
+
     # ------------------------------------------------------------ files
     def save(self, path: Any) -> Any:
         """Write the fitted classifier to a classifier file (safetensors, no pickle).

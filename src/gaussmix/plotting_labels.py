@@ -89,7 +89,6 @@ def plot_decision_regions(
             f"X must have shape (n_samples, 2); got shape {values.shape}. Pass the two "
             "features the classifier was fitted on."
         )
-    colors = import_optional("matplotlib.colors", "plot", "Plotting")
     classes = classifier.classes_
     colours = component_colours(len(classes))
     if ax is None:
@@ -98,53 +97,19 @@ def plot_decision_regions(
         axes = figure.add_subplot()
     else:
         figure, axes = ax.figure, ax
-    low, high = values.min(axis=0), values.max(axis=0)
-    margin = 0.1 * (high - low) + 1e-12
-    first, second = np.meshgrid(
-        np.linspace(low[0] - margin[0], high[0] + margin[0], grid_size),
-        np.linspace(low[1] - margin[1], high[1] + margin[1], grid_size),
-    )
-    grid = np.column_stack([first.ravel(), second.ravel()])
-    names = getattr(classifier, "feature_names_in_", None)
-    if names is not None:
-        grid = _frame(grid, names)
-    region = np.argmax(classifier.predict_proba(grid), axis=1).reshape(first.shape)
-    axes.pcolormesh(
-        first,
-        second,
-        region,
-        cmap=colors.ListedColormap(colours),
-        vmin=-0.5,
-        vmax=len(classes) - 0.5,
-        alpha=0.22,
-        shading="auto",
-    )
-    if y is None:
-        y = classifier.predict(values if names is None else _frame(values, names))
-    y = np.asarray(y)
-    unknown = ~np.isin(y, classes)
-    if y.shape != (values.shape[0],) or np.any(unknown):
-        raise InvalidInputError(
-            f"y must hold one of the classes {classes.tolist()} for each of the "
-            f"{values.shape[0]} rows; got shape {y.shape}"
-            + (f" and the label {y[np.argmax(unknown)]!r}." if np.any(unknown) else ".")
-        )
-    shown = np.searchsorted(classes, y)
+    first, second = _draw_regions(axes, classifier, values, grid_size, colours)
+    shown = _shown_classes(classifier, values, y)
     for c, label in enumerate(classes):
         rows = values[shown == c]
         axes.scatter(
-            rows[:, 0],
-            rows[:, 1],
-            s=14,
-            color=colours[c],
-            edgecolors="none",
-            alpha=0.8,
+            rows[:, 0], rows[:, 1], s=14, color=colours[c], edgecolors="none", alpha=0.8,
             label=str(label),
-        )
+        )  # fmt: skip
     for c, mean, covariance in _class_components(classifier):
         add_component_ellipses(
             axes, mean[None], covariance[None], n_sigmas=n_sigmas, colours=[colours[c]]
         )
+    names = getattr(classifier, "feature_names_in_", None)
     labels = (
         list(feature_names)
         if feature_names is not None
@@ -160,7 +125,45 @@ def plot_decision_regions(
     return figure
 
 
-def _frame(values: np.ndarray, names: Any) -> Any:
+def _draw_regions(
+    axes: Any, classifier: Any, values: np.ndarray, grid_size: int, colours: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted class on a grid over the data (10 % margin); returns the grid."""
+    colors = import_optional("matplotlib.colors", "plot", "Plotting")
+    low, high = values.min(axis=0), values.max(axis=0)
+    margin = 0.1 * (high - low) + 1e-12
+    first, second = np.meshgrid(
+        np.linspace(low[0] - margin[0], high[0] + margin[0], grid_size),
+        np.linspace(low[1] - margin[1], high[1] + margin[1], grid_size),
+    )
+    grid = _as_input(classifier, np.column_stack([first.ravel(), second.ravel()]))
+    region = np.argmax(classifier.predict_proba(grid), axis=1).reshape(first.shape)
+    axes.pcolormesh(
+        first, second, region, cmap=colors.ListedColormap(colours), vmin=-0.5,
+        vmax=len(colours) - 0.5, alpha=0.22, shading="auto",
+    )  # fmt: skip
+    return first, second
+
+
+def _shown_classes(classifier: Any, values: np.ndarray, y: Any) -> np.ndarray:
+    """Index in ``classes_`` of each row's class: y's, or the predicted one."""
+    classes = classifier.classes_
+    labels = np.asarray(classifier.predict(_as_input(classifier, values)) if y is None else y)
+    unknown = ~np.isin(labels, classes)
+    if labels.shape != (values.shape[0],) or np.any(unknown):
+        raise InvalidInputError(
+            f"y must hold one of the classes {classes.tolist()} for each of the "
+            f"{values.shape[0]} rows; got shape {labels.shape}"
+            + (f" and the label {labels[np.argmax(unknown)]!r}." if np.any(unknown) else ".")
+        )
+    return np.searchsorted(classes, labels)
+
+
+def _as_input(classifier: Any, values: np.ndarray) -> Any:
+    """Rows as the classifier expects them: a DataFrame when it was fitted on named columns."""
+    names = getattr(classifier, "feature_names_in_", None)
+    if names is None:
+        return values
     import pandas as pd
 
     return pd.DataFrame(values, columns=list(names))
