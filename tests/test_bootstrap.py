@@ -196,3 +196,34 @@ def test_bad_arguments_are_errors():
         bootstrap(model, np.hstack([X, X]), n_bootstrap=10)
     with pytest.raises(InvalidParameterError, match="GaussianMixture"):
         bootstrap(object(), X, n_bootstrap=10)
+
+
+def test_semi_supervised_jackknife_keeps_the_labels_of_every_refit():
+    rng = np.random.default_rng(9)
+    X = _simulate(rng, n=40)
+    labels = np.full(len(X), -1)
+    labels[:6] = (X[:6, 0] > 0).astype(int)  # a few rows' components known
+    model = GaussianMixture(2, covariance_type="spherical", semi_supervised=True).fit(X, labels)
+    responsibilities = model.predict_proba(X)
+    result = bootstrap(model, X, method="jackknife", y=labels)
+    leave_one_out = []
+    for i in range(len(X)):
+        others = np.delete(np.arange(len(X)), i)
+        refit = GaussianMixture(2, covariance_type="spherical", semi_supervised=True)
+        refit.set_params(responsibilities_init=responsibilities[others])
+        refit.fit(X[others], labels[others])
+        leave_one_out.append(_flat(refit.weights_, refit.means_, refit.covariances_))
+    leave_one_out = np.array(leave_one_out)
+    n = len(X)
+    variance = (n - 1) / n * np.sum((leave_one_out - leave_one_out.mean(0)) ** 2, axis=0)
+    se = result.standard_errors
+    np.testing.assert_allclose(
+        _flat(se["weights"], se["means"], se["covariances"]), np.sqrt(variance), rtol=1e-9
+    )
+    # Without the labels the refits are ordinary fits, and differ.
+    ordinary = bootstrap(model.set_params(semi_supervised=False), X, method="jackknife")
+    assert not np.allclose(ordinary.replicates["means"], result.replicates["means"], rtol=1e-9)
+    with pytest.raises(InvalidParameterError, match="semi_supervised=True"):
+        bootstrap(model, X, method="jackknife", y=labels)
+    with pytest.raises(InvalidParameterError, match="parametric"):
+        bootstrap(model.set_params(semi_supervised=True), X, 10, "parametric", y=labels)

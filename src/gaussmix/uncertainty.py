@@ -151,6 +151,7 @@ def bootstrap(
     n_jobs: int | None = None,
     sample_weight: Any = None,
     callback: Callable[[int, int], None] | None = None,
+    y: Any = None,
 ) -> BootstrapResult:
     """Standard errors and intervals of a fitted mixture's weights, means and covariances.
 
@@ -179,6 +180,10 @@ def bootstrap(
     callback : callable, optional
         Called as ``callback(done, total)`` in the calling thread after each replicate
         (e.g. to advance a progress bar).
+    y : array-like of shape (n_samples,), default=None
+        The known components a ``semi_supervised=True`` model was fitted with (-1:
+        unknown); every refit keeps the labels of its rows. Not with
+        ``method="parametric"`` (simulated rows have no known components).
 
     Returns
     -------
@@ -225,6 +230,7 @@ def bootstrap(
         )
     n_samples = X.shape[0]
     weights = _check_weights(sample_weight, n_samples)
+    labels = _check_bootstrap_labels(model, y, n_samples, method)
     if method == "jackknife":
         if n_bootstrap not in (None, n_samples):
             raise InvalidParameterError(
@@ -245,6 +251,7 @@ def bootstrap(
         responsibilities=_posterior(model, X),
         method=method,
         shared_covariance=_shared_covariance(model),
+        labels=labels,
     )
     outcomes = []
     for done, outcome in enumerate(_run(task, seeds, n_jobs), start=1):
@@ -263,6 +270,7 @@ class _Task:
     responsibilities: np.ndarray
     method: str
     shared_covariance: bool
+    labels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -285,8 +293,9 @@ def _run(task: _Task, seeds: np.ndarray, n_jobs: int | None) -> Any:
     )
 
 
-def _resample(task: _Task, replicate: int, rng: np.random.RandomState) -> tuple[Any, Any, Any]:
-    """The replicate's rows, their weights and the responsibilities its refit starts from."""
+def _resample(task: _Task, replicate: int, rng: np.random.RandomState) -> tuple[Any, ...]:
+    """The replicate's rows, their weights, the responsibilities its refit starts from and
+    their known components (None without)."""
     n_samples = task.X.shape[0]
     if task.method == "jackknife":
         rows = np.delete(np.arange(n_samples), replicate)
@@ -296,9 +305,10 @@ def _resample(task: _Task, replicate: int, rng: np.random.RandomState) -> tuple[
         simulator = copy.deepcopy(task.model)
         simulator.set_params(random_state=rng)
         X, _ = simulator.sample(n_samples)
-        return X, None, _posterior(task.model, X)
+        return X, None, _posterior(task.model, X), None
     weights = None if task.sample_weight is None else task.sample_weight[rows]
-    return task.X[rows], weights, task.responsibilities[rows]
+    labels = None if task.labels is None else task.labels[rows]
+    return task.X[rows], weights, task.responsibilities[rows], labels
 
 
 def _posterior(model: Any, X: np.ndarray) -> np.ndarray:
@@ -311,7 +321,7 @@ def _posterior(model: Any, X: np.ndarray) -> np.ndarray:
 
 def _replicate(task: _Task, replicate: int, seed: int) -> _Outcome:
     rng = np.random.RandomState(seed)
-    X, weights, responsibilities = _resample(task, replicate, rng)
+    X, weights, responsibilities, labels = _resample(task, replicate, rng)
     overrides = {
         "n_init": 1,
         "warm_start": False,
@@ -328,7 +338,7 @@ def _replicate(task: _Task, replicate: int, seed: int) -> _Outcome:
             fitted = clone(task.model).set_params(
                 responsibilities_init=responsibilities, **overrides
             )
-            fitted.fit(X, sample_weight=weights)
+            fitted.fit(X, labels, sample_weight=weights)
             parameters = _parameters(fitted)
             return _Outcome(replicate, parameters, converged=bool(fitted.converged_))
         except Exception as error:  # any failure of a refit is recorded
@@ -339,7 +349,7 @@ def _replicate(task: _Task, replicate: int, seed: int) -> _Outcome:
                 random_state=seed,
                 **{**overrides, "n_init": task.model.n_init},
             )
-            fresh.fit(X, sample_weight=weights)
+            fresh.fit(X, labels, sample_weight=weights)
             parameters = _matched(_parameters(fresh), task.model.means_, task.shared_covariance)
             return _Outcome(
                 replicate, parameters, converged=bool(fresh.converged_), relabelled=True
@@ -435,6 +445,25 @@ def _interval(values: np.ndarray, method: str, level: float) -> np.ndarray:
         half = z * _standard_error(values, method)
         return np.stack([centre - half, centre + half])
     return np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=0)
+
+
+def _check_bootstrap_labels(model: Any, y: Any, n_samples: int, method: str) -> Any:
+    """The known components of a semi-supervised model's rows (None: an ordinary bootstrap)."""
+    if y is None:
+        return None
+    if not model.get_params().get("semi_supervised", False):
+        raise InvalidParameterError(
+            "y is used only for a model fitted with semi_supervised=True (fit ignores it "
+            "otherwise); leave y=None, or fit the model with semi_supervised=True."
+        )
+    if method == "parametric":
+        raise InvalidParameterError(
+            "a parametric bootstrap simulates rows, which have no known components; use "
+            "method='nonparametric' or 'jackknife' with y."
+        )
+    from gaussmix.semisupervised import check_labels
+
+    return check_labels(y, n_samples, int(model.n_components))
 
 
 def _check_level(level: float) -> None:
