@@ -49,6 +49,7 @@ from gaussmix.fitting import (
     fit_warnings,
 )
 from gaussmix.initialization import check_responsibilities_init
+from gaussmix.missing import MISSING_CHOICES
 from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_init_arrays, check_number
 
@@ -66,6 +67,7 @@ _CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
     ),
     "backend": (("numpy", "torch", "auto"), "Use 'auto' to follow the type of X."),
     "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
+    "missing": (MISSING_CHOICES, "Use 'em' to fit rows with NaN entries as missing values."),
 }
 # Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
 # fit (or fit_predict), the caller.
@@ -152,6 +154,14 @@ default="kmeans"
         float16 and bfloat16 become float64);
         ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
         the M-step are float64 whatever the choice.
+    missing : {"error", "em"}, default="error"
+        ``"error"`` refuses NaN (and masked entries of a ``numpy.ma`` array). ``"em"``
+        treats them as missing at random: EM maximises the observed-data likelihood
+        (each row through the marginal of its observed coordinates; conditional
+        expectations of the missing ones in the M-step), and predict, predict_proba and
+        score_samples use those marginals. Rows with no observed entry are refused by
+        ``fit``. The starts are drawn on the rows with NaN replaced by column means. See
+        :mod:`gaussmix.missing` and :class:`gaussmix.GaussianMixtureImputer`.
 
     Attributes
     ----------
@@ -230,6 +240,7 @@ default="kmeans"
         backend: str = "numpy",
         device: Any = None,
         dtype: str | None = None,
+        missing: str = "error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -253,6 +264,7 @@ default="kmeans"
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.missing = missing
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -263,7 +275,7 @@ default="kmeans"
 
     # ------------------------------------------------------- data and executors
     def _executor_options(self) -> ExecutorOptions:
-        return ExecutorOptions(self.backend, self.chunk_size, self.device)
+        return ExecutorOptions(self.backend, self.chunk_size, self.device, self.missing)
 
     def _check_data(self, X: Any, *, reset: bool) -> Any:
         """Validated X: a tensor for the torch backend given a tensor, else a NumPy array

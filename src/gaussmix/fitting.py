@@ -47,6 +47,7 @@ from gaussmix.exceptions import (
 )
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
+from gaussmix.missing import has_missing, mean_imputed
 from gaussmix.parameters import MixtureParameters
 from gaussmix.scaling import (
     check_representable,
@@ -206,6 +207,14 @@ class _Units:
     exponent: int
     reg_covar: float
     offset: float
+    # With missing values: X with NaN replaced by column means, which the starts are
+    # drawn on and re-seeds taken from (EM itself sees only the observed entries).
+    imputed_X: Any = None
+
+    @property
+    def start_X(self) -> Any:
+        """The rows the starts are drawn on and re-seeds taken from."""
+        return self.X if self.imputed_X is None else self.imputed_X
 
     @classmethod
     def of(cls, data: FitData, reg_covar: float) -> _Units:
@@ -266,6 +275,8 @@ def fit_mixture(
     _check_enough_rows(data, settings.n_components)
     random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
+    if settings.executor.missing == "em" and has_missing(units.X):
+        units = dataclasses.replace(units, imputed_X=mean_imputed(units.X, data.sample_weight))
     executor = data.executor(units.X, settings.executor, settings.n_components)
     best, discarded, interrupt = _run_starts(
         data, settings, units, executor, random_state, warm, _in_units(progress, units), announce
@@ -383,7 +394,7 @@ def _run_start(
         threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
         with threads():
             start = initial_parameters(
-                units.X, data.sample_weight, settings, random_state, units.exponent
+                units.start_X, data.sample_weight, settings, random_state, units.exponent
             )
         lower_bound = -math.inf
     return run_em(
@@ -398,7 +409,7 @@ def _run_start(
         init=init,
         reseeder=ComponentReseeder(
             executor,
-            units.X,
+            units.start_X,
             data.sample_weight,
             RESEEDS_PER_COMPONENT * settings.n_components,
         ),

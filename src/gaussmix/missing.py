@@ -1,0 +1,686 @@
+"""Missing values inside EM: the observed-data likelihood of rows with NaN entries.
+
+Entries that are NaN are missing at random. A row ``x`` with observed coordinates ``o``
+and missing ones ``m`` contributes the marginal density of what was observed,
+
+    p(x_o) = Σ_k π_k N(x_o | μ_{k,o}, Σ_{k,oo}),
+
+and, to the M-step, the expected statistics of the complete row given what was seen
+(Ghahramani & Jordan 1994; McLachlan & Krishnan 2008, §2.2): the missing block is
+replaced by the conditional mean ``E[x_m | x_o, k] = μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o)`` and
+the conditional covariance ``Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om`` is added to the expected scatter
+(its diagonal or trace for the diagonal and spherical scatter kinds). The result is an
+ordinary :class:`~gaussmix.statistics.SufficientStatistics` about the E-step's means, so
+it adds to the statistics of the complete rows and every covariance model's M-step applies
+unchanged.
+
+Rows are grouped by their pattern of missing entries once per executor (per chunk for
+Dask), so that one factorisation of ``Σ_{k,oo}`` per pattern and component serves every
+row of the pattern. Complete rows keep the ordinary executor and its fused kernels.
+The incomplete rows are computed on the host in float64 whatever the backend (a torch
+fit copies them to the host once; a Dask fit computes them inside each chunk's task).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from gaussmix.backends.base import Executor, PosteriorFunction
+from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
+from gaussmix.covariance.base import ScatterKind
+from gaussmix.covariance.forms import SecondMoment, dense_covariances
+from gaussmix.exceptions import InvalidInputError
+from gaussmix.kernels import ChunkMoments, PreparedParameters, posterior
+from gaussmix.parameters import MixtureParameters
+from gaussmix.statistics import SufficientStatistics
+
+__all__ = [
+    "MISSING_CHOICES",
+    "MissingValuesExecutor",
+    "PatternGroup",
+    "check_missing_values",
+    "conditional_completion",
+    "group_patterns",
+    "has_missing",
+    "masked_as_nan",
+    "mean_imputed",
+    "missing_values_executor",
+    "pattern_statistics",
+]
+
+MISSING_CHOICES = ("error", "em")
+"""The values of the estimators' ``missing`` parameter."""
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def has_missing(X: Any) -> bool:
+    """Whether an in-memory array or tensor holds a NaN entry.
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor
+
+    Returns
+    -------
+    bool
+    """
+    if is_tensor(X):
+        return bool(import_torch().isnan(X).any())
+    # The sum propagates NaN without building an X-sized boolean array.
+    return X.size > 0 and bool(np.isnan(np.sum(X)))
+
+
+def masked_as_nan(X: Any) -> Any:
+    """A ``numpy.ma`` array with its masked entries as NaN (anything else unchanged).
+
+    Parameters
+    ----------
+    X : object
+
+    Returns
+    -------
+    object
+        A float ndarray for a masked array (integers become float64).
+    """
+    if not isinstance(X, np.ma.MaskedArray):
+        return X
+    data = np.ma.getdata(X)
+    dtype = data.dtype if data.dtype in (np.float32, np.float64) else np.float64
+    return np.ma.filled(X.astype(dtype), np.nan)
+
+
+def check_missing_values(X: np.ndarray, name: str = "X") -> None:
+    """Refuse infinite entries and rows with no observed entry (NaN is allowed).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Host data.
+    name : str, default="X"
+
+    Raises
+    ------
+    InvalidInputError
+    """
+    if X.size == 0:
+        return
+    infinite = np.isinf(X)
+    if infinite.any():
+        row, column = (int(i) for i in np.argwhere(infinite)[0])
+        raise InvalidInputError(
+            f"{name} must contain only finite values or NaN (missing) with missing='em'; got "
+            f"{int(infinite.sum())} infinite entries (first at row {row}, column {column}). "
+            "Replace them by NaN to treat them as missing, or remove those rows."
+        )
+    empty = np.all(np.isnan(X), axis=1)
+    if empty.any():
+        raise InvalidInputError(
+            f"every row of {name} must have at least one observed (non-NaN) entry to be "
+            f"fitted; got {int(empty.sum())} rows with every entry missing (first: row "
+            f"{int(np.argmax(empty))}). They carry no information about the mixture: drop "
+            f"them, e.g. {name}[~np.isnan({name}).all(axis=1)]."
+        )
+
+
+def mean_imputed(X: Any, sample_weight: np.ndarray | None = None) -> Any:
+    """X with every NaN replaced by its column's (weighted) mean of the observed entries.
+
+    The starts of a fit with missing values (k-means, hierarchical, random) are drawn on
+    these rows; EM then works with the marginal likelihood only.
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    ndarray
+        On the host; X itself when it has no NaN. A column with no observed entry is 0.
+    """
+    X = to_numpy(X)
+    missing = np.isnan(X)
+    if not missing.any():
+        return X
+    weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+    observed_weight = (~missing * weights[:, None]).sum(axis=0)
+    totals = (np.where(missing, 0.0, X) * weights[:, None]).sum(axis=0)
+    means = np.divide(totals, observed_weight, out=np.zeros_like(totals), where=observed_weight > 0)
+    return np.where(missing, means.astype(X.dtype), X)
+
+
+@dataclass(frozen=True)
+class PatternGroup:
+    """The rows that share one pattern of missing entries.
+
+    Parameters
+    ----------
+    observed : ndarray of int
+        Observed columns ``o``.
+    missing : ndarray of int
+        Missing columns ``m`` (not empty).
+    rows : ndarray of int
+        Their indices in the rows the groups were made from.
+    values : ndarray of shape (n_rows, len(observed))
+        Their observed entries, float64.
+    weights : ndarray of shape (n_rows,)
+        Their sample weights, float64.
+    """
+
+    observed: np.ndarray
+    missing: np.ndarray
+    rows: np.ndarray
+    values: np.ndarray
+    weights: np.ndarray
+
+
+def group_patterns(X: np.ndarray, sample_weight: np.ndarray | None = None) -> list[PatternGroup]:
+    """The incomplete rows of X grouped by their pattern of missing entries.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Host data; NaN marks a missing entry.
+    sample_weight : ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    list of PatternGroup
+        In the order of the patterns' packed bits (deterministic); complete rows are in none.
+    """
+    missing = np.isnan(X)
+    incomplete = np.flatnonzero(missing.any(axis=1))
+    if incomplete.size == 0:
+        return []
+    # Packed bits make each pattern a short byte string, so that np.unique sorts bytes.
+    packed = np.packbits(missing[incomplete], axis=1)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=first.size))[:-1]
+    weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+    groups = []
+    for members in np.split(order, bounds):
+        rows = incomplete[members]
+        pattern = missing[rows[0]]
+        observed = np.flatnonzero(~pattern)
+        groups.append(
+            PatternGroup(
+                observed=observed,
+                missing=np.flatnonzero(pattern),
+                rows=rows,
+                values=np.asarray(X[np.ix_(rows, observed)], dtype=np.float64),
+                weights=np.asarray(weights[rows], dtype=np.float64),
+            )
+        )
+    return groups
+
+
+@dataclass(frozen=True)
+class _Conditional:
+    """One pattern under every component: marginal log-densities and conditional moments.
+
+    ``offsets`` (K, n, D) are x̂ − μ_k with the missing block at its conditional mean;
+    ``covariance`` (K, |m|, |m|) the conditional covariance of the missing block.
+    """
+
+    weighted_log_prob: np.ndarray
+    offsets: np.ndarray
+    covariance: np.ndarray
+
+
+def _dense(parameters: MixtureParameters) -> np.ndarray:
+    return np.broadcast_to(
+        dense_covariances(
+            np.asarray(parameters.covariances, dtype=np.float64),
+            parameters.form,
+            parameters.n_components,
+            parameters.n_features,
+        ),
+        (parameters.n_components, parameters.n_features, parameters.n_features),
+    )
+
+
+def _conditional(
+    group: PatternGroup, parameters: MixtureParameters, covariances: np.ndarray
+) -> _Conditional:
+    """Marginal densities and conditional moments of one pattern, batched over components."""
+    means = np.asarray(parameters.means, dtype=np.float64)
+    o, m = group.observed, group.missing
+    n_components = means.shape[0]
+    log_weights = np.log(np.asarray(parameters.weights, dtype=np.float64))
+    offsets = np.empty((n_components, group.rows.size, means.shape[1]))
+    if o.size == 0:
+        # Nothing observed (predictions only): the marginal density is 1.
+        offsets[:] = 0.0
+        weighted = np.broadcast_to(log_weights, (group.rows.size, n_components))
+        return _Conditional(np.array(weighted), offsets, covariances[:, m[:, None], m].copy())
+    sigma_oo = covariances[:, o[:, None], o]
+    # Σ_oo = L Lᵀ once per pattern and component; z = L⁻¹(x_o − μ_o), B = L⁻¹ Σ_om.
+    factor = np.linalg.cholesky(sigma_oo)
+    inverse = np.linalg.inv(factor)
+    differences = group.values[None, :, :] - means[:, None, o]
+    whitened = differences @ np.swapaxes(inverse, 1, 2)
+    log_det = np.sum(np.log(np.diagonal(factor, axis1=1, axis2=2)), axis=1)
+    log_density = -0.5 * (o.size * _LOG_2PI + np.sum(whitened**2, axis=2)) - log_det[:, None]
+    projection = inverse @ covariances[:, o[:, None], m]
+    offsets[:, :, o] = differences
+    offsets[:, :, m] = whitened @ projection
+    conditional = covariances[:, m[:, None], m] - np.swapaxes(projection, 1, 2) @ projection
+    return _Conditional((log_density + log_weights[:, None]).T, offsets, conditional)
+
+
+def _normalised(weighted_log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log p(x_o) and the responsibilities of rows' weighted log-probabilities (n, K)."""
+    largest = np.max(weighted_log_prob, axis=1, keepdims=True)
+    shifted = np.exp(weighted_log_prob - largest)
+    total = np.sum(shifted, axis=1, keepdims=True)
+    return (largest + np.log(total))[:, 0], shifted / total
+
+
+def pattern_statistics(
+    groups: list[PatternGroup], parameters: MixtureParameters, kind: ScatterKind
+) -> SufficientStatistics:
+    """Expected sufficient statistics of the incomplete rows, about the means of ``parameters``.
+
+    Parameters
+    ----------
+    groups : list of PatternGroup
+        From :func:`group_patterns`.
+    parameters : MixtureParameters
+        The E-step's mixture.
+    kind : {"trace", "diagonal", "full"}
+        The scatter kind of the covariance model.
+
+    Returns
+    -------
+    SufficientStatistics
+        ``log_likelihood`` is Σ w log p(x_o), the observed-data log-likelihood.
+    """
+    means = np.asarray(parameters.means, dtype=np.float64)
+    n_components, n_features = means.shape
+    total = SufficientStatistics.zeros(means, kind)
+    if not groups:
+        return total
+    covariances = _dense(parameters)
+    n_k = np.zeros(n_components)
+    weighted_sum = np.zeros((n_components, n_features))
+    scatter = np.zeros(total.scatter.shape)
+    log_likelihood = 0.0
+    total_weight = 0.0
+    for group in groups:
+        terms = _conditional(group, parameters, covariances)
+        log_norm, responsibilities = _normalised(terms.weighted_log_prob)
+        weighted = (responsibilities * group.weights[:, None]).T  # (K, n)
+        group_n_k = np.sum(weighted, axis=1)
+        n_k += group_n_k
+        weighted_sum += np.einsum("kn,knd->kd", weighted, terms.offsets)
+        m = group.missing
+        if kind == "full":
+            scatter += np.swapaxes(terms.offsets * weighted[:, :, None], 1, 2) @ terms.offsets
+            scatter[:, m[:, None], m] += group_n_k[:, None, None] * terms.covariance
+        else:
+            diagonal = np.einsum("kn,knd->kd", weighted, terms.offsets**2)
+            diagonal[:, m] += group_n_k[:, None] * np.diagonal(terms.covariance, axis1=1, axis2=2)
+            scatter += diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
+        log_likelihood += float(group.weights @ log_norm)
+        total_weight += float(np.sum(group.weights))
+    return SufficientStatistics(
+        n_k=n_k,
+        weighted_sum=weighted_sum,
+        scatter=scatter,
+        shift=means,
+        total_weight=total_weight,
+        log_likelihood=log_likelihood,
+    )
+
+
+def conditional_completion(
+    X: np.ndarray,
+    parameters: MixtureParameters,
+    random_state: np.random.RandomState | None = None,
+) -> np.ndarray:
+    """X with its missing entries filled under a mixture: conditional means or draws.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Host data; NaN marks a missing entry.
+    parameters : MixtureParameters
+        The fitted mixture (in the units of X).
+    random_state : numpy.random.RandomState or None, default=None
+        None fills ``Σ_k r_k E[x_m | x_o, k]`` (r_k the responsibilities of the observed
+        entries); a generator instead draws a component from r and then ``x_m`` from
+        ``N(E[x_m | x_o, k], Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om)`` (one draw for multiple imputation).
+
+    Returns
+    -------
+    ndarray
+        A float64 copy of X; observed entries unchanged. A row with nothing observed gets
+        the mixture's mean (or a draw from the mixture).
+    """
+    completed = np.array(X, dtype=np.float64)
+    means = np.asarray(parameters.means, dtype=np.float64)
+    covariances = _dense(parameters)
+    for group in group_patterns(completed):
+        terms = _conditional(group, parameters, covariances)
+        _, responsibilities = _normalised(terms.weighted_log_prob)
+        m = group.missing
+        centres = terms.offsets[:, :, m] + means[:, None, m]  # (K, n, |m|)
+        if random_state is None:
+            filled = np.einsum("nk,knd->nd", responsibilities, centres)
+        else:
+            filled = _draw(centres, terms.covariance, responsibilities, random_state)
+        completed[np.ix_(group.rows, m)] = filled
+    return completed
+
+
+def _draw(
+    centres: np.ndarray,
+    covariance: np.ndarray,
+    responsibilities: np.ndarray,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """One draw per row: a component from its responsibilities, then its conditional Gaussian."""
+    cumulative = np.cumsum(responsibilities, axis=1)
+    uniform = random_state.uniform(size=(responsibilities.shape[0], 1))
+    components = np.minimum(
+        np.sum(cumulative < uniform * cumulative[:, -1:], axis=1), responsibilities.shape[1] - 1
+    )
+    noise = random_state.standard_normal(size=(centres.shape[1], centres.shape[2]))
+    # The conditional covariance is positive semi-definite: a symmetric square root
+    # from its eigen-decomposition stays real where a Cholesky factor may not exist.
+    values, vectors = np.linalg.eigh(covariance)
+    roots = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
+    picked = np.arange(centres.shape[1])
+    return centres[components, picked] + np.einsum("nij,nj->ni", roots[components], noise)
+
+
+def _marginal_posterior(
+    rows: Any, parameters: MixtureParameters, complete: PosteriorFunction
+) -> tuple[Any, Any]:
+    """``(log p(x_o), responsibilities)`` of rows that may hold NaN, in the rows' kind.
+
+    Complete rows go through ``complete`` (the executor's own kernels); the others through
+    their marginals on the host.
+    """
+    host = np.asarray(to_numpy(rows))
+    groups = group_patterns(host)
+    if not groups:
+        return complete(rows)
+    n_rows = host.shape[0]
+    log_norm = np.empty(n_rows)
+    responsibilities = np.empty((n_rows, parameters.n_components))
+    filled = np.zeros(n_rows, dtype=bool)
+    covariances = _dense(parameters)
+    for group in groups:
+        terms = _conditional(group, parameters, covariances)
+        log_norm[group.rows], responsibilities[group.rows] = _normalised(terms.weighted_log_prob)
+        filled[group.rows] = True
+    whole = np.flatnonzero(~filled)
+    if whole.size:
+        if is_tensor(rows):
+            index = import_torch().from_numpy(whole).to(rows.device)
+            part_norm, part = complete(rows[index])
+        else:
+            part_norm, part = complete(rows[whole])
+        log_norm[whole] = np.asarray(to_numpy(part_norm), dtype=np.float64)
+        responsibilities[whole] = np.asarray(to_numpy(part), dtype=np.float64)
+    dtype = host.dtype
+    log_norm, responsibilities = log_norm.astype(dtype), responsibilities.astype(dtype)
+    if is_tensor(rows):
+        torch = import_torch()
+        return (
+            torch.from_numpy(log_norm).to(rows.device),
+            torch.from_numpy(responsibilities).to(rows.device),
+        )
+    return log_norm, responsibilities
+
+
+class MissingValuesExecutor(Executor):
+    """The E-step of data with missing entries: complete rows on the ordinary executor,
+    incomplete rows grouped by pattern on the host.
+
+    Parameters
+    ----------
+    full : Executor
+        The ordinary executor over all rows (row maps, predictions).
+    complete : Executor or None
+        The ordinary executor over the complete rows only (their statistics); None when
+        every row has a missing entry.
+    groups : list of PatternGroup
+        The incomplete rows, grouped by pattern (:func:`group_patterns`).
+
+    Notes
+    -----
+    Not a :class:`~gaussmix.backends.numpy.SmallDataBackend`, so the compiled small-data
+    loop (:func:`gaussmix.compiled_em.compiled_loop`) never runs for it: its fused E-step
+    knows nothing of missing entries.
+    """
+
+    def __init__(self, full: Executor, complete: Executor | None, groups: list[PatternGroup]):
+        self.full = full
+        self.complete = complete
+        self.groups = groups
+        self.X = full.X
+        self.sample_weight = full.sample_weight
+        self.chunk_size = full.chunk_size
+
+    @property
+    def n_threads(self) -> int:
+        """Those of the complete rows' executor."""
+        return (self.complete or self.full).n_threads
+
+    def prepare(self, parameters: MixtureParameters) -> PreparedParameters:
+        """As the ordinary executor prepares them."""
+        return self.full.prepare(parameters)
+
+    def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
+        """Not available: whitened moments cannot hold the conditional covariances."""
+        raise TypeError(
+            "MissingValuesExecutor sums SufficientStatistics, not whitened moments; call "
+            "statistics(parameters, kind) instead of sum_moments."
+        )
+
+    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
+        """Statistics of the complete rows (ordinary executor) plus those of the patterns.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+        kind : {"trace", "diagonal", "full"}
+
+        Returns
+        -------
+        SufficientStatistics
+        """
+        incomplete = pattern_statistics(self.groups, parameters, kind)
+        if self.complete is None:
+            return incomplete
+        return self.complete.statistics(parameters, kind) + incomplete
+
+    def posterior_function(self, prepared: PreparedParameters) -> PosteriorFunction:
+        """Marginal log-densities and responsibilities of rows that may hold NaN."""
+        return partial(
+            _marginal_posterior,
+            parameters=prepared.parameters,
+            complete=self.full.posterior_function(prepared),
+        )
+
+    def map_rows(self, function: Callable[[Any], Any]) -> Any:
+        """The ordinary executor's row map over all rows."""
+        return self.full.map_rows(function)
+
+
+def missing_values_executor(
+    X: Any,
+    sample_weight: Any,
+    ordinary: Callable[[Any, Any], Executor],
+) -> Executor | None:
+    """The executor of in-memory data with NaN entries, or None when X has none.
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n_samples, n_features)
+        Validated data (NaN allowed).
+    sample_weight : ndarray or None
+    ordinary : callable
+        ``(rows, weights) -> Executor``: builds the ordinary executor over some rows.
+
+    Returns
+    -------
+    MissingValuesExecutor or None
+    """
+    if not has_missing(X):
+        return None
+    host = np.asarray(to_numpy(X))
+    weights = None if sample_weight is None else np.asarray(to_numpy(sample_weight))
+    groups = group_patterns(host, weights)
+    complete_rows = np.flatnonzero(~np.isnan(host).any(axis=1))
+    complete = None
+    if complete_rows.size:
+        index = complete_rows
+        if is_tensor(X):
+            index = import_torch().from_numpy(complete_rows).to(X.device)
+        complete = ordinary(X[index], None if sample_weight is None else sample_weight[index])
+    return MissingValuesExecutor(ordinary(X, sample_weight), complete, groups)
+
+
+# ----------------------------------------------------------------------------- Dask
+
+
+def _block_statistics(
+    block: np.ndarray,
+    weights: np.ndarray | None,
+    parameters: MixtureParameters,
+    kind: ScatterKind,
+    chunk_size: int,
+) -> SufficientStatistics:
+    """One Dask chunk's statistics: its complete rows as usual, the others by pattern."""
+    from gaussmix.backends.numpy import NumpyBackend
+
+    check_missing_values(block)
+    if weights is not None and (not np.isfinite(weights).all() or np.any(weights < 0)):
+        raise InvalidInputError(
+            "sample_weight must be finite and non-negative; got a chunk with a negative or "
+            "non-finite weight. Fix those weights."
+        )
+    groups = group_patterns(block, weights)
+    total = pattern_statistics(groups, parameters, kind)
+    complete = np.flatnonzero(~np.isnan(block).any(axis=1))
+    if complete.size:
+        executor = NumpyBackend(
+            block[complete],
+            None if weights is None else weights[complete],
+            chunk_size,
+            n_threads=1,
+            use_fused=False,
+        )
+        total = executor.statistics(parameters, kind) + total
+    return total
+
+
+def _sum_statistics(parts: list[SufficientStatistics]) -> SufficientStatistics:
+    return functools.reduce(operator.add, parts)
+
+
+def _apply_block(block: np.ndarray, function: Callable[[Any], Any], chunk_size: int) -> Any:
+    from gaussmix.backends.numpy import NumpyBackend
+
+    if block.shape[0] == 0:
+        return function(block)
+    return NumpyBackend(block, None, chunk_size, n_threads=1, use_fused=False).map_rows(function)
+
+
+class DaskMissingValuesExecutor(Executor):
+    """The E-step of a Dask array with missing entries: one task per chunk returns its
+    :class:`SufficientStatistics` (complete rows with the array kernels, incomplete rows
+    by pattern), summed by a tree of fan-in 8 in one ``dask.compute``.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        One chunk across all columns.
+    sample_weight : dask.array.Array or None
+        Chunked like the rows of X.
+    chunk_size : int
+        Rows per block inside a chunk.
+    """
+
+    def __init__(self, X: Any, sample_weight: Any | None, chunk_size: int):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.chunk_size = int(chunk_size)
+
+    def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
+        """Not available: see :meth:`MissingValuesExecutor.sum_moments`."""
+        raise TypeError(
+            "DaskMissingValuesExecutor sums SufficientStatistics; call statistics instead."
+        )
+
+    def statistics(self, parameters: MixtureParameters, kind: ScatterKind) -> SufficientStatistics:
+        """Every chunk's statistics, summed in a fixed tree.
+
+        Parameters
+        ----------
+        parameters : MixtureParameters
+        kind : {"trace", "diagonal", "full"}
+
+        Returns
+        -------
+        SufficientStatistics
+        """
+        import dask
+
+        blocks = self.X.to_delayed().ravel()
+        if self.sample_weight is None:
+            weights = [None] * len(blocks)
+        else:
+            weights = list(self.sample_weight.to_delayed().ravel())
+        shared = dask.delayed(parameters, name=f"gaussmix-missing-{uuid.uuid4().hex}")
+        task = dask.delayed(_block_statistics, pure=True)
+        parts = [
+            task(block, block_weights, shared, kind, self.chunk_size)
+            for block, block_weights in zip(blocks, weights, strict=True)
+        ]
+        add = dask.delayed(_sum_statistics, pure=True)
+        while len(parts) > 1:
+            parts = [add(parts[i : i + 8]) for i in range(0, len(parts), 8)]
+        (total,) = dask.compute(parts[0])
+        return total
+
+    def posterior_function(self, prepared: PreparedParameters) -> PosteriorFunction:
+        """Marginal log-densities and responsibilities (array kernels for complete rows)."""
+        return partial(
+            _marginal_posterior,
+            parameters=prepared.parameters,
+            complete=partial(posterior, prepared=prepared),
+        )
+
+    def map_rows(self, function: Callable[[Any], Any]) -> Any:
+        """A lazy Dask array of ``function`` over every chunk (NaN rows passed as they are)."""
+        probe = np.asarray(function(np.zeros((1, self.X.shape[1]), dtype=self.X.dtype)))
+        meta = np.empty((0,) * probe.ndim, dtype=probe.dtype)
+        name = f"gaussmix-missing-rows-{uuid.uuid4().hex}"
+        kwargs = {"function": function, "chunk_size": self.chunk_size}
+        if probe.ndim == 1:
+            return self.X.map_blocks(
+                _apply_block, drop_axis=1, dtype=probe.dtype, meta=meta, name=name, **kwargs
+            )
+        return self.X.map_blocks(
+            _apply_block,
+            chunks=(self.X.chunks[0], probe.shape[1:]),
+            dtype=probe.dtype,
+            meta=meta,
+            name=name,
+            **kwargs,
+        )
