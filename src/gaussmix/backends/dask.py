@@ -524,7 +524,7 @@ def prepare_dask_fit(
         row, column = np.argwhere(~finite)[0]
         raise not_finite_error("X", (int(indices[row]), int(column)))
     if sample_weights is not None:
-        _check_block_values(sample, sample_weights, 0)
+        _check_block_values(np.nan_to_num(sample) if allow_nan else sample, sample_weights, 0)
         if not np.any(sample_weights > 0):
             raise no_positive_weight_error("the rows drawn to initialise")
     return DaskFitData(X, weights, sample, sample_weights, persisted)
