@@ -28,8 +28,9 @@ def _mixture_data(n=120, seed=0, fraction=0.15, n_features=3):
     rng = np.random.default_rng(seed)
     centres = np.array([[0.0, 0.0, 0.0, 0.0], [3.0, 2.0, -1.0, 1.0]])[:, :n_features]
     labels = rng.integers(0, 2, n)
-    mixing = np.array([[1.0, 0.5, 0.2, 0.0], [0.0, 1.0, 0.4, 0.3], [0.0, 0.0, 1.0, 0.5],
-                       [0.0, 0.0, 0.0, 1.0]])[:n_features, :n_features]
+    mixing = np.array(
+        [[1.0, 0.5, 0.2, 0.0], [0.0, 1.0, 0.4, 0.3], [0.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0]]
+    )[:n_features, :n_features]
     X = centres[labels] + rng.standard_normal((n, n_features)) @ mixing
     holes = rng.random(X.shape) < fraction
     holes[np.all(holes, axis=1), 0] = False  # every row keeps an observed entry
@@ -72,7 +73,6 @@ def _brute_force_step(X, w, weights, means, covariances, kind):
     K, D = means.shape
     n_k = np.zeros(K)
     sums = np.zeros((K, D))
-    seconds = np.zeros((K, D, D))
     log_likelihood = 0.0
     rows = []
     for i, x in enumerate(X):
@@ -93,12 +93,14 @@ def _brute_force_step(X, w, weights, means, covariances, kind):
     if kind == "full":
         new_cov = scatter / n_k[:, None, None] + REG * np.eye(D)
     elif kind == "diag":
-        new_cov = np.array([np.diag(np.diag(s) / n + REG) for s, n in zip(scatter, n_k)])
+        new_cov = np.array(
+            [np.diag(np.diag(s) / n + REG) for s, n in zip(scatter, n_k, strict=True)]
+        )
     elif kind == "tied":
         new_cov = np.broadcast_to(scatter.sum(0) / n_k.sum() + REG * np.eye(D), (K, D, D))
     elif kind == "spherical":
         new_cov = np.array(
-            [np.eye(D) * (np.trace(s) / (n * D) + REG) for s, n in zip(scatter, n_k)]
+            [np.eye(D) * (np.trace(s) / (n * D) + REG) for s, n in zip(scatter, n_k, strict=True)]
         )
     return n_k / n_k.sum(), new_means, np.array(new_cov), log_likelihood / w.sum()
 
@@ -127,8 +129,12 @@ def _precisions_init(covariances, kind):
 
 START_WEIGHTS = np.array([0.4, 0.6])
 START_MEANS = np.array([[0.5, 0.2, 0.1], [2.5, 1.5, -0.5]])
-START_COV = np.array([[[1.5, 0.3, 0.0], [0.3, 1.2, 0.1], [0.0, 0.1, 1.0]],
-                      [[1.0, -0.2, 0.1], [-0.2, 1.3, 0.0], [0.1, 0.0, 0.9]]])
+START_COV = np.array(
+    [
+        [[1.5, 0.3, 0.0], [0.3, 1.2, 0.1], [0.0, 0.1, 1.0]],
+        [[1.0, -0.2, 0.1], [-0.2, 1.3, 0.0], [0.1, 0.0, 0.9]],
+    ]
+)
 
 
 def _start_covariances(kind):
@@ -259,16 +265,22 @@ def test_single_gaussian_is_its_maximum_likelihood_estimate_with_missing_values(
     for other in (complete, imputed):
         other_mean = other.mean(axis=0)
         other_cov = np.cov(other.T, bias=True)
-        assert np.max(np.abs(other_mean - mean)) > 1e-2 or np.max(
-            np.abs(other_cov - covariance)
-        ) > 1e-2
+        assert (
+            np.max(np.abs(other_mean - mean)) > 1e-2
+            or np.max(np.abs(other_cov - covariance)) > 1e-2
+        )
         assert _observed_log_likelihood(X, other_mean, other_cov) < best - 1e-3
 
 
 def test_two_components_converge_to_a_maximum_of_the_observed_likelihood():
     _, X = _mixture_data(n=60, seed=6, fraction=0.2)
     gm = GaussianMixture(
-        2, covariance_type="diag", tol=1e-13, max_iter=5000, reg_covar=0.0, random_state=0,
+        2,
+        covariance_type="diag",
+        tol=1e-13,
+        max_iter=5000,
+        reg_covar=0.0,
+        random_state=0,
         missing="em",
     ).fit(X)
 
@@ -286,7 +298,11 @@ def test_two_components_converge_to_a_maximum_of_the_observed_likelihood():
         return -total
 
     theta = np.concatenate(
-        [[np.log(gm.weights_[0] / gm.weights_[1])], gm.means_.ravel(), np.log(gm.covariances_).ravel()]
+        [
+            [np.log(gm.weights_[0] / gm.weights_[1])],
+            gm.means_.ravel(),
+            np.log(gm.covariances_).ravel(),
+        ]
     )
     at_em = objective(theta)
     assert -at_em == pytest.approx(gm.log_likelihood_ * len(X), abs=1e-8)
@@ -400,3 +416,12 @@ def test_dask_agrees_with_numpy():
     np.testing.assert_allclose(a.means_, b.means_, atol=1e-10)
     np.testing.assert_allclose(a.covariances_, b.covariances_, atol=1e-10)
     np.testing.assert_allclose(scores, a.score_samples(X), atol=1e-10)
+
+
+def test_model_files_keep_the_missing_setting(tmp_path):
+    _, X = _mixture_data(seed=12)
+    gm = GaussianMixture(2, random_state=0, missing="em").fit(X)
+    path = gm.save(tmp_path / "model.gmm")
+    loaded = GaussianMixture.load(path)
+    assert loaded.missing == "em"
+    np.testing.assert_allclose(loaded.score_samples(X), gm.score_samples(X), atol=1e-12)

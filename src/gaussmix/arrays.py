@@ -181,11 +181,14 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
     """
     if options.missing == "em":
         if is_dask_collection(X):
-            return DaskMissingValuesExecutor(X, sample_weight, _chunk_size(X, options, n_components))
+            chunk_size = _chunk_size(X, options, n_components)
+            return DaskMissingValuesExecutor(X, sample_weight, chunk_size)
         ordinary = ExecutorOptions(options.backend, options.chunk_size, options.device)
-        executor = missing_values_executor(
-            X, sample_weight, lambda rows, weights: make_executor(rows, weights, ordinary, n_components)
-        )
+
+        def executor_over(rows: Any, weights: Any) -> Any:
+            return make_executor(rows, weights, ordinary, n_components)
+
+        executor = missing_values_executor(X, sample_weight, executor_over)
         if executor is not None:
             return executor
     if options.uses_torch(X):
