@@ -182,6 +182,11 @@ class PatternGroup:
     values: np.ndarray
     weights: np.ndarray
 
+    @functools.cached_property
+    def centre(self) -> np.ndarray:
+        """The mean of the observed entries, which the moments are taken about."""
+        return np.mean(self.values, axis=0)
+
 
 def group_patterns(X: np.ndarray, sample_weight: np.ndarray | None = None) -> list[PatternGroup]:
     """The incomplete rows of X grouped by their pattern of missing entries.
@@ -305,6 +310,17 @@ def pattern_statistics(
     -------
     SufficientStatistics
         ``log_likelihood`` is Σ w log p(x_o), the observed-data log-likelihood.
+
+    Notes
+    -----
+    Per pattern and component the completed row is linear in the observed differences:
+    ``x̂ − μ_k = A_k (x_o − μ_ko)`` with ``A_k`` the identity on ``o`` and
+    ``Σ_mo Σ_oo⁻¹`` on ``m``. So only the responsibility-weighted first and second
+    moments of the observed differences are summed over rows (two GEMMs per pattern),
+    and ``A_k`` carries them to all D coordinates: ``Σ r w (x̂ − μ_k) = A_k s_k``,
+    ``Σ r w (x̂ − μ_k)(x̂ − μ_k)ᵀ = A_k S_k A_kᵀ`` plus ``n_k`` times the conditional
+    covariance on the missing block. The moments are taken about the pattern's mean row
+    and then moved to ``μ_k`` (no cancellation for the components that own the rows).
     """
     means = np.asarray(parameters.means, dtype=np.float64)
     n_components, n_features = means.shape
@@ -312,28 +328,33 @@ def pattern_statistics(
     if not groups:
         return total
     covariances = _dense(parameters)
+    log_weights = np.log(np.asarray(parameters.weights, dtype=np.float64))
     n_k = np.zeros(n_components)
     weighted_sum = np.zeros((n_components, n_features))
-    scatter = np.zeros(total.scatter.shape)
+    full = np.zeros((n_components, n_features, n_features))
     log_likelihood = 0.0
     total_weight = 0.0
     for group in groups:
-        terms = _conditional(group, parameters, covariances)
-        log_norm, responsibilities = _normalised(terms.weighted_log_prob)
-        weighted = (responsibilities * group.weights[:, None]).T  # (K, n)
-        group_n_k = np.sum(weighted, axis=1)
+        o, m = group.observed, group.missing
+        marginal = _Marginal.of(covariances, o)
+        log_norm, responsibilities = _normalised(
+            marginal.log_density(group.values, means[:, o]) + log_weights
+        )
+        weighted = responsibilities * group.weights[:, None]  # (n, K)
+        group_n_k = np.sum(weighted, axis=0)
+        first, second = _observed_moments(group, weighted, means[:, o], group_n_k)
+        gain, conditional = marginal.conditional(covariances, o, m)
+        completion = np.zeros((n_components, n_features, o.size))
+        completion[:, o, np.arange(o.size)] = 1.0
+        completion[:, m, :] = gain
         n_k += group_n_k
-        weighted_sum += np.einsum("kn,knd->kd", weighted, terms.offsets)
-        m = group.missing
-        if kind == "full":
-            scatter += np.swapaxes(terms.offsets * weighted[:, :, None], 1, 2) @ terms.offsets
-            scatter[:, m[:, None], m] += group_n_k[:, None, None] * terms.covariance
-        else:
-            diagonal = np.einsum("kn,knd->kd", weighted, terms.offsets**2)
-            diagonal[:, m] += group_n_k[:, None] * np.diagonal(terms.covariance, axis1=1, axis2=2)
-            scatter += diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
+        weighted_sum += (completion @ first[:, :, None])[:, :, 0]
+        full += completion @ second @ np.swapaxes(completion, 1, 2)
+        full[:, m[:, None], m] += group_n_k[:, None, None] * conditional
         log_likelihood += float(group.weights @ log_norm)
         total_weight += float(np.sum(group.weights))
+    diagonal = np.diagonal(full, axis1=1, axis2=2)
+    scatter = {"full": full, "diagonal": diagonal.copy(), "trace": np.sum(diagonal, axis=1)}[kind]
     return SufficientStatistics(
         n_k=n_k,
         weighted_sum=weighted_sum,
@@ -342,6 +363,64 @@ def pattern_statistics(
         total_weight=total_weight,
         log_likelihood=log_likelihood,
     )
+
+
+@dataclass(frozen=True)
+class _Marginal:
+    """The factors of Σ_{k,oo} of one pattern for every component: Σ_oo = L Lᵀ."""
+
+    inverse: np.ndarray  # (K, |o|, |o|), L⁻¹
+    log_det: np.ndarray  # (K,), log |L|
+
+    @classmethod
+    def of(cls, covariances: np.ndarray, observed: np.ndarray) -> _Marginal:
+        factor = np.linalg.cholesky(covariances[:, observed[:, None], observed])
+        return cls(
+            np.linalg.inv(factor), np.sum(np.log(np.diagonal(factor, axis1=1, axis2=2)), axis=1)
+        )
+
+    def log_density(self, values: np.ndarray, means_o: np.ndarray) -> np.ndarray:
+        """(n, K) log N(x_o | μ_ko, Σ_koo): one GEMM for every component at once."""
+        n_components, size, _ = self.inverse.shape
+        # Row form z = (x_o − μ_o) L⁻ᵀ; the K blocks of L⁻ᵀ side by side.
+        stacked = np.swapaxes(self.inverse, 1, 2).transpose(1, 0, 2).reshape(size, -1)
+        offsets = np.einsum("ko,kop->kp", means_o, np.swapaxes(self.inverse, 1, 2)).ravel()
+        whitened = values @ stacked - offsets
+        squares = np.sum((whitened * whitened).reshape(-1, n_components, size), axis=2)
+        return -0.5 * (size * _LOG_2PI + squares) - self.log_det
+
+    def conditional(
+        self, covariances: np.ndarray, observed: np.ndarray, missing: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Σ_mo Σ_oo⁻¹ (K, |m|, |o|) and Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om (K, |m|, |m|)."""
+        projection = self.inverse @ covariances[:, observed[:, None], missing]  # L⁻¹ Σ_om
+        gain = np.swapaxes(projection, 1, 2) @ self.inverse
+        conditional = covariances[:, missing[:, None], missing] - (
+            np.swapaxes(projection, 1, 2) @ projection
+        )
+        return gain, conditional
+
+
+def _observed_moments(
+    group: PatternGroup, weighted: np.ndarray, means_o: np.ndarray, n_k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Σ r w (x_o − μ_ko) (K, |o|) and Σ r w (x_o − μ_ko)(x_o − μ_ko)ᵀ (K, |o|, |o|)."""
+    centred = group.values - group.centre
+    n_components = weighted.shape[1]
+    size = centred.shape[1]
+    first = weighted.T @ centred
+    if size * size <= 256:
+        products = (centred[:, :, None] * centred[:, None, :]).reshape(-1, size * size)
+        second = (weighted.T @ products).reshape(n_components, size, size)
+    else:
+        second = np.stack([(centred * weighted[:, [k]]).T @ centred for k in range(n_components)])
+    # Moved from the pattern's centre c to μ_k: with δ = c − μ_k,
+    # Σ r w (x−μ)(x−μ)ᵀ = S_c + s_c δᵀ + δ s_cᵀ + n δ δᵀ and Σ r w (x−μ) = s_c + n δ.
+    delta = group.centre - means_o
+    cross = first[:, :, None] * delta[:, None, :]
+    second = second + cross + np.swapaxes(cross, 1, 2)
+    second += n_k[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    return first + n_k[:, None] * delta, second
 
 
 def conditional_completion(
