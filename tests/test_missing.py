@@ -425,3 +425,19 @@ def test_model_files_keep_the_missing_setting(tmp_path):
     loaded = GaussianMixture.load(path)
     assert loaded.missing == "em"
     np.testing.assert_allclose(loaded.score_samples(X), gm.score_samples(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["full", "diagonal", "trace"])
+def test_compiled_pattern_loop_gives_the_numpy_sums(kind):
+    pytest.importorskip("numba")
+    from gaussmix.missing import pattern_statistics
+
+    _, X = _mixture_data(n=300, seed=13, fraction=0.3)
+    gm = GaussianMixture(2, random_state=0, missing="em").fit(X)
+    groups = group_patterns(X, np.random.default_rng(3).uniform(0.5, 2.0, len(X)))
+    a = pattern_statistics(groups, gm._fitted_parameters(), kind, compiled=False)
+    b = pattern_statistics(groups, gm._fitted_parameters(), kind, compiled=True)
+    for name in ("n_k", "weighted_sum", "scatter"):
+        first, second = getattr(a, name), getattr(b, name)
+        np.testing.assert_allclose(first, second, rtol=0, atol=1e-12 * np.abs(first).max())
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-13)
