@@ -85,3 +85,193 @@ def pattern_moments(
             for b in range(a):
                 second[k, b, a] = second[k, a, b]
     return total
+
+
+@numba.njit(nogil=True, cache=True)
+def _factor(covariance: np.ndarray, observed: np.ndarray, size: int, inverse: np.ndarray) -> float:
+    """L⁻¹ of Σ_oo = L Lᵀ into ``inverse[:size, :size]``; log|L|, or NaN if not positive."""
+    factor = np.zeros((size, size))
+    log_det = 0.0
+    for a in range(size):
+        for b in range(a + 1):
+            value = covariance[observed[a], observed[b]]
+            for c in range(b):
+                value -= factor[a, c] * factor[b, c]
+            if a == b:
+                if value <= 0.0:
+                    return math.nan
+                factor[a, a] = math.sqrt(value)
+                log_det += math.log(factor[a, a])
+            else:
+                factor[a, b] = value / factor[b, b]
+    for a in range(size):
+        for b in range(size):
+            inverse[a, b] = 0.0
+    # Forward substitution, column by column, of L X = I.
+    for b in range(size):
+        inverse[b, b] = 1.0 / factor[b, b]
+        for a in range(b + 1, size):
+            value = 0.0
+            for c in range(b, a):
+                value -= factor[a, c] * inverse[c, b]
+            inverse[a, b] = value / factor[a, a]
+    return log_det
+
+
+@numba.njit(nogil=True, cache=True)
+def all_patterns(
+    rows: np.ndarray,
+    weights: np.ndarray,
+    starts: np.ndarray,
+    observed_mask: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    log_weights: np.ndarray,
+    n_k: np.ndarray,
+    weighted_sum: np.ndarray,
+    full: np.ndarray,
+) -> float:
+    """Every pattern's expected statistics in one call, added in place; Σ w log p(x_o).
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n, D)
+        The incomplete rows, pattern after pattern (missing entries are not read).
+    weights : ndarray of shape (n,)
+    starts : ndarray of shape (P + 1,)
+        Pattern p holds rows ``starts[p]:starts[p + 1]``.
+    observed_mask : ndarray of shape (P, D), bool
+        The observed columns of each pattern.
+    means, covariances, log_weights : ndarray of shape (K, D), (K, D, D), (K,)
+        The mixture.
+    n_k, weighted_sum, full : ndarray of shape (K,), (K, D), (K, D, D)
+        Accumulated in place: Σ r w, Σ r w (x̂ − μ_k), Σ r w [(x̂ − μ_k)(x̂ − μ_k)ᵀ + C_k].
+
+    Returns
+    -------
+    float
+        NaN when some Σ_{k,oo} is not positive definite (the caller falls back to NumPy,
+        whose error it then reports).
+    """
+    n_components, n_features = means.shape
+    n_patterns = starts.shape[0] - 1
+    inverse = np.zeros((n_components, n_features, n_features))
+    constants = np.empty(n_components)
+    gain = np.zeros((n_components, n_features, n_features))
+    conditional = np.zeros((n_components, n_features, n_features))
+    observed = np.empty(n_features, dtype=np.int64)
+    missing = np.empty(n_features, dtype=np.int64)
+    total = 0.0
+    for p in range(n_patterns):
+        size = 0
+        n_missing = 0
+        for d in range(n_features):
+            if observed_mask[p, d]:
+                observed[size] = d
+                size += 1
+            else:
+                missing[n_missing] = d
+                n_missing += 1
+        for k in range(n_components):
+            log_det = _factor(covariances[k], observed, size, inverse[k])
+            if math.isnan(log_det):
+                return math.nan
+            constants[k] = log_weights[k] - log_det - 0.5 * size * math.log(2.0 * math.pi)
+            # B = L⁻¹ Σ_om (size × n_missing); gain = Bᵀ L⁻¹; C = Σ_mm − Bᵀ B.
+            projection = np.zeros((size, n_missing))
+            for a in range(size):
+                for j in range(n_missing):
+                    value = 0.0
+                    for c in range(a + 1):
+                        value += inverse[k, a, c] * covariances[k, observed[c], missing[j]]
+                    projection[a, j] = value
+            for j in range(n_missing):
+                for b in range(size):
+                    value = 0.0
+                    for a in range(b, size):
+                        value += projection[a, j] * inverse[k, a, b]
+                    gain[k, j, b] = value
+                for i in range(n_missing):
+                    value = covariances[k, missing[j], missing[i]]
+                    for a in range(size):
+                        value -= projection[a, j] * projection[a, i]
+                    conditional[k, j, i] = value
+        local_n = np.zeros(n_components)
+        first = np.zeros((n_components, size))
+        second = np.zeros((n_components, size, size))
+        values = np.empty((starts[p + 1] - starts[p], size))
+        for r in range(starts[p], starts[p + 1]):
+            for a in range(size):
+                values[r - starts[p], a] = rows[r, observed[a]]
+        means_o = np.empty((n_components, size))
+        for k in range(n_components):
+            for a in range(size):
+                means_o[k, a] = means[k, observed[a]]
+        total += pattern_moments(
+            values,
+            weights[starts[p] : starts[p + 1]],
+            inverse[:, :size, :size],
+            means_o,
+            constants,
+            local_n,
+            first,
+            second,
+        )
+        _complete(
+            local_n,
+            first,
+            second,
+            gain,
+            conditional,
+            observed,
+            missing,
+            size,
+            n_missing,
+            n_k,
+            weighted_sum,
+            full,
+        )
+    return total
+
+
+@numba.njit(nogil=True, cache=True)
+def _complete(
+    local_n: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    gain: np.ndarray,
+    conditional: np.ndarray,
+    observed: np.ndarray,
+    missing: np.ndarray,
+    size: int,
+    n_missing: int,
+    n_k: np.ndarray,
+    weighted_sum: np.ndarray,
+    full: np.ndarray,
+) -> None:
+    """Carry a pattern's observed moments to all D coordinates (x̂ − μ = A (x_o − μ_o))."""
+    n_components = local_n.shape[0]
+    for k in range(n_components):
+        n_k[k] += local_n[k]
+        for a in range(size):
+            weighted_sum[k, observed[a]] += first[k, a]
+            for b in range(size):
+                full[k, observed[a], observed[b]] += second[k, a, b]
+        for j in range(n_missing):
+            value = 0.0
+            for a in range(size):
+                value += gain[k, j, a] * first[k, a]
+            weighted_sum[k, missing[j]] += value
+            # G S (n_missing × size): the missing-observed block, and its transpose.
+            for b in range(size):
+                value = 0.0
+                for a in range(size):
+                    value += gain[k, j, a] * second[k, a, b]
+                full[k, missing[j], observed[b]] += value
+                full[k, observed[b], missing[j]] += value
+            for i in range(n_missing):
+                value = local_n[k] * conditional[k, j, i]
+                for a in range(size):
+                    for b in range(size):
+                        value += gain[k, j, a] * second[k, a, b] * gain[k, i, b]
+                full[k, missing[j], missing[i]] += value

@@ -194,7 +194,24 @@ class PatternGroup:
         return self.values - self.centre
 
 
-def group_patterns(X: np.ndarray, sample_weight: np.ndarray | None = None) -> list[PatternGroup]:
+class Patterns(list):
+    """A list of :class:`PatternGroup` that also keeps them packed for the compiled loop."""
+
+    @functools.cached_property
+    def packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows (n, D) pattern after pattern, weights, starts (P + 1,), observed (P, D))."""
+        n_features = self[0].observed.size + self[0].missing.size
+        starts = np.cumsum([0, *(group.rows.size for group in self)])
+        rows = np.zeros((int(starts[-1]), n_features))
+        observed = np.zeros((len(self), n_features), dtype=np.bool_)
+        for index, group in enumerate(self):
+            rows[starts[index] : starts[index + 1], group.observed] = group.values
+            observed[index, group.observed] = True
+        weights = np.concatenate([group.weights for group in self])
+        return rows, weights, starts.astype(np.int64), observed
+
+
+def group_patterns(X: np.ndarray, sample_weight: np.ndarray | None = None) -> Patterns:
     """The incomplete rows of X grouped by their pattern of missing entries.
 
     Parameters
@@ -205,13 +222,14 @@ def group_patterns(X: np.ndarray, sample_weight: np.ndarray | None = None) -> li
 
     Returns
     -------
-    list of PatternGroup
-        In the order of the patterns' packed bits (deterministic); complete rows are in none.
+    Patterns
+        A list of PatternGroup in the order of the patterns' packed bits (deterministic);
+        complete rows are in none.
     """
     missing = np.isnan(X)
     incomplete = np.flatnonzero(missing.any(axis=1))
     if incomplete.size == 0:
-        return []
+        return Patterns()
     # Packed bits make each pattern a short byte string, so that np.unique sorts bytes.
     packed = np.packbits(missing[incomplete], axis=1)
     keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
@@ -219,7 +237,7 @@ def group_patterns(X: np.ndarray, sample_weight: np.ndarray | None = None) -> li
     order = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=first.size))[:-1]
     weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
-    groups = []
+    groups = Patterns()
     for members in np.split(order, bounds):
         rows = incomplete[members]
         pattern = missing[rows[0]]
@@ -349,18 +367,17 @@ def pattern_statistics(
     kernel = _compiled_kernel() if compiled is None or compiled else None
     if compiled and kernel is None:
         raise ImportError("compiled=True needs numba: pip install 'gaussmix[fast]'")
+    if kernel is not None:
+        result = _compiled_statistics(kernel, groups, means, covariances, log_weights, kind)
+        if result is not None:
+            return result
     for group in groups:
         o, m = group.observed, group.missing
         marginal = _Marginal.of(covariances, o)
-        if kernel is None:
-            group_n_k, first, second, group_log_likelihood = _observed_moments(
-                group, marginal, means[:, o], log_weights
-            )
-            first, second = _moved(group, first, second, means[:, o], group_n_k)
-        else:
-            group_n_k, first, second, group_log_likelihood = _compiled_moments(
-                kernel, group, marginal, means[:, o], log_weights
-            )
+        group_n_k, first, second, group_log_likelihood = _observed_moments(
+            group, marginal, means[:, o], log_weights
+        )
+        first, second = _moved(group, first, second, means[:, o], group_n_k)
         gain, conditional = marginal.conditional(covariances, o, m)
         completion = np.zeros((n_components, n_features, o.size))
         completion[:, o, np.arange(o.size)] = 1.0
@@ -437,32 +454,47 @@ def _observed_moments(
     return np.sum(weighted, axis=0), first, second, float(group.weights @ log_norm)
 
 
-def _compiled_moments(
+def _compiled_statistics(
     kernel: Any,
-    group: PatternGroup,
-    marginal: _Marginal,
-    means_o: np.ndarray,
+    groups: list[PatternGroup],
+    means: np.ndarray,
+    covariances: np.ndarray,
     log_weights: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """n_k, Σ r w (x_o − μ_ko), Σ r w (x_o − μ_ko)(x_o − μ_ko)ᵀ and Σ w log p(x_o), from
-    one call of the compiled row loop (moments about μ_k directly)."""
-    n_components, size = means_o.shape
+    kind: ScatterKind,
+) -> SufficientStatistics | None:
+    """Every pattern in one compiled call; None when a Σ_oo does not factorise there (the
+    NumPy path then raises LAPACK's error)."""
+    packed = groups.packed if isinstance(groups, Patterns) else Patterns(groups).packed
+    rows, weights, starts, observed = packed
+    n_components, n_features = means.shape
     n_k = np.zeros(n_components)
-    first = np.zeros((n_components, size))
-    second = np.zeros((n_components, size, size))
-    constants = log_weights - marginal.log_det - 0.5 * size * _LOG_2PI
+    weighted_sum = np.zeros((n_components, n_features))
+    full = np.zeros((n_components, n_features, n_features))
     total = compiling.call(
         kernel,
-        group.values,
-        group.weights,
-        np.ascontiguousarray(marginal.inverse),
-        np.ascontiguousarray(means_o),
-        constants,
+        rows,
+        weights,
+        starts,
+        observed,
+        np.ascontiguousarray(means),
+        np.ascontiguousarray(covariances),
+        log_weights,
         n_k,
-        first,
-        second,
+        weighted_sum,
+        full,
     )
-    return n_k, first, second, float(total)
+    if np.isnan(total):
+        return None
+    diagonal = np.diagonal(full, axis1=1, axis2=2)
+    scatter = {"full": full, "diagonal": diagonal.copy(), "trace": np.sum(diagonal, axis=1)}[kind]
+    return SufficientStatistics(
+        n_k=n_k,
+        weighted_sum=weighted_sum,
+        scatter=scatter,
+        shift=means,
+        total_weight=float(np.sum(weights)),
+        log_likelihood=float(total),
+    )
 
 
 def _moved(
@@ -485,9 +517,9 @@ def _compiled_kernel() -> Any:
     """The compiled row loop, or None without numba."""
     if not fused.available():
         return None
-    from gaussmix._compiled_missing import pattern_moments
+    from gaussmix._compiled_missing import all_patterns
 
-    return pattern_moments
+    return all_patterns
 
 
 def conditional_completion(
