@@ -441,3 +441,27 @@ def test_compiled_pattern_loop_gives_the_numpy_sums(kind):
         first, second = getattr(a, name), getattr(b, name)
         np.testing.assert_allclose(first, second, rtol=0, atol=1e-12 * np.abs(first).max())
     assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-13)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_extreme_magnitudes_with_missing_values_fit_at_an_exact_scale(scale):
+    _, X = _mixture_data(seed=14)
+    a = GaussianMixture(2, random_state=0, missing="em").fit(X)
+    b = GaussianMixture(2, random_state=0, missing="em", reg_covar=1e-6 * scale**2).fit(X * scale)
+    np.testing.assert_allclose(b.means_ / scale, a.means_, rtol=1e-8, atol=1e-10)
+    observed = np.mean(np.sum(~np.isnan(X), axis=1))
+    assert b.log_likelihood_ - a.log_likelihood_ == pytest.approx(
+        -observed * np.log(scale), rel=1e-8
+    )
+    rows_observed = np.sum(~np.isnan(X), axis=1)
+    np.testing.assert_allclose(
+        b.score_samples(X * scale) - a.score_samples(X), -rows_observed * np.log(scale), rtol=1e-8
+    )
+
+
+def test_float32_data_with_missing_values():
+    _, X = _mixture_data(seed=15)
+    a = GaussianMixture(2, random_state=0, missing="em").fit(X)
+    b = GaussianMixture(2, random_state=0, missing="em", dtype="float32").fit(X)
+    np.testing.assert_allclose(b.means_, a.means_, atol=1e-4)
+    assert b.score_samples(X).dtype == np.float32

@@ -45,15 +45,19 @@ from gaussmix.statistics import SufficientStatistics
 
 __all__ = [
     "MISSING_CHOICES",
+    "DaskMissingValuesExecutor",
     "MissingValuesExecutor",
     "PatternGroup",
+    "Patterns",
     "check_missing_values",
     "conditional_completion",
     "group_patterns",
     "has_missing",
     "masked_as_nan",
     "mean_imputed",
+    "mean_observed",
     "missing_values_executor",
+    "observed_counts",
     "pattern_statistics",
 ]
 
@@ -78,6 +82,39 @@ def has_missing(X: Any) -> bool:
         return bool(import_torch().isnan(X).any())
     # The sum propagates NaN without building an X-sized boolean array.
     return X.size > 0 and bool(np.isnan(np.sum(X)))
+
+
+def observed_counts(X: Any) -> Any:
+    """Observed (non-NaN) entries of each row, as floats of X's kind (array or tensor).
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n_samples, n_features)
+
+    Returns
+    -------
+    ndarray or torch.Tensor of shape (n_samples,)
+    """
+    if is_tensor(X):
+        torch = import_torch()
+        return (~torch.isnan(X)).sum(dim=1).to(X.dtype)
+    return (~np.isnan(X)).sum(axis=1).astype(X.dtype)
+
+
+def mean_observed(X: Any, sample_weight: np.ndarray | None = None) -> float:
+    """The (weighted) mean number of observed entries per row.
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    float
+    """
+    counts = np.asarray(to_numpy(observed_counts(X)), dtype=np.float64)
+    return float(np.average(counts, weights=sample_weight))
 
 
 def masked_as_nan(X: Any) -> Any:
