@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gaussmix import GaussianMixture
 from gaussmix.arrays import ExecutorOptions, make_executor
@@ -465,3 +466,15 @@ def test_float32_data_with_missing_values():
     b = GaussianMixture(2, random_state=0, missing="em", dtype="float32").fit(X)
     np.testing.assert_allclose(b.means_, a.means_, atol=1e-4)
     assert b.score_samples(X).dtype == np.float32
+
+
+def test_the_estimator_tags_allow_nan_only_with_missing_em():
+    from sklearn.utils import get_tags
+
+    assert not get_tags(GaussianMixture()).input_tags.allow_nan
+    assert get_tags(GaussianMixture(missing="em")).input_tags.allow_nan
+
+
+@parametrize_with_checks([GaussianMixture(missing="em")])
+def test_missing_em_passes_every_sklearn_check(estimator, check):
+    check(estimator)

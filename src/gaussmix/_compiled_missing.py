@@ -163,55 +163,29 @@ def all_patterns(
     missing = np.empty(n_features, dtype=np.int64)
     total = 0.0
     for p in range(n_patterns):
-        size = 0
-        n_missing = 0
-        for d in range(n_features):
-            if observed_mask[p, d]:
-                observed[size] = d
-                size += 1
-            else:
-                missing[n_missing] = d
-                n_missing += 1
-        for k in range(n_components):
-            log_det = _factor(covariances[k], observed, size, inverse[k])
-            if math.isnan(log_det):
-                return math.nan
-            constants[k] = log_weights[k] - log_det - 0.5 * size * math.log(2.0 * math.pi)
-            # B = L⁻¹ Σ_om (size × n_missing); gain = Bᵀ L⁻¹; C = Σ_mm − Bᵀ B.
-            projection = np.zeros((size, n_missing))
-            for a in range(size):
-                for j in range(n_missing):
-                    value = 0.0
-                    for c in range(a + 1):
-                        value += inverse[k, a, c] * covariances[k, observed[c], missing[j]]
-                    projection[a, j] = value
-            for j in range(n_missing):
-                for b in range(size):
-                    value = 0.0
-                    for a in range(b, size):
-                        value += projection[a, j] * inverse[k, a, b]
-                    gain[k, j, b] = value
-                for i in range(n_missing):
-                    value = covariances[k, missing[j], missing[i]]
-                    for a in range(size):
-                        value -= projection[a, j] * projection[a, i]
-                    conditional[k, j, i] = value
+        size = _split_columns(observed_mask[p], observed, missing)
+        n_missing = n_features - size
+        if not _pattern_factors(
+            covariances,
+            log_weights,
+            observed,
+            missing,
+            size,
+            n_missing,
+            inverse,
+            constants,
+            gain,
+            conditional,
+        ):
+            return math.nan
         local_n = np.zeros(n_components)
         first = np.zeros((n_components, size))
         second = np.zeros((n_components, size, size))
-        values = np.empty((starts[p + 1] - starts[p], size))
-        for r in range(starts[p], starts[p + 1]):
-            for a in range(size):
-                values[r - starts[p], a] = rows[r, observed[a]]
-        means_o = np.empty((n_components, size))
-        for k in range(n_components):
-            for a in range(size):
-                means_o[k, a] = means[k, observed[a]]
         total += pattern_moments(
-            values,
+            _columns(rows[starts[p] : starts[p + 1]], observed[:size]),
             weights[starts[p] : starts[p + 1]],
             inverse[:, :size, :size],
-            means_o,
+            _columns(means, observed[:size]),
             constants,
             local_n,
             first,
@@ -275,3 +249,71 @@ def _complete(
                     for b in range(size):
                         value += gain[k, j, a] * second[k, a, b] * gain[k, i, b]
                 full[k, missing[j], missing[i]] += value
+
+
+@numba.njit(nogil=True, cache=True)
+def _pattern_factors(
+    covariances: np.ndarray,
+    log_weights: np.ndarray,
+    observed: np.ndarray,
+    missing: np.ndarray,
+    size: int,
+    n_missing: int,
+    inverse: np.ndarray,
+    constants: np.ndarray,
+    gain: np.ndarray,
+    conditional: np.ndarray,
+) -> bool:
+    """One pattern's L_k⁻¹, log-constants, Σ_mo Σ_oo⁻¹ and conditional covariances, in place;
+    False when some Σ_{k,oo} is not positive definite."""
+    n_components = covariances.shape[0]
+    for k in range(n_components):
+        log_det = _factor(covariances[k], observed, size, inverse[k])
+        if math.isnan(log_det):
+            return False
+        constants[k] = log_weights[k] - log_det - 0.5 * size * math.log(2.0 * math.pi)
+        # B = L⁻¹ Σ_om (size × n_missing); gain = Bᵀ L⁻¹; C = Σ_mm − Bᵀ B.
+        projection = np.zeros((size, n_missing))
+        for a in range(size):
+            for j in range(n_missing):
+                value = 0.0
+                for c in range(a + 1):
+                    value += inverse[k, a, c] * covariances[k, observed[c], missing[j]]
+                projection[a, j] = value
+        for j in range(n_missing):
+            for b in range(size):
+                value = 0.0
+                for a in range(b, size):
+                    value += projection[a, j] * inverse[k, a, b]
+                gain[k, j, b] = value
+            for i in range(n_missing):
+                value = covariances[k, missing[j], missing[i]]
+                for a in range(size):
+                    value -= projection[a, j] * projection[a, i]
+                conditional[k, j, i] = value
+    return True
+
+
+@numba.njit(nogil=True, cache=True)
+def _split_columns(mask: np.ndarray, observed: np.ndarray, missing: np.ndarray) -> int:
+    """Observed and missing column indices of a pattern, in place; the number observed."""
+    size = 0
+    n_missing = 0
+    for d in range(mask.shape[0]):
+        if mask[d]:
+            observed[size] = d
+            size += 1
+        else:
+            missing[n_missing] = d
+            n_missing += 1
+    return size
+
+
+@numba.njit(nogil=True, cache=True)
+def _columns(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """values[:, columns] as a new C-contiguous array."""
+    out = np.empty((values.shape[0], columns.shape[0]))
+    for i in range(values.shape[0]):
+        for a in range(columns.shape[0]):
+            out[i, a] = values[i, columns[a]]
+    return out

@@ -266,6 +266,11 @@ default="kmeans"
         self.dtype = dtype
         self.missing = missing
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "em"
+        return tags
+
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
         return get_covariance_model(self.covariance_type)
