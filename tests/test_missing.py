@@ -478,3 +478,22 @@ def test_the_estimator_tags_allow_nan_only_with_missing_em():
 @parametrize_with_checks([GaussianMixture(missing="em")])
 def test_missing_em_passes_every_sklearn_check(estimator, check):
     check(estimator)
+
+
+def test_every_row_incomplete_and_weights_of_zero():
+    # No complete row at all: the statistics come from the patterns alone. A zero weight
+    # removes a row exactly as dropping it does.
+    _, X = _mixture_data(n=150, seed=16, fraction=0.2)
+    X[np.arange(len(X)), np.arange(len(X)) % 3] = np.nan
+    X[np.isnan(X).all(axis=1), 1] = 0.5
+    assert np.isnan(X).any(axis=1).all()
+    start = dict(weights_init=START_WEIGHTS, means_init=START_MEANS, max_iter=3, tol=0.0)
+    start["precisions_init"] = np.linalg.inv(START_COV)
+    w = np.ones(len(X))
+    w[:20] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = GaussianMixture(2, missing="em", **start).fit(X, sample_weight=w)
+        b = GaussianMixture(2, missing="em", **start).fit(X[20:])
+    np.testing.assert_allclose(a.means_, b.means_, atol=1e-12)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, atol=1e-12)
