@@ -33,11 +33,11 @@ from gaussmix.backends.numpy import default_chunk_size, numpy_backend, rows_per_
 from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
 from gaussmix.exceptions import InvalidInputError
 from gaussmix.missing import (
-    DaskMissingValuesExecutor,
     check_missing_values,
     masked_as_nan,
     missing_values_executor,
 )
+from gaussmix.missing_dask import DaskMissingValuesExecutor
 from gaussmix.validation import check_data, check_sample_weight
 
 __all__ = [
