@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         NonNumericDataError,
     )
     from gaussmix.gaussian import Gaussian
+    from gaussmix.imputation import GaussianMixtureImputer
     from gaussmix.io import load, save
     from gaussmix.selection import ModelSelection, select_model
     from gaussmix.uncertainty import bootstrap
@@ -30,6 +31,7 @@ __all__ = [
     "CollapsedComponentWarning",
     "Gaussian",
     "GaussianMixture",
+    "GaussianMixtureImputer",
     "InvalidInputError",
     "InvalidParameterError",
     "MixtureDiscriminantAnalysis",
@@ -47,6 +49,7 @@ __version__ = "0.1.0"
 # Where each public name lives.
 _HOMES = {
     "GaussianMixture": "gaussmix.estimator",
+    "GaussianMixtureImputer": "gaussmix.imputation",
     "CollapsedComponentError": "gaussmix.exceptions",
     "CollapsedComponentWarning": "gaussmix.exceptions",
     "InvalidInputError": "gaussmix.exceptions",

@@ -32,6 +32,12 @@ from gaussmix.backends.dask import (
 from gaussmix.backends.numpy import default_chunk_size, numpy_backend, rows_per_task
 from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
 from gaussmix.exceptions import InvalidInputError
+from gaussmix.missing import (
+    check_missing_values,
+    masked_as_nan,
+    missing_values_executor,
+)
+from gaussmix.missing_dask import DaskMissingValuesExecutor
 from gaussmix.validation import check_data, check_sample_weight
 
 __all__ = [
@@ -87,11 +93,15 @@ class ExecutorOptions:
         Rows per chunk; None picks a cache-sized value for K and D.
     device : str, torch.device or None, default=None
         Device of the torch executor.
+    missing : {"error", "em"}, default="error"
+        ``"em"``: NaN entries are missing values (:mod:`gaussmix.missing` visits the rows
+        that have one).
     """
 
     backend: str = "numpy"
     chunk_size: int | None = None
     device: Any = None
+    missing: str = "error"
 
     def uses_torch(self, X: Any) -> bool:
         """Whether the kernels run on torch for this input."""
@@ -123,16 +133,20 @@ def check_rows(estimator: Any, X: Any, *, reset: bool, backend: str, dtype: str 
     kind = input_kind(X)
     if kind == "dask":
         return check_dask_data(estimator, X, reset=reset)
+    allow_nan = getattr(estimator, "missing", "error") == "em"
     if kind == "torch" and ExecutorOptions(backend).uses_torch(X):
-        return _check_tensor_rows(estimator, X, reset=reset, dtype=dtype)
-    X = check_data(estimator, to_numpy(X), reset=reset)
+        return _check_tensor_rows(estimator, X, reset=reset, dtype=dtype, allow_nan=allow_nan)
+    X = masked_as_nan(X) if allow_nan else X
+    X = check_data(estimator, to_numpy(X), reset=reset, allow_nan=allow_nan)
     return X if dtype is None else X.astype(dtype, copy=False)
 
 
-def _check_tensor_rows(estimator: Any, X: Any, *, reset: bool, dtype: str | None) -> Any:
+def _check_tensor_rows(
+    estimator: Any, X: Any, *, reset: bool, dtype: str | None, allow_nan: bool = False
+) -> Any:
     from gaussmix.backends.torch import check_tensor
 
-    X = check_tensor(X, dtype)
+    X = check_tensor(X, dtype, allow_nan=allow_nan)
     if reset:
         estimator.n_features_in_ = int(X.shape[1])
         if hasattr(estimator, "feature_names_in_"):
@@ -165,18 +179,24 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
         ``TorchBackend``, ``DaskBackend``, or the NumPy executors (the small-data one when
         all rows fit in one task).
     """
+    if options.missing == "em":
+        if is_dask_collection(X):
+            chunk_size = _chunk_size(X, options, n_components)
+            return DaskMissingValuesExecutor(X, sample_weight, chunk_size)
+        ordinary = ExecutorOptions(options.backend, options.chunk_size, options.device)
+
+        def executor_over(rows: Any, weights: Any) -> Any:
+            return make_executor(rows, weights, ordinary, n_components)
+
+        executor = missing_values_executor(X, sample_weight, executor_over)
+        if executor is not None:
+            return executor
     if options.uses_torch(X):
         from gaussmix.backends.torch import TorchBackend
 
         return TorchBackend(X, sample_weight, options.chunk_size, options.device, n_components)
     lazy = is_dask_collection(X)
-    chunk_size = options.chunk_size or default_chunk_size(
-        n_components,
-        X.shape[1],
-        np.dtype(X.dtype).itemsize,
-        # Dask workers run the array kernels (see backends/dask.py).
-        fused_kernels=False if lazy else None,
-    )
+    chunk_size = _chunk_size(X, options, n_components)
     if lazy:
         return DaskBackend(X, sample_weight, chunk_size)
     use_fused = None
@@ -185,6 +205,16 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
         # the same fit to rounding (gaussmix.precompile).
         use_fused = False
     return numpy_backend(X, sample_weight, chunk_size, use_fused=use_fused)
+
+
+def _chunk_size(X: Any, options: ExecutorOptions, n_components: int) -> int:
+    return options.chunk_size or default_chunk_size(
+        n_components,
+        X.shape[1],
+        np.dtype(X.dtype).itemsize,
+        # Dask workers run the array kernels (see backends/dask.py).
+        fused_kernels=False if is_dask_collection(X) else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -269,12 +299,15 @@ def fit_data(
             reset=reset,
             persist=estimator.persist,
             random_state=random_state,
+            allow_nan=getattr(estimator, "missing", "error") == "em",
         )
         return FitData(data.sample, data.sample_weights, data.X, data.sample_weight)
     X = check_rows(estimator, X, reset=reset, backend=estimator.backend, dtype=estimator.dtype)
     weights = check_sample_weight(
         to_numpy(sample_weight), X.shape[0], np.float64 if is_tensor(X) else X.dtype
     )
+    if getattr(estimator, "missing", "error") == "em":
+        check_missing_values(np.asarray(to_numpy(X)))
     return FitData(X, weights)
 
 

@@ -49,6 +49,7 @@ from gaussmix.cli_datasets import (
     write_lazy_columns,
 )
 from gaussmix.cli_labels import bootstrap_command, classify
+from gaussmix.cli_missing import impute, missing_option, nan_standardization, reads_missing
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
@@ -303,6 +304,7 @@ def _read_data(
     header: bool | None = None,
     index_col: str | None = None,
     columns_if_named: list[str] | None = None,
+    allow_missing: bool = False,
 ) -> Table:
     """:func:`gaussmix.tables.read_table` under a spinner (on a terminal)."""
     with out.messages.status(f"Reading {_label(path)} …"):
@@ -312,12 +314,12 @@ def _read_data(
             header=header,
             index_col=index_col,
             columns_if_named=columns_if_named,
+            allow_missing=allow_missing,
         )
 
 
 def _standardization(table: Table) -> tuple[np.ndarray, np.ndarray]:
-    centre = table.values.mean(axis=0)
-    scale = table.values.std(axis=0)
+    centre, scale = nan_standardization(table.values)
     constant = [name for name, value in zip(table.feature_names, scale, strict=True) if value == 0]
     if constant:
         raise DataFileError(
@@ -351,7 +353,10 @@ def _data_for_model(
     """Read DATA in the model's columns and units; returns (model input, raw values)."""
     model = stored.model
     names = _model_names(model)
-    table = _read_data(out, path, header=header, index_col=index_col, columns_if_named=names)
+    table = _read_data(
+        out, path, header=header, index_col=index_col, columns_if_named=names,
+        allow_missing=reads_missing(model),
+    )
     expected = int(model.n_features_in_)
     if table.values.shape[1] != expected:
         described = f" ({', '.join(names)})" if names else ""
@@ -466,6 +471,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     help="One line per EM iteration on stderr, written as it ends, instead of the bar.",
 )
 @_dask_options
+@missing_option
 @_output_options
 def fit(
     data: Path,
@@ -484,6 +490,7 @@ def fit(
     verbose: bool,
     lazy: bool,
     scheduler_address: str | None,
+    missing: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -517,12 +524,16 @@ def fit(
         change …``), written when the iteration ends.
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
+    missing : {"error", "em"} or None
+        GaussianMixture's ``missing``; ``em`` reads empty cells as missing values.
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     out = _Output(as_json, quiet)
     _require_output_folder(output)
-    request = _FitRequest(n_components, covariance, n_init, max_iter, tol, convergence, seed)
+    request = _FitRequest(
+        n_components, covariance, n_init, max_iter, tol, convergence, seed, missing or "error"
+    )
     with scheduler(scheduler_address):
         if is_lazy_source(data, lazy or scheduler_address is not None):
             table: Any = read_lazy_table(data, _split(columns))
@@ -531,7 +542,10 @@ def fit(
                 table, standardization = standardize_lazily(table)
             X = table.data
         else:
-            table = _read_data(out, data, _split(columns), header=header, index_col=index_col)
+            table = _read_data(
+                out, data, _split(columns), header=header, index_col=index_col,
+                allow_missing=request.missing == "em",
+            )
             X, standardization = _in_memory_fit_input(data, table, n_components, standardize)
         _fit_and_report(
             out,
@@ -556,6 +570,7 @@ class _FitRequest:
     tol: float
     convergence: str = "relative"
     seed: int | None = None
+    missing: str = "error"
 
 
 def _require_output_folder(output: Path) -> None:
@@ -626,6 +641,7 @@ def _fit_with_progress(
         convergence=request.convergence,
         random_state=request.seed,
         callback=progress,
+        missing=request.missing,
     )
     interrupted = False
     kept: int | None = None
@@ -1106,6 +1122,7 @@ def _lazy_data_for_model(path: Path, stored: ModelFile) -> Any:
 @click.option("--proba", is_flag=True, help="Also write the responsibility of each component.")
 @_input_options
 @_dask_options
+@missing_option
 @_output_options
 def predict(
     model_path: Path,
@@ -1116,6 +1133,7 @@ def predict(
     index_col: str | None,
     lazy: bool,
     scheduler_address: str | None,
+    missing: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -1134,10 +1152,14 @@ def predict(
         How a text file is read (see :func:`gaussmix.tables.read_table`).
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
+    missing : {"error", "em"} or None
+        Overrides the model file's ``missing``.
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     stored = read_model_file(model_path)
+    if missing is not None:
+        stored.model.set_params(missing=missing)
     if is_lazy_source(data, lazy or scheduler_address is not None):
         with scheduler(scheduler_address):
             _predict_lazily(stored, data, output, proba, _Output(as_json, quiet))
@@ -1202,6 +1224,7 @@ def _predict_lazily(
 @click.argument("data", type=click.Path(path_type=Path, allow_dash=True))
 @_input_options
 @_dask_options
+@missing_option
 @_output_options
 def score(
     model_path: Path,
@@ -1210,6 +1233,7 @@ def score(
     index_col: str | None,
     lazy: bool,
     scheduler_address: str | None,
+    missing: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -1224,11 +1248,15 @@ def score(
         How a text file is read (see :func:`gaussmix.tables.read_table`).
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
+    missing : {"error", "em"} or None
+        Overrides the model file's ``missing``.
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
     stored = read_model_file(model_path)
     model = stored.model
+    if missing is not None:
+        model.set_params(missing=missing)
     with scheduler(scheduler_address):
         if is_lazy_source(data, lazy or scheduler_address is not None):
             X = _lazy_data_for_model(data, stored)
@@ -1563,6 +1591,7 @@ def demo(output: Path, as_json: bool, quiet: bool) -> None:
 # The commands with labels live in their own module (classify fit/predict, bootstrap).
 cli.add_command(classify)
 cli.add_command(bootstrap_command)
+cli.add_command(impute)
 
 
 def main(argv: list[str] | None = None) -> int:

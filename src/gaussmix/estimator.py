@@ -49,6 +49,7 @@ from gaussmix.fitting import (
     fit_warnings,
 )
 from gaussmix.initialization import check_responsibilities_init
+from gaussmix.missing import MISSING_CHOICES
 from gaussmix.parameters import MixtureParameters
 from gaussmix.semisupervised import with_labels
 from gaussmix.validation import check_init_arrays, check_number
@@ -68,6 +69,7 @@ _CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
     "backend": (("numpy", "torch", "auto"), "Use 'auto' to follow the type of X."),
     "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
     "semi_supervised": ((False, True), "Use True to keep the components given in y."),
+    "missing": (MISSING_CHOICES, "Use 'em' to fit rows with NaN entries as missing values."),
 }
 # Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
 # fit (or fit_predict), the caller.
@@ -158,6 +160,14 @@ default="kmeans"
         True: ``fit(X, y)`` keeps row n in component ``y[n]`` (-1: unknown) through EM
         (:mod:`gaussmix.semisupervised`). False: y is ignored, as scikit-learn's
         estimator ignores it (Pipelines and cross-validation pass class labels as y).
+    missing : {"error", "em"}, default="error"
+        ``"error"`` refuses NaN (and masked entries of a ``numpy.ma`` array). ``"em"``
+        treats them as missing at random: EM maximises the observed-data likelihood
+        (each row through the marginal of its observed coordinates; conditional
+        expectations of the missing ones in the M-step), and predict, predict_proba and
+        score_samples use those marginals. Rows with no observed entry are refused by
+        ``fit``. The starts are drawn on the rows with NaN replaced by column means. See
+        :mod:`gaussmix.missing` and :class:`gaussmix.GaussianMixtureImputer`.
 
     Attributes
     ----------
@@ -237,6 +247,7 @@ default="kmeans"
         device: Any = None,
         dtype: str | None = None,
         semi_supervised: bool = False,
+        missing: str = "error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -261,6 +272,12 @@ default="kmeans"
         self.device = device
         self.dtype = dtype
         self.semi_supervised = semi_supervised
+        self.missing = missing
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "em"
+        return tags
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -271,7 +288,7 @@ default="kmeans"
 
     # ------------------------------------------------------- data and executors
     def _executor_options(self) -> ExecutorOptions:
-        return ExecutorOptions(self.backend, self.chunk_size, self.device)
+        return ExecutorOptions(self.backend, self.chunk_size, self.device, self.missing)
 
     def _check_data(self, X: Any, *, reset: bool) -> Any:
         """Validated X: a tensor for the torch backend given a tensor, else a NumPy array

@@ -48,6 +48,7 @@ from gaussmix.exceptions import (
 )
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
+from gaussmix.missing import has_missing, mean_imputed, mean_observed, observed_counts
 from gaussmix.parameters import MixtureParameters
 from gaussmix.scaling import (
     check_representable,
@@ -212,17 +213,31 @@ class _Units:
     exponent: int
     reg_covar: float
     offset: float
+    # With missing values: X with NaN replaced by column means, which the starts are
+    # drawn on and re-seeds taken from (EM itself sees only the observed entries).
+    imputed_X: Any = None
+
+    @property
+    def start_X(self) -> Any:
+        """The rows the starts are drawn on and re-seeds taken from."""
+        return self.X if self.imputed_X is None else self.imputed_X
 
     @classmethod
-    def of(cls, data: FitData, reg_covar: float) -> _Units:
+    def of(cls, data: FitData, reg_covar: float, missing: bool = False) -> _Units:
         # Extreme magnitudes are fitted as X·2^-e (exact, see gaussmix.scaling); every
         # quantity in these units until scaled back. Dask input is fitted as given.
-        exponent = data_exponent(data.X, reg_covar) if data.rescalable else 0
+        # NaN (missing values) would hide the largest magnitude: it is read as 0 there.
+        scanned = np.nan_to_num(to_host(data.X), nan=0.0) if missing else data.X
+        exponent = data_exponent(scanned, reg_covar) if data.rescalable else 0
         return cls(
             X=data.X if exponent == 0 else ldexp(data.X, -exponent),
             exponent=exponent,
             reg_covar=float(np.ldexp(reg_covar, -2 * exponent)),
-            offset=log_density_offset(exponent, data.X.shape[1]),
+            # A row's log-density changes by its observed coordinates' Jacobian only.
+            offset=log_density_offset(
+                exponent,
+                mean_observed(data.X, data.sample_weight) if missing else data.X.shape[1],
+            ),
         )
 
 
@@ -271,7 +286,10 @@ def fit_mixture(
     """
     _check_enough_rows(data, settings.n_components)
     random_state = check_random_state(random_state)
-    units = _Units.of(data, settings.reg_covar)
+    missing = settings.executor.missing == "em" and has_missing(data.X)
+    units = _Units.of(data, settings.reg_covar, missing)
+    if missing:
+        units = dataclasses.replace(units, imputed_X=mean_imputed(units.X, data.sample_weight))
     executor = data.executor(units.X, settings.executor, settings.n_components)
     if settings.labels is not None:
         make = functools.partial(_make_executor, options=settings.executor)
@@ -396,7 +414,7 @@ def _run_start(
         threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
         with threads():
             start = initial_parameters(
-                units.X, data.sample_weight, settings, random_state, units.exponent
+                units.start_X, data.sample_weight, settings, random_state, units.exponent
             )
         lower_bound = -math.inf
     return run_em(
@@ -411,7 +429,7 @@ def _run_start(
         init=init,
         reseeder=ComponentReseeder(
             executor,
-            units.X,
+            units.start_X,
             data.sample_weight,
             RESEEDS_PER_COMPONENT * settings.n_components,
         ),
@@ -607,4 +625,6 @@ def evaluate_rows(
 
         result = executor.map_rows(function)
     offset = log_density_offset(exponent, X.shape[1])
+    if output == "log_norm" and offset and options.missing == "em" and has_missing(X):
+        return result + log_density_offset(exponent, 1) * observed_counts(X)
     return result + offset if output == "log_norm" and offset else result

@@ -58,11 +58,19 @@ class ModelFile:
         return np.asarray(stored["centre"], dtype=float), np.asarray(stored["scale"], dtype=float)
 
 
+# Settings added after the files of format 1 were first written, with their defaults:
+# stored only when set otherwise, so that an older file saves back to the same record and
+# an older gaussmix still reads the files of models that do not use them.
+LATER_SETTINGS: dict[str, Any] = {"missing": "error"}
+
+
 def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Settings as JSON values or float64 arrays, and the names of those neither can hold."""
     stored: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in sorted(settings.items()):
+        if name in LATER_SETTINGS and value == LATER_SETTINGS[name]:
+            continue
         if value is None:
             stored[name] = None
         elif isinstance(value, (np.ndarray, list, tuple)):

@@ -291,8 +291,9 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
 def _unmasked(values: Any, name: str, fix: str) -> Any:
     """The data of a ``numpy.ma`` array that has no masked entry; refuse one that has.
 
-    Missing values are not supported yet, and NumPy's conversions drop the mask: the
-    values under it would be fitted as data.
+    Under ``missing="error"`` masked entries are refused, since NumPy's conversions drop
+    the mask and the values under it would be fitted as data (``missing="em"`` turns
+    them into NaN first, :func:`gaussmix.missing.masked_as_nan`).
     """
     if not isinstance(values, np.ma.MaskedArray):
         return values
@@ -300,9 +301,10 @@ def _unmasked(values: Any, name: str, fix: str) -> Any:
     if mask.any():
         where = tuple(int(i) for i in np.argwhere(mask)[0])
         location = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {where}"
+        setting = " with missing='error'" if name == "X" else ""
         raise InvalidInputError(
-            f"{name} must have no masked entries: gaussmix does not support missing values, "
-            "and the values under a mask would be used as data; got a numpy.ma.MaskedArray "
+            f"{name} must have no masked entries{setting}: the values under a "
+            "mask would be used as data; got a numpy.ma.MaskedArray "
             f"with {int(mask.sum())} masked entries (first at {location}). {fix}"
         )
     return np.ma.getdata(values)
@@ -354,7 +356,7 @@ def _validated(estimator: Any, X: Any, reset: bool) -> np.ndarray:
         raise InvalidInputError(f"{text} Check the shape and contents of X.") from error
 
 
-def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
+def check_data(estimator: Any, X: Any, *, reset: bool, allow_nan: bool = False) -> np.ndarray:
     """Validate X for an estimator: 2-D, numeric, finite, float32 or float64.
 
     Integer, boolean and float16 input is converted to float64 once, here; an
@@ -370,6 +372,8 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
         The data.
     reset : bool
         True in ``fit``, False in ``predict`` and friends.
+    allow_nan : bool, default=False
+        Accept NaN entries (missing values, ``missing="em"``); infinite ones are refused.
 
     Returns
     -------
@@ -387,8 +391,8 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     X = _unmasked(
         X,
         "X",
-        "Fill them, e.g. X.filled(value) or an imputer (sklearn.impute.SimpleImputer) on "
-        "X.filled(np.nan), or drop the rows that have one: X[~X.mask.any(axis=1)].",
+        "Fit with missing='em' to treat them as missing values, fill them (e.g. "
+        "X.filled(value)), or drop the rows that have one: X[~X.mask.any(axis=1)].",
     )
     bad_columns = _non_numeric_columns(X)
     if bad_columns:
@@ -397,11 +401,26 @@ def check_data(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     if not reset and shape is not None and len(shape) == 2:
         check_n_features(estimator, shape[1], reset=False)
     array = _validated(estimator, X, reset)
-    check_finite(array)
+    if allow_nan:
+        _check_no_infinity(array)
+    else:
+        check_finite(array)
     return array
 
 
-def check_tensor(X: Any, dtype: str | None) -> Any:
+def _check_no_infinity(X: np.ndarray) -> None:
+    """Refuse infinite entries (NaN marks a missing value)."""
+    infinite = np.isinf(X)
+    if infinite.any():
+        first = tuple(int(i) for i in np.argwhere(infinite)[0])
+        raise InvalidInputError(
+            "X must contain only finite values or NaN (missing, with missing='em'); got "
+            f"{int(infinite.sum())} infinite entries (first at row {first[0]}, column "
+            f"{first[1]}). Replace them by NaN to treat them as missing, or remove them."
+        )
+
+
+def check_tensor(X: Any, dtype: str | None, allow_nan: bool = False) -> Any:
     """Validate a data tensor: 2-D, at least one row, real, finite; floating point.
 
     Parameters
@@ -412,6 +431,8 @@ def check_tensor(X: Any, dtype: str | None) -> Any:
         Convert to this dtype; None keeps float32 and float64 tensors as they are and
         turns integer, boolean and half-precision (float16, bfloat16) tensors into
         float64, as :func:`check_data` does for NumPy input.
+    allow_nan : bool, default=False
+        Accept NaN entries (missing values); infinite ones are refused.
 
     Returns
     -------
@@ -433,7 +454,7 @@ def check_tensor(X: Any, dtype: str | None) -> Any:
         X = X.to(getattr(torch, dtype))
     elif X.dtype not in (torch.float32, torch.float64):
         X = X.to(torch.float64)
-    finite = torch.isfinite(X)
+    finite = torch.isfinite(X) | torch.isnan(X) if allow_nan else torch.isfinite(X)
     if not bool(finite.all()):
         first = tuple(int(i) for i in torch.nonzero(~finite)[0])
         raise not_finite_error("X", first, int(torch.isnan(X).sum()), int(torch.isinf(X).sum()))

@@ -452,6 +452,7 @@ def prepare_dask_fit(
     reset: bool,
     persist: PersistPolicy,
     random_state: np.random.RandomState,
+    allow_nan: bool = False,
 ) -> DaskFitData:
     """Validate Dask input for ``fit``, apply the persistence policy and draw the start's sample.
 
@@ -474,6 +475,8 @@ def prepare_dask_fit(
     random_state : numpy.random.RandomState
         Draws the sample (only when X does not fit in it whole, so
         that smaller data consume the same random numbers as the in-memory path).
+    allow_nan : bool, default=False
+        Accept NaN in the sample (missing values, ``missing="em"``).
 
     Returns
     -------
@@ -516,12 +519,12 @@ def prepare_dask_fit(
     )
     sample = np.concatenate(pieces)
     sample_weights = None if weight_pieces is None else np.concatenate(weight_pieces)
-    finite = np.isfinite(sample)
+    finite = np.isfinite(sample) | (np.isnan(sample) if allow_nan else False)
     if not finite.all():
         row, column = np.argwhere(~finite)[0]
         raise not_finite_error("X", (int(indices[row]), int(column)))
     if sample_weights is not None:
-        _check_block_values(sample, sample_weights, 0)
+        _check_block_values(np.nan_to_num(sample) if allow_nan else sample, sample_weights, 0)
         if not np.any(sample_weights > 0):
             raise no_positive_weight_error("the rows drawn to initialise")
     return DaskFitData(X, weights, sample, sample_weights, persisted)

@@ -457,7 +457,7 @@ def _select(table: _Frame, columns: list[str], label: str) -> None:
     table.frame = selected
 
 
-def _numeric(table: _Frame, label: str) -> np.ndarray:
+def _numeric(table: _Frame, label: str, allow_missing: bool = False) -> np.ndarray:
     """The frame as float64, or an error naming the first bad cell's line and column."""
     pd = _pandas()
     frame = table.frame
@@ -480,11 +480,12 @@ def _numeric(table: _Frame, label: str) -> np.ndarray:
             )
         column_values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(column_values)
-        if missing.any():
+        if missing.any() and not allow_missing:
             row = int(np.argmax(missing))
             raise DataFileError(
                 f"every value of column {str(column)!r} must be present; {table.locate(row)} of "
-                f"{label} has none there. Fill or remove that line."
+                f"{label} has none there. Fill or remove that line, or pass --missing em "
+                "to treat empty cells as missing values."
             )
         infinite = np.isinf(column_values)
         if infinite.any():
@@ -505,6 +506,7 @@ def read_table(
     header: bool | None = None,
     index_col: str | None = None,
     columns_if_named: list[str] | None = None,
+    allow_missing: bool = False,
 ) -> Table:
     """Read numeric data from delimited text, Parquet or .npy, decided by the file's bytes.
 
@@ -528,6 +530,8 @@ def read_table(
     columns_if_named : list of str, optional
         Columns to keep when the file names its columns (a model's features); data without
         names are read whole.
+    allow_missing : bool, default=False
+        Read empty cells (and NA, NaN) as NaN instead of refusing them.
 
     Returns
     -------
@@ -557,7 +561,7 @@ def read_table(
     names = [str(name) for name in table.frame.columns]
     if not table.named:
         names = [f"x{index}" for index in range(len(names))] if columns is None else names
-    values = _numeric(table, source.label)
+    values = _numeric(table, source.label, allow_missing)
     if values.shape[0] == 0:
         raise DataFileError(f"a data file must hold at least one row; {source.label} has none.")
     if values.shape[1] == 0:
