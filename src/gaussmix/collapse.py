@@ -36,7 +36,7 @@ from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import collapse_error, dense_covariances
 from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.kernels import log_responsibilities, weighted_log_prob
-from gaussmix.mstep import maximize
+from gaussmix.mstep import MStepRule
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -117,8 +117,7 @@ class ComponentReseeder:
         self,
         statistics: SufficientStatistics,
         parameters: MixtureParameters,
-        model: CovarianceModel,
-        reg_covar: float,
+        rule: MStepRule,
         iteration: int,
     ) -> tuple[MixtureParameters, tuple[Reseed, ...]]:
         """M-step that re-seeds emptied components and components that fail to factorise.
@@ -129,10 +128,8 @@ class ComponentReseeder:
             Statistics of the E-step under ``parameters``.
         parameters : MixtureParameters
             The parameters of that E-step (valid: they were used to compute it).
-        model : CovarianceModel
-            The covariance constraint.
-        reg_covar : float
-            Added once to every variance.
+        rule : MStepRule
+            The M-step of the fit (model, reg_covar, prior, fixed proportions).
         iteration : int
             1-based iteration number, recorded in the events.
 
@@ -142,7 +139,7 @@ class ComponentReseeder:
             New parameters, every covariance positive definite.
         reseeds : tuple of Reseed
             The components re-seeded in this M-step (empty on ordinary data, where the
-            result equals :func:`gaussmix.mstep.maximize` warm-started from ``parameters``).
+            result equals ``rule.maximize`` warm-started from ``parameters``).
 
         Raises
         ------
@@ -162,6 +159,7 @@ class ComponentReseeder:
             Reseed(iteration, int(k), float(statistics.n_k[k]), "emptied")
             for k in np.flatnonzero(statistics.n_k < self.empty_threshold)
         ]
+        model = rule.model
         seeds = _SeedQueue(self.backend, self.X, self.sample_weight, parameters)
         repaired = self._reseed(
             statistics, parameters, model, [event.component for event in events], seeds
@@ -171,7 +169,7 @@ class ComponentReseeder:
                 # A re-seeded component's old covariance is no start for its new statistics,
                 # so an M-step that re-seeds starts its inner iteration cold.
                 previous = None if events else parameters
-                return maximize(repaired, model, reg_covar, previous=previous), tuple(events)
+                return rule.maximize(repaired, previous=previous), tuple(events)
             except CollapsedComponentError as error:
                 done = {event.component for event in events}
                 if error.component is None or error.component in done:

@@ -50,6 +50,7 @@ from gaussmix.fitting import (
 )
 from gaussmix.initialization import check_responsibilities_init
 from gaussmix.parameters import MixtureParameters
+from gaussmix.priors import check_prior
 from gaussmix.validation import check_init_arrays, check_number
 
 __all__ = ["GaussianMixture", "estimator_from_fit"]
@@ -66,6 +67,7 @@ _CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
     ),
     "backend": (("numpy", "torch", "auto"), "Use 'auto' to follow the type of X."),
     "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
+    "equal_proportions": ((False, True), "Use True to fix the proportions to 1/n_components."),
 }
 # Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
 # fit (or fit_predict), the caller.
@@ -152,6 +154,14 @@ default="kmeans"
         float16 and bfloat16 become float64);
         ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
         the M-step are float64 whatever the choice.
+    prior : None, "default" or gaussmix.Prior, default=None
+        A conjugate prior on the means and covariances (Fraley & Raftery 2007): the fit is
+        the posterior mode (MAP) instead of the maximum likelihood. ``"default"`` is
+        mclust's ``priorControl()``; only EII, VII, EEI, VEI, EVI, VVI, EEE, EEV, VEV,
+        VVV (and the scikit-learn names) take one. The reported log-likelihood is the
+        plain one.
+    equal_proportions : bool, default=False
+        Fix every mixing proportion to 1/n_components (mclust's ``equalPro``).
 
     Attributes
     ----------
@@ -230,6 +240,8 @@ default="kmeans"
         backend: str = "numpy",
         device: Any = None,
         dtype: str | None = None,
+        prior: Any = None,
+        equal_proportions: bool = False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -253,6 +265,8 @@ default="kmeans"
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.prior = prior
+        self.equal_proportions = equal_proportions
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -576,6 +590,8 @@ def _engine_settings(self: GaussianMixture, model: CovarianceModel, data: FitDat
             responsibilities,
         ),
         executor=self._executor_options(),
+        prior=check_prior(self.prior, model),
+        equal_proportions=bool(self.equal_proportions),
     )
 
 

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from gaussmix.arrays import as_input_type, n_rows, to_host_computed, weighted_mean
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.fitting import evaluate_rows
+from gaussmix.noise import free_parameters
 from gaussmix.parameters import MixtureParameters
 
 __all__ = ["FittedMixtureMixin", "draw"]
@@ -125,9 +126,13 @@ class FittedMixtureMixin:
 
     # ----------------------------------------------------------- criteria
     def _n_parameters(self) -> int:
-        n_components, n_features = self.means_.shape
-        covariance = self._fitted_covariance_model().n_parameters(n_components, n_features)
-        return int(covariance + n_components * n_features + n_components - 1)
+        settings = self._fitted_settings()
+        return free_parameters(
+            self._fitted_covariance_model(),
+            *self.means_.shape,
+            equal_proportions=bool(settings.get("equal_proportions", False)),
+            noise=bool(settings.get("noise", False)),
+        )
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on X (lower is better).

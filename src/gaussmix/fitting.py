@@ -47,7 +47,9 @@ from gaussmix.exceptions import (
 )
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
+from gaussmix.mstep import MStepRule
 from gaussmix.parameters import MixtureParameters
+from gaussmix.priors import Prior, resolve_prior
 from gaussmix.scaling import (
     check_representable,
     data_exponent,
@@ -137,6 +139,10 @@ class FitSettings:
         User-given start values.
     executor : ExecutorOptions, default=ExecutorOptions()
         Where the E-steps run.
+    prior : Prior or None, default=None
+        A conjugate prior (:mod:`gaussmix.priors`), checked against the model.
+    equal_proportions : bool, default=False
+        π_k = 1/K fixed.
     """
 
     n_components: int
@@ -149,6 +155,8 @@ class FitSettings:
     init_params: str = "kmeans"
     given: GivenStart = GivenStart()
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
+    prior: Prior | None = None
+    equal_proportions: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,8 +275,10 @@ def fit_mixture(
     random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
     executor = data.executor(units.X, settings.executor, settings.n_components)
+    rule = m_step_rule(data, settings, units)
     best, discarded, interrupt = _run_starts(
-        data, settings, units, executor, random_state, warm, _in_units(progress, units), announce
+        data, settings, units, executor, random_state, warm, _in_units(progress, units), announce,
+        rule,
     )
     if best is None:
         raise _no_start_error(list(discarded), units.exponent)
@@ -292,6 +302,18 @@ def fit_mixture(
         n_init=1 if warm is not None else settings.n_init,
         interrupt=interrupt,
     )
+
+
+def m_step_rule(data: FitData, settings: FitSettings, units: _Units) -> MStepRule:
+    """The fit's M-step, built once: the prior resolved on the data in the fit's units."""
+    prior = settings.prior
+    resolved = None
+    if prior is not None:
+        resolved = resolve_prior(
+            prior, units.X, data.sample_weight, settings.model, settings.n_components,
+            units.exponent,
+        )
+    return MStepRule(settings.model, units.reg_covar, resolved, settings.equal_proportions)
 
 
 def _check_enough_rows(data: FitData, n_components: int) -> None:
@@ -325,6 +347,7 @@ def _run_starts(
     warm: WarmStart | None,
     progress: Callable[[IterationInfo], None] | None,
     announce: Callable[[str], None] | None,
+    rule: MStepRule,
 ) -> tuple[EMResult | None, tuple[CollapsedComponentError, ...], KeyboardInterrupt | None]:
     """The best start's EM result, the starts given up, and the interrupt that ended it."""
     say = announce or (lambda message: None)
@@ -335,7 +358,7 @@ def _run_starts(
             say(f"Initialization {init}")
             try:
                 result = _run_start(
-                    data, settings, units, executor, random_state, warm, progress, init
+                    data, settings, units, executor, random_state, warm, progress, init, rule
                 )
             except CollapsedComponentError as error:
                 # A start that cannot be repaired is discarded (the collapse policy).
@@ -372,6 +395,7 @@ def _run_start(
     warm: WarmStart | None,
     progress: Callable[[IterationInfo], None] | None,
     init: int,
+    rule: MStepRule,
 ) -> EMResult:
     """EM from one start, with the collapse policy re-seeding collapsing components."""
     if warm is not None:
@@ -383,7 +407,7 @@ def _run_start(
         threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
         with threads():
             start = initial_parameters(
-                units.X, data.sample_weight, settings, random_state, units.exponent
+                units.X, data.sample_weight, settings, random_state, units.exponent, rule
             )
         lower_bound = -math.inf
     return run_em(
@@ -404,6 +428,7 @@ def _run_start(
         ),
         convergence=settings.convergence,
         log_likelihood_offset=units.offset,
+        rule=rule,
     )
 
 
@@ -413,6 +438,7 @@ def initial_parameters(
     settings: FitSettings,
     random_state: np.random.RandomState,
     exponent: int = 0,
+    rule: MStepRule | None = None,
 ) -> MixtureParameters:
     """The parameters of one start: drawn (or given) responsibilities, one M-step, then
     the user-given weights, means and precisions in place of the drawn ones.
@@ -429,6 +455,8 @@ def initial_parameters(
         Advanced by the draw.
     exponent : int, default=0
         The power of two the data were scaled by.
+    rule : MStepRule, optional
+        The fit's M-step; None: the ML one of ``settings``.
 
     Returns
     -------
@@ -453,7 +481,8 @@ def initial_parameters(
                 )
         reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
         drawn = parameters_from_responsibilities(
-            X, sample_weight, responsibilities, model, reg_covar
+            X, sample_weight, responsibilities, model, reg_covar,
+            None if rule is None or rule.plain else rule,
         )
     if given.precisions is not None:
         factors = precision_cholesky_from_precisions(given.precisions, model.form)
