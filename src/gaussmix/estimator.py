@@ -521,7 +521,9 @@ def _checked_model(self: GaussianMixture) -> CovarianceModel:
             f"callback must be callable or None; got {type(self.callback).__name__}."
         )
     check_persist(self.persist)
-    return self._covariance_model()
+    model = self._covariance_model()
+    check_prior(self.prior, model)
+    return model
 
 
 def _warm_start_possible(self: GaussianMixture, X: Any) -> bool:

@@ -49,7 +49,7 @@ from gaussmix.initialization import initial_responsibilities, parameters_from_re
 from gaussmix.kernels import array_namespace
 from gaussmix.mstep import MStepRule
 from gaussmix.parameters import MixtureParameters
-from gaussmix.priors import Prior, resolve_prior
+from gaussmix.priors import Prior, check_prior, resolve_prior
 from gaussmix.scaling import (
     check_representable,
     data_exponent,
@@ -139,7 +139,7 @@ class FitSettings:
         User-given start values.
     executor : ExecutorOptions, default=ExecutorOptions()
         Where the E-steps run.
-    prior : Prior or None, default=None
+    prior : None, "default" or Prior, default=None
         A conjugate prior (:mod:`gaussmix.priors`), checked against the model.
     equal_proportions : bool, default=False
         π_k = 1/K fixed.
@@ -155,7 +155,7 @@ class FitSettings:
     init_params: str = "kmeans"
     given: GivenStart = GivenStart()
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
-    prior: Prior | None = None
+    prior: Prior | str | None = None
     equal_proportions: bool = False
 
 
@@ -306,7 +306,7 @@ def fit_mixture(
 
 def m_step_rule(data: FitData, settings: FitSettings, units: _Units) -> MStepRule:
     """The fit's M-step, built once: the prior resolved on the data in the fit's units."""
-    prior = settings.prior
+    prior = check_prior(settings.prior, settings.model)
     resolved = None
     if prior is not None:
         resolved = resolve_prior(

@@ -27,6 +27,7 @@ from gaussmix.files.record import (
     json_value,
     standardization_vectors,
 )
+from gaussmix.priors import Prior, prior_as_json, prior_from_json
 
 __all__ = ["ModelFile", "estimator_from_record", "read_model_file", "record_of", "save_estimator"]
 
@@ -65,6 +66,8 @@ def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[st
     for name, value in sorted(settings.items()):
         if value is None:
             stored[name] = None
+        elif isinstance(value, Prior):
+            stored[name] = prior_as_json(value)
         elif isinstance(value, (np.ndarray, list, tuple)):
             stored[name] = np.ascontiguousarray(value, dtype=np.float64)
         else:
@@ -204,6 +207,8 @@ def estimator_from_record(record: ModelRecord, estimator_class: type, source: An
             f"model file parameters must be GaussianMixture parameters of this gaussmix; "
             f"{str(source)!r} has {unknown}. Upgrade gaussmix: pip install -U gaussmix."
         )
+    if isinstance(settings.get("prior"), dict):
+        settings["prior"] = prior_from_json(settings["prior"])
     model = estimator_class(**settings)
     covariance_model = model._check_parameters()
     if covariance_model.name != record.covariance_model:

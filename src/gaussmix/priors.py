@@ -203,6 +203,10 @@ def resolve_prior(
         mean = np.ldexp(np.asarray(prior.mean, dtype=np.float64).reshape(n_features), -exponent)
     dof = float(n_features + 2 if prior.dof is None else prior.dof)
     name = prior_model_name(model)
+    if n_components == 1 and model.scatter == "full":
+        # One component: every ellipsoidal model is the unconstrained one, and mclust fits
+        # it with VVV's prior (its ``mvnXXX``); EEV's and VEV's terms would differ there.
+        name = "VVV"
     alpha_of, shared = _TERMS[name]
     factor = (1.0 / n_components) ** (2.0 / n_features)
     if prior.scale is not None:
@@ -314,3 +318,40 @@ def log_prior(prior: ResolvedPrior, means: np.ndarray, dense_covariances: np.nda
             + pairing
         )
     return float(total)
+
+
+def prior_as_json(prior: Prior) -> dict[str, Any]:
+    """A Prior as a JSON object (model files).
+
+    Parameters
+    ----------
+    prior : Prior
+
+    Returns
+    -------
+    dict
+    """
+
+    def plain(value: Any) -> Any:
+        return None if value is None else np.asarray(value, dtype=np.float64).tolist()
+
+    return {
+        "shrinkage": float(prior.shrinkage),
+        "mean": plain(prior.mean),
+        "dof": None if prior.dof is None else float(prior.dof),
+        "scale": plain(prior.scale),
+    }
+
+
+def prior_from_json(value: dict[str, Any]) -> Prior:
+    """The Prior of :func:`prior_as_json` (unknown keys raise TypeError).
+
+    Parameters
+    ----------
+    value : dict
+
+    Returns
+    -------
+    Prior
+    """
+    return Prior(**value)

@@ -33,6 +33,7 @@ from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, 
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.nested_starts import restart_from_nested
+from gaussmix.noise import free_parameters
 from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_data, check_number, check_sample_weight
 
@@ -242,19 +243,31 @@ class SelectionInterrupted(KeyboardInterrupt):
         self.n_fits = n_fits
 
 
-def _free_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
-    """(G − 1) weights + G·D means + the model's covariance parameters."""
-    covariance = get_covariance_model(covariance_type).n_parameters(n_components, n_features)
-    return int(covariance + n_components * n_features + n_components - 1)
+def _free_parameters(
+    covariance_type: str, n_components: int, n_features: int, options: dict[str, Any] | None = None
+) -> int:
+    """(G − 1) weights + G·D means + the model's covariance parameters (and the options')."""
+    options = options or {}
+    return free_parameters(
+        get_covariance_model(covariance_type),
+        n_components,
+        n_features,
+        equal_proportions=bool(options.get("equal_proportions", False)),
+        noise=bool(options.get("noise", False)),
+    )
 
 
 def _criteria(
-    result: FitResult, covariance_type: str, X: np.ndarray, sample_weight: np.ndarray | None
+    result: FitResult,
+    covariance_type: str,
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Total log-likelihood, parameter count, BIC, AIC and ICL of a fitted mixture."""
     total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
     log_likelihood = result.log_likelihood * total_weight
-    n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape)
+    n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape, options)
     bic = -2.0 * log_likelihood + n_parameters * math.log(total_weight)
     responsibilities = evaluate_rows(X, result.parameters, "responsibilities", ExecutorOptions())
     log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
@@ -325,6 +338,7 @@ def _fit_one(
     about is recorded, not warned: the re-seeds of collapsing components in the row.
     """
     row = _failed_row(covariance_type, n_components, X.shape[1], "")
+    row["n_parameters"] = _free_parameters(covariance_type, n_components, X.shape[1], options)
     settings = FitSettings(
         n_components,
         get_covariance_model(covariance_type),
@@ -335,7 +349,7 @@ def _fit_one(
         result = fit_mixture(FitData(X, sample_weight), settings)
         if result.interrupt is not None:
             raise result.interrupt
-        row.update(_criteria(result, covariance_type, X, sample_weight))
+        row.update(_criteria(result, covariance_type, X, sample_weight, options))
     except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
         row["error"] = _error_text(error)
         return row, None
@@ -473,6 +487,8 @@ def select_model(
     random_state: Any = None,
     callback: Callable[[SelectionProgress], None] | None = None,
     nested_starts: bool = True,
+    prior: Any = None,
+    equal_proportions: bool = False,
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -523,6 +539,11 @@ def select_model(
         (:mod:`gaussmix.nested_starts`). The likelier fit is kept and its source named
         in ``results_["start"]``. mclust has no such step: with it no cell of the
         table is below mclust's on the bundled data sets.
+    prior : None, "default" or gaussmix.Prior, default=None
+        A conjugate prior for every fit (``GaussianMixture(prior=...)``); the four
+        models without one (EVE, VEE, VVE, EVV) are rows with that error.
+    equal_proportions : bool, default=False
+        π_k = 1/G in every fit.
 
     Returns
     -------
@@ -569,6 +590,7 @@ def select_model(
     X = check_data(named, X, reset=True)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
+    options.update(prior=prior, equal_proportions=bool(equal_proportions))
     public = {**options, "init_params": init_params, "random_state": random_state}
     n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
     starts = _starts(X, weights, counts, init_params, random_state, n_support)
