@@ -123,9 +123,7 @@ def test_map_m_step_is_the_numerical_maximiser_of_the_log_posterior(code):
     rng = np.random.default_rng(1)
     best = None
     for _ in range(4):
-        start = np.concatenate(
-            [rng.normal(2, 1, G * D), rng.normal(0, 0.3, vector.size() - G * D)]
-        )
+        start = np.concatenate([rng.normal(2, 1, G * D), rng.normal(0, 0.3, vector.size() - G * D)])
         found = optimize.minimize(negative, start, method="BFGS", options={"gtol": 1e-9})
         if best is None or found.fun < best.fun:
             best = found
@@ -202,8 +200,13 @@ def test_em_never_decreases_the_log_posterior(code):
     previous = -np.inf
     for n_iter in range(1, 12):
         estimator = GaussianMixture(
-            3, covariance_type=code, prior="default", random_state=0, max_iter=n_iter,
-            tol=0.0, reg_covar=0.0,
+            3,
+            covariance_type=code,
+            prior="default",
+            random_state=0,
+            max_iter=n_iter,
+            tol=0.0,
+            reg_covar=0.0,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -217,10 +220,23 @@ def test_vanishing_prior_tends_to_the_ml_fit():
     """VEV's counts are n_k (mclust's rule), so κ → 0 and S → 0 leave exactly the ML fit."""
     X, responsibilities = data(6)
     tiny = Prior(shrinkage=1e-12, dof=1e-12, scale=1e-12 * np.eye(D))
-    ml = GaussianMixture(3, covariance_type="VEV", responsibilities_init=responsibilities,
-                         reg_covar=0.0, tol=1e-10, max_iter=500).fit(X)
-    map_fit = GaussianMixture(3, covariance_type="VEV", responsibilities_init=responsibilities,
-                              reg_covar=0.0, tol=1e-10, max_iter=500, prior=tiny).fit(X)
+    ml = GaussianMixture(
+        3,
+        covariance_type="VEV",
+        responsibilities_init=responsibilities,
+        reg_covar=0.0,
+        tol=1e-10,
+        max_iter=500,
+    ).fit(X)
+    map_fit = GaussianMixture(
+        3,
+        covariance_type="VEV",
+        responsibilities_init=responsibilities,
+        reg_covar=0.0,
+        tol=1e-10,
+        max_iter=500,
+        prior=tiny,
+    ).fit(X)
     np.testing.assert_allclose(map_fit.means_, ml.means_, atol=1e-6)
     np.testing.assert_allclose(map_fit.covariances_, ml.covariances_, atol=1e-6)
 

@@ -23,7 +23,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ from gaussmix.cli_datasets import (
     standardize_lazily,
     write_lazy_columns,
 )
+from gaussmix.cli_extensions import extension_options, extension_settings
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
@@ -465,6 +466,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     help="One line per EM iteration on stderr, written as it ends, instead of the bar.",
 )
 @_dask_options
+@extension_options
 @_output_options
 def fit(
     data: Path,
@@ -485,6 +487,7 @@ def fit(
     scheduler_address: str | None,
     as_json: bool,
     quiet: bool,
+    **extensions: Any,
 ) -> None:
     """Fit a mixture to DATA and write it to a model file.
 
@@ -521,7 +524,16 @@ def fit(
     """
     out = _Output(as_json, quiet)
     _require_output_folder(output)
-    request = _FitRequest(n_components, covariance, n_init, max_iter, tol, convergence, seed)
+    request = _FitRequest(
+        n_components,
+        covariance,
+        n_init,
+        max_iter,
+        tol,
+        convergence,
+        seed,
+        extension_settings(**extensions),
+    )
     with scheduler(scheduler_address):
         if is_lazy_source(data, lazy or scheduler_address is not None):
             table: Any = read_lazy_table(data, _split(columns))
@@ -555,6 +567,7 @@ class _FitRequest:
     tol: float
     convergence: str = "relative"
     seed: int | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 def _require_output_folder(output: Path) -> None:
@@ -625,6 +638,7 @@ def _fit_with_progress(
         convergence=request.convergence,
         random_state=request.seed,
         callback=progress,
+        **request.extensions,
     )
     interrupted = False
     kept: int | None = None
@@ -880,6 +894,7 @@ class _SelectProgress:
     help="Write the criterion curves to this PNG.",
 )
 @_input_options
+@extension_options
 @_output_options
 def select(
     data: Path,
@@ -899,6 +914,7 @@ def select(
     index_col: str | None,
     as_json: bool,
     quiet: bool,
+    **extensions: Any,
 ) -> None:
     """Choose the number of components and covariance model of DATA by BIC (or ICL, AIC).
 
@@ -940,6 +956,7 @@ def select(
         "convergence": convergence,
         "n_jobs": n_jobs,
         "random_state": seed,
+        **extension_settings(**extensions),
     }
     selection, interrupted = _run_selection(out, X, ks, names, options)
     if output is not None:
