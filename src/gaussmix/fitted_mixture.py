@@ -28,7 +28,10 @@ class FittedMixtureMixin:
     def _map_posterior(self, X: Any, output: str) -> Any:
         """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` of validated X
         (:func:`gaussmix.fitting.evaluate_rows`)."""
-        return evaluate_rows(X, self._fitted_parameters(), output, self._executor_options())
+        log_noise = math.log(self.Vinv_) if hasattr(self, "Vinv_") else None
+        return evaluate_rows(
+            X, self._fitted_parameters(), output, self._executor_options(), log_noise
+        )
 
     def _row_map(self, X: Any, output: str) -> Any:
         self._fitted_parameters()

@@ -48,6 +48,7 @@ from gaussmix.exceptions import (
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
 from gaussmix.mstep import MStepRule
+from gaussmix.noise import NoiseExecutor, hypervolume, noise_rows, start_responsibilities
 from gaussmix.parameters import MixtureParameters
 from gaussmix.priors import Prior, check_prior, resolve_prior
 from gaussmix.scaling import (
@@ -143,6 +144,12 @@ class FitSettings:
         A conjugate prior (:mod:`gaussmix.priors`), checked against the model.
     equal_proportions : bool, default=False
         π_k = 1/K fixed.
+    noise : bool, default=False
+        A uniform noise component (:mod:`gaussmix.noise`).
+    noise_init : None, float or ndarray of bool, default=None
+        Rows that start as noise (checked by :func:`gaussmix.noise.check_noise_init`).
+    Vinv : float or None, default=None
+        The noise density in the data's units; None: 1/hypervolume of all rows.
     """
 
     n_components: int
@@ -157,6 +164,9 @@ class FitSettings:
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     prior: Prior | str | None = None
     equal_proportions: bool = False
+    noise: bool = False
+    noise_init: Any = None
+    Vinv: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,8 @@ class FitResult:
     interrupt : KeyboardInterrupt or None
         The Ctrl-C that ended the fit early; the caller re-raises it once it has kept
         the result.
+    log_noise : float or None, default=None
+        log V⁻¹ of the noise component in the data's units (None without noise).
     """
 
     parameters: MixtureParameters
@@ -204,6 +216,7 @@ class FitResult:
     discarded: tuple[CollapsedComponentError, ...]
     n_init: int
     interrupt: KeyboardInterrupt | None = None
+    log_noise: float | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +288,16 @@ def fit_mixture(
     random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
     executor = data.executor(units.X, settings.executor, settings.n_components)
+    log_noise = None
+    if settings.noise:
+        # The noise density in the fit's units: X·2^-e has densities 2^(eD) times larger.
+        shift = units.exponent * data.X.shape[1] * math.log(2.0)
+        if settings.Vinv is None:
+            log_noise = -math.log(hypervolume(executor.X))
+        else:
+            log_noise = math.log(settings.Vinv) + shift
+        executor = NoiseExecutor(executor, log_noise)
+        log_noise -= shift
     rule = m_step_rule(data, settings, units)
     best, discarded, interrupt = _run_starts(
         data, settings, units, executor, random_state, warm, _in_units(progress, units), announce,
@@ -301,6 +324,7 @@ def fit_mixture(
         discarded=discarded,
         n_init=1 if warm is not None else settings.n_init,
         interrupt=interrupt,
+        log_noise=log_noise,
     )
 
 
@@ -313,7 +337,9 @@ def m_step_rule(data: FitData, settings: FitSettings, units: _Units) -> MStepRul
             prior, units.X, data.sample_weight, settings.model, settings.n_components,
             units.exponent,
         )
-    return MStepRule(settings.model, units.reg_covar, resolved, settings.equal_proportions)
+    return MStepRule(
+        settings.model, units.reg_covar, resolved, settings.equal_proportions, settings.noise
+    )
 
 
 def _check_enough_rows(data: FitData, n_components: int) -> None:
@@ -469,16 +495,29 @@ def initial_parameters(
         # The initialisation runs on the host; a tensor is copied only when it is needed.
         X = to_host(X)
         responsibilities = given.responsibilities
+        if responsibilities is not None and settings.noise:
+            # The noise column (the last) is left out: the first M-step's weights then
+            # sum to 1 − π_0.
+            responsibilities = responsibilities[:, : settings.n_components]
         if responsibilities is None:
+
+            def draw(rows: Any, weights: np.ndarray | None) -> np.ndarray:
+                return initial_responsibilities(
+                    rows, weights, settings.n_components, settings.init_params, random_state
+                )
+
             with warnings.catch_warnings():
                 # KMeans reports fewer distinct points than clusters as a
                 # ConvergenceWarning; the empty component it leaves is re-seeded and
                 # reported by the collapse policy, and the fit warns about convergence
                 # exactly once, for EM itself.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                responsibilities = initial_responsibilities(
-                    X, sample_weight, settings.n_components, settings.init_params, random_state
-                )
+                if settings.noise:
+                    responsibilities = start_responsibilities(
+                        X, sample_weight, settings.noise_init, random_state, draw
+                    )
+                else:
+                    responsibilities = draw(X, sample_weight)
         reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
         drawn = parameters_from_responsibilities(
             X, sample_weight, responsibilities, model, reg_covar,
@@ -569,7 +608,11 @@ Output = Literal["log_norm", "responsibilities", "labels"]
 
 
 def evaluate_rows(
-    X: Any, parameters: MixtureParameters, output: Output, options: ExecutorOptions
+    X: Any,
+    parameters: MixtureParameters,
+    output: Output,
+    options: ExecutorOptions,
+    log_noise: float | None = None,
 ) -> Any:
     """Per-row log-densities, responsibilities or labels of validated X under a mixture.
 
@@ -583,6 +626,9 @@ def evaluate_rows(
         ``log p(x_n)``, ``γ_nk`` or the component of highest responsibility.
     options : ExecutorOptions
         Where the kernels run.
+    log_noise : float, optional
+        log V⁻¹ of a noise component (its weight 1 − Σ π_k): responsibilities then have
+        the noise last, and a row whose largest responsibility is the noise's gets label −1.
 
     Returns
     -------
@@ -602,6 +648,17 @@ def evaluate_rows(
         X = ldexp(X, -exponent)
         parameters = scale_parameters(parameters, -exponent)
     executor = make_executor(X, None, options, parameters.n_components)
+    if log_noise is not None:
+        # The densities of X·2^-e are 2^(eD) times larger, the noise's as well.
+        share = 1.0 - float(np.sum(parameters.weights))
+        log_term = -math.inf
+        if share > 0:
+            log_term = math.log(share) + log_noise + exponent * X.shape[1] * math.log(2.0)
+        with one_blas_thread():
+            prepared = executor.prepare(parameters)
+            result = executor.map_rows(noise_rows(prepared, log_term, output))
+        offset = log_density_offset(exponent, X.shape[1])
+        return result + offset if output == "log_norm" and offset else result
     # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
     with one_blas_thread():
         posterior = executor.posterior_function(executor.prepare(parameters))

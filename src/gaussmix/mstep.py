@@ -135,7 +135,11 @@ class MStepRule:
     prior : ResolvedPrior or None, default=None
         A conjugate prior (:mod:`gaussmix.priors`): the MAP M-step instead of the ML one.
     equal_proportions : bool, default=False
-        π_k = 1/K fixed; the means and covariances keep the true n_k.
+        π_k = 1/K fixed (with noise, (1 − π_0)/K); the means and covariances keep the
+        true n_k.
+    noise : bool, default=False
+        A uniform noise component: π_k = n_k / Σ w, so the Gaussians' weights sum to
+        1 − π_0 = 1 − n_0 / Σ w (:mod:`gaussmix.noise`).
 
     Notes
     -----
@@ -148,11 +152,12 @@ class MStepRule:
     reg_covar: float
     prior: ResolvedPrior | None = None
     equal_proportions: bool = False
+    noise: bool = False
 
     @property
     def plain(self) -> bool:
-        """Whether this is the maximum-likelihood M-step with free proportions."""
-        return self.prior is None and not self.equal_proportions
+        """Whether this is the maximum-likelihood M-step with free proportions, no noise."""
+        return self.prior is None and not self.equal_proportions and not self.noise
 
     def maximize(
         self, statistics: SufficientStatistics, previous: MixtureParameters | None = None
@@ -183,9 +188,13 @@ class MStepRule:
         counts = n_k
         if self.prior is not None:
             means, counts, scatter = map_counts_and_scatter(self.prior, n_k, means, scatter)
-        weights = n_k / np.sum(n_k)
+        # With noise the Gaussians share Σ_k n_k / Σ w; the rest is the noise's.
+        gaussian_share = 1.0
+        if self.noise:
+            gaussian_share = min(1.0, float(np.sum(statistics.n_k)) / statistics.total_weight)
+        weights = gaussian_share * n_k / np.sum(n_k)
         if self.equal_proportions:
-            weights = np.full(n_k.shape[0], 1.0 / n_k.shape[0])
+            weights = np.full(n_k.shape[0], gaussian_share / n_k.shape[0])
         model, n_features = self.model, means.shape[1]
         if previous is not None and previous.form == model.form and _accepts_previous(type(model)):
             covariances = model.estimate(
