@@ -8,7 +8,6 @@ validate, delegate to the engine (:mod:`gaussmix.fitting`) and store. What the d
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -465,8 +464,8 @@ default="kmeans"
         self.log_likelihood_ = result.log_likelihood
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         self._fit_settings = settings
-        if result.log_noise is not None:
-            self.Vinv_ = math.exp(result.log_noise)
+        if result.noise_density is not None:
+            self.Vinv_ = result.noise_density
             self.noise_proportion_ = max(0.0, 1.0 - float(np.sum(self.weights_)))
 
     # ------------------------------------------------------------ model files

@@ -200,8 +200,8 @@ class FitResult:
     interrupt : KeyboardInterrupt or None
         The Ctrl-C that ended the fit early; the caller re-raises it once it has kept
         the result.
-    log_noise : float or None, default=None
-        log V⁻¹ of the noise component in the data's units (None without noise).
+    noise_density : float or None, default=None
+        V⁻¹ of the noise component in the data's units (None without noise).
     """
 
     parameters: MixtureParameters
@@ -216,7 +216,7 @@ class FitResult:
     discarded: tuple[CollapsedComponentError, ...]
     n_init: int
     interrupt: KeyboardInterrupt | None = None
-    log_noise: float | None = None
+    noise_density: float | None = None
 
 
 @dataclass(frozen=True)
@@ -288,16 +288,14 @@ def fit_mixture(
     random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
     executor = data.executor(units.X, settings.executor, settings.n_components)
-    log_noise = None
+    noise_density = None
     if settings.noise:
-        # The noise density in the fit's units: X·2^-e has densities 2^(eD) times larger.
-        shift = units.exponent * data.X.shape[1] * math.log(2.0)
-        if settings.Vinv is None:
-            log_noise = -math.log(hypervolume(executor.X))
-        else:
-            log_noise = math.log(settings.Vinv) + shift
-        executor = NoiseExecutor(executor, log_noise)
-        log_noise -= shift
+        # V⁻¹ in the data's units; X·2^-e has densities 2^(eD) times larger.
+        power = units.exponent * data.X.shape[1]
+        noise_density = settings.Vinv
+        if noise_density is None:
+            noise_density = float(np.ldexp(1.0 / hypervolume(executor.X), -power))
+        executor = NoiseExecutor(executor, math.log(noise_density) + power * math.log(2.0))
     rule = m_step_rule(data, settings, units)
     best, discarded, interrupt = _run_starts(
         data, settings, units, executor, random_state, warm, _in_units(progress, units), announce,
@@ -324,7 +322,7 @@ def fit_mixture(
         discarded=discarded,
         n_init=1 if warm is not None else settings.n_init,
         interrupt=interrupt,
-        log_noise=log_noise,
+        noise_density=noise_density,
     )
 
 

@@ -238,7 +238,7 @@ def _summed(
         weights = None
         total: Any = float(X.shape[0])
     else:
-        weights = sample_weight
+        weights = _numpy_style(sample_weight)
         if is_dask_collection(packed) and not is_dask_collection(weights):
             import dask.array as da
 

@@ -223,6 +223,13 @@ def estimator_from_record(record: ModelRecord, estimator_class: type, source: An
             f"has the parameter n_components = {model.n_components} but "
             f"n_components = {record.n_components}",
         )
+    noise_attributes = {"Vinv_", "noise_proportion_"} & set(record.attributes)
+    if bool(model.noise) != bool(noise_attributes) or len(noise_attributes) == 1:
+        raise corrupt(
+            source,
+            f"has noise = {model.noise!r} but the noise attributes {sorted(noise_attributes)} "
+            "(a noise model has both Vinv_ and noise_proportion_, other models neither)",
+        )
     for name, value in record.attributes.items():
         if name == "feature_names_in_":
             value = np.asarray(value, dtype=object)
