@@ -117,8 +117,10 @@ class ComponentReseeder:
         self,
         statistics: SufficientStatistics,
         parameters: MixtureParameters,
-        rule: MStepRule,
+        model: CovarianceModel,
+        reg_covar: float,
         iteration: int,
+        rule: MStepRule | None = None,
     ) -> tuple[MixtureParameters, tuple[Reseed, ...]]:
         """M-step that re-seeds emptied components and components that fail to factorise.
 
@@ -128,10 +130,15 @@ class ComponentReseeder:
             Statistics of the E-step under ``parameters``.
         parameters : MixtureParameters
             The parameters of that E-step (valid: they were used to compute it).
-        rule : MStepRule
-            The M-step of the fit (model, reg_covar, prior, fixed proportions).
+        model : CovarianceModel
+            The covariance constraint.
+        reg_covar : float
+            Added once to every variance.
         iteration : int
             1-based iteration number, recorded in the events.
+        rule : MStepRule, optional
+            The fit's M-step (a prior, fixed proportions, noise); None: the ML M-step of
+            ``model`` and ``reg_covar``.
 
         Returns
         -------
@@ -159,7 +166,7 @@ class ComponentReseeder:
             Reseed(iteration, int(k), float(statistics.n_k[k]), "emptied")
             for k in np.flatnonzero(statistics.n_k < self.empty_threshold)
         ]
-        model = rule.model
+        rule = MStepRule(model, reg_covar) if rule is None else rule
         seeds = _SeedQueue(self.backend, self.X, self.sample_weight, parameters)
         repaired = self._reseed(
             statistics, parameters, model, [event.component for event in events], seeds

@@ -307,7 +307,7 @@ class _Loop:
             events: tuple[Reseed, ...] = ()
         else:
             parameters, events = self.reseeder.maximize(
-                statistics, state.parameters, self.rule, iteration
+                statistics, state.parameters, self.model, self.reg_covar, iteration, self.rule
             )
         state.parameters = parameters
         state.reseeds.extend(events)

@@ -59,11 +59,24 @@ class ModelFile:
         return np.asarray(stored["centre"], dtype=float), np.asarray(stored["scale"], dtype=float)
 
 
+# The extension settings (prior, equal proportions, noise) at their defaults: not stored.
+_EXTENSION_DEFAULTS: dict[str, Any] = {
+    "prior": None,
+    "equal_proportions": False,
+    "noise": False,
+    "noise_init": None,
+    "Vinv": None,
+}
+
+
 def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Settings as JSON values or float64 arrays, and the names of those neither can hold."""
     stored: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in sorted(settings.items()):
+        if name in _EXTENSION_DEFAULTS and value is _EXTENSION_DEFAULTS[name]:
+            # Files of models without the extensions stay what older versions wrote.
+            continue
         if value is None:
             stored[name] = None
         elif isinstance(value, Prior):
