@@ -32,9 +32,12 @@ __all__ = [
     "NoiseExecutor",
     "NoiseStatistics",
     "check_noise_init",
+    "embed_start",
     "free_parameters",
     "hypervolume",
+    "noise_mask",
     "noise_rows",
+    "start_responsibilities",
 ]
 
 
@@ -346,17 +349,53 @@ def start_responsibilities(
         Rows sum to 1 − (their noise share); the first M-step then gives weights summing
         to 1 − π_0.
     """
-    n_samples = X.shape[0]
-    if noise_init is None:
-        return (1.0 - _DEFAULT_NOISE_SHARE) * draw(X, sample_weight)
-    if isinstance(noise_init, float):
-        count = max(1, min(n_samples - 1, round(noise_init * n_samples)))
-        mask = np.zeros(n_samples, dtype=bool)
-        mask[random_state.choice(n_samples, size=count, replace=False)] = True
-    else:
-        mask = noise_init
-    kept = ~mask
+    mask = noise_mask(noise_init, X.shape[0], random_state)
+    kept = slice(None) if mask is None else ~mask
     inner = draw(X[kept], None if sample_weight is None else sample_weight[kept])
-    responsibilities = np.zeros((n_samples, inner.shape[1]))
-    responsibilities[kept] = inner
+    return embed_start(inner, mask)
+
+
+def noise_mask(
+    noise_init: Any, n_samples: int, random_state: np.random.RandomState
+) -> np.ndarray | None:
+    """The rows that start as noise: the mask given, a draw of the fraction given, or None.
+
+    Parameters
+    ----------
+    noise_init : None, float or ndarray of bool
+        Checked by :func:`check_noise_init`.
+    n_samples : int
+    random_state : numpy.random.RandomState
+        Draws the rows of a fraction.
+
+    Returns
+    -------
+    ndarray of bool or None
+    """
+    if noise_init is None or not isinstance(noise_init, float):
+        return noise_init
+    count = max(1, min(n_samples - 1, round(noise_init * n_samples)))
+    mask = np.zeros(n_samples, dtype=bool)
+    mask[random_state.choice(n_samples, size=count, replace=False)] = True
+    return mask
+
+
+def embed_start(inner: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The Gaussians' starting responsibilities of all rows from those of the non-noise ones.
+
+    Parameters
+    ----------
+    inner : ndarray of shape (n_kept, n_components)
+        Responsibilities of the rows outside ``mask`` (of all rows when ``mask`` is None).
+    mask : ndarray of bool of shape (n_samples,) or None
+        The noise rows; None gives every row a noise share of 0.1.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+    """
+    if mask is None:
+        return (1.0 - _DEFAULT_NOISE_SHARE) * inner
+    responsibilities = np.zeros((mask.shape[0], inner.shape[1]))
+    responsibilities[~mask] = inner
     return responsibilities

@@ -33,7 +33,13 @@ from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, 
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.nested_starts import restart_from_nested
-from gaussmix.noise import free_parameters
+from gaussmix.noise import (
+    check_noise_init,
+    embed_start,
+    free_parameters,
+    hypervolume,
+    noise_mask,
+)
 from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_data, check_number, check_sample_weight
 
@@ -269,7 +275,10 @@ def _criteria(
     log_likelihood = result.log_likelihood * total_weight
     n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape, options)
     bic = -2.0 * log_likelihood + n_parameters * math.log(total_weight)
-    responsibilities = evaluate_rows(X, result.parameters, "responsibilities", ExecutorOptions())
+    log_noise = None if result.noise_density is None else math.log(result.noise_density)
+    responsibilities = evaluate_rows(
+        X, result.parameters, "responsibilities", ExecutorOptions(), log_noise
+    )
     log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
     weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
     entropy = -float(np.sum(weights * log_map))
@@ -489,6 +498,9 @@ def select_model(
     nested_starts: bool = True,
     prior: Any = None,
     equal_proportions: bool = False,
+    noise: bool = False,
+    noise_init: Any = None,
+    Vinv: float | None = None,
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -544,6 +556,14 @@ def select_model(
         models without one (EVE, VEE, VVE, EVV) are rows with that error.
     equal_proportions : bool, default=False
         π_k = 1/G in every fit.
+    noise : bool, default=False
+        A uniform noise component in every fit (``GaussianMixture(noise=True)``), of
+        density ``Vinv`` (None: 1/hypervolume of X, computed once). The shared starts
+        are computed on the rows outside ``noise_init`` (a mask or a fraction drawn with
+        ``random_state``; None: every row starts with a noise share of 0.1); nested
+        starts are not used.
+    noise_init, Vinv
+        As ``GaussianMixture``'s.
 
     Returns
     -------
@@ -591,9 +611,24 @@ def select_model(
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
     options.update(prior=prior, equal_proportions=bool(equal_proportions))
+    mask = None
+    if noise:
+        check_number("Vinv", Vinv, minimum=0.0, allow_none=True)
+        options.update(noise=True, Vinv=1.0 / hypervolume(X) if Vinv is None else Vinv)
+        mask = noise_mask(
+            check_noise_init(noise_init, X.shape[0]), X.shape[0], check_random_state(random_state)
+        )
+        nested_starts = False
     public = {**options, "init_params": init_params, "random_state": random_state}
-    n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
-    starts = _starts(X, weights, counts, init_params, random_state, n_support)
+    kept = slice(None) if mask is None else ~mask
+    kept_weights = None if weights is None else weights[kept]
+    n_support = X[kept].shape[0] if weights is None else int(np.count_nonzero(kept_weights))
+    starts = _starts(X[kept], kept_weights, counts, init_params, random_state, n_support)
+    if noise:
+        starts = {
+            count: None if start is None else embed_start(start, mask)
+            for count, start in starts.items()
+        }
     data_variance = _largest_variance(X, weights)
     jobs = [
         (_fit_one, (X, weights, code, count, starts[count], options, data_variance))
@@ -904,7 +939,8 @@ def _assemble(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        labels = evaluate_rows(X, result.parameters, "labels", ExecutorOptions())
+        log_noise = None if result.noise_density is None else math.log(result.noise_density)
+        labels = evaluate_rows(X, result.parameters, "labels", ExecutorOptions(), log_noise)
     return ModelSelection(
         best_estimator_=best_estimator,
         best_params_=best_params,
