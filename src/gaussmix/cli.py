@@ -52,6 +52,7 @@ from gaussmix.cli_extensions import extension_options, extension_settings
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
+from gaussmix.noise import label_counts
 
 if TYPE_CHECKING:
     from gaussmix.estimator import GaussianMixture
@@ -1035,7 +1036,7 @@ def _selection_document(
             "n_components": best_k,
             criterion: float(results.loc[chosen, criterion].iloc[0]),
         },
-        "clustering": np.bincount(selection.labels_, minlength=best_k).tolist(),
+        "clustering": label_counts(selection.labels_, best_k).tolist(),
         "model": None if output is None else str(output),
         "plot": None if plot_path is None else str(plot_path),
         "results": json.loads(results.to_json(orient="records")),
@@ -1164,8 +1165,10 @@ def predict(
     if proba:
         responsibilities = stored.model.predict_proba(X)
         for component in range(responsibilities.shape[1]):
-            columns[f"proba_{component}"] = responsibilities[:, component]
-    counts = np.bincount(labels, minlength=len(stored.model.weights_)).tolist()
+            # With a noise component its column is the last one.
+            name = "noise" if component == len(stored.model.weights_) else component
+            columns[f"proba_{name}"] = responsibilities[:, component]
+    counts = label_counts(labels, len(stored.model.weights_)).tolist()
     if output is None and not as_json:
         import pandas as pd
 
@@ -1206,10 +1209,12 @@ def _predict_lazily(
     if proba:
         responsibilities = model.predict_proba(X)
         for component in range(responsibilities.shape[1]):
-            columns[f"proba_{component}"] = responsibilities[:, component]
+            # With a noise component its column is the last one.
+            name = "noise" if component == len(stored.model.weights_) else component
+            columns[f"proba_{name}"] = responsibilities[:, component]
     write_lazy_columns(output, columns)
     # Counting reads the data once more; it is what the in-memory path reports too.
-    counts = np.bincount(labels.compute(), minlength=len(model.weights_)).tolist()
+    counts = label_counts(labels.compute(), len(model.weights_)).tolist()
     _report_labels(out, output, int(sum(counts)), counts)
 
 

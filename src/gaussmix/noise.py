@@ -399,3 +399,23 @@ def embed_start(inner: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     responsibilities = np.zeros((mask.shape[0], inner.shape[1]))
     responsibilities[~mask] = inner
     return responsibilities
+
+
+def label_counts(labels: Any, n_components: int) -> np.ndarray:
+    """Rows per component, with the noise rows (label −1), if any, counted last.
+
+    Parameters
+    ----------
+    labels : array-like of int
+        ``predict``'s labels (−1: noise).
+    n_components : int
+
+    Returns
+    -------
+    ndarray of int
+        Length n_components, or n_components + 1 when some row is noise.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0], minlength=n_components)
+    noise = int(np.count_nonzero(labels < 0))
+    return np.append(counts, noise) if noise else counts
