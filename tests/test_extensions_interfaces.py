@@ -114,3 +114,16 @@ def test_plot_clusters_draws_the_noise_points():
     assert len(noise) == 1 and noise[0].get_offsets().shape[0] == n_noise
     hidden = plotting.plot_clusters(model, X, show_noise=False)
     assert not [c for c in hidden.axes[0].collections if c.get_label() == "noise"]
+
+
+def test_select_model_reports_the_noise_only_row_without_choosing_it():
+    X = noisy_data(4)
+    selection = select_model(X, n_components=[0, 1, 2], covariance_types=["EII"], noise=True)
+    row = selection.results_[selection.results_["n_components"] == 0].iloc[0]
+    from gaussmix.noise import hypervolume
+
+    expected = X.shape[0] * np.log(1.0 / hypervolume(X))
+    assert np.isclose(row["log_likelihood"], expected, rtol=1e-12)
+    assert row["n_parameters"] == 1
+    assert np.isclose(row["bic"], -2 * expected + np.log(X.shape[0]), rtol=1e-12)
+    assert selection.best_params_["n_components"] >= 1

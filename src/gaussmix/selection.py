@@ -406,6 +406,25 @@ def _failed_row(
     }
 
 
+def _noise_only_row(
+    covariance_type: str, X: np.ndarray, sample_weight: np.ndarray | None, density: float
+) -> tuple[dict[str, Any], None]:
+    """The row of G = 0: every row from the noise, log L = Σ w · log V⁻¹, one parameter."""
+    total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+    log_likelihood = total_weight * math.log(density)
+    bic = -2.0 * log_likelihood + math.log(total_weight)
+    row = _failed_row(covariance_type, 0, X.shape[1], "")
+    row.update(
+        log_likelihood=log_likelihood,
+        n_parameters=1,
+        bic=bic,
+        aic=-2.0 * log_likelihood + 2.0,
+        icl=bic,
+        converged=True,
+    )
+    return row, None
+
+
 def _too_few_rows(
     covariance_type: str, n_components: int, n_support: int, n_features: int
 ) -> tuple[dict[str, Any], None]:
@@ -597,6 +616,12 @@ def select_model(
     {'covariance_type': 'EEE', 'n_components': 3}
     """
     pandas = _require_pandas()
+    noise_only = False
+    if noise and not isinstance(n_components, (int, np.integer)):
+        # G = 0, the noise alone, is a row of every model; the other G are fitted.
+        n_components = list(n_components)
+        noise_only = 0 in n_components
+        n_components = [count for count in n_components if count != 0] or n_components
     counts = _check_options(
         n_components, criterion, tol, convergence, reg_covar, max_iter, n_jobs, init_params
     )
@@ -637,6 +662,9 @@ def select_model(
         for count in counts
         for code in codes
     ]
+    if noise_only:
+        noise_rows = [(_noise_only_row, (code, X, weights, options["Vinv"])) for code in codes]
+        jobs = noise_rows + jobs
     n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs))
     finished: dict[int, tuple[dict[str, Any], FitResult | None]] = {}
     tracker = _BestTracker(criterion, len(jobs), callback)
@@ -921,7 +949,9 @@ def _assemble(
     """
     order = sorted(finished)
     table = pandas.DataFrame([finished[index][0] for index in order], columns=list(_COLUMNS))
-    scores = table[criterion].to_numpy(dtype=float)
+    scores = table[criterion].to_numpy(dtype=float, copy=True)
+    # Only fitted mixtures can be chosen (not the noise-only rows of G = 0).
+    scores[[finished[index][1] is None for index in order]] = np.nan
     if not np.any(np.isfinite(scores)):
         return None
     best = int(np.nanargmin(scores))
