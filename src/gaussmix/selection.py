@@ -616,12 +616,7 @@ def select_model(
     {'covariance_type': 'EEE', 'n_components': 3}
     """
     pandas = _require_pandas()
-    noise_only = False
-    if noise and not isinstance(n_components, (int, np.integer)):
-        # G = 0, the noise alone, is a row of every model; the other G are fitted.
-        n_components = list(n_components)
-        noise_only = 0 in n_components
-        n_components = [count for count in n_components if count != 0] or n_components
+    n_components, noise_only = _without_noise_only(n_components, noise)
     counts = _check_options(
         n_components, criterion, tol, convergence, reg_covar, max_iter, n_jobs, init_params
     )
@@ -636,24 +631,12 @@ def select_model(
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
     options.update(prior=prior, equal_proportions=bool(equal_proportions))
-    mask = None
-    if noise:
-        check_number("Vinv", Vinv, minimum=0.0, allow_none=True)
-        options.update(noise=True, Vinv=1.0 / hypervolume(X) if Vinv is None else Vinv)
-        mask = noise_mask(
-            check_noise_init(noise_init, X.shape[0]), X.shape[0], check_random_state(random_state)
-        )
-        nested_starts = False
+    options.update(_noise_options(X, noise, Vinv))
+    nested_starts = nested_starts and not noise
     public = {**options, "init_params": init_params, "random_state": random_state}
-    kept = slice(None) if mask is None else ~mask
-    kept_weights = None if weights is None else weights[kept]
-    n_support = X[kept].shape[0] if weights is None else int(np.count_nonzero(kept_weights))
-    starts = _starts(X[kept], kept_weights, counts, init_params, random_state, n_support)
-    if noise:
-        starts = {
-            count: None if start is None else embed_start(start, mask)
-            for count, start in starts.items()
-        }
+    starts, n_support = _shared_starts(
+        X, weights, counts, init_params, random_state, noise, noise_init
+    )
     data_variance = _largest_variance(X, weights)
     jobs = [
         (_fit_one, (X, weights, code, count, starts[count], options, data_variance))
@@ -663,8 +646,7 @@ def select_model(
         for code in codes
     ]
     if noise_only:
-        noise_rows = [(_noise_only_row, (code, X, weights, options["Vinv"])) for code in codes]
-        jobs = noise_rows + jobs
+        jobs[:0] = [(_noise_only_row, (code, X, weights, options["Vinv"])) for code in codes]
     n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs))
     finished: dict[int, tuple[dict[str, Any], FitResult | None]] = {}
     tracker = _BestTracker(criterion, len(jobs), callback)
@@ -693,6 +675,50 @@ def select_model(
         )
     _warn_about_reseeds(selection)
     return selection
+
+
+def _noise_options(X: np.ndarray, noise: bool, Vinv: float | None) -> dict[str, Any]:
+    """The fits' noise settings: V⁻¹ computed once (1/hypervolume of X) unless given."""
+    if not noise:
+        return {}
+    check_number("Vinv", Vinv, minimum=0.0, allow_none=True)
+    return {"noise": True, "Vinv": 1.0 / hypervolume(X) if Vinv is None else Vinv}
+
+
+def _without_noise_only(n_components: Any, noise: bool) -> tuple[Any, bool]:
+    """The numbers of components to fit, and whether G = 0 (the noise alone) was asked for."""
+    if not noise or isinstance(n_components, (int, np.integer)):
+        return n_components, False
+    counts = list(n_components)
+    return [count for count in counts if count != 0] or counts, 0 in counts
+
+
+def _shared_starts(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    counts: list[int],
+    init_params: str,
+    random_state: Any,
+    noise: bool,
+    noise_init: Any,
+) -> tuple[dict[int, np.ndarray | None], int]:
+    """Every G's shared start and the rows it could use; with noise, computed on the rows
+    outside ``noise_init`` (:func:`gaussmix.noise.embed_start`)."""
+    mask = None
+    if noise:
+        mask = noise_mask(
+            check_noise_init(noise_init, X.shape[0]), X.shape[0], check_random_state(random_state)
+        )
+    kept = slice(None) if mask is None else ~mask
+    kept_weights = None if weights is None else weights[kept]
+    n_support = X[kept].shape[0] if weights is None else int(np.count_nonzero(kept_weights))
+    starts = _starts(X[kept], kept_weights, counts, init_params, random_state, n_support)
+    if noise:
+        starts = {
+            count: None if start is None else embed_start(start, mask)
+            for count, start in starts.items()
+        }
+    return starts, n_support
 
 
 def _check_options(
