@@ -272,3 +272,34 @@ def test_plain_settings_are_bit_identical_to_the_ml_rule():
         X, None, responsibilities, model, 1e-6, MStepRule(model, 1e-6)
     )
     assert np.array_equal(a.covariances, b.covariances) and np.array_equal(a.means, b.means)
+
+
+@pytest.mark.parametrize("options", [{"prior": "default"}, {"equal_proportions": True}])
+def test_numpy_torch_and_dask_give_the_same_fit(options):
+    torch = pytest.importorskip("torch")
+    da = pytest.importorskip("dask.array")
+    X, _ = data(9)
+    weights = np.random.default_rng(10).uniform(0.5, 2.0, X.shape[0])
+    settings = dict(random_state=0, tol=1e-12, max_iter=500, covariance_type="VVV", **options)
+    reference = GaussianMixture(3, **settings).fit(X, sample_weight=weights)
+    fits = [
+        GaussianMixture(3, backend="torch", **settings).fit(
+            torch.from_numpy(X), sample_weight=weights
+        ),
+        GaussianMixture(3, **settings).fit(da.from_array(X, chunks=10), sample_weight=weights),
+    ]
+    for fit in fits:
+        np.testing.assert_allclose(fit.means_, reference.means_, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(fit.covariances_, reference.covariances_, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(fit.weights_, reference.weights_, rtol=0, atol=1e-12)
+        assert abs(fit.log_likelihood_ - reference.log_likelihood_) < 1e-10
+
+
+def test_the_default_prior_of_dask_data_uses_every_row():
+    da = pytest.importorskip("dask.array")
+    X, _ = data(11)
+    model = get_covariance_model("VVV")
+    lazy = resolve_prior(Prior(), da.from_array(X, chunks=7), None, model, 2)
+    eager = resolve_prior(Prior(), X, None, model, 2)
+    np.testing.assert_allclose(lazy.mean, eager.mean, rtol=1e-14)
+    np.testing.assert_allclose(lazy.scale, eager.scale, rtol=1e-13)

@@ -296,9 +296,16 @@ def fit_mixture(
         if noise_density is None:
             noise_density = float(np.ldexp(1.0 / hypervolume(executor.X), -power))
         executor = NoiseExecutor(executor, math.log(noise_density) + power * math.log(2.0))
-    rule = m_step_rule(data, settings, units)
+    rule = m_step_rule(executor, settings, units)
     best, discarded, interrupt = _run_starts(
-        data, settings, units, executor, random_state, warm, _in_units(progress, units), announce,
+        data,
+        settings,
+        units,
+        executor,
+        random_state,
+        warm,
+        _in_units(progress, units),
+        announce,
         rule,
     )
     if best is None:
@@ -326,13 +333,18 @@ def fit_mixture(
     )
 
 
-def m_step_rule(data: FitData, settings: FitSettings, units: _Units) -> MStepRule:
-    """The fit's M-step, built once: the prior resolved on the data in the fit's units."""
+def m_step_rule(executor: Any, settings: FitSettings, units: _Units) -> MStepRule:
+    """The fit's M-step, built once: the prior resolved on all the executor's rows (Dask:
+    not only the in-memory sample), in the fit's units."""
     prior = check_prior(settings.prior, settings.model)
     resolved = None
     if prior is not None:
         resolved = resolve_prior(
-            prior, units.X, data.sample_weight, settings.model, settings.n_components,
+            prior,
+            executor.X,
+            executor.sample_weight,
+            settings.model,
+            settings.n_components,
             units.exponent,
         )
     return MStepRule(
@@ -518,7 +530,11 @@ def initial_parameters(
                     responsibilities = draw(X, sample_weight)
         reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
         drawn = parameters_from_responsibilities(
-            X, sample_weight, responsibilities, model, reg_covar,
+            X,
+            sample_weight,
+            responsibilities,
+            model,
+            reg_covar,
             None if rule is None or rule.plain else rule,
         )
     if given.precisions is not None:

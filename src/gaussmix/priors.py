@@ -162,6 +162,8 @@ def _column_moments(X: Any, sample_weight: np.ndarray | None) -> tuple[np.ndarra
     if hasattr(X, "detach"):
         # A torch tensor, possibly on a GPU: the two moments are computed on the host.
         X = X.detach().cpu().numpy()
+    if hasattr(sample_weight, "detach"):
+        sample_weight = sample_weight.detach().cpu().numpy()
     X = np.asarray(X, dtype=np.float64)
     if sample_weight is None:
         return X.mean(axis=0), np.atleast_2d(np.cov(X, rowvar=False))
