@@ -190,3 +190,9 @@ def test_model_file_round_trip_and_refusal(tmp_path):
     fitted.save(tmp_path / "broken.gmm")
     with pytest.raises(ModelFileError, match="noise"):
         GaussianMixture.load(tmp_path / "broken.gmm")
+
+
+def test_sample_of_a_noise_model_is_refused():
+    estimator = GaussianMixture(2, noise=True, random_state=0).fit(data(12))
+    with pytest.raises(InvalidParameterError, match="noise component"):
+        estimator.sample(5)

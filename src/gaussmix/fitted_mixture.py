@@ -123,6 +123,11 @@ class FittedMixtureMixin:
             Component of each row.
         """
         parameters = self._fitted_parameters()
+        if hasattr(self, "noise_proportion_"):
+            raise InvalidParameterError(
+                "sample needs a mixture of Gaussians only; this one has a noise component, "
+                "whose density Vinv_ has no region to draw from. Refit without noise=True."
+            )
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise InvalidParameterError(f"n_samples must be a positive integer; got {n_samples!r}.")
         return draw(parameters, n_samples, check_random_state(self.random_state))
