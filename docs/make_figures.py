@@ -9,6 +9,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from sklearn.datasets import load_iris
 
 from gaussmix import GaussianMixture, plotting, select_model
@@ -47,6 +49,14 @@ def main() -> None:
         figures["scatter_matrix.png"] = plotting.plot_scatter_matrix(
             GaussianMixture(3, random_state=0, n_init=3).fit(iris), iris
         )
+    # A noise component: Old Faithful with 40 uniform background rows over its box.
+    rng = np.random.default_rng(0)
+    values = faithful.to_numpy()
+    background = rng.uniform(values.min(axis=0), values.max(axis=0), size=(40, 2))
+    noisy = pd.DataFrame(np.vstack([values, background]), columns=faithful.columns)
+    figures["noise.png"] = plotting.plot_clusters(
+        GaussianMixture(2, noise=True, random_state=0).fit(noisy), noisy
+    )
     for name, figure in figures.items():
         # 80 dpi keeps every PNG under 150 KB and is still sharp in a README.
         plotting.save_figure(figure, IMAGES / name, dpi=65 if name == "scatter_matrix.png" else 80)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gaussmix.gaussian import Gaussian
     from gaussmix.imputation import GaussianMixtureImputer
     from gaussmix.io import load, save
+    from gaussmix.priors import Prior
     from gaussmix.selection import ModelSelection, select_model
     from gaussmix.uncertainty import bootstrap
 
@@ -38,6 +39,7 @@ __all__ = [
     "ModelFileError",
     "ModelSelection",
     "NonNumericDataError",
+    "Prior",
     "bootstrap",
     "load",
     "save",
@@ -63,6 +65,7 @@ _HOMES = {
     "save": "gaussmix.io",
     "ModelSelection": "gaussmix.selection",
     "select_model": "gaussmix.selection",
+    "Prior": "gaussmix.priors",
 }
 
 

@@ -23,7 +23,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +48,13 @@ from gaussmix.cli_datasets import (
     standardize_lazily,
     write_lazy_columns,
 )
+from gaussmix.cli_extensions import extension_options, extension_settings
 from gaussmix.cli_labels import bootstrap_command, classify
 from gaussmix.cli_missing import impute, missing_option, nan_standardization, reads_missing
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
+from gaussmix.noise import label_counts
 
 if TYPE_CHECKING:
     from gaussmix.estimator import GaussianMixture
@@ -472,6 +474,7 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_dask_options
 @missing_option
+@extension_options
 @_output_options
 def fit(
     data: Path,
@@ -493,6 +496,7 @@ def fit(
     missing: str | None,
     as_json: bool,
     quiet: bool,
+    **extensions: Any,
 ) -> None:
     """Fit a mixture to DATA and write it to a model file.
 
@@ -532,7 +536,15 @@ def fit(
     out = _Output(as_json, quiet)
     _require_output_folder(output)
     request = _FitRequest(
-        n_components, covariance, n_init, max_iter, tol, convergence, seed, missing or "error"
+        n_components,
+        covariance,
+        n_init,
+        max_iter,
+        tol,
+        convergence,
+        seed,
+        missing or "error",
+        extension_settings(**extensions),
     )
     with scheduler(scheduler_address):
         if is_lazy_source(data, lazy or scheduler_address is not None):
@@ -571,6 +583,7 @@ class _FitRequest:
     convergence: str = "relative"
     seed: int | None = None
     missing: str = "error"
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 def _require_output_folder(output: Path) -> None:
@@ -642,6 +655,7 @@ def _fit_with_progress(
         random_state=request.seed,
         callback=progress,
         missing=request.missing,
+        **request.extensions,
     )
     interrupted = False
     kept: int | None = None
@@ -897,6 +911,7 @@ class _SelectProgress:
     help="Write the criterion curves to this PNG.",
 )
 @_input_options
+@extension_options
 @_output_options
 def select(
     data: Path,
@@ -916,6 +931,7 @@ def select(
     index_col: str | None,
     as_json: bool,
     quiet: bool,
+    **extensions: Any,
 ) -> None:
     """Choose the number of components and covariance model of DATA by BIC (or ICL, AIC).
 
@@ -957,6 +973,7 @@ def select(
         "convergence": convergence,
         "n_jobs": n_jobs,
         "random_state": seed,
+        **extension_settings(**extensions),
     }
     selection, interrupted = _run_selection(out, X, ks, names, options)
     if output is not None:
@@ -1035,7 +1052,7 @@ def _selection_document(
             "n_components": best_k,
             criterion: float(results.loc[chosen, criterion].iloc[0]),
         },
-        "clustering": np.bincount(selection.labels_, minlength=best_k).tolist(),
+        "clustering": label_counts(selection.labels_, best_k).tolist(),
         "model": None if output is None else str(output),
         "plot": None if plot_path is None else str(plot_path),
         "results": json.loads(results.to_json(orient="records")),
@@ -1170,8 +1187,10 @@ def predict(
     if proba:
         responsibilities = stored.model.predict_proba(X)
         for component in range(responsibilities.shape[1]):
-            columns[f"proba_{component}"] = responsibilities[:, component]
-    counts = np.bincount(labels, minlength=len(stored.model.weights_)).tolist()
+            # With a noise component its column is the last one.
+            name = "noise" if component == len(stored.model.weights_) else component
+            columns[f"proba_{name}"] = responsibilities[:, component]
+    counts = label_counts(labels, len(stored.model.weights_)).tolist()
     if output is None and not as_json:
         import pandas as pd
 
@@ -1212,10 +1231,12 @@ def _predict_lazily(
     if proba:
         responsibilities = model.predict_proba(X)
         for component in range(responsibilities.shape[1]):
-            columns[f"proba_{component}"] = responsibilities[:, component]
+            # With a noise component its column is the last one.
+            name = "noise" if component == len(stored.model.weights_) else component
+            columns[f"proba_{name}"] = responsibilities[:, component]
     write_lazy_columns(output, columns)
     # Counting reads the data once more; it is what the in-memory path reports too.
-    counts = np.bincount(labels.compute(), minlength=len(model.weights_)).tolist()
+    counts = label_counts(labels.compute(), len(model.weights_)).tolist()
     _report_labels(out, output, int(sum(counts)), counts)
 
 

@@ -36,7 +36,7 @@ from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import collapse_error, dense_covariances
 from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.kernels import log_responsibilities, weighted_log_prob
-from gaussmix.mstep import maximize
+from gaussmix.mstep import MStepRule
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -120,6 +120,7 @@ class ComponentReseeder:
         model: CovarianceModel,
         reg_covar: float,
         iteration: int,
+        rule: MStepRule | None = None,
     ) -> tuple[MixtureParameters, tuple[Reseed, ...]]:
         """M-step that re-seeds emptied components and components that fail to factorise.
 
@@ -135,6 +136,9 @@ class ComponentReseeder:
             Added once to every variance.
         iteration : int
             1-based iteration number, recorded in the events.
+        rule : MStepRule, optional
+            The fit's M-step (a prior, fixed proportions, noise); None: the ML M-step of
+            ``model`` and ``reg_covar``.
 
         Returns
         -------
@@ -142,7 +146,7 @@ class ComponentReseeder:
             New parameters, every covariance positive definite.
         reseeds : tuple of Reseed
             The components re-seeded in this M-step (empty on ordinary data, where the
-            result equals :func:`gaussmix.mstep.maximize` warm-started from ``parameters``).
+            result equals ``rule.maximize`` warm-started from ``parameters``).
 
         Raises
         ------
@@ -162,6 +166,7 @@ class ComponentReseeder:
             Reseed(iteration, int(k), float(statistics.n_k[k]), "emptied")
             for k in np.flatnonzero(statistics.n_k < self.empty_threshold)
         ]
+        rule = MStepRule(model, reg_covar) if rule is None else rule
         seeds = _SeedQueue(self.backend, self.X, self.sample_weight, parameters)
         repaired = self._reseed(
             statistics, parameters, model, [event.component for event in events], seeds
@@ -171,7 +176,7 @@ class ComponentReseeder:
                 # A re-seeded component's old covariance is no start for its new statistics,
                 # so an M-step that re-seeds starts its inner iteration cold.
                 previous = None if events else parameters
-                return maximize(repaired, model, reg_covar, previous=previous), tuple(events)
+                return rule.maximize(repaired, previous=previous), tuple(events)
             except CollapsedComponentError as error:
                 done = {event.component for event in events}
                 if error.component is None or error.component in done:

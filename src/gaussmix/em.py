@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 from gaussmix.collapse import ComponentReseeder, Reseed
 from gaussmix.compiled_em import CompiledLoop, compiled_loop
 from gaussmix.covariance.base import CovarianceModel, ScatterKind
-from gaussmix.mstep import maximize
+from gaussmix.mstep import MStepRule
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -163,6 +163,7 @@ def run_em(
     reseeder: ComponentReseeder | None = None,
     convergence: Convergence = "absolute",
     log_likelihood_offset: float = 0.0,
+    rule: MStepRule | None = None,
 ) -> EMResult:
     """Run EM from ``parameters`` until the log-likelihood changes by less than ``tol``.
 
@@ -197,6 +198,9 @@ def run_em(
         Added to the backend's mean log-likelihood to give it in the data's units (data
         fitted at a power-of-two scale, :mod:`gaussmix.scaling`); only the relative rule
         depends on the level of the log-likelihood.
+    rule : MStepRule, optional
+        The M-step (a prior, fixed proportions); None: the ML M-step of ``model`` and
+        ``reg_covar``. Only a plain rule runs in the compiled loop.
 
     Returns
     -------
@@ -220,10 +224,12 @@ def run_em(
     which hands any iteration that re-seeds, raises or is in doubt back to this loop;
     the results agree with this loop's to rounding (``tests/test_compiled_em.py``).
     """
+    rule = MStepRule(model, reg_covar) if rule is None else rule
     loop = _Loop(
         backend=backend,
-        model=model,
-        reg_covar=reg_covar,
+        model=rule.model,
+        rule=rule,
+        reg_covar=rule.reg_covar,
         tol=tol,
         convergence=convergence,
         log_likelihood_offset=log_likelihood_offset,
@@ -235,7 +241,7 @@ def run_em(
     state = _Progress(parameters=parameters, lower_bound=lower_bound)
     # Small float64 data: the whole loop in compiled code, the Python iteration only where
     # it must decide (gaussmix.compiled_em); None keeps every iteration here.
-    runner = compiled_loop(backend, model, parameters, callback)
+    runner = compiled_loop(backend, rule.model, parameters, callback) if rule.plain else None
     try:
         while len(state.lower_bounds) < max_iter and not state.converged:
             if runner is None or not runner.usable or loop.compiled(runner, state, max_iter):
@@ -279,6 +285,7 @@ class _Loop:
 
     backend: StatisticsBackend
     model: CovarianceModel
+    rule: MStepRule
     reg_covar: float
     tol: float
     convergence: Convergence
@@ -296,11 +303,11 @@ class _Loop:
         lower_bound = statistics.mean_log_likelihood
         # The collapse policy: re-seed instead of raising when a reseeder is given.
         if self.reseeder is None:
-            parameters = maximize(statistics, self.model, self.reg_covar, previous=state.parameters)
+            parameters = self.rule.maximize(statistics, previous=state.parameters)
             events: tuple[Reseed, ...] = ()
         else:
             parameters, events = self.reseeder.maximize(
-                statistics, state.parameters, self.model, self.reg_covar, iteration
+                statistics, state.parameters, self.model, self.reg_covar, iteration, self.rule
             )
         state.parameters = parameters
         state.reseeds.extend(events)

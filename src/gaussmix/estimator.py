@@ -50,7 +50,9 @@ from gaussmix.fitting import (
 )
 from gaussmix.initialization import check_responsibilities_init
 from gaussmix.missing import MISSING_CHOICES
+from gaussmix.noise import check_noise_init
 from gaussmix.parameters import MixtureParameters
+from gaussmix.priors import check_prior
 from gaussmix.semisupervised import with_labels
 from gaussmix.validation import check_init_arrays, check_number
 
@@ -70,6 +72,8 @@ _CHOICES: dict[str, tuple[tuple[Any, ...], str]] = {
     "dtype": ((None, "float32", "float64"), "Use None to keep the dtype of X."),
     "semi_supervised": ((False, True), "Use True to keep the components given in y."),
     "missing": (MISSING_CHOICES, "Use 'em' to fit rows with NaN entries as missing values."),
+    "equal_proportions": ((False, True), "Use True to fix the proportions to 1/n_components."),
+    "noise": ((False, True), "Use True to add a uniform noise component."),
 }
 # Frames between the warnings of a fit and the user's call: _fit_unguarded, _fit,
 # fit (or fit_predict), the caller.
@@ -168,6 +172,26 @@ default="kmeans"
         score_samples use those marginals. Rows with no observed entry are refused by
         ``fit``. The starts are drawn on the rows with NaN replaced by column means. See
         :mod:`gaussmix.missing` and :class:`gaussmix.GaussianMixtureImputer`.
+    prior : None, "default" or gaussmix.Prior, default=None
+        A conjugate prior on the means and covariances (Fraley & Raftery 2007): the fit is
+        the posterior mode (MAP) instead of the maximum likelihood. ``"default"`` is
+        mclust's ``priorControl()``; only EII, VII, EEI, VEI, EVI, VVI, EEE, EEV, VEV,
+        VVV (and the scikit-learn names) take one. The reported log-likelihood is the
+        plain one.
+    equal_proportions : bool, default=False
+        Fix every mixing proportion to 1/n_components (mclust's ``equalPro``); with noise
+        the Gaussians share 1 − π_0 equally.
+    noise : bool, default=False
+        Add a uniform noise component of density ``Vinv`` (mclust's ``noise``): predict
+        gives −1 for rows it explains best, predict_proba has its column last.
+    noise_init : None, float or array-like of bool, default=None
+        Rows that start as noise (a mask), or the fraction of rows drawn as such with
+        ``random_state``; the starting Gaussians are fitted to the other rows. None
+        gives every row a starting noise share of 0.1. ``responsibilities_init`` may
+        instead have n_components + 1 columns, the noise last.
+    Vinv : float or None, default=None
+        The noise density; None: mclust's ``hypvol`` (1 / the smaller of the volumes
+        of the bounding boxes of X and of its principal-component scores).
 
     Attributes
     ----------
@@ -248,6 +272,11 @@ default="kmeans"
         dtype: str | None = None,
         semi_supervised: bool = False,
         missing: str = "error",
+        prior: Any = None,
+        equal_proportions: bool = False,
+        noise: bool = False,
+        noise_init: Any = None,
+        Vinv: float | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -273,6 +302,11 @@ default="kmeans"
         self.dtype = dtype
         self.semi_supervised = semi_supervised
         self.missing = missing
+        self.prior = prior
+        self.equal_proportions = equal_proportions
+        self.noise = noise
+        self.noise_init = noise_init
+        self.Vinv = Vinv
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -461,6 +495,9 @@ default="kmeans"
         self.log_likelihood_ = result.log_likelihood
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         self._fit_settings = settings
+        if result.noise_density is not None:
+            self.Vinv_ = result.noise_density
+            self.noise_proportion_ = max(0.0, 1.0 - float(np.sum(self.weights_)))
 
     # ------------------------------------------------------------ model files
     def save(self, path: Any, **options: Any) -> Any:
@@ -538,7 +575,10 @@ def _checked_model(self: GaussianMixture) -> CovarianceModel:
             f"callback must be callable or None; got {type(self.callback).__name__}."
         )
     check_persist(self.persist)
-    return self._covariance_model()
+    check_number("Vinv", self.Vinv, minimum=0.0, allow_none=True)
+    model = self._covariance_model()
+    check_prior(self.prior, model)
+    return model
 
 
 def _warm_start_possible(self: GaussianMixture, X: Any) -> bool:
@@ -589,7 +629,7 @@ def _engine_settings(self: GaussianMixture, model: CovarianceModel, data: FitDat
     responsibilities = self.responsibilities_init
     if responsibilities is not None:
         responsibilities = check_responsibilities_init(
-            responsibilities, n_samples, self.n_components
+            responsibilities, n_samples, self.n_components + bool(self.noise)
         )
     return FitSettings(
         n_components=self.n_components,
@@ -607,6 +647,11 @@ def _engine_settings(self: GaussianMixture, model: CovarianceModel, data: FitDat
             responsibilities,
         ),
         executor=self._executor_options(),
+        prior=check_prior(self.prior, model),
+        equal_proportions=bool(self.equal_proportions),
+        noise=bool(self.noise),
+        noise_init=check_noise_init(self.noise_init, n_samples) if self.noise else None,
+        Vinv=self.Vinv,
     )
 
 

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from gaussmix.arrays import as_input_type, n_rows, to_host_computed, weighted_mean
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.fitting import evaluate_rows
+from gaussmix.noise import free_parameters
 from gaussmix.parameters import MixtureParameters
 
 __all__ = ["FittedMixtureMixin", "draw"]
@@ -27,7 +28,10 @@ class FittedMixtureMixin:
     def _map_posterior(self, X: Any, output: str) -> Any:
         """Per-row ``"log_norm"``, ``"responsibilities"`` or ``"labels"`` of validated X
         (:func:`gaussmix.fitting.evaluate_rows`)."""
-        return evaluate_rows(X, self._fitted_parameters(), output, self._executor_options())
+        log_noise = math.log(self.Vinv_) if hasattr(self, "Vinv_") else None
+        return evaluate_rows(
+            X, self._fitted_parameters(), output, self._executor_options(), log_noise
+        )
 
     def _row_map(self, X: Any, output: str) -> Any:
         self._fitted_parameters()
@@ -119,15 +123,24 @@ class FittedMixtureMixin:
             Component of each row.
         """
         parameters = self._fitted_parameters()
+        if hasattr(self, "noise_proportion_"):
+            raise InvalidParameterError(
+                "sample needs a mixture of Gaussians only; this one has a noise component, "
+                "whose density Vinv_ has no region to draw from. Refit without noise=True."
+            )
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise InvalidParameterError(f"n_samples must be a positive integer; got {n_samples!r}.")
         return draw(parameters, n_samples, check_random_state(self.random_state))
 
     # ----------------------------------------------------------- criteria
     def _n_parameters(self) -> int:
-        n_components, n_features = self.means_.shape
-        covariance = self._fitted_covariance_model().n_parameters(n_components, n_features)
-        return int(covariance + n_components * n_features + n_components - 1)
+        settings = self._fitted_settings()
+        return free_parameters(
+            self._fitted_covariance_model(),
+            *self.means_.shape,
+            equal_proportions=bool(settings.get("equal_proportions", False)),
+            noise=bool(settings.get("noise", False)),
+        )
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on X (lower is better).

@@ -49,7 +49,10 @@ from gaussmix.exceptions import (
 from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
 from gaussmix.kernels import array_namespace
 from gaussmix.missing import has_missing, mean_imputed, mean_observed, observed_counts
+from gaussmix.mstep import MStepRule
+from gaussmix.noise import NoiseExecutor, hypervolume, noise_rows, start_responsibilities
 from gaussmix.parameters import MixtureParameters
+from gaussmix.priors import Prior, check_prior, resolve_prior
 from gaussmix.scaling import (
     check_representable,
     data_exponent,
@@ -143,6 +146,16 @@ class FitSettings:
     labels : ndarray of shape (n_samples,) or None, default=None
         Known components of rows (-1: unknown), a semi-supervised fit
         (:mod:`gaussmix.semisupervised`); None: the ordinary fit.
+    prior : None, "default" or Prior, default=None
+        A conjugate prior (:mod:`gaussmix.priors`), checked against the model.
+    equal_proportions : bool, default=False
+        π_k = 1/K fixed.
+    noise : bool, default=False
+        A uniform noise component (:mod:`gaussmix.noise`).
+    noise_init : None, float or ndarray of bool, default=None
+        Rows that start as noise (checked by :func:`gaussmix.noise.check_noise_init`).
+    Vinv : float or None, default=None
+        The noise density in the data's units; None: 1/hypervolume of all rows.
     """
 
     n_components: int
@@ -156,6 +169,11 @@ class FitSettings:
     given: GivenStart = GivenStart()
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
     labels: np.ndarray | None = None
+    prior: Prior | str | None = None
+    equal_proportions: bool = False
+    noise: bool = False
+    noise_init: Any = None
+    Vinv: float | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,8 @@ class FitResult:
     interrupt : KeyboardInterrupt or None
         The Ctrl-C that ended the fit early; the caller re-raises it once it has kept
         the result.
+    noise_density : float or None, default=None
+        V⁻¹ of the noise component in the data's units (None without noise).
     """
 
     parameters: MixtureParameters
@@ -203,6 +223,7 @@ class FitResult:
     discarded: tuple[CollapsedComponentError, ...]
     n_init: int
     interrupt: KeyboardInterrupt | None = None
+    noise_density: float | None = None
 
 
 @dataclass(frozen=True)
@@ -291,11 +312,29 @@ def fit_mixture(
     if missing:
         units = dataclasses.replace(units, imputed_X=mean_imputed(units.X, data.sample_weight))
     executor = data.executor(units.X, settings.executor, settings.n_components)
+    _check_combination(settings, missing)
     if settings.labels is not None:
         make = functools.partial(_make_executor, options=settings.executor)
         executor = LabelledExecutor(executor, settings.labels, settings.n_components, make)
+    noise_density = None
+    if settings.noise:
+        # V⁻¹ in the data's units; X·2^-e has densities 2^(eD) times larger.
+        power = units.exponent * data.X.shape[1]
+        noise_density = settings.Vinv
+        if noise_density is None:
+            noise_density = float(np.ldexp(1.0 / hypervolume(executor.X), -power))
+        executor = NoiseExecutor(executor, math.log(noise_density) + power * math.log(2.0))
+    rule = m_step_rule(executor, settings, units)
     best, discarded, interrupt = _run_starts(
-        data, settings, units, executor, random_state, warm, _in_units(progress, units), announce
+        data,
+        settings,
+        units,
+        executor,
+        random_state,
+        warm,
+        _in_units(progress, units),
+        announce,
+        rule,
     )
     if best is None:
         raise _no_start_error(list(discarded), units.exponent)
@@ -318,11 +357,48 @@ def fit_mixture(
         discarded=discarded,
         n_init=1 if warm is not None else settings.n_init,
         interrupt=interrupt,
+        noise_density=noise_density,
+    )
+
+
+def m_step_rule(executor: Any, settings: FitSettings, units: _Units) -> MStepRule:
+    """The fit's M-step, built once: the prior resolved on all the executor's rows (Dask:
+    not only the in-memory sample), in the fit's units."""
+    prior = check_prior(settings.prior, settings.model)
+    resolved = None
+    if prior is not None:
+        resolved = resolve_prior(
+            prior,
+            executor.X,
+            executor.sample_weight,
+            settings.model,
+            settings.n_components,
+            units.exponent,
+        )
+    return MStepRule(
+        settings.model, units.reg_covar, resolved, settings.equal_proportions, settings.noise
     )
 
 
 def _make_executor(X: Any, sample_weight: Any, n_components: int, options: ExecutorOptions) -> Any:
     return make_executor(X, sample_weight, options, n_components)
+
+
+def _check_combination(settings: FitSettings, missing: bool) -> None:
+    """Refuse the options that do not combine with rows that have missing entries.
+
+    The noise density and the default prior's moments are defined on complete rows
+    (hypervolume of the data, column variances), and neither has an observed-data
+    counterpart here yet.
+    """
+    if not missing:
+        return
+    for name, used in (("noise", settings.noise), ("prior", settings.prior is not None)):
+        if used:
+            raise InvalidInputError(
+                f"missing='em' does not combine with {name}: X has NaN entries. Fit the "
+                f"complete rows with {name}, or fit missing='em' without {name}."
+            )
 
 
 def _check_enough_rows(data: FitData, n_components: int) -> None:
@@ -356,6 +432,7 @@ def _run_starts(
     warm: WarmStart | None,
     progress: Callable[[IterationInfo], None] | None,
     announce: Callable[[str], None] | None,
+    rule: MStepRule,
 ) -> tuple[EMResult | None, tuple[CollapsedComponentError, ...], KeyboardInterrupt | None]:
     """The best start's EM result, the starts given up, and the interrupt that ended it."""
     say = announce or (lambda message: None)
@@ -366,7 +443,7 @@ def _run_starts(
             say(f"Initialization {init}")
             try:
                 result = _run_start(
-                    data, settings, units, executor, random_state, warm, progress, init
+                    data, settings, units, executor, random_state, warm, progress, init, rule
                 )
             except CollapsedComponentError as error:
                 # A start that cannot be repaired is discarded (the collapse policy).
@@ -403,6 +480,7 @@ def _run_start(
     warm: WarmStart | None,
     progress: Callable[[IterationInfo], None] | None,
     init: int,
+    rule: MStepRule,
 ) -> EMResult:
     """EM from one start, with the collapse policy re-seeding collapsing components."""
     if warm is not None:
@@ -414,7 +492,7 @@ def _run_start(
         threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
         with threads():
             start = initial_parameters(
-                units.start_X, data.sample_weight, settings, random_state, units.exponent
+                units.start_X, data.sample_weight, settings, random_state, units.exponent, rule
             )
         lower_bound = -math.inf
     return run_em(
@@ -435,6 +513,7 @@ def _run_start(
         ),
         convergence=settings.convergence,
         log_likelihood_offset=units.offset,
+        rule=rule,
     )
 
 
@@ -444,6 +523,7 @@ def initial_parameters(
     settings: FitSettings,
     random_state: np.random.RandomState,
     exponent: int = 0,
+    rule: MStepRule | None = None,
 ) -> MixtureParameters:
     """The parameters of one start: drawn (or given) responsibilities, one M-step, then
     the user-given weights, means and precisions in place of the drawn ones.
@@ -460,6 +540,8 @@ def initial_parameters(
         Advanced by the draw.
     exponent : int, default=0
         The power of two the data were scaled by.
+    rule : MStepRule, optional
+        The fit's M-step; None: the ML one of ``settings``.
 
     Returns
     -------
@@ -472,27 +554,45 @@ def initial_parameters(
         # The initialisation runs on the host; a tensor is copied only when it is needed.
         X = to_host(X)
         responsibilities = given.responsibilities
+        if responsibilities is not None and settings.noise:
+            # The noise column (the last) is left out: the first M-step's weights then
+            # sum to 1 − π_0.
+            responsibilities = responsibilities[:, : settings.n_components]
         if settings.labels is not None:
             responsibilities = labelled_start(
                 settings.labels, settings.n_components, responsibilities
             )
         if responsibilities is None:
+
+            def draw(rows: Any, weights: np.ndarray | None) -> np.ndarray:
+                return initial_responsibilities(
+                    rows, weights, settings.n_components, settings.init_params, random_state
+                )
+
             with warnings.catch_warnings():
                 # KMeans reports fewer distinct points than clusters as a
                 # ConvergenceWarning; the empty component it leaves is re-seeded and
                 # reported by the collapse policy, and the fit warns about convergence
                 # exactly once, for EM itself.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                responsibilities = initial_responsibilities(
-                    X, sample_weight, settings.n_components, settings.init_params, random_state
-                )
+                if settings.noise:
+                    responsibilities = start_responsibilities(
+                        X, sample_weight, settings.noise_init, random_state, draw
+                    )
+                else:
+                    responsibilities = draw(X, sample_weight)
             if settings.labels is not None:
                 responsibilities = labelled_start(
                     settings.labels, settings.n_components, responsibilities
                 )
         reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
         drawn = parameters_from_responsibilities(
-            X, sample_weight, responsibilities, model, reg_covar
+            X,
+            sample_weight,
+            responsibilities,
+            model,
+            reg_covar,
+            None if rule is None or rule.plain else rule,
         )
     if given.precisions is not None:
         factors = precision_cholesky_from_precisions(given.precisions, model.form)
@@ -579,7 +679,11 @@ Output = Literal["log_norm", "responsibilities", "labels"]
 
 
 def evaluate_rows(
-    X: Any, parameters: MixtureParameters, output: Output, options: ExecutorOptions
+    X: Any,
+    parameters: MixtureParameters,
+    output: Output,
+    options: ExecutorOptions,
+    log_noise: float | None = None,
 ) -> Any:
     """Per-row log-densities, responsibilities or labels of validated X under a mixture.
 
@@ -593,6 +697,9 @@ def evaluate_rows(
         ``log p(x_n)``, ``γ_nk`` or the component of highest responsibility.
     options : ExecutorOptions
         Where the kernels run.
+    log_noise : float, optional
+        log V⁻¹ of a noise component (its weight 1 − Σ π_k): responsibilities then have
+        the noise last, and a row whose largest responsibility is the noise's gets label −1.
 
     Returns
     -------
@@ -612,6 +719,17 @@ def evaluate_rows(
         X = ldexp(X, -exponent)
         parameters = scale_parameters(parameters, -exponent)
     executor = make_executor(X, None, options, parameters.n_components)
+    if log_noise is not None:
+        # The densities of X·2^-e are 2^(eD) times larger, the noise's as well.
+        share = 1.0 - float(np.sum(parameters.weights))
+        log_term = -math.inf
+        if share > 0:
+            log_term = math.log(share) + log_noise + exponent * X.shape[1] * math.log(2.0)
+        with one_blas_thread():
+            prepared = executor.prepare(parameters)
+            result = executor.map_rows(noise_rows(prepared, log_term, output))
+        offset = log_density_offset(exponent, X.shape[1])
+        return result + offset if output == "log_norm" and offset else result
     # Preparing factors the covariances: keep that LAPACK call off OpenBLAS's threads too.
     with one_blas_thread():
         posterior = executor.posterior_function(executor.prepare(parameters))

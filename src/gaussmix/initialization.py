@@ -13,7 +13,7 @@ from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
 from gaussmix.kernels import accumulate_statistics
-from gaussmix.mstep import maximize
+from gaussmix.mstep import MStepRule, maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -113,6 +113,7 @@ def parameters_from_responsibilities(
     responsibilities: np.ndarray,
     model: CovarianceModel,
     reg_covar: float,
+    rule: MStepRule | None = None,
 ) -> MixtureParameters:
     """One M-step from given responsibilities: the starting parameters θ₀.
 
@@ -128,6 +129,8 @@ def parameters_from_responsibilities(
         The covariance constraint.
     reg_covar : float
         Added once to every variance.
+    rule : MStepRule, optional
+        The fit's M-step (a prior, fixed proportions) in place of the ML one.
 
     Returns
     -------
@@ -161,6 +164,8 @@ def parameters_from_responsibilities(
             model.scatter,
         )
     # --- end memory
+    if rule is not None:
+        return rule.maximize(statistics)
     return maximize(statistics, model, reg_covar)
 
 

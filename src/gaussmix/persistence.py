@@ -27,6 +27,7 @@ from gaussmix.files.record import (
     json_value,
     standardization_vectors,
 )
+from gaussmix.priors import Prior, prior_as_json, prior_from_json
 
 __all__ = ["ModelFile", "estimator_from_record", "read_model_file", "record_of", "save_estimator"]
 
@@ -61,7 +62,23 @@ class ModelFile:
 # Settings added after the files of format 1 were first written, with their defaults:
 # stored only when set otherwise, so that an older file saves back to the same record and
 # an older gaussmix still reads the files of models that do not use them.
-LATER_SETTINGS: dict[str, Any] = {"missing": "error"}
+LATER_SETTINGS: dict[str, Any] = {
+    "missing": "error",
+    "prior": None,
+    "equal_proportions": False,
+    "noise": False,
+    "noise_init": None,
+    "Vinv": None,
+}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether a setting holds its default (an array, e.g. a noise mask, never does)."""
+    if value is default:
+        return True
+    if isinstance(default, (str, bool)) and isinstance(value, (str, bool, np.bool_)):
+        return type(value) is type(default) and value == default
+    return False
 
 
 def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -69,10 +86,12 @@ def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[st
     stored: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in sorted(settings.items()):
-        if name in LATER_SETTINGS and value == LATER_SETTINGS[name]:
+        if name in LATER_SETTINGS and _is_default(value, LATER_SETTINGS[name]):
             continue
         if value is None:
             stored[name] = None
+        elif isinstance(value, Prior):
+            stored[name] = prior_as_json(value)
         elif isinstance(value, (np.ndarray, list, tuple)):
             stored[name] = np.ascontiguousarray(value, dtype=np.float64)
         else:
@@ -212,6 +231,8 @@ def estimator_from_record(record: ModelRecord, estimator_class: type, source: An
             f"model file parameters must be GaussianMixture parameters of this gaussmix; "
             f"{str(source)!r} has {unknown}. Upgrade gaussmix: pip install -U gaussmix."
         )
+    if isinstance(settings.get("prior"), dict):
+        settings["prior"] = prior_from_json(settings["prior"])
     model = estimator_class(**settings)
     covariance_model = model._check_parameters()
     if covariance_model.name != record.covariance_model:
@@ -225,6 +246,13 @@ def estimator_from_record(record: ModelRecord, estimator_class: type, source: An
             source,
             f"has the parameter n_components = {model.n_components} but "
             f"n_components = {record.n_components}",
+        )
+    noise_attributes = {"Vinv_", "noise_proportion_"} & set(record.attributes)
+    if bool(model.noise) != bool(noise_attributes) or len(noise_attributes) == 1:
+        raise corrupt(
+            source,
+            f"has noise = {model.noise!r} but the noise attributes {sorted(noise_attributes)} "
+            "(a noise model has both Vinv_ and noise_proportion_, other models neither)",
         )
     for name, value in record.attributes.items():
         if name == "feature_names_in_":

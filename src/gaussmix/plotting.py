@@ -440,6 +440,17 @@ def _component_handles(model: Any, n_sigmas: Sequence[float]) -> list[Any]:
         )
         for k, weight in enumerate(model.weights_)
     ]
+    if hasattr(model, "noise_proportion_"):
+        handles.append(
+            lines.Line2D(
+                [],
+                [],
+                color="0.45",
+                marker="+",
+                linestyle="",
+                label=f"noise (weight {model.noise_proportion_:.2f})",
+            )
+        )
     for index, radius in enumerate(n_sigmas):
         handles.append(
             lines.Line2D(
@@ -484,6 +495,7 @@ def plot_clusters(
     n_sigmas: Sequence[float] = (1.0, 2.0),
     dimensions: Sequence[int] | None = None,
     ax: Any = None,
+    show_noise: bool = True,
 ) -> Any:
     """Data coloured by component, with each component's n-sigma ellipses, on two features.
 
@@ -503,6 +515,9 @@ def plot_clusters(
         Labels come from all features; the ellipses are the marginal components.
     ax : matplotlib Axes, optional
         Where to draw (the legend then goes inside it); a new figure when None.
+    show_noise : bool, default=True
+        With a noise component (``noise=True``), draw the rows it explains best (label
+        −1) as grey crosses; False leaves them out.
 
     Returns
     -------
@@ -520,6 +535,9 @@ def plot_clusters(
     for k in range(len(model.weights_)):
         rows = points[labels == k]
         axes.scatter(rows[:, 0], rows[:, 1], s=14, color=colours[k], alpha=0.7, edgecolors="none")
+    noise = points[labels == -1]
+    if show_noise and noise.shape[0]:
+        axes.scatter(*noise.T, marker="+", s=20, color="0.45", label="noise", linewidths=0.8)
     add_component_ellipses(axes, means, covariances, n_sigmas=n_sigmas, colours=colours)
     axes.scatter(*means.T, marker="x", s=60, color="black", zorder=3)
     axes.set_xlabel(names[0])
@@ -781,7 +799,11 @@ def _pair_panel(
     n_sigmas: Sequence[float],
     colours: Sequence[Any],
 ) -> None:
-    """One off-diagonal panel: the points of each component and its marginal ellipses."""
+    """One off-diagonal panel: the points of each component (and of the noise, grey
+    crosses) and its marginal ellipses."""
+    noise = labels == -1
+    if np.any(noise):
+        axes.scatter(points[noise, 0], points[noise, 1], marker="+", s=8, color="0.45")
     for k in range(len(means)):
         chosen = labels == k
         axes.scatter(

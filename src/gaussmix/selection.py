@@ -33,6 +33,13 @@ from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, 
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.nested_starts import restart_from_nested
+from gaussmix.noise import (
+    check_noise_init,
+    embed_start,
+    free_parameters,
+    hypervolume,
+    noise_mask,
+)
 from gaussmix.parameters import MixtureParameters
 from gaussmix.semisupervised import check_labels, labelled_starts
 from gaussmix.validation import check_data, check_number, check_sample_weight
@@ -243,21 +250,36 @@ class SelectionInterrupted(KeyboardInterrupt):
         self.n_fits = n_fits
 
 
-def _free_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
-    """(G − 1) weights + G·D means + the model's covariance parameters."""
-    covariance = get_covariance_model(covariance_type).n_parameters(n_components, n_features)
-    return int(covariance + n_components * n_features + n_components - 1)
+def _free_parameters(
+    covariance_type: str, n_components: int, n_features: int, options: dict[str, Any] | None = None
+) -> int:
+    """(G − 1) weights + G·D means + the model's covariance parameters (and the options')."""
+    options = options or {}
+    return free_parameters(
+        get_covariance_model(covariance_type),
+        n_components,
+        n_features,
+        equal_proportions=bool(options.get("equal_proportions", False)),
+        noise=bool(options.get("noise", False)),
+    )
 
 
 def _criteria(
-    result: FitResult, covariance_type: str, X: np.ndarray, sample_weight: np.ndarray | None
+    result: FitResult,
+    covariance_type: str,
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Total log-likelihood, parameter count, BIC, AIC and ICL of a fitted mixture."""
     total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
     log_likelihood = result.log_likelihood * total_weight
-    n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape)
+    n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape, options)
     bic = -2.0 * log_likelihood + n_parameters * math.log(total_weight)
-    responsibilities = evaluate_rows(X, result.parameters, "responsibilities", ExecutorOptions())
+    log_noise = None if result.noise_density is None else math.log(result.noise_density)
+    responsibilities = evaluate_rows(
+        X, result.parameters, "responsibilities", ExecutorOptions(), log_noise
+    )
     log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
     weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
     entropy = -float(np.sum(weights * log_map))
@@ -326,6 +348,7 @@ def _fit_one(
     about is recorded, not warned: the re-seeds of collapsing components in the row.
     """
     row = _failed_row(covariance_type, n_components, X.shape[1], "")
+    row["n_parameters"] = _free_parameters(covariance_type, n_components, X.shape[1], options)
     settings = FitSettings(
         n_components,
         get_covariance_model(covariance_type),
@@ -336,7 +359,7 @@ def _fit_one(
         result = fit_mixture(FitData(X, sample_weight), settings)
         if result.interrupt is not None:
             raise result.interrupt
-        row.update(_criteria(result, covariance_type, X, sample_weight))
+        row.update(_criteria(result, covariance_type, X, sample_weight, options))
     except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeWarning) as error:
         row["error"] = _error_text(error)
         return row, None
@@ -382,6 +405,25 @@ def _failed_row(
         "reseeds": 0,
         "start": "",
     }
+
+
+def _noise_only_row(
+    covariance_type: str, X: np.ndarray, sample_weight: np.ndarray | None, density: float
+) -> tuple[dict[str, Any], None]:
+    """The row of G = 0: every row from the noise, log L = Σ w · log V⁻¹, one parameter."""
+    total_weight = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+    log_likelihood = total_weight * math.log(density)
+    bic = -2.0 * log_likelihood + math.log(total_weight)
+    row = _failed_row(covariance_type, 0, X.shape[1], "")
+    row.update(
+        log_likelihood=log_likelihood,
+        n_parameters=1,
+        bic=bic,
+        aic=-2.0 * log_likelihood + 2.0,
+        icl=bic,
+        converged=True,
+    )
+    return row, None
 
 
 def _too_few_rows(
@@ -475,6 +517,11 @@ def select_model(
     callback: Callable[[SelectionProgress], None] | None = None,
     nested_starts: bool = True,
     y: Any = None,
+    prior: Any = None,
+    equal_proportions: bool = False,
+    noise: bool = False,
+    noise_init: Any = None,
+    Vinv: float | None = None,
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -530,6 +577,19 @@ def select_model(
         (:mod:`gaussmix.semisupervised`; mclust's ``MclustSSC``), its log-likelihood that of
         the data and the labels, its parameters counted as an ordinary mixture's. A G
         below the largest label + 1 is recorded as failed.
+    prior : None, "default" or gaussmix.Prior, default=None
+        A conjugate prior for every fit (``GaussianMixture(prior=...)``); the four
+        models without one (EVE, VEE, VVE, EVV) are rows with that error.
+    equal_proportions : bool, default=False
+        π_k = 1/G in every fit.
+    noise : bool, default=False
+        A uniform noise component in every fit (``GaussianMixture(noise=True)``), of
+        density ``Vinv`` (None: 1/hypervolume of X, computed once). The shared starts
+        are computed on the rows outside ``noise_init`` (a mask or a fraction drawn with
+        ``random_state``; None: every row starts with a noise share of 0.1); nested
+        starts are not used.
+    noise_init, Vinv
+        As ``GaussianMixture``'s.
 
     Returns
     -------
@@ -563,6 +623,7 @@ def select_model(
     {'covariance_type': 'EEE', 'n_components': 3}
     """
     pandas = _require_pandas()
+    n_components, noise_only = _without_noise_only(n_components, noise)
     counts = _check_options(
         n_components, criterion, tol, convergence, reg_covar, max_iter, n_jobs, init_params
     )
@@ -576,12 +637,16 @@ def select_model(
     X = check_data(named, X, reset=True)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
+    options.update(prior=prior, equal_proportions=bool(equal_proportions))
+    options.update(_noise_options(X, noise, Vinv))
+    nested_starts = nested_starts and not noise
     public = {**options, "init_params": init_params, "random_state": random_state}
     labels = check_labels(y, X.shape[0])
     if labels is not None:
         options, public = {**options, "labels": labels}, {**public, "semi_supervised": True}
-    n_support = X.shape[0] if weights is None else int(np.count_nonzero(weights))
-    starts = _starts(X, weights, counts, init_params, random_state, n_support)
+    starts, n_support = _shared_starts(
+        X, weights, counts, init_params, random_state, noise, noise_init
+    )
     starts = labelled_starts(starts, labels)
     data_variance = _largest_variance(X, weights)
     jobs = [
@@ -591,6 +656,8 @@ def select_model(
         for count in counts
         for code in codes
     ]
+    if noise_only:
+        jobs[:0] = [(_noise_only_row, (code, X, weights, options["Vinv"])) for code in codes]
     n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs))
     finished: dict[int, tuple[dict[str, Any], FitResult | None]] = {}
     tracker = _BestTracker(criterion, len(jobs), callback)
@@ -619,6 +686,50 @@ def select_model(
         )
     _warn_about_reseeds(selection)
     return selection
+
+
+def _noise_options(X: np.ndarray, noise: bool, Vinv: float | None) -> dict[str, Any]:
+    """The fits' noise settings: V⁻¹ computed once (1/hypervolume of X) unless given."""
+    if not noise:
+        return {}
+    check_number("Vinv", Vinv, minimum=0.0, allow_none=True)
+    return {"noise": True, "Vinv": 1.0 / hypervolume(X) if Vinv is None else Vinv}
+
+
+def _without_noise_only(n_components: Any, noise: bool) -> tuple[Any, bool]:
+    """The numbers of components to fit, and whether G = 0 (the noise alone) was asked for."""
+    if not noise or isinstance(n_components, (int, np.integer)):
+        return n_components, False
+    counts = list(n_components)
+    return [count for count in counts if count != 0] or counts, 0 in counts
+
+
+def _shared_starts(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    counts: list[int],
+    init_params: str,
+    random_state: Any,
+    noise: bool,
+    noise_init: Any,
+) -> tuple[dict[int, np.ndarray | None], int]:
+    """Every G's shared start and the rows it could use; with noise, computed on the rows
+    outside ``noise_init`` (:func:`gaussmix.noise.embed_start`)."""
+    mask = None
+    if noise:
+        mask = noise_mask(
+            check_noise_init(noise_init, X.shape[0]), X.shape[0], check_random_state(random_state)
+        )
+    kept = slice(None) if mask is None else ~mask
+    kept_weights = None if weights is None else weights[kept]
+    n_support = X[kept].shape[0] if weights is None else int(np.count_nonzero(kept_weights))
+    starts = _starts(X[kept], kept_weights, counts, init_params, random_state, n_support)
+    if noise:
+        starts = {
+            count: None if start is None else embed_start(start, mask)
+            for count, start in starts.items()
+        }
+    return starts, n_support
 
 
 def _check_options(
@@ -875,7 +986,9 @@ def _assemble(
     """
     order = sorted(finished)
     table = pandas.DataFrame([finished[index][0] for index in order], columns=list(_COLUMNS))
-    scores = table[criterion].to_numpy(dtype=float)
+    scores = table[criterion].to_numpy(dtype=float, copy=True)
+    # Only fitted mixtures can be chosen (not the noise-only rows of G = 0).
+    scores[[finished[index][1] is None for index in order]] = np.nan
     if not np.any(np.isfinite(scores)):
         return None
     best = int(np.nanargmin(scores))
@@ -893,7 +1006,8 @@ def _assemble(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        labels = evaluate_rows(X, result.parameters, "labels", ExecutorOptions())
+        log_noise = None if result.noise_density is None else math.log(result.noise_density)
+        labels = evaluate_rows(X, result.parameters, "labels", ExecutorOptions(), log_noise)
     return ModelSelection(
         best_estimator_=best_estimator,
         best_params_=best_params,

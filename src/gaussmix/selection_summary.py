@@ -15,6 +15,7 @@ import numpy as np
 
 from gaussmix.covariance import get_covariance_model
 from gaussmix.covariance.attributes import to_public
+from gaussmix.noise import label_counts
 
 if TYPE_CHECKING:
     from gaussmix.selection import ModelSelection
@@ -183,8 +184,9 @@ def _top_models(table: Any, criterion: str, top: int) -> list[str]:
 
 def _clustering(selection: ModelSelection) -> list[str]:
     n_components = int(selection.best_params_["n_components"])
-    sizes = np.bincount(np.asarray(selection.labels_), minlength=n_components)
+    sizes = label_counts(selection.labels_, n_components)
     header = ["component", *(str(component) for component in range(n_components))]
+    header += ["noise"] if len(sizes) > n_components else []
     return _grid(header, [["rows", *(str(int(size)) for size in sizes)]])
 
 

@@ -334,6 +334,11 @@ def _check_weights_and_means(
             f"n_components = {n_components}, n_features = {n_features}",
         )
     total = float(weights.sum(dtype=np.float64))
+    # With a noise component the Gaussians' weights and its proportion sum to one.
+    noise = header.get("attributes", {}).get("noise_proportion_", 0.0)
+    if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not 0 <= noise <= 1:
+        raise corrupt(path, f"has noise_proportion_ = {noise!r}, not a number in [0, 1]")
+    total += noise
     if np.any(weights < 0) or abs(total - 1.0) > _WEIGHT_SUM_TOLERANCE:
         raise corrupt(path, f"has weights that are not a probability vector (sum {weights.sum()})")
     return n_components, n_features

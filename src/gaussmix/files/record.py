@@ -60,6 +60,8 @@ FITTED_ATTRIBUTES: dict[str, str | tuple[type, ...]] = {
     "lower_bound_": (int, float),
     "lower_bounds_": (list,),
     "log_likelihood_": (int, float),
+    "Vinv_": (int, float),
+    "noise_proportion_": (int, float),
 }
 FITTED_ARRAYS = frozenset(name for name, kind in FITTED_ATTRIBUTES.items() if kind == ARRAY)
 FITTED_VALUES: dict[str, tuple[type, ...]] = {
