@@ -638,12 +638,8 @@ def select_model(
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
     options.update(prior=prior, equal_proportions=bool(equal_proportions))
-    options.update(_noise_options(X, noise, Vinv))
+    options, public, labels = _cell_options(X, options, noise, Vinv, y, init_params, random_state)
     nested_starts = nested_starts and not noise
-    public = {**options, "init_params": init_params, "random_state": random_state}
-    labels = check_labels(y, X.shape[0])
-    if labels is not None:
-        options, public = {**options, "labels": labels}, {**public, "semi_supervised": True}
     starts, n_support = _shared_starts(
         X, weights, counts, init_params, random_state, noise, noise_init
     )
@@ -686,6 +682,24 @@ def select_model(
         )
     _warn_about_reseeds(selection)
     return selection
+
+
+def _cell_options(
+    X: np.ndarray,
+    options: dict[str, Any],
+    noise: bool,
+    Vinv: float | None,
+    y: Any,
+    init_params: str,
+    random_state: Any,
+) -> tuple[dict[str, Any], dict[str, Any], np.ndarray | None]:
+    """Every fit's engine options, the best estimator's public parameters, the labels."""
+    options = {**options, **_noise_options(X, noise, Vinv)}
+    public = {**options, "init_params": init_params, "random_state": random_state}
+    labels = check_labels(y, X.shape[0])
+    if labels is not None:
+        options, public = {**options, "labels": labels}, {**public, "semi_supervised": True}
+    return options, public, labels
 
 
 def _noise_options(X: np.ndarray, noise: bool, Vinv: float | None) -> dict[str, Any]:
