@@ -34,6 +34,7 @@ from gaussmix.collapse import (
     describe_reseeds,
     empty_components,
 )
+from gaussmix.compiled_msteps import compiled_model
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
@@ -267,6 +268,8 @@ def fit_mixture(
     random_state = check_random_state(random_state)
     units = _Units.of(data, settings.reg_covar)
     executor = data.executor(units.X, settings.executor, settings.n_components)
+    # Small float64 data with compiled kernels: the iterative M-steps compiled too.
+    settings = dataclasses.replace(settings, model=compiled_model(settings.model, executor))
     best, discarded, interrupt = _run_starts(
         data, settings, units, executor, random_state, warm, _in_units(progress, units), announce
     )
