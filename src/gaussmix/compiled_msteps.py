@@ -106,7 +106,10 @@ def compiled_estimate(
     covariances : ndarray of shape (K, D, D)
         Dense covariances (undefined when ``status`` is nonzero).
     """
-    function = compiled_mstep(code)
+    if code not in _FUNCTIONS:
+        compiled_mstep(code)  # raises, naming the models
+    from gaussmix import _compiled_msteps
+
     n_k = np.ascontiguousarray(n_k, dtype=np.float64)
     scatter = np.ascontiguousarray(scatter, dtype=np.float64)
     has_previous = previous is not None
@@ -117,7 +120,14 @@ def compiled_estimate(
     )
     out = np.empty_like(scatter)
     status: Any = compiling.call(
-        function, n_k, scatter, float(reg_covar), previous, bool(has_previous), out
+        _compiled_msteps.iterative_mstep,
+        np.int64(COMPILED_MODELS.index(code)),
+        n_k,
+        scatter,
+        float(reg_covar),
+        previous,
+        bool(has_previous),
+        out,
     )
     return int(status), out
 

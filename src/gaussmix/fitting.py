@@ -383,7 +383,10 @@ def _run_start(
     else:
         # An executor that runs in the calling thread (the small-data path) has k-means
         # run on one OpenMP thread as well: its parallel regions are too short to pay.
-        threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
+        # Given responsibilities (select_model's cells) draw nothing: no hold (two
+        # threadpoolctl calls a fit).
+        draws = settings.given.responsibilities is None and not settings.given.complete
+        threads = one_openmp_thread if executor.n_threads == 1 and draws else nullcontext
         with threads():
             start = initial_parameters(
                 units.X, data.sample_weight, settings, random_state, units.exponent
