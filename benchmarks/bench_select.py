@@ -9,6 +9,9 @@ warm-up fit (imports and the compiled kernels loaded), and also as the wall time
 fresh Python process running the same call. Then the two BIC tables (14 models × G = 1..9)
 are compared cell by cell.
 
+``python benchmarks/bench_select.py --fresh-breakdown`` times a fresh Python process phase
+by phase (imports, numba and its cached kernels, the first and a second select_model).
+
 ``python benchmarks/bench_select.py --plan`` times select_model's fits one after the other,
 in two joblib threads and in two joblib worker processes, on Old Faithful (272 × 2) and on
 10,000 × 5 simulated data: the measurement behind select_model's default ``n_jobs``.
@@ -82,6 +85,37 @@ X = frame.select_dtypes("number").to_numpy(dtype=float)
 warnings.simplefilter("ignore")
 select_model(X, n_components=range(1, 10), covariance_types="all")
 print(time.perf_counter() - started)
+"""
+
+
+# A fresh process timed phase by phase: where the seconds of the "fresh" column go.
+FRESH_PHASES = r"""
+import json, sys, time, warnings
+marks = [("start", time.perf_counter())]
+def mark(label):
+    marks.append((label, time.perf_counter()))
+import numpy as np, pandas as pd
+mark("numpy and pandas")
+import sklearn.base, sklearn.cluster
+mark("scikit-learn (with SciPy)")
+from gaussmix import select_model
+import gaussmix.selection
+mark("gaussmix.selection")
+import numba
+from gaussmix import _compiled, _compiled_em, _compiled_hierarchical, _compiled_msteps
+mark("numba and the compiled modules")
+from gaussmix import precompile
+precompile.compile_kernels()
+mark("compiled kernels loaded from numba's cache")
+frame = pd.read_csv(sys.argv[1])
+X = frame.select_dtypes("number").to_numpy(dtype=float)
+warnings.simplefilter("ignore")
+select_model(X, n_components=range(1, 10), covariance_types="all")
+mark("first select_model")
+select_model(X, n_components=range(1, 10), covariance_types="all")
+mark("second select_model (as warm)")
+phases = [(label, at - before) for (_, before), (label, at) in zip(marks, marks[1:])]
+print(json.dumps(phases))
 """
 
 
@@ -373,6 +407,57 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
     return lines
 
 
+# ------------------------------------------------------------------- fresh process
+def fresh_breakdown(datasets: tuple[str, ...], repeats: int) -> None:
+    """Phases of a fresh Python process running select_model, median of ``repeats``."""
+    import json
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=120)
+    interpreter = time.perf_counter() - started
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    lines = [
+        "## Where a fresh process's seconds go",
+        "",
+        machine(),
+        "",
+        f"`python benchmarks/bench_select.py --fresh-breakdown`: one new Python process per "
+        f"data set and repeat ({repeats}), timed phase by phase (seconds, medians); the "
+        f"interpreter alone starts in {interpreter:.2f} s. The kernels are loaded "
+        "explicitly (`precompile.compile_kernels`, which also runs each once on a few rows) "
+        "so that the first select_model's time is its own.",
+        "",
+    ]
+    header = None
+    for name in datasets:
+        runs = []
+        for _ in range(repeats):
+            done = subprocess.run(
+                [sys.executable, "-c", FRESH_PHASES, str(DATA / f"{name}.csv")],
+                check=True,
+                timeout=900,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        labels = [label for label, _ in runs[0]]
+        if header is None:
+            header = labels
+            lines += [
+                "| data | " + " | ".join(labels) + " | fresh call (all but the second) |",
+                "|---|" + "---|" * (len(labels) + 1),
+            ]
+        medians = [statistics.median(run[i][1] for run in runs) for i in range(len(labels))]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{value:.2f}" for value in medians)
+            + f" | {sum(medians[:-1]) + interpreter:.2f} |"
+        )
+        print(lines[-1], flush=True)
+    write_section("fresh", [*lines, ""])
+
+
 # ----------------------------------------------------------------------- parallel plan
 def plan(repeats: int) -> None:
     import joblib
@@ -437,6 +522,9 @@ def plan(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--plan", action="store_true", help="time the parallel modes")
+    parser.add_argument(
+        "--fresh-breakdown", action="store_true", help="time a fresh process phase by phase"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs per data set and mode")
     parser.add_argument(
         "--no-fresh", action="store_true", help="skip the fresh-process runs of ours"
@@ -455,6 +543,9 @@ def main() -> None:
         plan(arguments.repeats)
         return
     datasets = tuple(name for name in arguments.datasets.split(",") if name)
+    if arguments.fresh_breakdown:
+        fresh_breakdown(datasets, arguments.repeats)
+        return
     comparison(datasets, arguments.repeats, fresh=not arguments.no_fresh, budget=arguments.budget)
 
 

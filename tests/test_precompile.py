@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -19,9 +21,28 @@ def kernels_not_compiled(monkeypatch):
     started = []
     monkeypatch.setenv(precompile.MODE_VARIABLE, "background")
     monkeypatch.setattr(precompile, "_state", {"compiled": False, "started": False})
+    monkeypatch.setattr(precompile, "_last_check", {"at": -math.inf})
     monkeypatch.setattr(compiling, "in_disk_cache", lambda dispatcher: False)
     monkeypatch.setattr(precompile, "_start_compiler", lambda: started.append(True))
     return started
+
+
+def test_while_compiling_the_cache_is_read_again_after_a_second(kernels_not_compiled, monkeypatch):
+    # Reading numba's index costs ~1 ms a kernel and every small fit asks: a miss is
+    # remembered for a second (of a clock set by the test, not waited for).
+    reads, clock = [], [100.0]
+    monkeypatch.setattr(compiling, "in_disk_cache", lambda dispatcher: reads.append(1) or False)
+    monkeypatch.setattr(precompile.time, "monotonic", lambda: clock[0])
+    assert precompile.ready() is False
+    first = len(reads)
+    assert first >= 1
+    clock[0] += 0.5
+    assert precompile.ready() is False
+    assert len(reads) == first
+    clock[0] += 0.6
+    monkeypatch.setattr(compiling, "in_disk_cache", lambda dispatcher: True)
+    assert precompile.ready() is True
+    assert kernels_not_compiled == [True]
 
 
 def test_a_fresh_install_starts_one_compiler_and_uses_the_numpy_kernels(kernels_not_compiled):

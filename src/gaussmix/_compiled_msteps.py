@@ -39,6 +39,7 @@ __all__ = [
     "HAND_OVER",
     "OK",
     "eve_mstep",
+    "iterative_mstep",
     "vee_mstep",
     "vei_mstep",
     "vev_mstep",
@@ -1388,3 +1389,26 @@ def vve_mstep(n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cov
     return _shared_orientation_mstep(
         np.int64(_ORIENTATION_VVE), n_k, W, reg_covar, previous, has_previous, out
     )
+
+
+@_jit
+def iterative_mstep(code, n_k, W, reg_covar, previous, has_previous, out):  # pragma: no cover
+    """The M-step of model ``code`` into ``out``; the status.
+
+    ``code`` is the model's position in ``gaussmix.compiled_msteps.COMPILED_MODELS``:
+    VEI 0, VEE 1, VEV 2, EVE 3, VVE 4.
+
+    One entry for calls from Python (compiled_msteps.CompiledIterativeModel): a fresh
+    process loads one cached library for the five models instead of five (each of those
+    costs about 0.1 s to load on the shared 2-core machine, ``benchmarks/bench_select.py``
+    fresh-process column).
+    """
+    if code == 0:
+        return vei_mstep(n_k, W, reg_covar, previous, has_previous, out)
+    if code == 1:
+        return vee_mstep(n_k, W, reg_covar, previous, has_previous, out)
+    if code == 2:
+        return vev_mstep(n_k, W, reg_covar, previous, has_previous, out)
+    if code == 3:
+        return eve_mstep(n_k, W, reg_covar, previous, has_previous, out)
+    return vve_mstep(n_k, W, reg_covar, previous, has_previous, out)

@@ -24,6 +24,7 @@ import numpy as np
 
 from gaussmix import compiling, fused
 from gaussmix.backends.numpy import SmallDataBackend
+from gaussmix.compiled_msteps import python_model
 from gaussmix.covariance.attributes import compact_from_dense
 from gaussmix.covariance.base import CovarianceModel, Form
 from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
@@ -141,6 +142,9 @@ def compiled_loop(
     """
     if callback is not None or not fused.available():
         return None
+    # The compiled twin of an iterative model (compiled_msteps.compiled_model) runs the
+    # same M-step as the Python model it wraps: the loop runs that model's code.
+    model = python_model(model)
     if type(backend) is not SmallDataBackend or not backend.use_fused:
         return None
     if backend.X.dtype != np.float64 or backend.X.ndim != 2:

@@ -35,6 +35,7 @@ from gaussmix.collapse import (
     describe_reseeds,
     empty_components,
 )
+from gaussmix.compiled_msteps import compiled_model
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import (
     covariances_from_precision_cholesky,
@@ -324,6 +325,8 @@ def fit_mixture(
         if noise_density is None:
             noise_density = float(np.ldexp(1.0 / hypervolume(executor.X), -power))
         executor = NoiseExecutor(executor, math.log(noise_density) + power * math.log(2.0))
+    # Small float64 data with compiled kernels: the iterative M-steps compiled too.
+    settings = dataclasses.replace(settings, model=compiled_model(settings.model, executor))
     rule = m_step_rule(executor, settings, units)
     best, discarded, interrupt = _run_starts(
         data,
@@ -489,7 +492,10 @@ def _run_start(
     else:
         # An executor that runs in the calling thread (the small-data path) has k-means
         # run on one OpenMP thread as well: its parallel regions are too short to pay.
-        threads = one_openmp_thread if executor.n_threads == 1 else nullcontext
+        # Given responsibilities (select_model's cells) draw nothing: no hold (two
+        # threadpoolctl calls a fit).
+        draws = settings.given.responsibilities is None and not settings.given.complete
+        threads = one_openmp_thread if executor.n_threads == 1 and draws else nullcontext
         with threads():
             start = initial_parameters(
                 units.start_X, data.sample_weight, settings, random_state, units.exponent, rule

@@ -16,6 +16,7 @@ it, so that no test depends on how fast a compilation ends); :func:`compile_kern
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -36,16 +37,22 @@ MODE_VARIABLE = "GAUSSMIX_COMPILE"
 
 _lock = threading.Lock()
 _state: dict[str, bool] = {"compiled": False, "started": False}
+# While the kernels are not in numba's cache, it is read again at most this often: reading
+# its index costs about 1 ms a kernel, and every small fit asks (select_model: ~160 fits
+# and as many predictions in a second), while a compiler process takes minutes.
+_RECHECK_SECONDS = 1.0
+_last_check = {"at": -math.inf}
 
 
 def _dispatchers() -> list[object]:
-    from gaussmix import _compiled, _compiled_em, _compiled_hierarchical
+    from gaussmix import _compiled, _compiled_em, _compiled_hierarchical, _compiled_msteps
 
     return [
         _compiled.whole_statistics,
         _compiled.posterior,
         _compiled_em.run_loop,
         _compiled_hierarchical.agglomerate,
+        _compiled_msteps.iterative_mstep,
     ]
 
 
@@ -53,13 +60,15 @@ def compile_kernels() -> None:
     """Compile (or load from numba's cache) every small-data kernel, here and now.
 
     Runs each kernel once on a few rows: the float32 and float64 E-steps and posteriors,
-    the compiled EM loop (whose one signature serves every covariance model) and the
-    hierarchical agglomeration. Without numba it does nothing.
+    the compiled EM loop (whose one signature serves every covariance model), the
+    hierarchical agglomeration and the iterative models' M-step entry. Without numba it
+    does nothing.
     """
     if not fused.available():
         return
     from gaussmix.backends.numpy import SmallDataBackend
     from gaussmix.compiled_em import compiled_loop
+    from gaussmix.compiled_msteps import compiled_estimate
     from gaussmix.covariance import get_covariance_model
     from gaussmix.hierarchical import build_tree
     from gaussmix.mstep import maximize
@@ -87,6 +96,8 @@ def compile_kernels() -> None:
         empty_threshold=-np.inf,
     )
     build_tree(rows, compiled=True)
+    # The iterative models' M-steps outside the loop (compiled_msteps.compiled_model).
+    compiled_estimate("VVE", statistics.n_k, statistics.scatter, 1e-6)
     with _lock:
         _state["compiled"] = True
 
@@ -152,19 +163,25 @@ def ready() -> bool:
     bool
         True when numba is installed and the kernels are compiled in this process or in
         numba's disk cache. Otherwise False, after starting their compilation in a
-        process of its own (once per process, none while another runs); with
+        process of its own (once per process, none while another runs); the cache is
+        then looked at again after a second at the earliest. With
         ``GAUSSMIX_COMPILE=wait`` they are compiled here first and True is returned.
     """
     if not fused.available():
         return False
     if _state["compiled"]:
         return True
+    waits = os.environ.get(MODE_VARIABLE, "background") == "wait"
+    now = time.monotonic()
+    if not waits and now - _last_check["at"] < _RECHECK_SECONDS:
+        return False  # not in the cache a moment ago; the compiler has been started
+    _last_check["at"] = now
     if all(compiling.in_disk_cache(dispatcher) for dispatcher in _dispatchers()):
         # Reading numba's index costs ~0.2 ms a kernel (it unpickles numba types), and
         # every small fit asks: once in the cache, the kernels stay there for this process.
         _state["compiled"] = True
         return True
-    if os.environ.get(MODE_VARIABLE, "background") == "wait":
+    if waits:
         # A compiler process started by an earlier program writes the same cache files:
         # let it finish (then this mostly loads what it wrote).
         while _compiler_running():
