@@ -125,16 +125,25 @@ def _add(parts):
     return total
 
 
-def no_op_seconds(client: Client, X, repeats: int = 20) -> float:
-    """Median seconds of a graph shaped like an E-step whose tasks do nothing."""
+def no_op_seconds(client: Client, X, scatter: bool, repeats: int = 20) -> float:
+    """Median seconds of a graph shaped like an E-step whose tasks do nothing.
+
+    The parameters (600 float64, what K = D = 8 prepares) are one graph node, as the
+    executor has them, or scattered to every worker first (``scatter=True``).
+    """
     blocks = list(X.to_delayed().ravel())
     times = []
     for _ in range(repeats):
         began = time.perf_counter()
-        shared = client.scatter(np.zeros(600), broadcast=True, hash=False)
+        if scatter:
+            shared = client.scatter(np.zeros(600), broadcast=True, hash=False)
+        else:
+            shared = dask.delayed(np.zeros(600), name=f"parameters-{uuid.uuid4().hex}")
         parts = [dask.delayed(_no_op, pure=True)(block, shared) for block in blocks]
         while len(parts) > 1:
-            parts = [dask.delayed(_add, pure=True)(parts[i : i + 8]) for i in range(0, len(parts), 8)]
+            parts = [
+                dask.delayed(_add, pure=True)(parts[i : i + 8]) for i in range(0, len(parts), 8)
+            ]
         dask.compute(parts[0])
         times.append(time.perf_counter() - began)
     return float(np.median(times))
@@ -170,8 +179,9 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
                     if persist:
                         X = dask_backend.check_dask_data(
                             GaussianMixture(start.n_components), read(path), reset=True
-                        ).persist()
-                        wait(X)
+                        )
+                        X, _ = dask_backend.persist_rows(X, None, client)
+                        wait(list(X.__dask_graph__().values()))
                         where = placement(client, X)
                         del X
                     line = (kind, source, dtype, persist, seconds, total, moved, where)
@@ -183,7 +193,11 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
         small_lazy = da.from_array(small, chunks=(1_000, args.features)).persist()
         wait(small_lazy)
         em_small, _ = seconds_per_iteration(small_lazy, start, 30, persist=True)
-        overhead = {"em_small": em_small, "no_op": no_op_seconds(client, small_lazy)}
+        overhead = {
+            "em_small": em_small,
+            "no_op": no_op_seconds(client, small_lazy, scatter=False),
+            "no_op_scatter": no_op_seconds(client, small_lazy, scatter=True),
+        }
     overhead["em_small_numpy"] = seconds_per_iteration(small, start, 30)[0]
     return lines, overhead
 
@@ -213,13 +227,19 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}")
     workdir = tempfile.mkdtemp(prefix=f"gaussmix-bench-dask-{uuid.uuid4().hex[:6]}-")
     try:
+        print(
+            "| path | source | dtype | persist | s / iteration | rows / s | vs in memory | "
+            "fit s | MB moved between workers | chunks per worker |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
         sources = {}
         in_memory = {}
         start = None
         for dtype in args.dtypes.split(","):
             began = time.perf_counter()
             sources[dtype] = write_sources(workdir, args, dtype)
-            print(f"wrote {args.rows:,} x {args.features} {dtype} in {time.perf_counter() - began:.1f} s")
+            seconds = time.perf_counter() - began
+            print(f"(wrote {args.rows:,} x {args.features} {dtype} in {seconds:.1f} s)")
             X_memory = da.from_zarr(sources[dtype][0]).compute(scheduler="threads")
             if start is None:
                 # One start for every path: a short fit on a subsample.
@@ -236,22 +256,20 @@ def main() -> None:
                 flush=True,
             )
             del X_memory
-        print(
-            "| path | source | dtype | persist | s / iteration | rows / s | vs in memory | "
-            "fit s | MB moved between workers | chunks per worker |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|---|")
         overheads = {}
         for kind in args.clusters.split(","):
             _, overheads[kind] = cluster_rows(args, kind, sources, start, in_memory)
         n_chunks = -(-args.rows // CHUNK_ROWS)
         print(f"\nOverhead of one iteration, {n_chunks} chunks of 1,000 float64 rows:\n")
-        print("| cluster | EM s / iteration | NumPy s / iteration | no-op graph s |")
-        print("|---|---|---|---|")
+        print(
+            "| cluster | EM s / iteration | NumPy s / iteration | no-op graph s "
+            "| no-op graph, parameters scattered s |"
+        )
+        print("|---|---|---|---|---|")
         for kind, values in overheads.items():
             print(
                 f"| 2 {kind} | {values['em_small']:.4f} | {values['em_small_numpy']:.4f} | "
-                f"{values['no_op']:.4f} |"
+                f"{values['no_op']:.4f} | {values['no_op_scatter']:.4f} |"
             )
         print(f"\nload average at end: {os.getloadavg()}")
     finally:
