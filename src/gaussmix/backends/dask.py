@@ -591,6 +591,14 @@ def _held(block: np.ndarray) -> np.ndarray:
     return block
 
 
+def _in_cluster_memory(array: Any) -> bool:
+    """Whether every chunk of ``array`` is already held by the cluster (a persisted array)."""
+    from distributed import Future
+
+    graph = dict(array.__dask_graph__())
+    return bool(graph) and all(isinstance(value, Future) for value in graph.values())
+
+
 def persist_rows(X: Any, sample_weight: Any | None, client: Any | None) -> tuple[Any, Any]:
     """X and its weights kept in memory, chunk ``i`` of both on the same worker, evenly.
 
@@ -618,6 +626,8 @@ def persist_rows(X: Any, sample_weight: Any | None, client: Any | None) -> tuple
     """
     dask = require_dask()
     arrays = [X] if sample_weight is None else [X, sample_weight]
+    if client is not None and all(_in_cluster_memory(array) for array in arrays):
+        return X, sample_weight  # persisted by the caller: where the caller put them
     if client is None:
         persisted = dask.persist(*arrays)
         return persisted[0], (persisted[1] if len(persisted) > 1 else None)
