@@ -167,6 +167,8 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
         Client(cluster) as client,
     ):
         for dtype, (zarr_path, parquet_path) in sources.items():
+            # Measured again beside each group: on a shared machine the load drifts.
+            in_memory[dtype] = in_memory_seconds(zarr_path, start, args)
             for source, read in (("Zarr", da.from_zarr), ("Parquet", from_parquet)):
                 path = zarr_path if source == "Zarr" else parquet_path
                 for persist in (False, True):
@@ -189,7 +191,9 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
                     print(format_line(line, args.rows, in_memory), flush=True)
         # The overhead of one iteration, on small data cut into as many chunks as the big.
         n_chunks = -(-args.rows // CHUNK_ROWS)
-        small = np.random.default_rng(1).standard_normal((n_chunks * 1_000, args.features))
+        # Rows of the benchmark's own mixture, so that the start fits them (no re-seeding).
+        small = da.from_zarr(sources["float64"][0] if "float64" in sources else zarr_path)
+        small = small[: n_chunks * 1_000].compute().astype(np.float64)
         small_lazy = da.from_array(small, chunks=(1_000, args.features)).persist()
         wait(small_lazy)
         em_small, _ = seconds_per_iteration(small_lazy, start, 30, persist=True)
@@ -200,6 +204,18 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
         }
     overhead["em_small_numpy"] = seconds_per_iteration(small, start, 30)[0]
     return lines, overhead
+
+
+def in_memory_seconds(zarr_path: str, start, args) -> float:
+    """Seconds per iteration in memory (NumPy, fused, every core), printed as a table line."""
+    X_memory = da.from_zarr(zarr_path).compute(scheduler="threads")
+    seconds, _ = seconds_per_iteration(X_memory, start, args.iterations)
+    print(
+        f"| in memory, NumPy fused, {os.cpu_count()} threads | - | {X_memory.dtype} | - | "
+        f"{seconds:.3f} | {args.rows / seconds / 1e6:.2f} M | 1 |",
+        flush=True,
+    )
+    return seconds
 
 
 def format_line(line, n_rows: int, in_memory: dict) -> str:
@@ -240,22 +256,16 @@ def main() -> None:
             sources[dtype] = write_sources(workdir, args, dtype)
             seconds = time.perf_counter() - began
             print(f"(wrote {args.rows:,} x {args.features} {dtype} in {seconds:.1f} s)")
-            X_memory = da.from_zarr(sources[dtype][0]).compute(scheduler="threads")
             if start is None:
                 # One start for every path: a short fit on a subsample.
+                X_memory = da.from_zarr(sources[dtype][0]).compute(scheduler="threads")
                 start = GaussianMixture(
                     args.components, covariance_type="full", max_iter=5, random_state=0
                 )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     start.fit(X_memory[:: max(1, args.rows // 50_000)].astype(np.float64))
-            in_memory[dtype], _ = seconds_per_iteration(X_memory, start, args.iterations)
-            print(
-                f"| in memory, NumPy fused, {os.cpu_count()} threads | - | {dtype} | - | "
-                f"{in_memory[dtype]:.3f} | {args.rows / in_memory[dtype] / 1e6:.2f} M | 1 |",
-                flush=True,
-            )
-            del X_memory
+                del X_memory
         overheads = {}
         for kind in args.clusters.split(","):
             _, overheads[kind] = cluster_rows(args, kind, sources, start, in_memory)
