@@ -1,60 +1,86 @@
-"""Rows per second per EM iteration: Zarr data on a 2-worker Dask LocalCluster vs in-memory NumPy.
+"""Rows per second per EM iteration: Dask LocalClusters from Zarr and Parquet vs in-memory NumPy.
 
-Run from the repository root (needs ``pip install -e '.[dask]'``)::
+Run from the repository root (needs ``pip install -e '.[dask,fast]'`` and pyarrow)::
 
-    python benchmarks/bench_dask.py                      # N = 20,000,000, D = 8, K = 8, full
-    python benchmarks/bench_dask.py --rows 2000000       # a smaller run
+    python benchmarks/bench_dask.py                       # N = 4,000,000, D = 8, K = 8, full
+    python benchmarks/bench_dask.py --rows 20000000       # the 20M run (about 2.6 GB on disk)
 
-Both paths start from the same parameters and run a fixed number of iterations
-(``tol=0``), timed per iteration by the estimator's progress callback. The Dask
-fit re-reads the Zarr file at every iteration (``persist=False``, the out-of-core mode)
-and, as a second line, keeps it in the workers' memory (``persist=True``). The overhead
-of Dask per iteration is measured on small data, where the arithmetic is negligible.
+One run measures, from the same start and for a fixed number of iterations (``tol=0``,
+timed per iteration by the estimator's progress callback, median after the first):
+
+- in memory (NumPy, the fused kernels on every core), float32 and float64;
+- a LocalCluster of 2 worker processes × 1 thread, and of 2 worker threads in this process,
+  each reading the same rows from Zarr and from Parquet, ``persist`` off and on, float32 and
+  float64: rows per second and the ratio to in memory;
+- for persisted data, how the chunks lie on the workers and the bytes moved between
+  workers during the fit (0 when no task re-schedules the data);
+- the Dask overhead of one iteration: EM on small data cut into as many chunks as the big
+  data, against a no-op graph of the same shape (scattered parameters, one task per chunk,
+  the fan-in-8 sum), both on the cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import platform
 import shutil
 import tempfile
 import time
+import uuid
 import warnings
 
 import dask
 import dask.array as da
+import dask.dataframe as dd
 import numpy as np
+import pandas as pd
 import zarr
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, wait
 from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
+from gaussmix.backends import dask as dask_backend
 from gaussmix.em import IterationInfo
 
 CHUNK_ROWS = 500_000
 
 
-def write_zarr(path: str, n_rows: int, n_features: int, n_components: int, seed: int) -> None:
-    """Write a float32 mixture of well-separated Gaussians to Zarr, one chunk at a time."""
+def make_rows(n_rows: int, n_features: int, n_components: int, seed: int):
+    """Blocks of a mixture of well-separated Gaussians, float64, CHUNK_ROWS at a time."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=5.0, size=(n_components, n_features))
-    store = zarr.open_array(
-        path, mode="w", shape=(n_rows, n_features), chunks=(CHUNK_ROWS, n_features), dtype="f4"
-    )
     for start in range(0, n_rows, CHUNK_ROWS):
         rows = min(CHUNK_ROWS, n_rows - start)
         labels = rng.integers(0, n_components, size=rows)
-        block = centres[labels] + rng.standard_normal((rows, n_features))
-        store[start : start + rows] = block.astype(np.float32)
+        yield start, centres[labels] + rng.standard_normal((rows, n_features))
 
 
-def seconds_per_iteration(X, start: GaussianMixture, iterations: int, **options) -> float:
-    """Median wall time of one EM iteration (the first, which may warm caches, is dropped)."""
+def write_sources(workdir: str, args: argparse.Namespace, dtype: str) -> tuple[str, str]:
+    """The same rows as one Zarr array and as a directory of Parquet files (one per chunk)."""
+    zarr_path = os.path.join(workdir, f"rows-{dtype}.zarr")
+    parquet_path = os.path.join(workdir, f"rows-{dtype}.parquet")
+    os.makedirs(parquet_path)
+    shape = (args.rows, args.features)
+    store = zarr.open_array(
+        zarr_path, mode="w", shape=shape, chunks=(CHUNK_ROWS, args.features), dtype=dtype
+    )
+    columns = [f"x{j}" for j in range(args.features)]
+    for start, block in make_rows(args.rows, args.features, args.components, seed=0):
+        block = block.astype(dtype)
+        store[start : start + block.shape[0]] = block
+        frame = pd.DataFrame(block, columns=columns)
+        frame.to_parquet(os.path.join(parquet_path, f"part-{start // CHUNK_ROWS:05d}.parquet"))
+    return zarr_path, parquet_path
+
+
+def seconds_per_iteration(X, start: GaussianMixture, iterations: int, **options) -> tuple:
+    """(median seconds of one EM iteration after the first, seconds of the whole fit)."""
     stamps: list[float] = []
 
     def record(info: IterationInfo) -> None:
-        stamps.append(info.elapsed)
+        stamps.append(time.perf_counter())
 
     model = GaussianMixture(
         start.n_components,
@@ -67,90 +93,194 @@ def seconds_per_iteration(X, start: GaussianMixture, iterations: int, **options)
         callback=record,
         **options,
     )
+    began = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)
-    return float(np.median(np.diff(stamps)))
+    return float(np.median(np.diff(stamps)[1:])), time.perf_counter() - began
+
+
+def moved_bytes(client: Client) -> int:
+    """Bytes the workers have sent to each other so far."""
+    sent = client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+    return int(sum(sent.values()))
+
+
+def placement(client: Client, X) -> str:
+    """How many chunks of a persisted X each worker holds, e.g. '4/4'."""
+    held = collections.Counter(
+        worker for workers in client.who_has(X).values() for worker in workers
+    )
+    return "/".join(str(held[worker]) for worker in sorted(client.scheduler_info()["workers"]))
+
+
+def _no_op(block, parameters):
+    return np.zeros(8 * (1 + 8 + 64) + 2)
+
+
+def _add(parts):
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def no_op_seconds(client: Client, X, scatter: bool, repeats: int = 20) -> float:
+    """Median seconds of a graph shaped like an E-step whose tasks do nothing.
+
+    The parameters (600 float64, what K = D = 8 prepares) are one graph node, as the
+    executor has them, or scattered to every worker first (``scatter=True``).
+    """
+    blocks = list(X.to_delayed().ravel())
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        if scatter:
+            shared = client.scatter(np.zeros(600), broadcast=True, hash=False)
+        else:
+            shared = dask.delayed(np.zeros(600), name=f"parameters-{uuid.uuid4().hex}")
+        parts = [dask.delayed(_no_op, pure=True)(block, shared) for block in blocks]
+        while len(parts) > 1:
+            parts = [
+                dask.delayed(_add, pure=True)(parts[i : i + 8]) for i in range(0, len(parts), 8)
+            ]
+        dask.compute(parts[0])
+        times.append(time.perf_counter() - began)
+    return float(np.median(times))
+
+
+def from_parquet(path: str):
+    return dd.read_parquet(path)
+
+
+def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tuple[list, dict]:
+    """Every Dask line of one cluster kind, and its overhead measurements."""
+    lines = []
+    processes = kind == "processes"
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        for dtype, (zarr_path, parquet_path) in sources.items():
+            # Measured again beside each group: on a shared machine the load drifts.
+            in_memory[dtype] = in_memory_seconds(zarr_path, start, args)
+            for source, read in (("Zarr", da.from_zarr), ("Parquet", from_parquet)):
+                path = zarr_path if source == "Zarr" else parquet_path
+                for persist in (False, True):
+                    before = moved_bytes(client)
+                    seconds, total = seconds_per_iteration(
+                        read(path), start, args.iterations, persist=persist
+                    )
+                    moved = moved_bytes(client) - before
+                    where = "-"
+                    if persist:
+                        X = dask_backend.check_dask_data(
+                            GaussianMixture(start.n_components), read(path), reset=True
+                        )
+                        X, _ = dask_backend.persist_rows(X, None, client)
+                        wait(list(X.__dask_graph__().values()))
+                        where = placement(client, X)
+                        del X
+                    line = (kind, source, dtype, persist, seconds, total, moved, where)
+                    lines.append(line)
+                    print(format_line(line, args.rows, in_memory), flush=True)
+        # The overhead of one iteration, on small data cut into as many chunks as the big.
+        n_chunks = -(-args.rows // CHUNK_ROWS)
+        # Rows of the benchmark's own mixture, so that the start fits them (no re-seeding).
+        small = da.from_zarr(sources["float64"][0] if "float64" in sources else zarr_path)
+        small = small[: n_chunks * 1_000].compute().astype(np.float64)
+        small_lazy = da.from_array(small, chunks=(1_000, args.features)).persist()
+        wait(small_lazy)
+        em_small, _ = seconds_per_iteration(small_lazy, start, 30, persist=True)
+        overhead = {
+            "em_small": em_small,
+            "no_op": no_op_seconds(client, small_lazy, scatter=False),
+            "no_op_scatter": no_op_seconds(client, small_lazy, scatter=True),
+        }
+    overhead["em_small_numpy"] = seconds_per_iteration(small, start, 30)[0]
+    return lines, overhead
+
+
+def in_memory_seconds(zarr_path: str, start, args) -> float:
+    """Seconds per iteration in memory (NumPy, fused, every core), printed as a table line."""
+    X_memory = da.from_zarr(zarr_path).compute(scheduler="threads")
+    seconds, _ = seconds_per_iteration(X_memory, start, args.iterations)
+    print(
+        f"| in memory, NumPy fused, {os.cpu_count()} threads | - | {X_memory.dtype} | - | "
+        f"{seconds:.3f} | {args.rows / seconds / 1e6:.2f} M | 1 |",
+        flush=True,
+    )
+    return seconds
+
+
+def format_line(line, n_rows: int, in_memory: dict) -> str:
+    kind, source, dtype, persist, seconds, total, moved, where = line
+    ratio = in_memory[dtype] / seconds
+    return (
+        f"| LocalCluster, 2 {kind} | {source} | {dtype} | {persist} | {seconds:.3f} | "
+        f"{n_rows / seconds / 1e6:.2f} M | {ratio:.2f} | {total:.1f} | {moved / 1e6:.1f} | "
+        f"{where} |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--components", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--small-rows", type=int, default=10_000)
-    parser.add_argument("--skip-persisted", action="store_true")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--clusters", default="processes,threads")
     args = parser.parse_args()
 
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.processor() or '?'}")
     print(f"load average at start: {os.getloadavg()}")
-    workdir = tempfile.mkdtemp(prefix="gaussmix-bench-dask-")
-    path = os.path.join(workdir, "rows.zarr")
+    workdir = tempfile.mkdtemp(prefix=f"gaussmix-bench-dask-{uuid.uuid4().hex[:6]}-")
     try:
-        started = time.perf_counter()
-        write_zarr(path, args.rows, args.features, args.components, seed=0)
         print(
-            f"wrote {args.rows:,} x {args.features} float32 to Zarr in "
-            f"{time.perf_counter() - started:.1f} s"
+            "| path | source | dtype | persist | s / iteration | rows / s | vs in memory | "
+            "fit s | MB moved between workers | chunks per worker |"
         )
-        X_lazy = da.from_zarr(path)
-        X_memory = X_lazy.compute(scheduler="threads")
-        # One start for every path: a short fit on a subsample.
-        start = GaussianMixture(args.components, covariance_type="full", max_iter=5, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start.fit(X_memory[:: max(1, args.rows // 50_000)])
-
-        # Small data first, while no client is active, for the local schedulers.
-        small = X_memory[: args.small_rows].astype(np.float64)
-        small_numpy = seconds_per_iteration(small, start, 30)
-        small_threads = seconds_per_iteration(
-            da.from_array(small, chunks=small.shape), start, 30, persist=True
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        sources = {}
+        in_memory = {}
+        start = None
+        for dtype in args.dtypes.split(","):
+            began = time.perf_counter()
+            sources[dtype] = write_sources(workdir, args, dtype)
+            seconds = time.perf_counter() - began
+            print(f"(wrote {args.rows:,} x {args.features} {dtype} in {seconds:.1f} s)")
+            if start is None:
+                # One start for every path: a short fit on a subsample.
+                X_memory = da.from_zarr(sources[dtype][0]).compute(scheduler="threads")
+                start = GaussianMixture(
+                    args.components, covariance_type="full", max_iter=5, random_state=0
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    start.fit(X_memory[:: max(1, args.rows // 50_000)].astype(np.float64))
+                del X_memory
+        overheads = {}
+        for kind in args.clusters.split(","):
+            _, overheads[kind] = cluster_rows(args, kind, sources, start, in_memory)
+        n_chunks = -(-args.rows // CHUNK_ROWS)
+        print(f"\nOverhead of one iteration, {n_chunks} chunks of 1,000 float64 rows:\n")
+        print(
+            "| cluster | EM s / iteration | NumPy s / iteration | no-op graph s "
+            "| no-op graph, parameters scattered s |"
         )
-        with dask.config.set(scheduler="synchronous"):
-            small_sync = seconds_per_iteration(
-                da.from_array(small, chunks=small.shape), start, 30, persist=True
+        print("|---|---|---|---|---|")
+        for kind, values in overheads.items():
+            print(
+                f"| 2 {kind} | {values['em_small']:.4f} | {values['em_small_numpy']:.4f} | "
+                f"{values['no_op']:.4f} | {values['no_op_scatter']:.4f} |"
             )
-
-        rows: list[tuple[str, float]] = []
-        numpy_seconds = seconds_per_iteration(X_memory, start, args.iterations)
-        rows.append(("numpy, in memory, 1 process", numpy_seconds))
-        print(f"{rows[-1][0]}: {numpy_seconds:.2f} s / iteration", flush=True)
-        with (
-            LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, dashboard_address=None
-            ) as cluster,
-            Client(cluster),
-        ):
-            dask_seconds = seconds_per_iteration(X_lazy, start, args.iterations, persist=False)
-            name = f"dask, Zarr re-read each iteration, {args.workers} workers"
-            rows.append((name, dask_seconds))
-            print(f"{name}: {dask_seconds:.2f} s / iteration", flush=True)
-            if not args.skip_persisted:
-                persisted = seconds_per_iteration(X_lazy, start, args.iterations, persist=True)
-                rows.append((f"dask, persisted in {args.workers} workers", persisted))
-
-            small_cluster = seconds_per_iteration(
-                da.from_array(small, chunks=small.shape), start, 30, persist=True
-            )
-
-        print(f"\nN = {args.rows:,}, D = {args.features}, K = {args.components}, float32, full\n")
-        print("| path | seconds / iteration | rows / second |")
-        print("|---|---|---|")
-        for name, seconds in rows:
-            print(f"| {name} | {seconds:.2f} | {args.rows / seconds:,.0f} |")
-        print(f"\nDask overhead per iteration on {args.small_rows:,} rows (1 chunk):\n")
-        print("| scheduler | seconds / iteration | overhead vs numpy |")
-        print("|---|---|---|")
-        print(f"| numpy (no Dask) | {small_numpy:.4f} | - |")
-        for name, seconds in (
-            (f"distributed LocalCluster, {args.workers} workers", small_cluster),
-            ("threads (default)", small_threads),
-            ("synchronous", small_sync),
-        ):
-            print(f"| {name} | {seconds:.4f} | {seconds - small_numpy:+.4f} |")
         print(f"\nload average at end: {os.getloadavg()}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -23,8 +23,8 @@ import numpy as np
 
 from gaussmix import precompile
 from gaussmix.backends.dask import (
-    DaskBackend,
     check_dask_data,
+    dask_backend,
     dask_weighted_mean,
     is_dask_collection,
     prepare_dask_fit,
@@ -195,10 +195,9 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
         from gaussmix.backends.torch import TorchBackend
 
         return TorchBackend(X, sample_weight, options.chunk_size, options.device, n_components)
-    lazy = is_dask_collection(X)
+    if is_dask_collection(X):
+        return dask_backend(X, sample_weight, options.chunk_size, n_components)
     chunk_size = _chunk_size(X, options, n_components)
-    if lazy:
-        return DaskBackend(X, sample_weight, chunk_size)
     use_fused = None
     if X.shape[0] <= rows_per_task(chunk_size, True) and not precompile.ready():
         # Small data while the kernels compile in the background: the array kernels give
@@ -212,7 +211,8 @@ def _chunk_size(X: Any, options: ExecutorOptions, n_components: int) -> int:
         n_components,
         X.shape[1],
         np.dtype(X.dtype).itemsize,
-        # Dask workers run the array kernels (see backends/dask.py).
+        # Dask reaches here only with missing values, whose tasks run the array kernels
+        # (missing_dask.py).
         fused_kernels=False if is_dask_collection(X) else None,
     )
 

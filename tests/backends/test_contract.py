@@ -116,14 +116,12 @@ def executors(X: np.ndarray, weights: np.ndarray) -> list[tuple[str, Executor]]:
         from gaussmix.backends.dask import DaskBackend
 
         chunks = ((70, 70, 63), (N_FEATURES,))
-        made.append(
-            (
-                "dask",
-                DaskBackend(
-                    da.from_array(X, chunks=chunks), da.from_array(weights, (chunks[0],)), 19
-                ),
+        lazy_X, lazy_weights = da.from_array(X, chunks=chunks), da.from_array(weights, (chunks[0],))
+        made.append(("dask", DaskBackend(lazy_X, lazy_weights, 19)))
+        if fused.available():
+            made.append(
+                ("dask, compiled", DaskBackend(lazy_X, lazy_weights, 19, use_fused=True))
             )
-        )
     except ImportError:
         pass
     return made

@@ -465,3 +465,150 @@ def test_fit_predict_and_icl_on_dask_input(data, numpy_fits):
     np.testing.assert_array_equal(labels.compute(), model.predict(data))
     assert model.icl(X) == pytest.approx(model.icl(data), rel=1e-12)
     assert model.icl(X) > model.bic(X)
+
+
+# ------------------------------------------------ the compiled kernels on the workers
+fused = pytest.importorskip("gaussmix.fused")
+needs_numba = pytest.mark.skipif(not fused.available(), reason="the compiled kernels need numba")
+
+
+def count_fused_calls(monkeypatch) -> list[int]:
+    """The rows of each compiled block call made by Dask tasks (this process's worker threads).
+
+    The loads of the kernels before a fit (two rows of one feature) are left out.
+    """
+    calls: list[int] = []
+    original = fused.block_moments
+
+    def counting(X, *arguments, **options):
+        if X.shape != (2, 1):
+            calls.append(X.shape[0])
+        return original(X, *arguments, **options)
+
+    monkeypatch.setattr(fused, "block_moments", counting)
+    return calls
+
+
+@needs_numba
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fused_workers_with_weights_give_numpy_parameters(
+    data, threaded_cluster, covariance_type, monkeypatch
+):
+    weights = np.random.default_rng(5).uniform(0.0, 3.0, size=data.shape[0])
+    reference = estimator(covariance_type).fit(data, sample_weight=weights)
+    X = chunked(data, "seven uneven chunks")
+    calls = count_fused_calls(monkeypatch)
+    with threaded_cluster.as_current():
+        fitted = estimator(covariance_type).fit(X, sample_weight=da.from_array(weights, chunks=90))
+    assert reference.n_iter_ >= 4
+    assert_same_fit(fitted, reference)
+    # One compiled call per Dask chunk and E-step: the fit's iterations plus the final one.
+    assert sorted(calls) == sorted(UNEVEN_CHUNKS * (fitted.n_iter_ + 1))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "spherical"])
+def test_without_numba_the_workers_run_the_array_kernels(
+    data, threaded_cluster, covariance_type, monkeypatch
+):
+    weights = np.random.default_rng(4).integers(0, 3, size=data.shape[0]).astype(float)
+    reference = estimator(covariance_type).fit(data, sample_weight=weights)
+    monkeypatch.setattr(fused, "load_block_kernels", lambda dtype: False)
+    calls = count_fused_calls(monkeypatch)
+    X = chunked(data, "seven uneven chunks")
+    with threaded_cluster.as_current():
+        executor = dask_backend.dask_backend(X, None, None, 3)
+        fitted = estimator(covariance_type).fit(X, sample_weight=weights)
+        probabilities = fitted.predict_proba(X).compute()
+    assert not executor.use_fused
+    assert calls == []
+    assert_same_fit(fitted, reference)
+    np.testing.assert_allclose(probabilities, reference.predict_proba(data), rtol=1e-10)
+
+
+@needs_numba
+def test_predictions_on_the_workers_are_lazy_and_equal_numpy(data, threaded_cluster):
+    reference = estimator("full").fit(data)
+    X = chunked(data, "seven uneven chunks")
+    with threaded_cluster.as_current():
+        assert dask_backend.dask_backend(X, None, None, 3).use_fused
+        lazy = (reference.predict(X), reference.predict_proba(X), reference.score_samples(X))
+        assert all(isinstance(result, da.Array) for result in lazy)
+        labels, probabilities, log_density = dask.compute(*lazy)
+    np.testing.assert_array_equal(labels, reference.predict(data))
+    np.testing.assert_allclose(probabilities, reference.predict_proba(data), rtol=1e-10)
+    np.testing.assert_allclose(log_density, reference.score_samples(data), rtol=1e-12)
+
+
+class GraphCounter(distributed.diagnostics.plugin.SchedulerPlugin):
+    """Counts the graphs the scheduler receives (computations and persists alike)."""
+
+    def __init__(self) -> None:
+        self.graphs = 0
+
+    def update_graph(self, scheduler, **kwargs) -> None:
+        self.graphs += 1
+
+
+def test_one_graph_per_iteration_on_a_cluster(data, threaded_cluster):
+    counter = GraphCounter()
+    scheduler = threaded_cluster.cluster.scheduler
+    scheduler.add_plugin(counter, name="gaussmix-graph-counter")
+    graphs_at: list[int] = []
+
+    def record(info: IterationInfo) -> None:
+        graphs_at.append(counter.graphs)
+
+    try:
+        with threaded_cluster.as_current():
+            fitted = estimator("full", callback=record, persist=True).fit(
+                chunked(data, "seven uneven chunks")
+            )
+    finally:
+        scheduler.remove_plugin(name="gaussmix-graph-counter")
+    assert fitted.n_iter_ >= 4
+    # Each iteration is one graph, the E-step (the persisted data are not sent again) ...
+    assert np.diff(graphs_at).tolist() == [1] * (fitted.n_iter_ - 1)
+    # ... and before the first iteration came the persist, the initial sample, the first
+    # E-step; after the last, the final E-step.
+    assert graphs_at[0] == 3
+    assert counter.graphs == fitted.n_iter_ + 3
+
+
+def test_persisted_chunks_are_spread_evenly_over_the_workers(data, threaded_cluster):
+    X = chunked(data, "seven uneven chunks")
+    weights = da.from_array(np.arange(data.shape[0], dtype=float), chunks=(X.chunks[0],))
+    held, held_weights = dask_backend.persist_rows(X, weights, threaded_cluster)
+    with threaded_cluster.as_current():
+        for array in (held, held_weights):
+            distributed.wait(list(array.__dask_graph__().values()), timeout=60)
+    workers = sorted(threaded_cluster.scheduler_info()["workers"])
+
+    def holders(array) -> list[str]:
+        where = threaded_cluster.who_has(array)
+        return [where[key][0] for key in dask.core.flatten(array.__dask_keys__())]
+
+    # Contiguous runs of 4 and 3 chunks; every weight chunk beside its rows.
+    assert holders(held) == [workers[0]] * 4 + [workers[1]] * 3
+    assert holders(held_weights) == holders(held)
+    assert held.chunks == X.chunks and held_weights.chunks == weights.chunks
+    with threaded_cluster.as_current():
+        rows, row_weights = dask.compute(held, held_weights)
+    np.testing.assert_array_equal(rows, data)
+    np.testing.assert_array_equal(row_weights, np.arange(data.shape[0]))
+
+
+def test_lean_workers_keep_the_array_kernels(process_cluster):
+    # 400 MB workers: numba's kernels would take a quarter of them, so none is loaded.
+    # (numba itself may be imported there: the workers import this module to run its
+    # functions, and it asks whether numba is installed.)
+    with process_cluster.as_current():
+        assert not dask_backend.fused_on_workers(np.float64)
+    loaded = process_cluster.run(lambda: "gaussmix._compiled" in sys.modules)
+    assert loaded == dict.fromkeys(loaded, False) and len(loaded) == 2
+
+
+@needs_numba
+def test_workers_load_the_compiled_kernels_before_the_first_e_step(threaded_cluster):
+    with threaded_cluster.as_current():
+        assert dask_backend.fused_on_workers(np.float32)
+        assert dask_backend.fused_on_workers(np.float64)

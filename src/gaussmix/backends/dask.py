@@ -12,6 +12,7 @@ collection without it raises an :class:`ImportError` that names the extra to ins
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 import sys
@@ -22,8 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gaussmix.backends.base import Executor
-from gaussmix.backends.numpy import NumpyBackend
+from gaussmix import fused
+from gaussmix.backends.base import Executor, PosteriorFunction
+from gaussmix.backends.numpy import NumpyBackend, default_chunk_size, posterior_rows
+from gaussmix.blas_threads import one_blas_thread
 from gaussmix.covariance.forms import SecondMoment
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError, NonNumericDataError
 from gaussmix.kernels import ChunkMoments, PreparedParameters
@@ -40,6 +43,7 @@ from gaussmix.validation import (
 )
 
 __all__ = [
+    "FUSED_MIN_WORKER_MEMORY",
     "INIT_SAMPLE_BYTES",
     "INIT_SAMPLE_SIZE",
     "DaskBackend",
@@ -47,8 +51,11 @@ __all__ = [
     "PersistPolicy",
     "check_dask_data",
     "check_persist",
+    "dask_backend",
     "dask_weighted_mean",
+    "fused_on_workers",
     "is_dask_collection",
+    "persist_rows",
     "prepare_dask_fit",
     "require_dask",
     "should_persist",
@@ -68,6 +75,12 @@ INIT_SAMPLE_BYTES = 32 * 2**20
 #: Under ``persist="auto"``, X is kept in memory when it takes at most this fraction
 #: of the memory available to the workers (or, without a cluster, to this machine).
 PERSIST_MEMORY_FRACTION = 0.5
+
+#: Workers with a smaller ``memory_limit`` keep the array kernels: numba, LLVM and the
+#: compiled kernels of both dtypes add about 108 MiB to a worker process (200 → 308 MiB,
+#: ``distributed`` 2026.8, numba 0.68), which a lean out-of-core worker cannot spare (at a
+#: 400 MB cap the nanny paused it at 80 %, ``tests/backends/test_dask.py``).
+FUSED_MIN_WORKER_MEMORY = 2**30
 
 # Partial statistics are summed in groups of this many: fewer tasks than a binary
 # tree, and still a fixed order.
@@ -159,15 +172,29 @@ def _block_moments(
     moment: SecondMoment,
     chunk_size: int,
     check_offset: int | None,
-) -> ChunkMoments:
-    """The task run on one Dask chunk: its moments, in cache-sized row blocks."""
+    use_fused: bool,
+) -> ChunkMoments | np.ndarray:
+    """The task run on one Dask chunk: its moments, in cache-sized row blocks.
+
+    With the compiled kernels the whole chunk is one call (:func:`gaussmix.fused.block_moments`,
+    a packed float64 vector); otherwise the array kernels visit it chunk by chunk
+    (:class:`~gaussmix.kernels.ChunkMoments`). Either way in the calling worker thread only:
+    the worker's threads are the parallelism, and BLAS is held to one thread.
+    """
     if check_offset is not None:
         _check_block_values(block, weights, check_offset)
-    executor = NumpyBackend(block, weights, chunk_size, use_fused=False)
-    return executor.sum_moments(prepared, moment)
+    with one_blas_thread():
+        if use_fused:
+            rows = np.ascontiguousarray(block)
+            weights = None if weights is None else np.ascontiguousarray(weights)
+            return fused.block_moments(
+                rows, 0, rows.shape[0], chunk_size, weights, prepared, moment
+            )
+        executor = NumpyBackend(block, weights, chunk_size, n_threads=1, use_fused=False)
+        return executor.sum_moments(prepared, moment)
 
 
-def _sum_in_order(parts: list[ChunkMoments]) -> ChunkMoments:
+def _sum_in_order(parts: list[Any]) -> Any:
     return functools.reduce(operator.add, parts)
 
 
@@ -175,22 +202,107 @@ def _apply_rows(
     block: np.ndarray,
     function: Callable[[np.ndarray], np.ndarray],
     chunk_size: int,
+    use_fused: bool,
     block_info: dict | None = None,
 ) -> np.ndarray:
-    """Apply a row-wise function to one Dask chunk, after checking its values."""
+    """Apply a row-wise function to one Dask chunk, after checking its values.
+
+    With the compiled kernels ``function`` takes the whole chunk (one compiled call visits
+    it chunk by chunk); otherwise it is called on cache-sized chunks, in this thread.
+    """
     if block_info is not None and 0 in block_info:
         _check_block_values(block, None, int(block_info[0]["array-location"][0][0]))
-    if block.shape[0] == 0:
-        return function(block)
-    return NumpyBackend(block, None, chunk_size, use_fused=False).map_rows(function)
+    with one_blas_thread():
+        if block.shape[0] == 0 or use_fused:
+            return function(block)
+        return NumpyBackend(block, None, chunk_size, n_threads=1, use_fused=False).map_rows(
+            function
+        )
+
+
+def _smallest_memory_limit(client: Any) -> float:
+    """The smallest ``memory_limit`` of the client's workers in bytes (inf: no limit)."""
+    workers = client.scheduler_info().get("workers", {}).values()
+    limits = [float(info.get("memory_limit") or 0) for info in workers]
+    return min((limit for limit in limits if limit > 0), default=float("inf"))
+
+
+async def _load_kernels_beside_the_loop(dtype: str) -> bool:
+    """:func:`gaussmix.fused.load_block_kernels` in a thread, not in the worker's event loop.
+
+    A cold compilation takes 15–30 s; in the event loop it would stall the worker's
+    heartbeats and transfers meanwhile.
+    """
+    return await asyncio.get_running_loop().run_in_executor(None, fused.load_block_kernels, dtype)
+
+
+def fused_on_workers(dtype: Any) -> bool:
+    """Whether the Dask workers (and this process) run the compiled kernels for ``dtype``.
+
+    The kernels are compiled or loaded from numba's disk cache on every worker *now*, all
+    workers at once, so that none compiles in the middle of an iteration: a load takes
+    under a second, a cold compilation 15–30 s (once per machine: numba's cache is a
+    directory beside gaussmix's sources, or ``NUMBA_CACHE_DIR``, which every worker
+    process of that machine reads). Without a distributed client the local scheduler's
+    threads are this process's.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        The data's dtype, float32 or float64.
+
+    Returns
+    -------
+    bool
+        True when this process and every worker have them; False (the array kernels on
+        every worker) when numba is missing or cannot compile anywhere, or when a
+        worker's ``memory_limit`` is below :data:`FUSED_MIN_WORKER_MEMORY` (numba is
+        then not even imported there).
+    """
+    dtype = np.dtype(dtype)
+    client = _active_client()
+    if client is not None and _smallest_memory_limit(client) < FUSED_MIN_WORKER_MEMORY:
+        return False
+    if not fused.load_block_kernels(dtype):
+        return False
+    if client is None:
+        return True
+    ready = client.run(_load_kernels_beside_the_loop, dtype.name)
+    return bool(ready) and all(ready.values())
+
+
+def dask_backend(
+    X: Any, sample_weight: Any | None, chunk_size: int | None, n_components: int
+) -> DaskBackend:
+    """The Dask executor over validated X, its kernels chosen once for the whole fit.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Validated, row-chunked data.
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+        Weights chunked like the rows of X.
+    chunk_size : int or None
+        Rows per block inside each Dask chunk; None picks the cache-sized default of the
+        chosen kernels.
+    n_components : int
+        K, which sets the default chunk size.
+
+    Returns
+    -------
+    DaskBackend
+        With the compiled kernels when :func:`fused_on_workers` says every worker has them.
+    """
+    use_fused = fused_on_workers(X.dtype)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(
+            n_components, X.shape[1], np.dtype(X.dtype).itemsize, fused_kernels=use_fused
+        )
+    return DaskBackend(X, sample_weight, chunk_size, use_fused=use_fused)
 
 
 class DaskBackend(Executor):
     """Runs the E-step over the row chunks of a Dask array as one Dask computation.
-
-    Workers use the array kernels, not the compiled ones of :mod:`gaussmix.fused`:
-    numba's LLVM adds about 170 MB to every worker process, too much for the lean,
-    memory-capped workers out-of-core fits run on.
 
     Parameters
     ----------
@@ -200,6 +312,10 @@ class DaskBackend(Executor):
         Non-negative weights chunked like the rows of X; None means all ones.
     chunk_size : int
         Rows per block inside each Dask chunk (keeps the kernels' scratch cache-sized).
+    use_fused : bool, default=False
+        Whether the tasks run the compiled kernels of :mod:`gaussmix.fused` (each Dask
+        chunk one compiled call) or the array kernels; :func:`dask_backend` decides,
+        once, from what the workers have.
 
     Notes
     -----
@@ -207,16 +323,36 @@ class DaskBackend(Executor):
     negative weights, so validating X costs no extra pass over the data. Whatever
     scheduler runs the graph, chunk statistics are added in a fixed tree: results are
     reproducible to the last bit, and lost tasks (a worker dying) are simply recomputed.
+    The graph of an E-step is built from the chunks' keys taken once (persisted chunks
+    stay where they are, :func:`persist_rows`) and the parameters as one node.
     """
 
-    def __init__(self, X: Any, sample_weight: Any | None, chunk_size: int):
+    def __init__(self, X: Any, sample_weight: Any | None, chunk_size: int, use_fused: bool = False):
         self.X = X
         self.sample_weight = sample_weight
         self.chunk_size = int(chunk_size)
+        self._use_fused = bool(use_fused)
         self._values_checked = False
+        self._blocks: list[Any] | None = None
+        self._weights: list[Any] | None = None
+
+    @property
+    def use_fused(self) -> bool:
+        """Whether each task is one call of the compiled kernels (else the array kernels)."""
+        return self._use_fused
 
     def _offsets(self) -> list[int]:
         return [int(start) for start in np.cumsum((0, *self.X.chunks[0]))[:-1]]
+
+    def _chunks(self) -> tuple[list[Any], list[Any]]:
+        """The Delayed chunks of X and of the weights, taken (and their graph optimised) once."""
+        if self._blocks is None:
+            self._blocks = list(self.X.to_delayed().ravel())
+            if self.sample_weight is None:
+                self._weights = [None] * len(self._blocks)
+            else:
+                self._weights = list(self.sample_weight.to_delayed().ravel())
+        return self._blocks, self._weights
 
     def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
         """The chunks' moments, one Dask task per chunk, summed by a fixed tree of fan-in 8.
@@ -234,17 +370,20 @@ class DaskBackend(Executor):
             NumPy float64 arrays, computed by one ``dask.compute``.
         """
         dask = require_dask()
-        blocks = self.X.to_delayed().ravel()
-        if self.sample_weight is None:
-            weights = [None] * len(blocks)
-        else:
-            weights = list(self.sample_weight.to_delayed().ravel())
-        # One graph node holds the parameters, so they travel once per worker, not per task.
-        shared = dask.delayed(prepared, name=f"gaussmix-parameters-{uuid.uuid4().hex}")
+        blocks, weights = self._chunks()
+        shared = _shared_parameters(dask, prepared)
         task = dask.delayed(_block_moments, pure=True)
         check = not self._values_checked
         parts = [
-            task(block, block_weights, shared, moment, self.chunk_size, offset if check else None)
+            task(
+                block,
+                block_weights,
+                shared,
+                moment,
+                self.chunk_size,
+                offset if check else None,
+                self._use_fused,
+            )
             for block, block_weights, offset in zip(blocks, weights, self._offsets(), strict=True)
         ]
         add = dask.delayed(_sum_in_order, pure=True)
@@ -252,7 +391,27 @@ class DaskBackend(Executor):
             parts = [add(parts[i : i + _SUM_FAN_IN]) for i in range(0, len(parts), _SUM_FAN_IN)]
         (total,) = dask.compute(parts[0])
         self._values_checked = True
+        if self._use_fused:
+            return fused.unpack(total, prepared, moment)
         return total
+
+    def posterior_function(self, prepared: PreparedParameters) -> PosteriorFunction:
+        """:func:`gaussmix.backends.numpy.posterior_rows` with this executor's kernels.
+
+        Parameters
+        ----------
+        prepared : PreparedParameters
+            From :meth:`prepare`.
+
+        Returns
+        -------
+        callable
+            ``rows -> (log_norm, responsibilities)``; a task calls it on its whole chunk
+            (compiled kernels) or on cache-sized chunks of it (array kernels).
+        """
+        return functools.partial(
+            posterior_rows, prepared=prepared, use_fused=self._use_fused, chunk_size=self.chunk_size
+        )
 
     def map_rows(self, function: Callable[[np.ndarray], np.ndarray]) -> Any:
         """A lazy Dask array: ``function`` applied to the rows of every chunk of X.
@@ -272,7 +431,7 @@ class DaskBackend(Executor):
         probe = np.asarray(function(np.zeros((1, self.X.shape[1]), dtype=self.X.dtype)))
         name = f"gaussmix-rows-{uuid.uuid4().hex}"
         meta = np.empty((0,) * probe.ndim, dtype=probe.dtype)
-        kwargs = {"function": function, "chunk_size": self.chunk_size}
+        kwargs = {"function": function, "chunk_size": self.chunk_size, "use_fused": self._use_fused}
         if probe.ndim == 1:
             return self.X.map_blocks(
                 _apply_rows, drop_axis=1, dtype=probe.dtype, meta=meta, name=name, **kwargs
@@ -285,6 +444,17 @@ class DaskBackend(Executor):
             name=name,
             **kwargs,
         )
+
+
+def _shared_parameters(dask: Any, prepared: PreparedParameters) -> Any:
+    """The E-step's parameters as one node of its graph, fetched once by each worker.
+
+    A few KiB for K = D = 8. Scattering them instead (``client.scatter(broadcast=True)``)
+    saves no measurable time (``benchmarks/results_dask.md``) and fails with "No valid
+    workers found" while a killed worker restarts and the others are paused; a graph
+    node is recomputed wherever it is lost.
+    """
+    return dask.delayed(prepared, name=f"gaussmix-parameters-{uuid.uuid4().hex}")
 
 
 def _as_dask_array(X: Any) -> tuple[Any, np.ndarray | None]:
@@ -417,6 +587,74 @@ def should_persist(persist: PersistPolicy, nbytes: float, client: Any | None) ->
     return nbytes <= PERSIST_MEMORY_FRACTION * _available_memory(client)
 
 
+def _held(block: np.ndarray) -> np.ndarray:
+    return block
+
+
+def _in_cluster_memory(array: Any) -> bool:
+    """Whether every chunk of ``array`` is already held by the cluster (a persisted array)."""
+    from distributed import Future
+
+    graph = dict(array.__dask_graph__())
+    return bool(graph) and all(isinstance(value, Future) for value in graph.values())
+
+
+def persist_rows(X: Any, sample_weight: Any | None, client: Any | None) -> tuple[Any, Any]:
+    """X and its weights kept in memory, chunk ``i`` of both on the same worker, evenly.
+
+    A plain ``X.persist()`` leaves the chunks wherever their reads ran: 5 and 3 of 8 Zarr
+    chunks on 2 workers (``benchmarks/bench_dask.py``), so every E-step waited for the
+    fuller worker, and work stealing moved 16 MB chunks to the idle one at each iteration
+    (10–14 transfers in 6 E-steps), which made persisted data slower than re-read data.
+    Here the chunks go in contiguous, equal runs to the workers sorted by address (whole
+    groups of the fan-in-8 sum stay on one worker); a chunk whose worker is lost is read
+    again wherever there is room (the restriction is loose). One graph persists both.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Row-chunked data (one chunk across the columns).
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+        Weights chunked like the rows of X.
+    client : distributed.Client or None
+        The active client; None persists with the local scheduler (this process's memory).
+
+    Returns
+    -------
+    X, sample_weight : dask.array.Array
+        Persisted, with the chunks, dtype and meta of the inputs.
+    """
+    dask = require_dask()
+    arrays = [X] if sample_weight is None else [X, sample_weight]
+    if client is not None and all(_in_cluster_memory(array) for array in arrays):
+        return X, sample_weight  # persisted by the caller: where the caller put them
+    if client is None:
+        persisted = dask.persist(*arrays)
+        return persisted[0], (persisted[1] if len(persisted) > 1 else None)
+    workers = sorted(client.scheduler_info()["workers"])
+    n_chunks = len(X.chunks[0])
+    parts, names = [], []
+    for array in arrays:
+        name = f"gaussmix-persisted-{uuid.uuid4().hex}"
+        names.append(name)
+        for i, block in enumerate(array.to_delayed().ravel()):
+            key = (name, i, 0) if array.ndim == 2 else (name, i)
+            owner = workers[i * len(workers) // n_chunks] if workers else None
+            with dask.annotate(
+                workers=None if owner is None else [owner], allow_other_workers=True
+            ):
+                parts.append(dask.delayed(_held, pure=True)(block, dask_key_name=key))
+    futures = client.compute(parts)
+    held = []
+    for index, (array, name) in enumerate(zip(arrays, names, strict=True)):
+        mine = futures[index * n_chunks : (index + 1) * n_chunks]
+        graph = {future.key: future for future in mine}
+        held.append(
+            dask.array.Array(graph, name, chunks=array.chunks, dtype=array.dtype, meta=array._meta)
+        )
+    return held[0], (held[1] if len(held) > 1 else None)
+
+
 @dataclass(frozen=True)
 class DaskFitData:
     """Validated Dask data for a fit, and the in-memory sample that initialises it.
@@ -497,8 +735,7 @@ def prepare_dask_fit(
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stdout, flush=True)
     persisted = should_persist(persist, X.nbytes, client)
     if persisted:
-        X = X.persist()
-        weights = None if weights is None else weights.persist()
+        X, weights = persist_rows(X, weights, client)
 
     n_samples, n_features = X.shape
     sample_size = min(INIT_SAMPLE_SIZE, INIT_SAMPLE_BYTES // (n_features * X.dtype.itemsize))
