@@ -49,6 +49,7 @@ from gaussmix.fitting import (
     fit_warnings,
 )
 from gaussmix.initialization import check_responsibilities_init
+from gaussmix.online import OnlineSettings, partial_fit_step
 from gaussmix.parameters import MixtureParameters
 from gaussmix.validation import check_init_arrays, check_number
 
@@ -152,6 +153,17 @@ default="kmeans"
         float16 and bfloat16 become float64);
         ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
         the M-step are float64 whatever the choice.
+    learning_rate_decay : float, default=0.6
+        :meth:`partial_fit` only: α in (0.5, 1] of the step size η_t = (t + 2)^(−α) of
+        stepwise EM (:mod:`gaussmix.online`); larger forgets the first batches faster.
+    forget : float, default=0.0
+        :meth:`partial_fit` only: the least step size, in [0, 1). With forget = f each
+        batch weighs at least f when it arrives and then decays by (1 − f) per batch, so
+        the model follows a drifting stream over about the last 1/f batches; 0 converges
+        to the optimum of all the data seen.
+    n_batches : int, default=1
+        :meth:`partial_fit` only: batches per M-step (the statistics are mixed in after
+        every batch).
 
     Attributes
     ----------
@@ -230,6 +242,9 @@ default="kmeans"
         backend: str = "numpy",
         device: Any = None,
         dtype: str | None = None,
+        learning_rate_decay: float = 0.6,
+        forget: float = 0.0,
+        n_batches: int = 1,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -253,6 +268,9 @@ default="kmeans"
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.learning_rate_decay = learning_rate_decay
+        self.forget = forget
+        self.n_batches = n_batches
 
     # ------------------------------------------------------------------ checks
     def _covariance_model(self) -> CovarianceModel:
@@ -361,6 +379,32 @@ default="kmeans"
         checked = self._fit(X, sample_weight)
         return as_input_type(X, self._map_posterior(checked, "labels"))
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """One batch of online (stepwise) EM; see :mod:`gaussmix.online`.
+
+        The first call starts from this batch (``init_params``, ``*_init``) or from a
+        previous ``fit``; every call mixes the batch's statistics in with step size η_t
+        and runs the M-step every ``n_batches`` calls. The fitted attributes are valid
+        after every call; ``lower_bound_`` and ``log_likelihood_`` are the batch's mean
+        log-likelihood under the parameters its E-step used, ``n_iter_`` counts batches.
+
+        Parameters
+        ----------
+        X : array-like, torch.Tensor or Dask array of shape (n_samples, n_features)
+            The batch.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        with one_blas_thread():
+            _partial_fit(self, X, sample_weight)
+        return self
+
     def _fit(self, X: Any, sample_weight: Any) -> Any:
         # A failed fit leaves the estimator as it was: validation records n_features_in_
         # and feature_names_in_ before later checks, a collapsing component or the user's
@@ -430,6 +474,7 @@ default="kmeans"
         self.log_likelihood_ = result.log_likelihood
         self.log_likelihood_history_ = np.array([*self.lower_bounds_, self.log_likelihood_])
         self._fit_settings = settings
+        self.__dict__.pop("_online", None)  # a fit ends online EM (partial_fit starts anew)
 
     # ------------------------------------------------------------ model files
     def save(self, path: Any, **options: Any) -> Any:
@@ -508,6 +553,35 @@ def _checked_model(self: GaussianMixture) -> CovarianceModel:
         )
     check_persist(self.persist)
     return self._covariance_model()
+
+
+def _partial_fit(self: GaussianMixture, X: Any, sample_weight: Any) -> None:
+    """Validate, run one batch of :func:`gaussmix.online.partial_fit_step`, store."""
+    online = OnlineSettings.checked(self.learning_rate_decay, self.forget, self.n_batches)
+    model = self._check_parameters()
+    state = self.__dict__.get("_online")
+    fitted = hasattr(self, "weights_") and all(
+        self._fitted_settings()[name] == getattr(self, name)
+        for name in ("n_components", "covariance_type")
+    )
+    random_state = check_random_state(self.random_state)
+    data = fit_data(self, X, sample_weight, reset=not fitted, random_state=random_state)
+    step = partial_fit_step(
+        data,
+        _engine_settings(self, model, data),
+        online,
+        parameters=self._fitted_parameters() if fitted else None,
+        state=state if fitted else None,
+        random_state=random_state,
+    )
+    self._set_fitted_parameters(step.parameters)
+    self.converged_, self.n_iter_ = False, step.state.n_batches
+    self.n_samples_fit_ = step.state.n_rows
+    self.lower_bound_ = self.log_likelihood_ = step.log_likelihood
+    self.lower_bounds_ = [step.log_likelihood]
+    self.log_likelihood_history_ = np.array([step.log_likelihood])
+    self._fit_settings = self._current_settings()
+    self._online = step.state
 
 
 def _warm_start_possible(self: GaussianMixture, X: Any) -> bool:
