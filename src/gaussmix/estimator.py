@@ -153,9 +153,12 @@ default="kmeans"
         float16 and bfloat16 become float64);
         ``"float32"`` roughly doubles the speed of the products. Sufficient statistics and
         the M-step are float64 whatever the choice.
-    learning_rate_decay : float, default=0.6
+    learning_rate_decay : float, default=1.0
         :meth:`partial_fit` only: α in (0.5, 1] of the step size η_t = (t + 2)^(−α) of
-        stepwise EM (:mod:`gaussmix.online`); larger forgets the first batches faster.
+        stepwise EM (:mod:`gaussmix.online`). 1 weighs every batch alike and ends at the
+        optimum of all the data when components are well separated; a smaller α (e.g.
+        0.6) forgets the statistics of the first, poorer parameters faster (overlapping
+        components, a poor start) at the cost of more noise at the end.
     forget : float, default=0.0
         :meth:`partial_fit` only: the least step size, in [0, 1). With forget = f each
         batch weighs at least f when it arrives and then decays by (1 − f) per batch, so
@@ -242,7 +245,7 @@ default="kmeans"
         backend: str = "numpy",
         device: Any = None,
         dtype: str | None = None,
-        learning_rate_decay: float = 0.6,
+        learning_rate_decay: float = 1.0,
         forget: float = 0.0,
         n_batches: int = 1,
     ):
