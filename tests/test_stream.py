@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
 
-from gaussmix import GaussianMixture
+from gaussmix import GaussianMixture, load
 from gaussmix.backends import stream
 from gaussmix.backends.stream import _reblocked, _Reservoir
 from gaussmix.exceptions import InvalidInputError
@@ -252,3 +253,38 @@ def test_sources_are_for_fit_and_weights_must_name_a_column(tmp_path):
     (tmp_path / "rows.json").write_text("[]")
     with pytest.raises(InvalidInputError, match=r"Parquet .* or CSV"):
         GaussianMixture(2).fit([tmp_path / "rows.json"])
+
+
+def test_the_command_line_streams_a_glob_and_runs_online_em(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from click.testing import CliRunner
+
+    from gaussmix.cli import cli
+
+    frame = pd.DataFrame(_data(), columns=["x", "y", "z"])
+    frame.iloc[:700].to_parquet(tmp_path / "a.parquet", row_group_size=200)
+    frame.iloc[700:].to_csv(tmp_path / "b.csv", index=False, float_format="%.17g")
+    common = ["-k", "2", "--seed", "0", "--json"]
+    streamed = CliRunner().invoke(
+        cli, ["fit", str(tmp_path / "*"), "-o", str(tmp_path / "s.gmm"), *common]
+    )
+    assert streamed.exit_code == 0, streamed.output
+    document = json.loads(streamed.stdout)
+    expected = GaussianMixture(2, random_state=0, tol=1e-5, convergence="relative", max_iter=1000)
+    expected.fit(frame)
+    np.testing.assert_allclose(document["means"], expected.means_, atol=1e-9)
+    assert document["n_samples"] == 1200 and document["feature_names"] == ["x", "y", "z"]
+    assert document["bic"] == pytest.approx(expected.bic(frame), rel=1e-9)
+
+    online = CliRunner().invoke(
+        cli,
+        ["fit", str(tmp_path), "--online", "--batch-size", "100", "-o", str(tmp_path / "o.gmm"),
+         *common],
+    )  # fmt: skip
+    assert online.exit_code == 0, online.output
+    document = json.loads(online.stdout)
+    assert document["online"] and document["n_iter"] == 12 and document["n_samples"] == 1200
+    # The report's log-likelihood is that of all rows under the final parameters.
+    fitted = load(tmp_path / "o.gmm")
+    assert document["log_likelihood"] == pytest.approx(fitted.score(frame), rel=1e-12)

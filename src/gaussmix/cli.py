@@ -48,6 +48,14 @@ from gaussmix.cli_datasets import (
     standardize_lazily,
     write_lazy_columns,
 )
+from gaussmix.cli_stream import (
+    OnlineBatches,
+    StreamTable,
+    criteria,
+    fit_input,
+    streamed_input,
+    wants_stream,
+)
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
@@ -465,6 +473,20 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
     help="One line per EM iteration on stderr, written as it ends, instead of the bar.",
 )
 @_dask_options
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Exact EM over DATA chunk by chunk (a Parquet/CSV file, folder or glob; a glob "
+    "always streams): one pass per iteration, memory of a chunk.",
+)
+@click.option("--online", is_flag=True, help="Online EM in one pass over DATA's batches.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=10000,
+    show_default=True,
+    help="Rows per batch of --online.",
+)
 @_output_options
 def fit(
     data: Path,
@@ -483,6 +505,9 @@ def fit(
     verbose: bool,
     lazy: bool,
     scheduler_address: str | None,
+    stream: bool,
+    online: bool,
+    batch_size: int,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -516,6 +541,8 @@ def fit(
         change …``), written when the iteration ends.
     lazy, scheduler_address
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
+    stream, online, batch_size
+        Read DATA chunk by chunk: exact EM, or online EM in batches (``gaussmix.cli_stream``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
@@ -523,7 +550,12 @@ def fit(
     _require_output_folder(output)
     request = _FitRequest(n_components, covariance, n_init, max_iter, tol, convergence, seed)
     with scheduler(scheduler_address):
-        if is_lazy_source(data, lazy or scheduler_address is not None):
+        if wants_stream(data, stream, online):
+            X, table = streamed_input(
+                data, _split(columns), online=online, batch_size=batch_size, standardize=standardize
+            )
+            standardization = None
+        elif is_lazy_source(data, lazy or scheduler_address is not None):
             table: Any = read_lazy_table(data, _split(columns))
             standardization = None
             if standardize:
@@ -634,7 +666,7 @@ def _fit_with_progress(
                 _announce_compiling(progress.progress.console)
             # Not converging is reported in the summary, not as a Python warning.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X)
+            fit_input(model, X, announce=None if out.quiet else out.messages.print)
             kept = progress.kept(model.lower_bound_, model.n_iter_)
     except KeyboardInterrupt:
         interrupted = True
@@ -654,10 +686,12 @@ def _fit_document(
     kept: int | None,
 ) -> dict[str, Any]:
     """The JSON report of ``gaussmix fit``."""
+    n_samples, log_likelihood, bic, aic = criteria(model, X)
     return {
         "model": str(output),
         "interrupted": interrupted,
-        "n_samples": _n_rows(X),
+        "n_samples": n_samples,
+        "online": isinstance(X, OnlineBatches),
         "n_features": len(table.feature_names),
         "feature_names": table.feature_names,
         "n_components": request.n_components,
@@ -665,9 +699,9 @@ def _fit_document(
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
         "kept_start": None if kept is None else kept + 1,
-        "log_likelihood": float(model.log_likelihood_),
-        "bic": float(model.bic(X)),
-        "aic": float(model.aic(X)),
+        "log_likelihood": log_likelihood,
+        "bic": bic,
+        "aic": aic,
         "weights": model.weights_.tolist(),
         "means": means.tolist(),
     }
@@ -688,12 +722,15 @@ def _fit_summary(
     def render(console: Console) -> None:
         console.print(_summary_table(model, feature_names, means))
         state = "converged" if model.converged_ else "did NOT converge (raise --max-iter)"
+        steps = "iterations"
+        if document["online"]:
+            state, steps = "online EM", "batches"
         start = (
             f" of start {kept} (the best of {n_init})" if kept is not None and n_init > 1 else ""
         )
         console.print(
-            f"{state} after {model.n_iter_} iterations{start}; mean log-likelihood "
-            f"{model.log_likelihood_:.6f}; BIC {document['bic']:.2f}"
+            f"{state} after {model.n_iter_} {steps}{start}; mean log-likelihood "
+            f"{document['log_likelihood']:.6f}; BIC {document['bic']:.2f}"
             + (" (standardised units)" if standardized else "")
         )
         console.print(f"Model written to {document['model']}")
@@ -715,7 +752,10 @@ def _fit_and_report(
     """Fit, save and report: the body of ``gaussmix fit`` for in-memory and lazy data."""
     lazy = isinstance(table, LazyTable)
     _require_output_folder(output)
-    rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
+    if isinstance(table, StreamTable):
+        rows = "rows read in batches" if isinstance(X, OnlineBatches) else "streamed rows"
+    else:
+        rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
     out.messages.print(
         f"Fitting {request.n_components} {request.covariance} components to {rows} × "
         f"{len(table.feature_names)} features of {_label(data)} …"
