@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -125,6 +126,36 @@ def test_a_zarr_array_is_read_by_row_slices():
     store = zarr.create_array(store={}, shape=X.shape, chunks=(100, 3), dtype="f8")
     store[:] = X
     _assert_same_fit(_fit(store), _fit(X))
+
+
+def test_an_h5py_dataset_and_a_zarr_store_path_are_sources(tmp_path):
+    X = _data()
+    zarr = pytest.importorskip("zarr")
+    store = zarr.open_array(tmp_path / "rows.zarr", mode="w", shape=X.shape, chunks=(64, 3))
+    store[:] = X
+    _assert_same_fit(_fit(str(tmp_path / "rows.zarr")), _fit(X))
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "rows.h5", "w") as file:
+        file.create_dataset("rows", data=X, chunks=(100, 3))
+    with h5py.File(tmp_path / "rows.h5", "r") as file:
+        _assert_same_fit(_fit(file["rows"]), _fit(X))
+    with pytest.raises(InvalidInputError, match="pass the dataset itself"):
+        _fit(tmp_path / "rows.h5")
+
+
+def test_a_callable_source_is_read_in_the_calling_thread():
+    # A database cursor may be bound to the thread that opened it.
+    X = _data(300)
+    threads = set()
+
+    def cursor():
+        threads.add(threading.get_ident())
+        for start in range(0, 300, 100):
+            threads.add(threading.get_ident())
+            yield X[start : start + 100]
+
+    _fit(cursor)
+    assert threads == {threading.get_ident()}
 
 
 def test_fit_predict_on_a_source_gives_the_labels_of_every_row():

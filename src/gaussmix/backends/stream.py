@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial, reduce
 from operator import add
 from os import PathLike
@@ -34,6 +34,7 @@ from gaussmix.files.chunks import (
     chunk_table,
     dataset_chunks,
     is_dataset,
+    open_zarr,
     path_chunks,
     resolve_paths,
 )
@@ -64,11 +65,17 @@ class ChunkSource:
         Column of tabular chunks that holds the sample weights.
     description : str, default="the source"
         How errors name it.
+    read_ahead : bool, default=False
+        Read the next chunk in a background thread while the current one is summed:
+        gaussmix's own file readers (pyarrow and pandas decode without the GIL). A user's
+        callable and datasets are read in the calling thread (a database cursor may be
+        bound to the thread that opened it).
     """
 
     read: Callable[[], Any]
     weight_column: str | None = None
     description: str = "the source"
+    read_ahead: bool = False
 
     def tables(self) -> Iterator[ChunkTable]:
         """One pass: every chunk as a :class:`~gaussmix.files.chunks.ChunkTable`, in order."""
@@ -125,7 +132,7 @@ def as_source(X: Any, sample_weight: Any = None) -> ChunkSource:
             "Weights given as one array cannot be matched to chunks."
         )
     if isinstance(X, ChunkSource):
-        return X if sample_weight is None else ChunkSource(X.read, sample_weight, X.description)
+        return X if sample_weight is None else replace(X, weight_column=sample_weight)
     if is_dataset(X):
         if sample_weight is not None:
             raise InvalidInputError(
@@ -135,10 +142,12 @@ def as_source(X: Any, sample_weight: Any = None) -> ChunkSource:
         return ChunkSource(dataset_chunks(X), None, f"the dataset of shape {tuple(X.shape)}")
     if callable(X):
         return ChunkSource(X, sample_weight, f"the callable {getattr(X, '__name__', X)!r}")
+    if isinstance(X, (str, PathLike)) and os.fspath(X).rstrip("/").endswith(".zarr"):
+        return as_source(open_zarr(X), sample_weight)
     paths = resolve_paths(X)
     names = [os.fspath(path) for path in paths]
     shown = names[0] if len(names) == 1 else f"{names[0]} … ({len(names)} files)"
-    return ChunkSource(path_chunks(paths), sample_weight, shown)
+    return ChunkSource(path_chunks(paths), sample_weight, shown, read_ahead=True)
 
 
 @dataclass(frozen=True)
@@ -173,8 +182,8 @@ class CheckedSource:
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """One pass: ``(rows, weights)`` of every non-empty chunk, checked, in order.
 
-        The next chunk is read in a background thread while the caller works on this
-        one (pyarrow and pandas release the GIL while they decode).
+        For gaussmix's file readers the next chunk is read in a background thread while
+        the caller works on this one (``ChunkSource.read_ahead``).
 
         Raises
         ------
@@ -183,7 +192,8 @@ class CheckedSource:
             NaN/inf or negative weights, or the pass yields another number of rows.
         """
         checker = _ChunkChecker(self.source.description, self.n_features, self.dtype, self.names)
-        for table in _read_ahead(self.source.tables()):
+        tables = self.source.tables()
+        for table in _read_ahead(tables) if self.source.read_ahead else tables:
             rows, weights = checker.check(table)
             if self.weighted and weights is None:
                 weights = np.ones(rows.shape[0], self.dtype)

@@ -28,6 +28,7 @@ __all__ = [
     "chunk_table",
     "dataset_chunks",
     "is_dataset",
+    "open_zarr",
     "path_chunks",
     "resolve_paths",
 ]
@@ -106,6 +107,28 @@ def dataset_chunks(dataset: Any) -> Callable[[], Iterator[np.ndarray]]:
     return read
 
 
+def open_zarr(path: str | PathLike) -> Any:
+    """Open a Zarr array store for reading.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A directory ending in ``.zarr`` that holds one 2-D array.
+
+    Returns
+    -------
+    zarr.Array
+    """
+    try:
+        import zarr
+    except ImportError as error:
+        raise ImportError(
+            "Reading a Zarr store chunk by chunk needs zarr: pip install 'gaussmix[dask]' "
+            "(or zarr)."
+        ) from error
+    return zarr.open_array(os.fspath(path), mode="r")
+
+
 def resolve_paths(paths: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
     """The files of a path, a folder, a glob or a list of paths, in a fixed order.
 
@@ -156,6 +179,11 @@ def _format(path: Path, strict: bool) -> str | None:
         return "parquet"
     if name.endswith(_CSV_SUFFIXES):
         return "csv"
+    if strict and name.endswith((".h5", ".hdf5")):
+        raise InvalidInputError(
+            f"An HDF5 file holds named datasets, so pass the dataset itself; got the file "
+            f"{str(path)!r}. Use h5py.File(path)['name'] (pip install h5py) as the source."
+        )
     if strict:
         raise InvalidInputError(
             f"A file source must hold Parquet ({', '.join(_PARQUET_SUFFIXES)}) or CSV "
