@@ -58,11 +58,19 @@ class ModelFile:
         return np.asarray(stored["centre"], dtype=float), np.asarray(stored["scale"], dtype=float)
 
 
+# Settings added after the first model files, with their defaults: written only when set
+# otherwise, so that an older file saves back to the same record and a file of a model
+# that does not use them stays readable by the gaussmix before them.
+_WRITTEN_WHEN_SET: dict[str, Any] = {"learning_rate_decay": 1.0, "forget": 0.0, "n_batches": 1}
+
+
 def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Settings as JSON values or float64 arrays, and the names of those neither can hold."""
     stored: dict[str, Any] = {}
     dropped: list[str] = []
     for name, value in sorted(settings.items()):
+        if name in _WRITTEN_WHEN_SET and value == _WRITTEN_WHEN_SET[name]:
+            continue
         if value is None:
             stored[name] = None
         elif isinstance(value, (np.ndarray, list, tuple)):
