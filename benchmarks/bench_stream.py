@@ -55,7 +55,7 @@ def write_parquet(folder: Path, args: argparse.Namespace) -> list[Path]:
         block = (centres[labels] + rng.standard_normal((rows, args.features))).astype(args.dtype)
         table = pa.table({name: block[:, column] for column, name in enumerate(names)})
         path = folder / f"part-{number:03d}.parquet"
-        pq.write_table(table, path, row_group_size=args.row_group)
+        pq.write_table(table, path, row_group_size=args.row_group, compression=args.compression)
         paths.append(path)
     return paths
 
@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--row-group", type=int, default=100_000)
     parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--compression", default="snappy", help="of the Parquet files")
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -204,8 +205,8 @@ def main() -> None:
             size = sum(path.stat().st_size for path in paths) / 2**20
             print(
                 f"{args.rows:,} rows × {args.features} ({args.dtype}), K = {args.components}, "
-                "full; "
-                f"{len(paths)} files, row groups of {args.row_group:,}, {size:.0f} MiB on disk"
+                f"full; {len(paths)} files, row groups of {args.row_group:,}, {args.compression}, "
+                f"{size:.0f} MiB on disk"
             )
             kinds = ["memory", "streamed"] + ([] if args.skip_dask else ["dask"])
             results: dict[str, list[dict]] = {kind: [] for kind in kinds}

