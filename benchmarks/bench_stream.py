@@ -215,14 +215,18 @@ def main() -> None:
                 for kind in kinds:
                     results[kind].append(_run_path(kind, Path(folder), args))
             reference = np.median([r["seconds_per_iteration"] for r in results["memory"]])
-            print("| path | s / iteration | rows / s | vs in memory | peak MiB (baseline) |")
+            print(
+                "| path | s / iteration (each repeat) | rows / s | vs in memory "
+                "| peak MiB (baseline) |"
+            )
             print("|---|---|---|---|---|")
             for kind, runs in results.items():
                 seconds = float(np.median([run["seconds_per_iteration"] for run in runs]))
                 peak = max(run["peak_mib"] for run in runs)
                 baseline = min(run["baseline_mib"] for run in runs)
+                each = ", ".join(f"{run['seconds_per_iteration']:.2f}" for run in runs)
                 print(
-                    f"| {kind} | {seconds:.3f} | {args.rows / seconds:,.0f} | "
+                    f"| {kind} | {seconds:.3f} ({each}) | {args.rows / seconds:,.0f} | "
                     f"{reference / seconds:.2f}× | {peak:.0f} ({baseline:.0f}) |"
                 )
     if args.online or args.online_only:
