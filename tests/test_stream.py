@@ -319,3 +319,34 @@ def test_the_command_line_streams_a_glob_and_runs_online_em(tmp_path):
     # The report's log-likelihood is that of all rows under the final parameters.
     fitted = load(tmp_path / "o.gmm")
     assert document["log_likelihood"] == pytest.approx(fitted.score(frame), rel=1e-12)
+
+
+@pytest.mark.parametrize("use_fused", [False, True])
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "tied"])
+def test_the_executor_sums_what_the_in_memory_executor_sums(use_fused, covariance_type):
+    # The pure-NumPy path (no numba) and the fused one, each against its in-memory twin.
+    from gaussmix.backends.numpy import NumpyBackend
+    from gaussmix.backends.stream import StreamExecutor, as_source, scan_source
+
+    if use_fused:
+        pytest.importorskip("numba")
+    X = _data()
+    weights = np.random.default_rng(2).uniform(size=X.shape[0])
+    scanned = scan_source(
+        as_source(_chunks(X, weights)), n_components=2, dtype=None,
+        random_state=np.random.RandomState(0),
+    )  # fmt: skip
+    streamed = StreamExecutor(scanned.source, 32, n_threads=2, use_fused=use_fused)
+    in_memory = NumpyBackend(X, weights, 32, n_threads=2, use_fused=use_fused)
+    model = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    parameters = model._fitted_parameters()
+    kind = model._fitted_covariance_model().scatter
+    ours, theirs = streamed.statistics(parameters, kind), in_memory.statistics(parameters, kind)
+    for name in ("n_k", "weighted_sum", "scatter", "shift"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name), err_msg=name)
+    assert ours.log_likelihood == theirs.log_likelihood
+    assert ours.total_weight == pytest.approx(theirs.total_weight, rel=1e-15)
+    posterior = streamed.posterior_function(streamed.prepare(parameters))
+    np.testing.assert_allclose(
+        streamed.map_rows(lambda rows: posterior(rows)[0]), model.score_samples(X), rtol=1e-12
+    )
