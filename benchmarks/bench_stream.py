@@ -8,9 +8,11 @@ Run from the repository root (needs pyarrow, pandas; Dask for the third line)::
 
 Every path starts from the same parameters and runs a fixed number of iterations
 (``tol=0``), timed per iteration by the progress callback (median of the iterations
-after the first). Each path runs in a fresh process, so that its peak resident memory
-(``ru_maxrss``) is its own; the baseline is that process's memory after the imports and
-one tiny fit (numba's kernels loaded), before any data is read.
+after the first). The times are taken in rounds in one process, every path once per
+round (the shared machine's load drifts by a factor of two within minutes); the median
+over rounds is reported, with every round's value. Peak resident memory (``ru_maxrss``)
+is measured apart, each path in a fresh process; its baseline is that process's memory
+after the imports and one tiny fit (numba's kernels loaded), before any data is read.
 
 - in memory: the files read whole with pyarrow into one NumPy array, then ``fit``;
 - streamed: ``fit`` on the list of Parquet files (row groups read one at a time with
@@ -75,34 +77,32 @@ def _start(paths: list[Path], components: int) -> dict:
     }
 
 
-def measure(path_kind: str, folder: Path, iterations: int, components: int) -> dict:
-    """Seconds per iteration and peak memory of one path (run in its own process)."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    from gaussmix import GaussianMixture
-
+def _inputs(path_kind: str, folder: Path) -> object:
+    """What ``fit`` receives on one path."""
     paths = sorted(folder.glob("*.parquet"))
-    start = {key: np.asarray(value) for key, value in _start(paths, components).items()}
-    # Load numba's kernels (and every import) before the baseline is taken.
-    warm_up = np.random.default_rng(0).normal(size=(5000, start["means_init"].shape[1]))
-    GaussianMixture(components, random_state=0).fit(warm_up)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if path_kind == "memory":
         import pyarrow.parquet as pq
 
         # C order, as the in-memory executor prefers (a pandas frame gives Fortran order).
-        X = np.ascontiguousarray(
+        return np.ascontiguousarray(
             np.concatenate([pq.read_table(p).to_pandas().to_numpy() for p in paths])
         )
-    elif path_kind == "streamed":
-        X = paths
-    else:
-        import dask.dataframe as dd
+    if path_kind == "streamed":
+        return paths
+    import dask.dataframe as dd
 
-        X = dd.read_parquet(str(folder))
+    return dd.read_parquet(str(folder))
+
+
+def _seconds_per_iteration(X: object, start: dict, iterations: int) -> tuple[float, float]:
+    """Median seconds per iteration after the first, and the final mean log-likelihood."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from gaussmix import GaussianMixture
+
     stamps: list[float] = []
     model = GaussianMixture(
-        components,
+        len(start["weights_init"]),
         max_iter=iterations,
         tol=0.0,
         callback=lambda info: stamps.append(info.elapsed),
@@ -111,17 +111,55 @@ def measure(path_kind: str, folder: Path, iterations: int, components: int) -> d
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        began = time.perf_counter()
         model.fit(X)
-        total = time.perf_counter() - began
+    return float(np.median(np.diff(stamps))), float(model.log_likelihood_)
+
+
+def _warm_up(start: dict) -> None:
+    """Every import and numba's kernels loaded before anything is measured."""
+    from gaussmix import GaussianMixture
+
+    rows = np.random.default_rng(0).normal(size=(5000, start["means_init"].shape[1]))
+    GaussianMixture(start["means_init"].shape[0], random_state=0).fit(rows)
+
+
+def measure(path_kind: str, folder: Path, iterations: int, components: int) -> dict:
+    """Peak memory of one path above its process's baseline (run in its own process)."""
+    start = {
+        key: np.asarray(value)
+        for key, value in _start(sorted(folder.glob("*.parquet")), components).items()
+    }
+    _warm_up(start)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds, log_likelihood = _seconds_per_iteration(_inputs(path_kind, folder), start, iterations)
     return {
         "path": path_kind,
-        "seconds_per_iteration": float(np.median(np.diff(stamps))),
-        "fit_seconds": total,
+        "seconds_per_iteration": seconds,
         "baseline_mib": baseline / 1024,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "log_likelihood": float(model.log_likelihood_),
+        "log_likelihood": log_likelihood,
     }
+
+
+def interleaved_timing(
+    folder: Path, kinds: list[str], iterations: int, components: int, repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per iteration of every path, the paths taking turns in one process.
+
+    The machine's load drifts by a factor of two within minutes, so the paths are timed
+    in rounds, each round running every path once, in this one process.
+    """
+    start = {
+        key: np.asarray(value)
+        for key, value in _start(sorted(folder.glob("*.parquet")), components).items()
+    }
+    _warm_up(start)
+    inputs = {kind: _inputs(kind, folder) for kind in kinds}
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(repeats):
+        for kind in kinds:
+            times[kind].append(_seconds_per_iteration(inputs[kind], start, iterations)[0])
+    return times
 
 
 def online_case(seed: int = 2) -> dict:
@@ -209,25 +247,24 @@ def main() -> None:
                 f"{size:.0f} MiB on disk"
             )
             kinds = ["memory", "streamed"] + ([] if args.skip_dask else ["dask"])
-            results: dict[str, list[dict]] = {kind: [] for kind in kinds}
-            # Interleaved repeats: the machine's load drifts, each round sees all paths.
-            for _ in range(args.repeats):
-                for kind in kinds:
-                    results[kind].append(_run_path(kind, Path(folder), args))
-            reference = np.median([r["seconds_per_iteration"] for r in results["memory"]])
+            # Peak memory: each path in a fresh process.
+            memory = {kind: _run_path(kind, Path(folder), args) for kind in kinds}
+            times = interleaved_timing(
+                Path(folder), kinds, args.iterations, args.components, args.repeats
+            )
+            reference = float(np.median(times["memory"]))
             print(
-                "| path | s / iteration (each repeat) | rows / s | vs in memory "
+                "| path | s / iteration (each round) | rows / s | vs in memory "
                 "| peak MiB (baseline) |"
             )
             print("|---|---|---|---|---|")
-            for kind, runs in results.items():
-                seconds = float(np.median([run["seconds_per_iteration"] for run in runs]))
-                peak = max(run["peak_mib"] for run in runs)
-                baseline = min(run["baseline_mib"] for run in runs)
-                each = ", ".join(f"{run['seconds_per_iteration']:.2f}" for run in runs)
+            for kind in kinds:
+                seconds = float(np.median(times[kind]))
+                each = ", ".join(f"{value:.2f}" for value in times[kind])
                 print(
                     f"| {kind} | {seconds:.3f} ({each}) | {args.rows / seconds:,.0f} | "
-                    f"{reference / seconds:.2f}× | {peak:.0f} ({baseline:.0f}) |"
+                    f"{reference / seconds:.2f}× | {memory[kind]['peak_mib']:.0f} "
+                    f"({memory[kind]['baseline_mib']:.0f}) |"
                 )
     if args.online or args.online_only:
         print(json.dumps(online_case(), indent=1))
