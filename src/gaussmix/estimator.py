@@ -209,6 +209,19 @@ default="kmeans"
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when X was a DataFrame with string column names.
 
+    Notes
+    -----
+    ``fit`` (and ``fit_predict``) also take a chunked source that yields the rows again on
+    every pass: a callable returning an iterator of arrays, DataFrames or ``(X, w)``
+    pairs, Parquet/CSV paths, a folder or a glob, or a Zarr/h5py dataset; each iteration
+    is one pass, and ``sample_weight`` may name a weight column
+    (:mod:`gaussmix.backends.stream`). ``partial_fit`` runs stepwise EM: the first call
+    starts from its batch (``init_params``, ``*_init``) or a previous ``fit``, each call
+    mixes the batch's statistics in with step size η_t and runs the M-step every
+    ``n_batches`` calls; the fitted attributes are valid after every call,
+    ``lower_bound_`` and ``log_likelihood_`` are the batch's mean log-likelihood under the
+    parameters its E-step used, and ``n_iter_`` counts batches.
+
     Examples
     --------
     >>> import numpy as np
@@ -383,13 +396,7 @@ default="kmeans"
         return as_input_type(X, self._map_posterior(checked, "labels"))
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
-        """One batch of online (stepwise) EM; see :mod:`gaussmix.online`.
-
-        The first call starts from this batch (``init_params``, ``*_init``) or from a
-        previous ``fit``; every call mixes the batch's statistics in with step size η_t
-        and runs the M-step every ``n_batches`` calls. The fitted attributes are valid
-        after every call; ``lower_bound_`` and ``log_likelihood_`` are the batch's mean
-        log-likelihood under the parameters its E-step used, ``n_iter_`` counts batches.
+        """One batch of online (stepwise) EM (:mod:`gaussmix.online`; see the class notes).
 
         Parameters
         ----------
