@@ -81,8 +81,11 @@ def test_two_batches_follow_the_stepwise_em_formula_on_raw_moments():
     assert model.n_iter_ == 2 and model.n_samples_fit_ == 800
 
 
-def test_online_em_on_a_million_rows_reaches_the_batch_optimum():
-    n_rows = 1_000_000
+def test_online_em_in_batches_of_a_thousand_reaches_the_batch_optimum():
+    # 2·10⁵ rows keep the test to a few seconds on a shared 2-core machine; the standard
+    # errors below grow as 1/√n, so the criterion is as strict relative to the noise as
+    # on 10⁶ rows, which benchmarks/bench_stream.py --online runs (0.08 standard errors).
+    n_rows = 200_000
     X = _two_clusters(n_rows, seed=2)
     batch = GaussianMixture(2, random_state=0, tol=1e-10, max_iter=1000).fit(X)
     online = GaussianMixture(2, random_state=0)

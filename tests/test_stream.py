@@ -189,7 +189,7 @@ def test_the_start_of_a_large_source_is_a_reproducible_reservoir_sample(monkeypa
 
 def test_the_reservoir_draws_every_row_with_the_same_probability():
     # Algorithm R: each of 40 rows is in a sample of 10 with probability 1/4.
-    n_rows, capacity, draws = 40, 10, 4000
+    n_rows, capacity, draws = 40, 10, 2000
     counts = np.zeros(n_rows)
     for seed in range(draws):
         reservoir = _Reservoir(capacity, 1, np.dtype(float), np.random.RandomState(seed))
@@ -200,7 +200,7 @@ def test_the_reservoir_draws_every_row_with_the_same_probability():
         assert np.unique(sample).shape[0] == capacity
         counts[sample[:, 0].astype(int)] += 1
     expected = draws * capacity / n_rows
-    # Binomial standard deviation sqrt(4000 · 0.25 · 0.75) ≈ 27; 5 of them over 40 rows.
+    # Binomial standard deviation sqrt(2000 · 0.25 · 0.75) ≈ 19; 5 of them over 40 rows.
     assert np.max(np.abs(counts - expected)) < 5 * np.sqrt(draws * 0.25 * 0.75)
 
 
