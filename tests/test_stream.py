@@ -171,6 +171,18 @@ def test_float32_chunks_are_fitted_in_float32_like_the_array():
     _assert_same_fit(_fit(_chunks(X)), _fit(X), tol=1e-6)
 
 
+def test_the_estimators_dtype_casts_every_chunk():
+    X = _data()
+
+    def mixed():
+        yield X[:600].astype(np.float32)
+        yield X[600:]
+
+    cast = X.copy()
+    cast[:600] = cast[:600].astype(np.float32)
+    _assert_same_fit(_fit(mixed, dtype="float64"), _fit(cast, dtype="float64"))
+
+
 def test_the_start_of_a_large_source_is_a_reproducible_reservoir_sample(monkeypatch):
     monkeypatch.setattr(stream, "sample_capacity", lambda *args: 300)
     X = _data()

@@ -165,6 +165,9 @@ class CheckedSource:
         The column names of its tabular chunks.
     weighted : bool, default=False
         Whether any chunk has weights (the others then weigh their rows 1).
+    cast : bool, default=False
+        Whether ``dtype`` was asked for (the estimator's ``dtype``): every chunk is cast
+        to it, instead of having to be of the first chunk's dtype.
     """
 
     source: ChunkSource
@@ -173,6 +176,7 @@ class CheckedSource:
     dtype: np.dtype
     names: tuple[str, ...] | None
     weighted: bool = False
+    cast: bool = False
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -191,7 +195,9 @@ class CheckedSource:
             When a chunk differs from the first pass (features, dtype, names), holds
             NaN/inf or negative weights, or the pass yields another number of rows.
         """
-        checker = _ChunkChecker(self.source.description, self.n_features, self.dtype, self.names)
+        checker = _ChunkChecker(
+            self.source.description, self.n_features, self.dtype, self.names, self.cast
+        )
         tables = self.source.tables()
         for table in _read_ahead(tables) if self.source.read_ahead else tables:
             rows, weights = checker.check(table)
@@ -228,11 +234,13 @@ class _ChunkChecker:
         n_features: int | None,
         dtype: np.dtype | None,
         names: tuple[str, ...] | None,
+        cast: bool = False,
     ):
         self.description = description
         self.n_features = n_features
         self.dtype = dtype
         self.names = names
+        self.cast = cast
         self.n_rows = 0
         self.index = 0
 
@@ -252,7 +260,7 @@ class _ChunkChecker:
         dtype = _kernel_dtype(rows.dtype)
         if self.dtype is None:
             self.dtype = dtype
-        elif dtype != self.dtype and rows.dtype.kind == "f":
+        elif dtype != self.dtype and rows.dtype.kind == "f" and not self.cast:
             raise InvalidInputError(
                 f"Every chunk must have the dtype of the first ({self.dtype}); chunk {index} "
                 f"of {self.description} is {rows.dtype}. Cast the chunks, or pass "
@@ -384,7 +392,7 @@ def scan_source(
     StreamedData
     """
     fixed = None if dtype is None else np.dtype(dtype)
-    checker = _ChunkChecker(source.description, n_features, fixed, None)
+    checker = _ChunkChecker(source.description, n_features, fixed, None, fixed is not None)
     reservoir: _Reservoir | None = None
     any_weights = False
     for table in source.tables():
@@ -408,7 +416,13 @@ def scan_source(
     if reservoir.seen > reservoir.capacity:
         random_state.randint(np.iinfo(np.int32).max)
     checked = CheckedSource(
-        source, checker.n_rows, checker.n_features, checker.dtype, checker.names, any_weights
+        source,
+        checker.n_rows,
+        checker.n_features,
+        checker.dtype,
+        checker.names,
+        any_weights,
+        fixed is not None,
     )
     return StreamedData(checked, sample, sample_weights)
 
