@@ -23,9 +23,9 @@ to the batch optimum requires (α ∈ (0.5, 1]).
 components in batches of 1,000 the parameters end within a fraction of a standard error
 of batch EM's, where α = 0.6 ends about 4 standard errors away (its memory is about the
 last 1000^0.6 ≈ 60 batches). With overlapping components (3 of them, 10⁶ × 2) α = 0.6
-ended 0.008 from batch EM's means and α = 1 0.16: EM needs many passes there, and
+ended 0.008 from batch EM's means and α = 1 0.16: batch EM needed 74 passes there, and
 α = 1 keeps too much of the early batches' statistics (Cappé & Moulines 2009, §2.3).
-``tests/test_online.py``, ``benchmarks/bench_stream.py``.
+``tests/test_online.py``; ``benchmarks/bench_stream.py --online-only`` (both cases).
 """
 
 from __future__ import annotations
