@@ -12,6 +12,10 @@ result in the type the user passed; nothing above branches on the type of X itse
 - Dask collections: validated lazily inside the first E-step's tasks, visited by
   :class:`gaussmix.backends.dask.DaskBackend`; the start is drawn from an in-memory sample
   and outputs stay lazy.
+- Chunked sources (a callable yielding chunks, Parquet/CSV files, Zarr/HDF5 datasets):
+  scanned once by :func:`gaussmix.backends.stream.scan_source`, visited pass by pass by
+  :class:`gaussmix.backends.stream.StreamExecutor`; the start is drawn from a reservoir
+  sample. Only ``fit`` (and ``fit_predict``) take them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ from gaussmix.backends.dask import (
     prepare_dask_fit,
 )
 from gaussmix.backends.numpy import default_chunk_size, numpy_backend, rows_per_task
+from gaussmix.backends.stream import (
+    CheckedSource,
+    StreamExecutor,
+    as_source,
+    is_source,
+    scan_source,
+)
 from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
 from gaussmix.exceptions import InvalidInputError
 from gaussmix.missing import (
@@ -133,6 +144,12 @@ def check_rows(estimator: Any, X: Any, *, reset: bool, backend: str, dtype: str 
     kind = input_kind(X)
     if kind == "dask":
         return check_dask_data(estimator, X, reset=reset)
+    if is_source(X):
+        raise InvalidInputError(
+            "X must be an array here: only fit and fit_predict stream a chunked source; got "
+            f"{type(X).__name__}. Evaluate chunk by chunk, e.g. "
+            "np.concatenate([model.predict(chunk) for chunk in chunks()])."
+        )
     allow_nan = getattr(estimator, "missing", "error") == "em"
     if kind == "torch" and ExecutorOptions(backend).uses_torch(X):
         return _check_tensor_rows(estimator, X, reset=reset, dtype=dtype, allow_nan=allow_nan)
@@ -179,7 +196,8 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
         ``TorchBackend``, ``DaskBackend``, or the NumPy executors (the small-data one when
         all rows fit in one task).
     """
-    if options.missing == "em":
+    streamed = isinstance(X, CheckedSource)
+    if options.missing == "em" and not streamed:
         if is_dask_collection(X):
             chunk_size = _chunk_size(X, options, n_components)
             return DaskMissingValuesExecutor(X, sample_weight, chunk_size)
@@ -191,7 +209,8 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
         executor = missing_values_executor(X, sample_weight, executor_over)
         if executor is not None:
             return executor
-    if options.uses_torch(X):
+    if options.uses_torch(X) and not streamed:
+        # (A streamed fit runs the NumPy kernels on its chunks, whatever the backend.)
         from gaussmix.backends.torch import TorchBackend
 
         return TorchBackend(X, sample_weight, options.chunk_size, options.device, n_components)
@@ -203,6 +222,8 @@ def make_executor(X: Any, sample_weight: Any, options: ExecutorOptions, n_compon
         # Small data while the kernels compile in the background: the array kernels give
         # the same fit to rounding (gaussmix.precompile).
         use_fused = False
+    if streamed:
+        return StreamExecutor(X, chunk_size, use_fused=use_fused)
     return numpy_backend(X, sample_weight, chunk_size, use_fused=use_fused)
 
 
@@ -228,8 +249,9 @@ class FitData:
         sample of them.
     sample_weight : ndarray or None
         Their weights (float64 for a tensor, X's dtype otherwise).
-    lazy_X : dask.array.Array or None, default=None
-        Dask input: all the rows, which the executor visits instead of ``X``.
+    lazy_X : dask.array.Array, CheckedSource or None, default=None
+        Dask input or a chunked source: all the rows, which the executor visits instead
+        of ``X``.
     lazy_sample_weight : dask.array.Array or None, default=None
         Their weights.
     """
@@ -255,6 +277,13 @@ class FitData:
         """Number of rows of the fit; None when unknown without a pass (a Dask dataframe)."""
         rows = self.fitted_rows.shape[0]
         return int(rows) if isinstance(rows, (int, np.integer)) else None
+
+    def reseed_executor(self, executor: Any, options: ExecutorOptions, n_components: int) -> Any:
+        """The executor whose rows (those of ``X``) the collapse policy re-seeds from: the
+        fit's own, or for a chunked source one over its in-memory sample."""
+        if isinstance(self.lazy_X, CheckedSource):
+            return make_executor(self.X, self.sample_weight, options, n_components)
+        return executor
 
     def executor(self, X: Any, options: ExecutorOptions, n_components: int) -> Any:
         """The executor over the fit's rows; ``X`` replaces the in-memory rows (rescaled)."""
@@ -291,6 +320,10 @@ def fit_data(
     -------
     FitData
     """
+    if input_kind(X) != "dask" and is_source(X):
+        return _streamed_fit_data(
+            estimator, X, sample_weight, reset=reset, random_state=random_state
+        )
     if input_kind(X) == "dask":
         data = prepare_dask_fit(
             estimator,
@@ -309,6 +342,32 @@ def fit_data(
     if getattr(estimator, "missing", "error") == "em":
         check_missing_values(np.asarray(to_numpy(X)))
     return FitData(X, weights)
+
+
+def _streamed_fit_data(
+    estimator: Any,
+    X: Any,
+    sample_weight: Any,
+    *,
+    reset: bool,
+    random_state: np.random.RandomState,
+) -> FitData:
+    """A chunked source scanned once: its checked form and the start's sample."""
+    streamed = scan_source(
+        as_source(X, sample_weight),
+        n_components=estimator.n_components,
+        dtype=estimator.dtype,
+        random_state=random_state,
+        n_features=None if reset else estimator.n_features_in_,
+    )
+    source = streamed.source
+    if reset:
+        estimator.n_features_in_ = source.n_features
+        if source.names is not None:
+            estimator.feature_names_in_ = np.asarray(source.names, dtype=object)
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    return FitData(streamed.sample, streamed.sample_weights, source, None)
 
 
 def ldexp(X: Any, exponent: int) -> Any:

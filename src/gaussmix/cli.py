@@ -51,6 +51,14 @@ from gaussmix.cli_datasets import (
 from gaussmix.cli_extensions import extension_options, extension_settings
 from gaussmix.cli_labels import bootstrap_command, classify
 from gaussmix.cli_missing import impute, missing_option, nan_standardization, reads_missing
+from gaussmix.cli_stream import (
+    OnlineBatches,
+    StreamTable,
+    criteria,
+    fit_input,
+    streamed_input,
+    wants_stream,
+)
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
@@ -356,7 +364,11 @@ def _data_for_model(
     model = stored.model
     names = _model_names(model)
     table = _read_data(
-        out, path, header=header, index_col=index_col, columns_if_named=names,
+        out,
+        path,
+        header=header,
+        index_col=index_col,
+        columns_if_named=names,
         allow_missing=reads_missing(model),
     )
     expected = int(model.n_features_in_)
@@ -475,6 +487,20 @@ def _dask_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @_dask_options
 @missing_option
 @extension_options
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Exact EM over DATA chunk by chunk (a Parquet/CSV file, folder or glob; a glob "
+    "always streams): one pass per iteration, memory of a chunk.",
+)
+@click.option("--online", is_flag=True, help="Online EM in one pass over DATA's batches.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=10000,
+    show_default=True,
+    help="Rows per batch of --online.",
+)
 @_output_options
 def fit(
     data: Path,
@@ -494,6 +520,9 @@ def fit(
     lazy: bool,
     scheduler_address: str | None,
     missing: str | None,
+    stream: bool,
+    online: bool,
+    batch_size: int,
     as_json: bool,
     quiet: bool,
     **extensions: Any,
@@ -530,6 +559,8 @@ def fit(
         Read DATA through Dask; where Dask computes (see ``gaussmix.cli_datasets``).
     missing : {"error", "em"} or None
         GaussianMixture's ``missing``; ``em`` reads empty cells as missing values.
+    stream, online, batch_size
+        Read DATA chunk by chunk: exact EM, or online EM in batches (``gaussmix.cli_stream``).
     as_json, quiet : bool
         Print one JSON document / nothing but errors.
     """
@@ -547,7 +578,12 @@ def fit(
         extension_settings(**extensions),
     )
     with scheduler(scheduler_address):
-        if is_lazy_source(data, lazy or scheduler_address is not None):
+        if wants_stream(data, stream, online):
+            X, table = streamed_input(
+                data, _split(columns), online=online, batch_size=batch_size, standardize=standardize
+            )
+            standardization = None
+        elif is_lazy_source(data, lazy or scheduler_address is not None):
             table: Any = read_lazy_table(data, _split(columns))
             standardization = None
             if standardize:
@@ -555,7 +591,11 @@ def fit(
             X = table.data
         else:
             table = _read_data(
-                out, data, _split(columns), header=header, index_col=index_col,
+                out,
+                data,
+                _split(columns),
+                header=header,
+                index_col=index_col,
                 allow_missing=request.missing == "em",
             )
             X, standardization = _in_memory_fit_input(data, table, n_components, standardize)
@@ -665,7 +705,7 @@ def _fit_with_progress(
                 _announce_compiling(progress.progress.console)
             # Not converging is reported in the summary, not as a Python warning.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X)
+            fit_input(model, X, announce=None if out.quiet else out.messages.print)
             kept = progress.kept(model.lower_bound_, model.n_iter_)
     except KeyboardInterrupt:
         interrupted = True
@@ -685,10 +725,12 @@ def _fit_document(
     kept: int | None,
 ) -> dict[str, Any]:
     """The JSON report of ``gaussmix fit``."""
+    n_samples, log_likelihood, bic, aic = criteria(model, X)
     return {
         "model": str(output),
         "interrupted": interrupted,
-        "n_samples": _n_rows(X),
+        "n_samples": n_samples,
+        "online": isinstance(X, OnlineBatches),
         "n_features": len(table.feature_names),
         "feature_names": table.feature_names,
         "n_components": request.n_components,
@@ -696,9 +738,9 @@ def _fit_document(
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
         "kept_start": None if kept is None else kept + 1,
-        "log_likelihood": float(model.log_likelihood_),
-        "bic": float(model.bic(X)),
-        "aic": float(model.aic(X)),
+        "log_likelihood": log_likelihood,
+        "bic": bic,
+        "aic": aic,
         "weights": model.weights_.tolist(),
         "means": means.tolist(),
     }
@@ -719,12 +761,15 @@ def _fit_summary(
     def render(console: Console) -> None:
         console.print(_summary_table(model, feature_names, means))
         state = "converged" if model.converged_ else "did NOT converge (raise --max-iter)"
+        steps = "iterations"
+        if document["online"]:
+            state, steps = "online EM", "batches"
         start = (
             f" of start {kept} (the best of {n_init})" if kept is not None and n_init > 1 else ""
         )
         console.print(
-            f"{state} after {model.n_iter_} iterations{start}; mean log-likelihood "
-            f"{model.log_likelihood_:.6f}; BIC {document['bic']:.2f}"
+            f"{state} after {model.n_iter_} {steps}{start}; mean log-likelihood "
+            f"{document['log_likelihood']:.6f}; BIC {document['bic']:.2f}"
             + (" (standardised units)" if standardized else "")
         )
         console.print(f"Model written to {document['model']}")
@@ -746,7 +791,10 @@ def _fit_and_report(
     """Fit, save and report: the body of ``gaussmix fit`` for in-memory and lazy data."""
     lazy = isinstance(table, LazyTable)
     _require_output_folder(output)
-    rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
+    if isinstance(table, StreamTable):
+        rows = "rows read in batches" if isinstance(X, OnlineBatches) else "streamed rows"
+    else:
+        rows = "lazily read rows" if lazy else f"{X.shape[0]} rows"
     out.messages.print(
         f"Fitting {request.n_components} {request.covariance} components to {rows} × "
         f"{len(table.feature_names)} features of {_label(data)} …"

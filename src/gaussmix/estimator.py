@@ -51,6 +51,7 @@ from gaussmix.fitting import (
 from gaussmix.initialization import check_responsibilities_init
 from gaussmix.missing import MISSING_CHOICES
 from gaussmix.noise import check_noise_init
+from gaussmix.online import OnlineSettings, check_online_settings, partial_fit_step
 from gaussmix.parameters import MixtureParameters
 from gaussmix.priors import check_prior
 from gaussmix.semisupervised import with_labels
@@ -192,6 +193,20 @@ default="kmeans"
     Vinv : float or None, default=None
         The noise density; None: mclust's ``hypvol`` (1 / the smaller of the volumes
         of the bounding boxes of X and of its principal-component scores).
+    learning_rate_decay : float, default=1.0
+        :meth:`partial_fit` only: α in (0.5, 1] of the step size η_t = (t + 2)^(−α) of
+        stepwise EM (:mod:`gaussmix.online`). 1 weighs every batch alike and ends at the
+        optimum of all the data when components are well separated; a smaller α (e.g.
+        0.6) forgets the statistics of the first, poorer parameters faster (overlapping
+        components, a poor start) at the cost of more noise at the end.
+    forget : float, default=0.0
+        :meth:`partial_fit` only: the least step size, in [0, 1). With forget = f each
+        batch weighs at least f when it arrives and then decays by (1 − f) per batch, so
+        the model follows a drifting stream over about the last 1/f batches; 0 converges
+        to the optimum of all the data seen.
+    n_batches : int, default=1
+        :meth:`partial_fit` only: batches per M-step (the statistics are mixed in after
+        every batch).
 
     Attributes
     ----------
@@ -233,6 +248,19 @@ default="kmeans"
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when X was a DataFrame with string column names.
+
+    Notes
+    -----
+    ``fit`` (and ``fit_predict``) also take a chunked source that yields the rows again on
+    every pass: a callable returning an iterator of arrays, DataFrames or ``(X, w)``
+    pairs, Parquet/CSV paths, a folder or a glob, or a Zarr/h5py dataset; each iteration
+    is one pass, and ``sample_weight`` may name a weight column
+    (:mod:`gaussmix.backends.stream`). ``partial_fit`` runs stepwise EM: the first call
+    starts from its batch (``init_params``, ``*_init``) or a previous ``fit``, each call
+    mixes the batch's statistics in with step size η_t and runs the M-step every
+    ``n_batches`` calls; the fitted attributes are valid after every call,
+    ``lower_bound_`` and ``log_likelihood_`` are the batch's mean log-likelihood under the
+    parameters its E-step used, and ``n_iter_`` counts batches.
 
     Examples
     --------
@@ -277,6 +305,9 @@ default="kmeans"
         noise: bool = False,
         noise_init: Any = None,
         Vinv: float | None = None,
+        learning_rate_decay: float = 1.0,
+        forget: float = 0.0,
+        n_batches: int = 1,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -307,6 +338,9 @@ default="kmeans"
         self.noise = noise
         self.noise_init = noise_init
         self.Vinv = Vinv
+        self.learning_rate_decay = learning_rate_decay
+        self.forget = forget
+        self.n_batches = n_batches
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -423,6 +457,26 @@ default="kmeans"
         checked = self._fit(X, sample_weight, y)
         return as_input_type(X, self._map_posterior(checked, "labels"))
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """One batch of online (stepwise) EM (:mod:`gaussmix.online`; see the class notes).
+
+        Parameters
+        ----------
+        X : array-like, torch.Tensor or Dask array of shape (n_samples, n_features)
+            The batch.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        with one_blas_thread():
+            _partial_fit(self, X, sample_weight)
+        return self
+
     def _fit(self, X: Any, sample_weight: Any, y: Any = None) -> Any:
         # A failed fit leaves the estimator as it was: validation records n_features_in_
         # and feature_names_in_ before later checks, a collapsing component or the user's
@@ -498,6 +552,7 @@ default="kmeans"
         if result.noise_density is not None:
             self.Vinv_ = result.noise_density
             self.noise_proportion_ = max(0.0, 1.0 - float(np.sum(self.weights_)))
+        self.__dict__.pop("_online", None)  # a fit ends online EM (partial_fit starts anew)
 
     # ------------------------------------------------------------ model files
     def save(self, path: Any, **options: Any) -> Any:
@@ -579,6 +634,36 @@ def _checked_model(self: GaussianMixture) -> CovarianceModel:
     model = self._covariance_model()
     check_prior(self.prior, model)
     return model
+
+
+def _partial_fit(self: GaussianMixture, X: Any, sample_weight: Any) -> None:
+    """Validate, run one batch of :func:`gaussmix.online.partial_fit_step`, store."""
+    online = OnlineSettings.checked(self.learning_rate_decay, self.forget, self.n_batches)
+    check_online_settings(self.get_params())
+    model = self._check_parameters()
+    state = self.__dict__.get("_online")
+    fitted = hasattr(self, "weights_") and all(
+        self._fitted_settings()[name] == getattr(self, name)
+        for name in ("n_components", "covariance_type")
+    )
+    random_state = check_random_state(self.random_state)
+    data = fit_data(self, X, sample_weight, reset=not fitted, random_state=random_state)
+    step = partial_fit_step(
+        data,
+        _engine_settings(self, model, data),
+        online,
+        parameters=self._fitted_parameters() if fitted else None,
+        state=state if fitted else None,
+        random_state=random_state,
+    )
+    self._set_fitted_parameters(step.parameters)
+    self.converged_, self.n_iter_ = False, step.state.n_batches
+    self.n_samples_fit_ = step.state.n_rows
+    self.lower_bound_ = self.log_likelihood_ = step.log_likelihood
+    self.lower_bounds_ = [step.log_likelihood]
+    self.log_likelihood_history_ = np.array([step.log_likelihood])
+    self._fit_settings = self._current_settings()
+    self._online = step.state
 
 
 def _warm_start_possible(self: GaussianMixture, X: Any) -> bool:

@@ -512,7 +512,7 @@ def _run_start(
         callback=progress,
         init=init,
         reseeder=ComponentReseeder(
-            executor,
+            data.reseed_executor(executor, settings.executor, settings.n_components),
             units.start_X,
             data.sample_weight,
             RESEEDS_PER_COMPONENT * settings.n_components,

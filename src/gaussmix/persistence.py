@@ -69,6 +69,9 @@ LATER_SETTINGS: dict[str, Any] = {
     "noise": False,
     "noise_init": None,
     "Vinv": None,
+    "learning_rate_decay": 1.0,
+    "forget": 0.0,
+    "n_batches": 1,
 }
 
 
@@ -76,9 +79,15 @@ def _is_default(value: Any, default: Any) -> bool:
     """Whether a setting holds its default (an array, e.g. a noise mask, never does)."""
     if value is default:
         return True
-    if isinstance(default, (str, bool)) and isinstance(value, (str, bool, np.bool_)):
-        return type(value) is type(default) and value == default
-    return False
+    if default is None or isinstance(value, np.ndarray):
+        return False
+    if isinstance(default, bool) or isinstance(value, (bool, np.bool_)):
+        flags = isinstance(value, (bool, np.bool_)) and isinstance(default, bool)
+        return flags and value == default
+    if isinstance(default, str):
+        return isinstance(value, str) and value == default
+    numbers = (int, float, np.integer, np.floating)
+    return isinstance(value, numbers) and float(value) == float(default)
 
 
 def _stored_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:

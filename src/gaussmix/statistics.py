@@ -115,6 +115,84 @@ class SufficientStatistics:
             log_likelihood=self.log_likelihood + other.log_likelihood,
         )
 
+    def scaled(self, factor: float) -> SufficientStatistics:
+        """The statistics of the same rows with every weight multiplied by ``factor``.
+
+        Parameters
+        ----------
+        factor : float
+            Non-negative multiplier of the sample weights.
+
+        Returns
+        -------
+        SufficientStatistics
+            Every sum (n_k, the weighted sum, the scatter, the total weight and the
+            log-likelihood) times ``factor``, about the same shift: each is linear in the
+            weights. Stepwise EM mixes ``(1 − η) s + η s(batch)`` of such values.
+        """
+        factor = float(factor)
+        return SufficientStatistics(
+            n_k=self.n_k * factor,
+            weighted_sum=self.weighted_sum * factor,
+            scatter=self.scatter * factor,
+            shift=self.shift,
+            total_weight=self.total_weight * factor,
+            log_likelihood=self.log_likelihood * factor,
+        )
+
+    def shifted(self, shift: np.ndarray) -> SufficientStatistics:
+        """The same statistics taken about another shift ``c'``, exactly.
+
+        Parameters
+        ----------
+        shift : ndarray of shape (n_components, n_features)
+            The new shift ``c'_k``.
+
+        Returns
+        -------
+        SufficientStatistics
+
+        Notes
+        -----
+        With ``δ_k = c_k − c'_k`` and ``s_k = Σ w γ (x − c_k)``:
+        ``Σ w γ (x − c') = s_k + n_k δ_k`` and
+        ``Σ w γ (x − c')(x − c')ᵀ = S_k + δ_k s_kᵀ + s_k δ_kᵀ + n_k δ_k δ_kᵀ``;
+        the diagonal and trace kinds keep the diagonal (``S + 2 δ∘s + n_k δ²``) or its
+        sum. Statistics of batches taken under different parameters are brought to one
+        shift this way before they are added.
+        """
+        shift = np.asarray(shift, dtype=np.float64)
+        if shift.shape != self.shift.shape:
+            raise ValueError(
+                f"The new shift must have the shape {self.shift.shape} of the old one; got "
+                f"{shift.shape}."
+            )
+        delta = self.shift - shift
+        first = self.weighted_sum
+        n_k = self.n_k
+        if self.scatter.ndim == 3:
+            cross = delta[:, :, None] * first[:, None, :]
+            scatter = (
+                self.scatter
+                + cross
+                + np.swapaxes(cross, 1, 2)
+                + n_k[:, None, None] * delta[:, :, None] * delta[:, None, :]
+            )
+        elif self.scatter.ndim == 2:
+            scatter = self.scatter + 2.0 * delta * first + n_k[:, None] * delta**2
+        else:
+            scatter = (
+                self.scatter + 2.0 * np.sum(delta * first, axis=1) + n_k * np.sum(delta**2, axis=1)
+            )
+        return SufficientStatistics(
+            n_k=n_k,
+            weighted_sum=first + n_k[:, None] * delta,
+            scatter=scatter,
+            shift=shift,
+            total_weight=self.total_weight,
+            log_likelihood=self.log_likelihood,
+        )
+
     @property
     def mean_log_likelihood(self) -> float:
         """Weighted mean log-likelihood per sample, ``Σ w log p / Σ w``."""
