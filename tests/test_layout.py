@@ -11,8 +11,8 @@ PACKAGE = Path(gaussmix.__file__).parent
 # Compiled kernels are written as flat loops for numba; their length is the price of speed.
 COMPILED = {"_compiled.py", "_compiled_hierarchical.py", "_compiled_em.py", "_compiled_msteps.py"}
 MAX_BODY_LINES = 60
-# The estimator's code, its docstring (the parameters' documentation) left out.
-MAX_ESTIMATOR_LINES = 300
+# The estimator's code, its docstrings (the parameters' and methods' documentation) left out.
+MAX_ESTIMATOR_LINES = 250
 
 
 def _body_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -43,6 +43,21 @@ def test_no_function_body_is_longer_than_sixty_lines():
     assert not long, "functions over 60 body lines: " + ", ".join(long)
 
 
+def _docstring_lines(node: ast.AST) -> int:
+    """Lines of the docstrings of a class and of everything defined in it."""
+    lines = 0
+    for inner in ast.walk(node):
+        if isinstance(inner, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = inner.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines += first.end_lineno - first.lineno + 1
+    return lines
+
+
 def test_the_estimator_class_is_a_thin_shell():
     tree = ast.parse((PACKAGE / "estimator.py").read_text(encoding="utf-8"))
     (estimator,) = [
@@ -50,9 +65,7 @@ def test_the_estimator_class_is_a_thin_shell():
         for node in tree.body
         if isinstance(node, ast.ClassDef) and node.name == "GaussianMixture"
     ]
-    docstring = estimator.body[0]
-    documentation = docstring.end_lineno - docstring.lineno + 1
-    lines = estimator.end_lineno - estimator.lineno + 1 - documentation
+    lines = estimator.end_lineno - estimator.lineno + 1 - _docstring_lines(estimator)
     assert lines <= MAX_ESTIMATOR_LINES, f"GaussianMixture's code is {lines} lines"
 
 
