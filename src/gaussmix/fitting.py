@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from gaussmix.arrays import ExecutorOptions, FitData, input_kind, ldexp, make_executor, to_host
+from gaussmix.backends.stream import CheckedSource
 from gaussmix.blas_threads import one_blas_thread, one_openmp_thread
 from gaussmix.collapse import (
     ComponentReseeder,
@@ -313,7 +314,7 @@ def fit_mixture(
     if missing:
         units = dataclasses.replace(units, imputed_X=mean_imputed(units.X, data.sample_weight))
     executor = data.executor(units.X, settings.executor, settings.n_components)
-    _check_combination(settings, missing)
+    _check_combination(settings, data, missing)
     if settings.labels is not None:
         make = functools.partial(_make_executor, options=settings.executor)
         executor = LabelledExecutor(executor, settings.labels, settings.n_components, make)
@@ -387,20 +388,25 @@ def _make_executor(X: Any, sample_weight: Any, n_components: int, options: Execu
     return make_executor(X, sample_weight, options, n_components)
 
 
-def _check_combination(settings: FitSettings, missing: bool) -> None:
-    """Refuse the options that do not combine with rows that have missing entries.
+def _check_combination(settings: FitSettings, data: FitData, missing: bool) -> None:
+    """Refuse the options that need what the data cannot give.
 
-    The noise density and the default prior's moments are defined on complete rows
-    (hypervolume of the data, column variances), and neither has an observed-data
-    counterpart here yet.
+    The noise hypervolume and the prior's moments are defined on complete rows held at once
+    (ranges of the data and of its principal-component scores, column variances), and the
+    noise E-step maps over rows held in memory: neither has an observed-data counterpart
+    with NaN entries here, nor a pass over a streamed source.
     """
-    if not missing:
-        return
+    streamed = isinstance(data.lazy_X, CheckedSource)
     for name, used in (("noise", settings.noise), ("prior", settings.prior is not None)):
-        if used:
+        if used and missing:
             raise InvalidInputError(
                 f"missing='em' does not combine with {name}: X has NaN entries. Fit the "
                 f"complete rows with {name}, or fit missing='em' without {name}."
+            )
+        if used and streamed:
+            raise InvalidInputError(
+                f"{name} needs the rows in memory (or as a Dask array); got a streamed "
+                f"source. Load the data first, or fit the stream without {name}."
             )
 
 

@@ -138,8 +138,9 @@ def with_labels(settings: Any, y: Any, data: Any) -> Any:
         return settings
     if getattr(data, "lazy_X", None) is not None:
         raise InvalidInputError(
-            "fit(X, y) with component labels needs in-memory X (NumPy or torch); got a Dask "
-            "collection. Compute X first, or fit without y."
+            "fit(X, y) with component labels needs in-memory X (NumPy or torch); got "
+            f"{type(data.lazy_X).__name__} (a Dask collection or a streamed source). Load X "
+            "into memory first, or fit without y."
         )
     labels = check_labels(y, int(data.X.shape[0]), settings.n_components)
     if labels is None:
