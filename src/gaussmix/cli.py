@@ -62,7 +62,6 @@ from gaussmix.cli_stream import (
 from gaussmix.exceptions import DataFileError, InvalidInputError, InvalidParameterError
 from gaussmix.files.tables import STDIN, Table, read_table, write_table
 from gaussmix.io import ModelFile, read_model_file, save
-from gaussmix.noise import label_counts
 
 if TYPE_CHECKING:
     from gaussmix.estimator import GaussianMixture
@@ -1662,6 +1661,16 @@ cli.add_command(classify)
 cli.add_command(bootstrap_command)
 cli.add_command(impute)
 
+
+
+def label_counts(labels: Any, n_components: int) -> Any:
+    """Rows per component, noise (−1) last: :func:`gaussmix.noise.label_counts`.
+
+    Imported when a command runs, so that ``gaussmix --help`` loads no scikit-learn.
+    """
+    from gaussmix.noise import label_counts as counted
+
+    return counted(labels, n_components)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``gaussmix`` command.

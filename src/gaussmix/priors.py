@@ -21,12 +21,14 @@ the mode of its own prior we differ, as README's "Priors, noise, equal proportio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from gaussmix.covariance.base import CovarianceModel
 
 __all__ = [
     "PRIOR_MODELS",
