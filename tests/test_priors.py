@@ -30,16 +30,22 @@ def data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def covariance_terms(code: str, nu: float) -> tuple[np.ndarray, bool]:
     """(α_k, shared scale) of each model's prior, written from the posterior densities:
-    an inverse Wishart / gamma counted once for a shared covariance part."""
+    an inverse Wishart / gamma counted once for a shared covariance part.
+
+    Two models count the prior in units of a scalar: VEI's prior on each component is
+    λ_k^{-(ν+3)/2} exp(−½ s tr Σ_k⁻¹) (an inverse gamma on the volume, the mean's normaliser
+    counted once), and EEV's is one |Σ|^{-(ν+D+2)/2} for the shared volume and shape times
+    exp(−½ tr Σ_k⁻¹S) for each component. Here each component already carries the mean's
+    log|Σ_k| = D log λ_k, hence the −1."""
     alpha = {
         "EII": (nu + 2) / (G * D),
         "VII": (nu + 2) / D,
         "EEI": (nu + 2) / G,
-        "VEI": nu + 2,
+        "VEI": (nu + 3) / D - 1,
         "EVI": (nu + 2) / G,
         "VVI": nu + 2,
         "EEE": (nu + D + 1) / G,
-        "EEV": (nu + 2) / G,
+        "EEV": (nu + D + 2) / G - 1,
         "VEV": -1.0,
         "VVV": nu + D + 1,
     }[code]

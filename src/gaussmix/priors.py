@@ -43,11 +43,11 @@ _TERMS: dict[str, tuple[Any, bool]] = {
     "EII": (lambda nu, G, D: (nu + 2.0) / (G * D), True),
     "VII": (lambda nu, G, D: (nu + 2.0) / D, False),
     "EEI": (lambda nu, G, D: (nu + 2.0) / G, True),
-    "VEI": (lambda nu, G, D: nu + 2.0, False),
+    "VEI": (lambda nu, G, D: (nu + 3.0) / D - 1.0, False),
     "EVI": (lambda nu, G, D: (nu + 2.0) / G, False),
     "VVI": (lambda nu, G, D: nu + 2.0, False),
     "EEE": (lambda nu, G, D: (nu + D + 1.0) / G, True),
-    "EEV": (lambda nu, G, D: (nu + 2.0) / G, False),
+    "EEV": (lambda nu, G, D: (nu + D + 2.0) / G - 1.0, False),
     "VEV": (lambda nu, G, D: -1.0, False),
     "VVV": (lambda nu, G, D: nu + D + 1.0, False),
 }
