@@ -353,13 +353,9 @@ def test_eev_and_vei_use_mclusts_divisors():
     shape = np.diag(dense[0]) / volumes[0]
     for k in range(G):
         np.testing.assert_allclose(np.diag(dense[k]), volumes[k] * shape, rtol=1e-12)
-    np.testing.assert_allclose(
-        volumes, (w / shape).sum(axis=1) / (D * n_k + nu + 3), rtol=1e-9
-    )
+    np.testing.assert_allclose(volumes, (w / shape).sum(axis=1) / (D * n_k + nu + 3), rtol=1e-9)
     unnormalised = (w / volumes[:, None]).sum(axis=0)
-    np.testing.assert_allclose(
-        shape, unnormalised / np.prod(unnormalised) ** (1.0 / D), rtol=1e-9
-    )
+    np.testing.assert_allclose(shape, unnormalised / np.prod(unnormalised) ** (1.0 / D), rtol=1e-9)
 
 
 def test_eii_with_a_zero_scale_is_mclusts_eii_rule():
