@@ -40,9 +40,9 @@ def covariance_terms(code: str, nu: float) -> tuple[np.ndarray, bool]:
     alpha = {
         "EII": (nu + 2) / (G * D),
         "VII": (nu + 2) / D,
-        "EEI": (nu + 2) / G,
+        "EEI": (nu + 2) / G - 1,
         "VEI": (nu + 3) / D - 1,
-        "EVI": (nu + 2) / G,
+        "EVI": (nu + 2) / G - 1,
         "VVI": nu + 2,
         "EEE": (nu + D + 1) / G,
         "EEV": (nu + D + 2) / G - 1,
@@ -332,10 +332,12 @@ def _default_fit(code, X, responsibilities, prior=None):
     return fitted, dense_covariances(fitted.covariances, model.form, G, D)
 
 
-def test_eev_and_vei_use_mclusts_divisors():
-    """mclust 6's EM with a prior (meEEV, meVEI): EEV's volume is |Σ_k eig(B_k + S)|^{1/D}
-    over n + ν + D + 2; VEI's λ_k and A solve λ_k = Σ_j w_jk/a_j / (D n_k + ν + 3) and
-    a_j ∝ Σ_k w_jk/λ_k with Π_j a_j = 1, where w_jk = s + (B_k)_jj."""
+def test_shared_volume_models_and_vei_use_mclusts_divisors():
+    """mclust 6's EM with a prior (meEEV, meEVI, meEEI, meVEI): EEV's volume is
+    |Σ_k eig(B_k + S)|^{1/D} over n + ν + D + 2, EVI's Σ_k |diag(B_k) + s|^{1/D} and EEI's
+    |s + Σ_k diag(B_k)|^{1/D} over n + ν + 2; VEI's λ_k and A solve
+    λ_k = Σ_j w_jk/a_j / (D n_k + ν + 3) and a_j ∝ Σ_k w_jk/λ_k with Π_j a_j = 1, where
+    w_jk = s + (B_k)_jj."""
     X, responsibilities = data(12)
     kappa, nu, mu_p = 0.01, D + 2.0, X.mean(axis=0)
     n_k, _, scatter = _scatters(X, responsibilities, kappa, mu_p)
@@ -347,6 +349,15 @@ def test_eev_and_vei_use_mclusts_divisors():
     for k in range(G):
         assert np.isclose(np.linalg.det(dense[k]) ** (1.0 / D), volume, rtol=1e-12)
     s = factor * np.trace(np.cov(X, rowvar=False)) / D
+    diagonals = np.array([np.diag(scatter[k]) for k in range(G)])
+    _, dense = _default_fit("EVI", X, responsibilities)
+    volume = sum(np.prod(diagonals[k] + s) ** (1.0 / D) for k in range(G))
+    volume /= X.shape[0] + nu + 2
+    for k in range(G):
+        assert np.isclose(np.linalg.det(dense[k]) ** (1.0 / D), volume, rtol=1e-12)
+    _, dense = _default_fit("EEI", X, responsibilities)
+    volume = np.prod(s + diagonals.sum(axis=0)) ** (1.0 / D) / (X.shape[0] + nu + 2)
+    assert np.isclose(np.linalg.det(dense[0]) ** (1.0 / D), volume, rtol=1e-12)
     _, dense = _default_fit("VEI", X, responsibilities)
     w = s + np.array([np.diag(scatter[k]) for k in range(G)])  # (G, D)
     volumes = np.array([np.linalg.det(dense[k]) ** (1.0 / D) for k in range(G)])
