@@ -11,13 +11,13 @@ inverse gamma on each variance of the diagonal and spherical ones). With the MAP
 which is the maximum-likelihood objective with n_k → n_k + 1 + α_k and W_k → B_k + S_k; every
 constrained model's own M-step (``CovarianceModel.estimate``) therefore maximises it exactly.
 What differs per model is α_k and S_k (:data:`_TERMS`): a prior shared by all components (an
-``E`` covariance part) is counted once, spread as α/G and S/G over the components. EEV and
-VEI count theirs in units of one scalar, as mclust 6.0.0's EM (``meEEV``, ``meVEI``) does: one
-|Σ|^{-(ν+D+2)/2} for EEV's shared volume and shape with S on every component, an inverse
-gamma λ_k^{-(ν+3)/2} on each VEI volume. The divisors are those of mclust's EM with
-``priorControl()`` (iris and Old Faithful, its Fortran read for the definitions) for VVV, EEE,
-VVI, VII, EVI, VEV, EEV and VEI; for EII and EEI mclust's rule is not the mode of its own
-prior and ours is (README, "mclust's extensions": EII drops the scale, EEI reports
+``E`` covariance part) is counted once, spread as α/G and S/G over the components. The shared
+volume of EVI, EEI and EEV is counted once in units of that scalar, and VEI's prior is an
+inverse gamma λ_k^{-(ν+3)/2} on each volume, as in mclust 6.0.0's EM (``meEVI``, ``meEEI``,
+``meEEV``, ``meVEI``): divisors n + ν + 2, n + ν + D + 2 and D n_k + ν + 3. The divisors are
+those of mclust's EM with ``priorControl()`` (iris and Old Faithful; its Fortran read for the
+definitions) for every model; for EII and EEI mclust's rule is not the mode of its own prior
+and ours is (README, "mclust's extensions": its EII drops the scale, its EEI reports
 un-shrunken means).
 """
 
@@ -42,11 +42,12 @@ __all__ = [
 ]
 
 # model → (α_k as a function of ν, G, D; whether the scale is shared, i.e. divided by G).
+# The "− 1" of EEI, VEI, EVI and EEV: each component's n_k + 1 already holds its mean prior's
+# log|Σ_k| = D log λ_k, which mclust's EM counts once for a volume (see the module docstring).
 _TERMS: dict[str, tuple[Any, bool]] = {
     "EII": (lambda nu, G, D: (nu + 2.0) / (G * D), True),
     "VII": (lambda nu, G, D: (nu + 2.0) / D, False),
     "EEI": (lambda nu, G, D: (nu + 2.0) / G - 1.0, True),
-    # Each component's own log|Σ_k| = D log λ_k from the mean's prior is already in n_k + 1.
     "VEI": (lambda nu, G, D: (nu + 3.0) / D - 1.0, False),
     "EVI": (lambda nu, G, D: (nu + 2.0) / G - 1.0, False),
     "VVI": (lambda nu, G, D: nu + 2.0, False),
