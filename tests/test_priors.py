@@ -383,3 +383,29 @@ def test_eii_with_a_zero_scale_is_mclusts_eii_rule():
     np.testing.assert_allclose(dense[:, 0, 0], trace / count, rtol=1e-12)
     _, dense = _default_fit("EII", X, responsibilities)
     np.testing.assert_allclose(dense[:, 0, 0], (s + trace) / count, rtol=1e-12)
+
+
+def test_without_shrinkage_the_means_prior_count_goes_as_in_mclust():
+    """κ = 0 (mclust's ``priorControl(shrinkage = 0)``): no prior on the means, and their
+    count leaves VVI's divisor (n_k + ν + 2) and EEE's (n + ν + D + 1); VVV keeps
+    n_k + ν + D + 2."""
+    X, responsibilities = data(14)
+    nu = D + 2.0
+    n_k, xbar, scatter = _scatters(X, responsibilities, 0.0, X.mean(axis=0))
+    factor = (1.0 / G) ** (2.0 / D)
+    full_scale = factor * np.cov(X, rowvar=False)
+    s = np.trace(full_scale) / D
+    flat = Prior(shrinkage=0.0)
+    fitted, dense = _default_fit("VVI", X, responsibilities, flat)
+    np.testing.assert_allclose(fitted.means, xbar, rtol=1e-13)
+    for k in range(G):
+        np.testing.assert_allclose(
+            np.diag(dense[k]), (s + np.diag(scatter[k])) / (n_k[k] + nu + 2), rtol=1e-12
+        )
+    _, dense = _default_fit("EEE", X, responsibilities, flat)
+    expected = (full_scale + scatter.sum(axis=0)) / (X.shape[0] + nu + D + 1)
+    np.testing.assert_allclose(dense[0], expected, rtol=1e-12)
+    _, dense = _default_fit("VVV", X, responsibilities, flat)
+    for k in range(G):
+        expected = (full_scale + scatter[k]) / (n_k[k] + nu + D + 2)
+        np.testing.assert_allclose(dense[k], expected, rtol=1e-12)

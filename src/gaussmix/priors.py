@@ -56,6 +56,18 @@ _TERMS: dict[str, tuple[Any, bool]] = {
     "VEV": (lambda nu, G, D: -1.0, False),
     "VVV": (lambda nu, G, D: nu + D + 1.0, False),
 }
+# With κ = 0 there is no prior on the means, and mclust's EM drops the mean's count: once per
+# component (VII, VVI, EEE), once for the shared volume (EEI, EVI, EEV), once in units of λ_k
+# (VEI); it keeps it for EII, VEV and VVV (iris, `priorControl(shrinkage = 0)`).
+_FLAT_MEAN_DROP: dict[str, Any] = {
+    "VII": lambda G, D: 1.0,
+    "VVI": lambda G, D: 1.0,
+    "EEE": lambda G, D: 1.0,
+    "EEI": lambda G, D: 1.0 / G,
+    "EVI": lambda G, D: 1.0 / G,
+    "EEV": lambda G, D: 1.0 / G,
+    "VEI": lambda G, D: 1.0 / D,
+}
 _ALIASES = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"}
 PRIOR_MODELS: tuple[str, ...] = tuple(_TERMS)
 """The covariance models that take a prior (mclust's ten)."""
@@ -215,6 +227,9 @@ def resolve_prior(
         # it with VVV's prior (its ``mvnXXX``); EEV's and VEV's terms would differ there.
         name = "VVV"
     alpha_of, shared = _TERMS[name]
+    alpha = alpha_of(dof, n_components, n_features)
+    if prior.shrinkage == 0 and name in _FLAT_MEAN_DROP:
+        alpha -= _FLAT_MEAN_DROP[name](n_components, n_features)
     factor = (1.0 / n_components) ** (2.0 / n_features)
     if prior.scale is not None:
         given = np.ldexp(np.asarray(prior.scale, dtype=np.float64), -2 * exponent)
@@ -228,7 +243,7 @@ def resolve_prior(
     return ResolvedPrior(
         shrinkage=float(prior.shrinkage),
         mean=mean,
-        alpha=np.full(n_components, alpha_of(dof, n_components, n_features)),
+        alpha=np.full(n_components, alpha),
         scale=np.broadcast_to(scale, (n_components, *scale.shape)).copy(),
     )
 
