@@ -30,16 +30,22 @@ def data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def covariance_terms(code: str, nu: float) -> tuple[np.ndarray, bool]:
     """(α_k, shared scale) of each model's prior, written from the posterior densities:
-    an inverse Wishart / gamma counted once for a shared covariance part."""
+    an inverse Wishart / gamma counted once for a shared covariance part.
+
+    Two models count the prior in units of a scalar: VEI's prior on each component is
+    λ_k^{-(ν+3)/2} exp(−½ s tr Σ_k⁻¹) (an inverse gamma on the volume, the mean's normaliser
+    counted once), and EEV's is one |Σ|^{-(ν+D+2)/2} for the shared volume and shape times
+    exp(−½ tr Σ_k⁻¹S) for each component. Here each component already carries the mean's
+    log|Σ_k| = D log λ_k, hence the −1."""
     alpha = {
         "EII": (nu + 2) / (G * D),
         "VII": (nu + 2) / D,
-        "EEI": (nu + 2) / G,
-        "VEI": nu + 2,
-        "EVI": (nu + 2) / G,
+        "EEI": (nu + 2) / G - 1,
+        "VEI": (nu + 3) / D - 1,
+        "EVI": (nu + 2) / G - 1,
         "VVI": nu + 2,
         "EEE": (nu + D + 1) / G,
-        "EEV": (nu + 2) / G,
+        "EEV": (nu + D + 2) / G - 1,
         "VEV": -1.0,
         "VVV": nu + D + 1,
     }[code]
@@ -303,3 +309,103 @@ def test_the_default_prior_of_dask_data_uses_every_row():
     eager = resolve_prior(Prior(), X, None, model, 2)
     np.testing.assert_allclose(lazy.mean, eager.mean, rtol=1e-14)
     np.testing.assert_allclose(lazy.scale, eager.scale, rtol=1e-13)
+
+
+def _scatters(X, responsibilities, kappa, mu_p):
+    """n_k, x̄_k and B_k = W_k + κ n_k/(n_k + κ)(x̄_k − μ_P)(x̄_k − μ_P)ᵀ, with loops."""
+    n_k = responsibilities.sum(axis=0)
+    xbar = responsibilities.T @ X / n_k[:, None]
+    scatter = np.zeros((G, D, D))
+    for k in range(G):
+        for n in range(X.shape[0]):
+            diff = (X[n] - xbar[k])[:, None]
+            scatter[k] += responsibilities[n, k] * diff @ diff.T
+        offset = (xbar[k] - mu_p)[:, None]
+        scatter[k] += kappa * n_k[k] / (n_k[k] + kappa) * offset @ offset.T
+    return n_k, xbar, scatter
+
+
+def _default_fit(code, X, responsibilities, prior=None):
+    model = get_covariance_model(code)
+    rule = MStepRule(model, 0.0, resolve_prior(prior or Prior(), X, None, model, G))
+    fitted = parameters_from_responsibilities(X, None, responsibilities, model, 0.0, rule)
+    return fitted, dense_covariances(fitted.covariances, model.form, G, D)
+
+
+def test_shared_volume_models_and_vei_use_mclusts_divisors():
+    """mclust 6's EM with a prior (meEEV, meEVI, meEEI, meVEI): EEV's volume is
+    |Σ_k eig(B_k + S)|^{1/D} over n + ν + D + 2, EVI's Σ_k |diag(B_k) + s|^{1/D} and EEI's
+    |s + Σ_k diag(B_k)|^{1/D} over n + ν + 2; VEI's λ_k and A solve
+    λ_k = Σ_j w_jk/a_j / (D n_k + ν + 3) and a_j ∝ Σ_k w_jk/λ_k with Π_j a_j = 1, where
+    w_jk = s + (B_k)_jj."""
+    X, responsibilities = data(12)
+    kappa, nu, mu_p = 0.01, D + 2.0, X.mean(axis=0)
+    n_k, _, scatter = _scatters(X, responsibilities, kappa, mu_p)
+    factor = (1.0 / G) ** (2.0 / D)
+    full_scale = factor * np.cov(X, rowvar=False)
+    _, dense = _default_fit("EEV", X, responsibilities)
+    eigenvalues = sum(np.sort(np.linalg.eigvalsh(scatter[k] + full_scale)) for k in range(G))
+    volume = np.prod(eigenvalues) ** (1.0 / D) / (X.shape[0] + nu + D + 2)
+    for k in range(G):
+        assert np.isclose(np.linalg.det(dense[k]) ** (1.0 / D), volume, rtol=1e-12)
+    s = factor * np.trace(np.cov(X, rowvar=False)) / D
+    diagonals = np.array([np.diag(scatter[k]) for k in range(G)])
+    _, dense = _default_fit("EVI", X, responsibilities)
+    volume = sum(np.prod(diagonals[k] + s) ** (1.0 / D) for k in range(G))
+    volume /= X.shape[0] + nu + 2
+    for k in range(G):
+        assert np.isclose(np.linalg.det(dense[k]) ** (1.0 / D), volume, rtol=1e-12)
+    _, dense = _default_fit("EEI", X, responsibilities)
+    volume = np.prod(s + diagonals.sum(axis=0)) ** (1.0 / D) / (X.shape[0] + nu + 2)
+    assert np.isclose(np.linalg.det(dense[0]) ** (1.0 / D), volume, rtol=1e-12)
+    _, dense = _default_fit("VEI", X, responsibilities)
+    w = s + np.array([np.diag(scatter[k]) for k in range(G)])  # (G, D)
+    volumes = np.array([np.linalg.det(dense[k]) ** (1.0 / D) for k in range(G)])
+    shape = np.diag(dense[0]) / volumes[0]
+    for k in range(G):
+        np.testing.assert_allclose(np.diag(dense[k]), volumes[k] * shape, rtol=1e-12)
+    np.testing.assert_allclose(volumes, (w / shape).sum(axis=1) / (D * n_k + nu + 3), rtol=1e-9)
+    unnormalised = (w / volumes[:, None]).sum(axis=0)
+    np.testing.assert_allclose(shape, unnormalised / np.prod(unnormalised) ** (1.0 / D), rtol=1e-9)
+
+
+def test_eii_with_a_zero_scale_is_mclusts_eii_rule():
+    """mclust 6's EII (meEII) leaves the prior scale out: σ² = Σ_k tr B_k /
+    (ν + (n + G)D + 2). Ours is the mode of the prior with the scale, (s + Σ_k tr B_k) over
+    the same count, and equals mclust's with Prior(scale=0)."""
+    X, responsibilities = data(13)
+    kappa, nu, mu_p = 0.01, D + 2.0, X.mean(axis=0)
+    _, _, scatter = _scatters(X, responsibilities, kappa, mu_p)
+    count = nu + (X.shape[0] + G) * D + 2
+    s = (1.0 / G) ** (2.0 / D) * np.trace(np.cov(X, rowvar=False)) / D
+    trace = sum(np.trace(scatter[k]) for k in range(G))
+    _, dense = _default_fit("EII", X, responsibilities, Prior(scale=0.0))
+    np.testing.assert_allclose(dense[:, 0, 0], trace / count, rtol=1e-12)
+    _, dense = _default_fit("EII", X, responsibilities)
+    np.testing.assert_allclose(dense[:, 0, 0], (s + trace) / count, rtol=1e-12)
+
+
+def test_without_shrinkage_the_means_prior_count_goes_as_in_mclust():
+    """κ = 0 (mclust's ``priorControl(shrinkage = 0)``): no prior on the means, and their
+    count leaves VVI's divisor (n_k + ν + 2) and EEE's (n + ν + D + 1); VVV keeps
+    n_k + ν + D + 2."""
+    X, responsibilities = data(14)
+    nu = D + 2.0
+    n_k, xbar, scatter = _scatters(X, responsibilities, 0.0, X.mean(axis=0))
+    factor = (1.0 / G) ** (2.0 / D)
+    full_scale = factor * np.cov(X, rowvar=False)
+    s = np.trace(full_scale) / D
+    flat = Prior(shrinkage=0.0)
+    fitted, dense = _default_fit("VVI", X, responsibilities, flat)
+    np.testing.assert_allclose(fitted.means, xbar, rtol=1e-13)
+    for k in range(G):
+        np.testing.assert_allclose(
+            np.diag(dense[k]), (s + np.diag(scatter[k])) / (n_k[k] + nu + 2), rtol=1e-12
+        )
+    _, dense = _default_fit("EEE", X, responsibilities, flat)
+    expected = (full_scale + scatter.sum(axis=0)) / (X.shape[0] + nu + D + 1)
+    np.testing.assert_allclose(dense[0], expected, rtol=1e-12)
+    _, dense = _default_fit("VVV", X, responsibilities, flat)
+    for k in range(G):
+        expected = (full_scale + scatter[k]) / (n_k[k] + nu + D + 2)
+        np.testing.assert_allclose(dense[k], expected, rtol=1e-12)

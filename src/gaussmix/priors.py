@@ -11,11 +11,14 @@ inverse gamma on each variance of the diagonal and spherical ones). With the MAP
 which is the maximum-likelihood objective with n_k → n_k + 1 + α_k and W_k → B_k + S_k; every
 constrained model's own M-step (``CovarianceModel.estimate``) therefore maximises it exactly.
 What differs per model is α_k and S_k (:data:`_TERMS`): a prior shared by all components (an
-``E`` covariance part) is counted once, spread as α/G and S/G over the components. The
-divisors are those of mclust 6.0.0's ``mstep`` with ``priorControl()`` on iris (checked to
-1e-15 for EII's divisor, VII, EEI, VVI, EVI, EEE, EEV, VEV and VVV); where mclust's rule is not
-the mode of its own prior we differ, as README's "Priors, noise, equal proportions" says
-(EII drops the scale, EEI and EEV report un-shrunken means, VEI).
+``E`` covariance part) is counted once, spread as α/G and S/G over the components. The shared
+volume of EVI, EEI and EEV is counted once in units of that scalar, and VEI's prior is an
+inverse gamma λ_k^{-(ν+3)/2} on each volume, as in mclust 6.0.0's EM (``meEVI``, ``meEEI``,
+``meEEV``, ``meVEI``): divisors n + ν + 2, n + ν + D + 2 and D n_k + ν + 3. The divisors are
+those of mclust's EM with ``priorControl()`` (iris and Old Faithful; its Fortran read for the
+definitions) for every model; for EII and EEI mclust's rule is not the mode of its own prior
+and ours is (README, "mclust's extensions": its EII drops the scale, its EEI reports
+un-shrunken means).
 """
 
 from __future__ import annotations
@@ -41,17 +44,31 @@ __all__ = [
 ]
 
 # model → (α_k as a function of ν, G, D; whether the scale is shared, i.e. divided by G).
+# The "− 1" of EEI, VEI, EVI and EEV: each component's n_k + 1 already holds its mean prior's
+# log|Σ_k| = D log λ_k, which mclust's EM counts once for a volume (see the module docstring).
 _TERMS: dict[str, tuple[Any, bool]] = {
     "EII": (lambda nu, G, D: (nu + 2.0) / (G * D), True),
     "VII": (lambda nu, G, D: (nu + 2.0) / D, False),
-    "EEI": (lambda nu, G, D: (nu + 2.0) / G, True),
-    "VEI": (lambda nu, G, D: nu + 2.0, False),
-    "EVI": (lambda nu, G, D: (nu + 2.0) / G, False),
+    "EEI": (lambda nu, G, D: (nu + 2.0) / G - 1.0, True),
+    "VEI": (lambda nu, G, D: (nu + 3.0) / D - 1.0, False),
+    "EVI": (lambda nu, G, D: (nu + 2.0) / G - 1.0, False),
     "VVI": (lambda nu, G, D: nu + 2.0, False),
     "EEE": (lambda nu, G, D: (nu + D + 1.0) / G, True),
-    "EEV": (lambda nu, G, D: (nu + 2.0) / G, False),
+    "EEV": (lambda nu, G, D: (nu + D + 2.0) / G - 1.0, False),
     "VEV": (lambda nu, G, D: -1.0, False),
     "VVV": (lambda nu, G, D: nu + D + 1.0, False),
+}
+# With κ = 0 there is no prior on the means, and mclust's EM drops the mean's count: once per
+# component (VII, VVI, EEE), once for the shared volume (EEI, EVI, EEV), once in units of λ_k
+# (VEI); it keeps it for EII, VEV and VVV (iris, `priorControl(shrinkage = 0)`).
+_FLAT_MEAN_DROP: dict[str, Any] = {
+    "VII": lambda G, D: 1.0,
+    "VVI": lambda G, D: 1.0,
+    "EEE": lambda G, D: 1.0,
+    "EEI": lambda G, D: 1.0 / G,
+    "EVI": lambda G, D: 1.0 / G,
+    "EEV": lambda G, D: 1.0 / G,
+    "VEI": lambda G, D: 1.0 / D,
 }
 _ALIASES = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"}
 PRIOR_MODELS: tuple[str, ...] = tuple(_TERMS)
@@ -212,6 +229,9 @@ def resolve_prior(
         # it with VVV's prior (its ``mvnXXX``); EEV's and VEV's terms would differ there.
         name = "VVV"
     alpha_of, shared = _TERMS[name]
+    alpha = alpha_of(dof, n_components, n_features)
+    if prior.shrinkage == 0 and name in _FLAT_MEAN_DROP:
+        alpha -= _FLAT_MEAN_DROP[name](n_components, n_features)
     factor = (1.0 / n_components) ** (2.0 / n_features)
     if prior.scale is not None:
         given = np.ldexp(np.asarray(prior.scale, dtype=np.float64), -2 * exponent)
@@ -225,7 +245,7 @@ def resolve_prior(
     return ResolvedPrior(
         shrinkage=float(prior.shrinkage),
         mean=mean,
-        alpha=np.full(n_components, alpha_of(dof, n_components, n_features)),
+        alpha=np.full(n_components, alpha),
         scale=np.broadcast_to(scale, (n_components, *scale.shape)).copy(),
     )
 
