@@ -83,3 +83,14 @@ def test_labels_with_missing_values_keep_the_labelled_rows_in_their_components(d
     assert np.linalg.norm(fit.means_[0]) < 1.0 < np.linalg.norm(fit.means_[1])
     history = fit.log_likelihood_history_
     assert np.all(np.diff(history[1:]) >= -1e-12 * np.abs(history[1:-1]).max())
+
+
+def test_partial_fit_with_missing_em_runs_batches_without_nan_and_refuses_nan(data):
+    X = data[0]
+    online = GaussianMixture(2, missing="em", random_state=0).partial_fit(X)
+    plain = GaussianMixture(2, random_state=0).partial_fit(X)
+    np.testing.assert_array_equal(online.means_, plain.means_)
+    holed = X.copy()
+    holed[0, 0] = np.nan
+    with pytest.raises(InvalidInputError, match="the batch has NaN entries"):
+        online.partial_fit(holed)

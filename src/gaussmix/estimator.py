@@ -639,7 +639,6 @@ def _checked_model(self: GaussianMixture) -> CovarianceModel:
 def _partial_fit(self: GaussianMixture, X: Any, sample_weight: Any) -> None:
     """Validate, run one batch of :func:`gaussmix.online.partial_fit_step`, store."""
     online = OnlineSettings.checked(self.learning_rate_decay, self.forget, self.n_batches)
-    check_online_settings(self.get_params())
     model = self._check_parameters()
     state = self.__dict__.get("_online")
     fitted = hasattr(self, "weights_") and all(
@@ -648,6 +647,7 @@ def _partial_fit(self: GaussianMixture, X: Any, sample_weight: Any) -> None:
     )
     random_state = check_random_state(self.random_state)
     data = fit_data(self, X, sample_weight, reset=not fitted, random_state=random_state)
+    check_online_settings(self.get_params(), data.X)
     step = partial_fit_step(
         data,
         _engine_settings(self, model, data),

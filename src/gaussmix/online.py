@@ -37,13 +37,14 @@ import numpy as np
 
 from gaussmix.arrays import FitData
 from gaussmix.collapse import ComponentReseeder
-from gaussmix.exceptions import InvalidParameterError
+from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.fitting import (
     RESEEDS_PER_COMPONENT,
     FitSettings,
     _check_enough_rows,
     initial_parameters,
 )
+from gaussmix.missing import has_missing
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 from gaussmix.validation import check_number
@@ -245,17 +246,20 @@ _NOT_ONLINE = {
     "equal_proportions": False,
     "noise": False,
     "semi_supervised": False,
-    "missing": "error",
 }
 
 
-def check_online_settings(settings: dict[str, Any]) -> None:
+def check_online_settings(settings: dict[str, Any], X: Any) -> None:
     """Refuse the estimator settings online EM does not implement.
+
+    ``missing="em"`` is accepted while the batches have no NaN (they are then plain).
 
     Parameters
     ----------
     settings : dict
         The estimator's parameters (``get_params()``).
+    X : array
+        The checked batch.
 
     Raises
     ------
@@ -272,3 +276,8 @@ def check_online_settings(settings: dict[str, Any]) -> None:
                 f"fit. Use fit (exact EM, also over a chunked source), or set {name}="
                 f"{default!r}."
             )
+    if settings.get("missing") == "em" and has_missing(X):
+        raise InvalidInputError(
+            "partial_fit runs plain online EM: the batch has NaN entries, which only fit "
+            "handles (missing='em'). Fit the data with fit, or drop the incomplete rows."
+        )
