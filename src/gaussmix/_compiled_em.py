@@ -49,10 +49,12 @@ __all__ = [
     "VVE",
     "VVI",
     "VVV",
+    "map_log_sum",
     "maximize_covariances",
     "numpy_sum",
     "precision_factors",
     "run_loop",
+    "start_statistics",
 ]
 
 _jit = numba.njit(cache=True, nogil=True)
@@ -596,3 +598,141 @@ def run_loop(
         if converged:
             info[1] = CONVERGED
             return
+
+
+@_jit
+def start_statistics(
+    X: Any,
+    sample_weight: Any,
+    weighted: bool,
+    responsibilities: Any,
+    scatter_kind: int,
+    n_k: Any,
+    shift: Any,
+    weighted_sum: Any,
+    scatter: Any,
+) -> None:
+    """The statistics of given responsibilities, as
+    :func:`gaussmix.initialization.parameters_from_responsibilities` takes them.
+
+    A first pass gives ``n_k`` = Σ w γ and the provisional means ``shift`` = Σ w γ x / n_k
+    (0 where not finite); a second the statistics about them: ``weighted_sum``
+    Σ w γ (x − c_k) and the ``scatter`` of the kind (flat: (K,), (K·D) or (K·D·D)
+    entries; the full kind symmetric). Every output is written, none is read.
+    """
+    n_samples, n_features = X.shape
+    n_components = responsibilities.shape[1]
+    n_k[:] = 0.0
+    shift[:] = 0.0
+    for i in range(n_samples):
+        row_weight = sample_weight[i] if weighted else 1.0
+        for k in range(n_components):
+            gamma = responsibilities[i, k] * row_weight
+            n_k[k] += gamma
+            for d in range(n_features):
+                shift[k, d] += gamma * X[i, d]
+    for k in range(n_components):
+        for d in range(n_features):
+            value = shift[k, d] / n_k[k] if n_k[k] != 0.0 else math.nan
+            shift[k, d] = value if math.isfinite(value) else 0.0
+    weighted_sum[:] = 0.0
+    scatter[:] = 0.0
+    difference = np.empty(n_features)
+    square = n_features * n_features
+    for i in range(n_samples):
+        row_weight = sample_weight[i] if weighted else 1.0
+        for k in range(n_components):
+            gamma = responsibilities[i, k] * row_weight
+            if gamma == 0.0:
+                continue
+            for d in range(n_features):
+                difference[d] = X[i, d] - shift[k, d]
+                weighted_sum[k, d] += gamma * difference[d]
+            if scatter_kind == _TRACE:
+                for d in range(n_features):
+                    scatter[k] += gamma * difference[d] * difference[d]
+            elif scatter_kind == _DIAGONAL:
+                for d in range(n_features):
+                    scatter[k * n_features + d] += gamma * difference[d] * difference[d]
+            else:
+                base = k * square
+                for a in range(n_features):
+                    scaled = gamma * difference[a]
+                    for b in range(a, n_features):
+                        scatter[base + a * n_features + b] += scaled * difference[b]
+    if scatter_kind == _FULL_SCATTER:
+        for k in range(n_components):
+            base = k * square
+            for a in range(n_features):
+                for b in range(a + 1, n_features):
+                    scatter[base + b * n_features + a] = scatter[base + a * n_features + b]
+
+
+@_jit
+def map_log_sum(
+    X: Any,
+    sample_weight: Any,
+    weighted: bool,
+    layout: int,
+    weights: Any,
+    means: Any,
+    factors: Any,
+) -> float:
+    """Σ_i w_i log max_k γ_ik of a mixture: the (negated) entropy term of ICL.
+
+    log max_k γ_ik = max_k ℓ_ik − log Σ_k exp ℓ_ik with ℓ_ik = log π_k + log N(x_i | μ_k, Σ_k)
+    from the precision factors (``layout``: FULL and TIED (D, D) upper U per component or
+    shared, PLAIN (K, D) and SPHERICAL (K,) scales, all flat). NaN when a row's value is
+    not finite (far rows: the caller's executor decides then).
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    square = n_features * n_features
+    log_norm = np.empty(n_components)
+    constant = -0.5 * n_features * math.log(2.0 * math.pi)
+    for k in range(n_components):
+        log_det = 0.0
+        if layout == SPHERICAL:
+            log_det = n_features * math.log(factors[k])
+        elif layout == PLAIN:
+            for d in range(n_features):
+                log_det += math.log(factors[k * n_features + d])
+        else:
+            base = k * square if layout == FULL else 0
+            for d in range(n_features):
+                log_det += math.log(factors[base + d * n_features + d])
+        weight = weights[k]
+        log_norm[k] = (math.log(weight) if weight > 0.0 else -math.inf) + constant + log_det
+    difference = np.empty(n_features)
+    log_prob = np.empty(n_components)
+    total = 0.0
+    for i in range(n_samples):
+        for k in range(n_components):
+            for d in range(n_features):
+                difference[d] = X[i, d] - means[k, d]
+            quadratic = 0.0
+            if layout == SPHERICAL:
+                for d in range(n_features):
+                    quadratic += (difference[d] * factors[k]) ** 2
+            elif layout == PLAIN:
+                for d in range(n_features):
+                    quadratic += (difference[d] * factors[k * n_features + d]) ** 2
+            else:
+                base = k * square if layout == FULL else 0
+                for j in range(n_features):
+                    projected = 0.0
+                    for a in range(j + 1):
+                        projected += difference[a] * factors[base + a * n_features + j]
+                    quadratic += projected * projected
+            log_prob[k] = log_norm[k] - 0.5 * quadratic
+        largest = log_prob[0]
+        for k in range(1, n_components):
+            largest = max(largest, log_prob[k])
+        if not math.isfinite(largest):
+            return math.nan
+        spread = 0.0
+        for k in range(n_components):
+            spread += math.exp(log_prob[k] - largest)
+        value = -math.log(spread)
+        total += (sample_weight[i] if weighted else 1.0) * value
+    return total if math.isfinite(total) else math.nan

@@ -319,3 +319,4 @@ def _parameters(
         precisions_cholesky=precision_cholesky_from_covariances(compact, form),
         form=form,
     )
+

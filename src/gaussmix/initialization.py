@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from gaussmix import precompile
+from gaussmix import one_pass, precompile
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
@@ -136,6 +136,22 @@ def parameters_from_responsibilities(
     -------
     MixtureParameters
     """
+    # Small float64 data: both passes in one compiled call (gaussmix.one_pass).
+    statistics = one_pass.start_statistics(X, sample_weight, responsibilities, model.scatter)
+    if statistics is None:
+        statistics = _start_statistics(X, sample_weight, responsibilities, model)
+    if rule is not None:
+        return rule.maximize(statistics)
+    return maximize(statistics, model, reg_covar)
+
+
+def _start_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    responsibilities: np.ndarray,
+    model: CovarianceModel,
+) -> SufficientStatistics:
+    """The statistics of given responsibilities about their provisional means (NumPy)."""
     # Both passes visit row blocks, so that the memory overhead is a few
     # block-sized temporaries rather than float64 and difference copies of all of X.
     blocks = [
@@ -164,9 +180,7 @@ def parameters_from_responsibilities(
             model.scatter,
         )
     # --- end memory
-    if rule is not None:
-        return rule.maximize(statistics)
-    return maximize(statistics, model, reg_covar)
+    return statistics
 
 
 def check_responsibilities_init(

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,8 @@ def _dispatchers() -> list[object]:
         _compiled_em.run_loop,
         _compiled_hierarchical.agglomerate,
         _compiled_msteps.iterative_mstep,
+        _compiled_em.start_statistics,
+        _compiled_em.map_log_sum,
     ]
 
 
@@ -98,8 +101,26 @@ def compile_kernels() -> None:
     build_tree(rows, compiled=True)
     # The iterative models' M-steps outside the loop (compiled_msteps.compiled_model).
     compiled_estimate("VVE", statistics.n_k, statistics.scatter, 1e-6)
+    _one_pass_kernels(rows, parameters)
     with _lock:
         _state["compiled"] = True
+
+
+def _one_pass_kernels(rows: np.ndarray, parameters: Any) -> None:
+    """gaussmix.one_pass's kernels, called directly (its wrappers ask ready() first)."""
+    from gaussmix import _compiled_em
+
+    gamma = np.zeros((rows.shape[0], 2))
+    gamma[:, 0] = 1.0
+    n_features = rows.shape[1]
+    _compiled_em.start_statistics(
+        rows, np.empty(0), False, gamma, 2, np.empty(2), np.empty((2, n_features)),
+        np.empty((2, n_features)), np.empty(2 * n_features * n_features),
+    )  # fmt: skip
+    _compiled_em.map_log_sum(
+        rows, np.empty(0), False, 0, parameters.weights, parameters.means,
+        parameters.precisions_cholesky.reshape(-1),
+    )  # fmt: skip
 
 
 def _two_components(rows: np.ndarray) -> object:
