@@ -29,9 +29,8 @@ from gaussmix.covariance.attributes import compact_from_dense
 from gaussmix.covariance.base import CovarianceModel, Form
 from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
 from gaussmix.covariance.constrained import EEI, EEV, EII, EVI, EVV
-from gaussmix.covariance.forms import dense_covariances, precision_cholesky_from_covariances
+from gaussmix.covariance.forms import dense_covariances
 from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
-from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 
 __all__ = ["CompiledLoop", "CompiledRun", "compiled_loop", "compiled_models"]
@@ -181,8 +180,6 @@ class CompiledLoop:
         self.chunk_size = int(backend.chunk_size)
         self.model = model
         self.code = code
-        # False once the compiled loop must not be used again in this run (see run).
-        self.usable = True
 
     def _scratch(self, n_components: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
         """The scratch of gaussmix.fused's chunks, for the compiled E-step."""
@@ -221,9 +218,7 @@ class CompiledLoop:
         -------
         CompiledRun
             Stops at convergence, after ``n_iterations``, before an iteration that the
-            Python loop must run, or at Ctrl-C. Should the compiled state fail to convert
-            (LAPACK refusing a factor the compiled test accepted), the start is returned
-            for the Python loop and :attr:`usable` becomes False.
+            Python loop must run, or at Ctrl-C.
         """
         model = self.model
         if parameters.form != model.form:
@@ -270,13 +265,7 @@ class CompiledLoop:
             interrupted = stop
         done = int(info[0])
         if done > 0:
-            try:
-                parameters = _parameters(weights, means, covariances, model.form)
-            except CollapsedComponentError:
-                # LAPACK refused a factor the compiled loop accepted (its test is meant to
-                # be the stricter): the Python loop redoes these iterations, and the rest.
-                self.usable = False
-                return CompiledRun(parameters, (), False, takeover=True, interrupted=interrupted)
+            parameters = _parameters(weights, means, covariances, factors, model.form)
         return CompiledRun(
             parameters=parameters,
             lower_bounds=tuple(bounds[:done].tolist()),
@@ -303,9 +292,19 @@ def _dense_state(
 
 
 def _parameters(
-    weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, form: Form
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    factors: np.ndarray,
+    form: Form,
 ) -> MixtureParameters:
-    """Parameters of the dense compiled state, laid out as :func:`gaussmix.mstep.maximize` does."""
+    """Parameters of the dense compiled state, laid out as :func:`gaussmix.mstep.maximize` does.
+
+    The precision factors are the loop's own (``_compiled_em.precision_factors``, the
+    steps of ``forms.precision_cholesky_from_covariances``; NumPy's bits up to D = 4, its
+    rounding above): factorising again in NumPy cost ~150 µs a run, as much as ten
+    compiled iterations on 145 × 3 rows (``benchmarks/bench_select.py``).
+    """
     if form == "spherical":
         # The variance itself: the mean of the D equal diagonal entries
         # (attributes.compact_from_dense) may round it by an ulp.
@@ -316,7 +315,7 @@ def _parameters(
         weights=weights,
         means=means,
         covariances=compact,
-        precisions_cholesky=precision_cholesky_from_covariances(compact, form),
+        precisions_cholesky=factors.reshape(compact.shape),
         form=form,
     )
 
