@@ -49,6 +49,7 @@ __all__ = [
     "VVE",
     "VVI",
     "VVV",
+    "first_m_step",
     "map_log_sum",
     "maximize_covariances",
     "numpy_sum",
@@ -483,6 +484,104 @@ def _converged(
 
 
 @_jit
+def _maximize_state(
+    layout: int,
+    scatter_kind: int,
+    model: int,
+    reg_covar: float,
+    n_k: Any,
+    shift: Any,
+    weighted_sum: Any,
+    raw: Any,
+    previous: Any,
+    work: tuple,
+    weights: Any,
+    means: Any,
+    covariances: Any,
+    factors: Any,
+) -> int:
+    """The M-step of :func:`gaussmix.mstep.maximize` from statistics about ``shift``.
+
+    ``raw`` is the flat scatter of the kind about ``shift``, ``previous`` the dense
+    covariances that warm-start the iterative models (none: a (0, D, D) array), ``work``
+    the scratch (floored n_k, traces, diagonals, dense scatter). Writes the new weights,
+    means, dense covariances and flat factors; returns OK or why not.
+    """
+    floored, traces, diagonals, scatter = work
+    n_components, n_features = shift.shape
+    for k in range(n_components):
+        floored[k] = n_k[k] + N_K_FLOOR
+    total = numpy_sum(floored)
+    for k in range(n_components):
+        weights[k] = floored[k] / total
+        for d in range(n_features):
+            means[k, d] = shift[k, d] + weighted_sum[k, d] / floored[k]
+    _centred_scatter(scatter_kind, floored, weighted_sum, raw, traces, diagonals, scatter)
+    if scatter_kind == _DIAGONAL and model >= VEI:
+        # The iterative M-steps take the scatter as dense matrices.
+        for k in range(n_components):
+            for d in range(n_features):
+                scatter[k, d, d] = diagonals[k, d]
+    covariances[:] = 0.0
+    outcome = maximize_covariances(
+        model, floored, traces, diagonals, scatter, reg_covar, previous, covariances
+    )
+    if outcome == OK and not precision_factors(layout, covariances, factors):
+        outcome = FAILED
+    return outcome
+
+
+@_jit
+def first_m_step(
+    X: Any,
+    sample_weight: Any,
+    weighted: bool,
+    responsibilities: Any,
+    layout: int,
+    scatter_kind: int,
+    model: int,
+    reg_covar: float,
+    weights: Any,
+    means: Any,
+    covariances: Any,
+    factors: Any,
+) -> int:
+    """The start's M-step from given responsibilities, cold (no previous covariances):
+    :func:`start_statistics` then :func:`_maximize_state`. Returns OK or why not."""
+    n_components, n_features = means.shape
+    n_k = np.empty(n_components)
+    shift = np.empty((n_components, n_features))
+    weighted_sum = np.empty((n_components, n_features))
+    size = n_components if scatter_kind == _TRACE else n_components * n_features
+    raw = np.empty(size * n_features if scatter_kind == _FULL_SCATTER else size)
+    start_statistics(
+        X, sample_weight, weighted, responsibilities, scatter_kind, n_k, shift, weighted_sum, raw
+    )
+    work = (
+        np.empty(n_components),
+        np.empty(n_components),
+        np.empty((n_components, n_features)),
+        np.zeros((n_components, n_features, n_features)),
+    )
+    return _maximize_state(
+        layout,
+        scatter_kind,
+        model,
+        reg_covar,
+        n_k,
+        shift,
+        weighted_sum,
+        raw,
+        np.empty((0, n_features, n_features)),
+        work,
+        weights,
+        means,
+        covariances,
+        factors,
+    )
+
+
+@_jit
 def run_loop(
     X: Any,
     sample_weight: Any,
@@ -557,29 +656,29 @@ def run_loop(
             info[1] = TAKEOVER
             return
         lower_bound = log_likelihood / total_weight
+        emptied = False
         for k in range(n_components):
             # The collapse policy re-seeds emptied components.
-            if n_k[k] < empty_threshold:
-                info[1] = TAKEOVER
-                return
-            floored[k] = n_k[k] + N_K_FLOOR
-        total = numpy_sum(floored)
-        for k in range(n_components):
-            new_weights[k] = floored[k] / total
-            for d in range(n_features):
-                new_means[k, d] = means[k, d] + weighted_sum[k, d] / floored[k]
-        _centred_scatter(scatter_kind, floored, weighted_sum, raw, traces, diagonals, scatter)
-        if scatter_kind == _DIAGONAL and model >= VEI:
-            # The iterative M-steps take the scatter as dense matrices.
-            for k in range(n_components):
-                for d in range(n_features):
-                    scatter[k, d, d] = diagonals[k, d]
-        new_covariances[:] = 0.0
-        outcome = maximize_covariances(
-            model, floored, traces, diagonals, scatter, reg_covar, covariances, new_covariances
+            emptied = emptied or n_k[k] < empty_threshold
+        if emptied:
+            info[1] = TAKEOVER
+            return
+        outcome = _maximize_state(
+            layout,
+            scatter_kind,
+            model,
+            reg_covar,
+            n_k,
+            means,
+            weighted_sum,
+            raw,
+            covariances,
+            (floored, traces, diagonals, scatter),
+            new_weights,
+            new_means,
+            new_covariances,
+            new_factors,
         )
-        if outcome == OK and not precision_factors(layout, new_covariances, new_factors):
-            outcome = FAILED
         if outcome != OK:
             info[1] = TAKEOVER
             info[2] = outcome

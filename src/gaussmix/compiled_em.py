@@ -33,7 +33,14 @@ from gaussmix.covariance.forms import dense_covariances
 from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
 from gaussmix.parameters import MixtureParameters
 
-__all__ = ["CompiledLoop", "CompiledRun", "compiled_loop", "compiled_models"]
+__all__ = [
+    "CompiledLoop",
+    "CompiledRun",
+    "compiled_loop",
+    "compiled_models",
+    "model_code",
+    "state_parameters",
+]
 
 # The codes of gaussmix._compiled_em (EII … VVV there), by model type: a model of another
 # type (a user's own, or a variant with other settings) keeps the Python loop. The
@@ -151,14 +158,32 @@ def compiled_loop(
     weights = backend.sample_weight
     if weights is not None and (weights.dtype != np.float64 or weights.ndim != 1):
         return None
+    code = model_code(model, *parameters.means.shape)
+    return None if code is None else CompiledLoop(backend, model, code)
+
+
+def model_code(model: CovarianceModel, n_components: int, n_features: int) -> int | None:
+    """The code of ``model``'s compiled M-step in :mod:`gaussmix._compiled_em`, or None.
+
+    Parameters
+    ----------
+    model : CovarianceModel
+        A Python model or its compiled twin.
+    n_components, n_features : int
+        K and D.
+
+    Returns
+    -------
+    int or None
+        None for a model without a compiled M-step, a variant with other settings (an
+        inner tolerance, say), or K or D above 128 (NumPy's pairwise sums, which the
+        compiled M-step repeats, recurse there).
+    """
+    model = python_model(model)
     code = _MODEL_CODES.get(type(model))
-    if code is not None and model != type(model)():
-        # A variant with other settings (an inner tolerance, say) than the compiled M-step.
+    if code is None or model != type(model)() or max(n_components, n_features) > _MAX_TERMS:
         return None
-    # NumPy's pairwise sums, which the compiled M-step repeats, recurse above 128 terms.
-    if code is None or max(parameters.means.shape) > _MAX_TERMS:
-        return None
-    return CompiledLoop(backend, model, code)
+    return code
 
 
 class CompiledLoop:
@@ -265,7 +290,7 @@ class CompiledLoop:
             interrupted = stop
         done = int(info[0])
         if done > 0:
-            parameters = _parameters(weights, means, covariances, factors, model.form)
+            parameters = state_parameters(weights, means, covariances, factors, model.form)
         return CompiledRun(
             parameters=parameters,
             lower_bounds=tuple(bounds[:done].tolist()),
@@ -291,7 +316,7 @@ def _dense_state(
     return weights, means, covariances, factors
 
 
-def _parameters(
+def state_parameters(
     weights: np.ndarray,
     means: np.ndarray,
     covariances: np.ndarray,
@@ -300,6 +325,22 @@ def _parameters(
 ) -> MixtureParameters:
     """Parameters of the dense compiled state, laid out as :func:`gaussmix.mstep.maximize` does.
 
+    Parameters
+    ----------
+    weights, means : ndarray
+        (K,) and (K, D).
+    covariances : ndarray of shape (K, D, D)
+        Dense.
+    factors : ndarray
+        The flat precision factors of ``form`` (taken, not copied).
+    form : CovarianceForm
+
+    Returns
+    -------
+    MixtureParameters
+
+    Notes
+    -----
     The precision factors are the loop's own (``_compiled_em.precision_factors``, the
     steps of ``forms.precision_cholesky_from_covariances``; NumPy's bits up to D = 4, its
     rounding above): factorising again in NumPy cost ~150 µs a run, as much as ten

@@ -136,7 +136,12 @@ def parameters_from_responsibilities(
     -------
     MixtureParameters
     """
-    # Small float64 data: both passes in one compiled call (gaussmix.one_pass).
+    # Small float64 data: the statistics (and the ML M-step) in one compiled call
+    # (gaussmix.one_pass).
+    if rule is None:
+        parameters = one_pass.first_m_step(X, sample_weight, responsibilities, model, reg_covar)
+        if parameters is not None:
+            return parameters
     statistics = one_pass.start_statistics(X, sample_weight, responsibilities, model.scatter)
     if statistics is None:
         statistics = _start_statistics(X, sample_weight, responsibilities, model)

@@ -19,10 +19,13 @@ from typing import Any
 import numpy as np
 
 from gaussmix import compiling, fused, precompile
+from gaussmix.compiled_em import model_code, state_parameters
+from gaussmix.covariance.base import CovarianceModel
+from gaussmix.covariance.forms import compact_shape
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics, scatter_shape
 
-__all__ = ["map_log_sum", "start_statistics"]
+__all__ = ["first_m_step", "map_log_sum", "start_statistics"]
 
 # The one pass is one thread: beyond this many rows the executors' threads pay.
 _MAX_ONE_PASS_ROWS = 65536
@@ -148,3 +151,65 @@ def map_log_sum(
         np.ascontiguousarray(parameters.precisions_cholesky, dtype=np.float64).reshape(-1),
     )
     return float(value) if math.isfinite(value) else None
+
+
+def first_m_step(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    responsibilities: np.ndarray,
+    model: CovarianceModel,
+    reg_covar: float,
+) -> MixtureParameters | None:
+    """The ML M-step of a start from given responsibilities in one compiled call, or None
+    where the Python M-step runs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    responsibilities : ndarray of shape (n_samples, n_components)
+    model : CovarianceModel
+        A model with a compiled M-step (:func:`gaussmix.compiled_em.model_code`), run cold
+        (no previous covariances), as :func:`gaussmix.mstep.maximize` runs it.
+    reg_covar : float
+
+    Returns
+    -------
+    MixtureParameters or None
+        None, besides where :func:`start_statistics` gives None, for a model without a
+        compiled M-step and where the compiled M-step fails (a covariance that does not
+        factorise: the Python M-step raises its error then).
+    """
+    if not _one_pass_data(X, sample_weight):
+        return None
+    if type(responsibilities) is not np.ndarray or responsibilities.ndim != 2:
+        return None
+    n_components, n_features = responsibilities.shape[1], X.shape[1]
+    code = model_code(model, n_components, n_features)
+    if code is None:
+        return None
+    kernels = _kernels()
+    form = model.form
+    weights = np.empty(n_components)
+    means = np.empty((n_components, n_features))
+    covariances = np.empty((n_components, n_features, n_features))
+    factors = np.empty(int(np.prod(compact_shape(form, n_components, n_features))))
+    weighted = sample_weight is not None
+    outcome = compiling.call(
+        kernels.first_m_step,
+        np.ascontiguousarray(X),
+        sample_weight if weighted else np.empty(0),
+        weighted,
+        np.ascontiguousarray(responsibilities, dtype=np.float64),
+        _LAYOUTS[form],
+        _SCATTER_KINDS[model.scatter],
+        code,
+        float(reg_covar),
+        weights,
+        means,
+        covariances,
+        factors,
+    )
+    if outcome != kernels.OK:
+        return None
+    return state_parameters(weights, means, covariances, factors, form)

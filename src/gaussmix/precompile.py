@@ -56,6 +56,7 @@ def _dispatchers() -> list[object]:
         _compiled_msteps.iterative_mstep,
         _compiled_em.start_statistics,
         _compiled_em.map_log_sum,
+        _compiled_em.first_m_step,
     ]
 
 
@@ -120,6 +121,11 @@ def _one_pass_kernels(rows: np.ndarray, parameters: Any) -> None:
     _compiled_em.map_log_sum(
         rows, np.empty(0), False, 0, parameters.weights, parameters.means,
         parameters.precisions_cholesky.reshape(-1),
+    )  # fmt: skip
+    _compiled_em.first_m_step(
+        rows, np.empty(0), False, gamma, 0, 2, _compiled_em.VVV, 0.0, np.empty(2),
+        np.empty((2, n_features)), np.empty((2, n_features, n_features)),
+        np.empty(2 * n_features * n_features),
     )  # fmt: skip
 
 
