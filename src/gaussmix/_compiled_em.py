@@ -55,7 +55,6 @@ __all__ = [
     "numpy_sum",
     "precision_factors",
     "run_loop",
-    "start_statistics",
 ]
 
 _jit = numba.njit(cache=True, nogil=True)
@@ -533,30 +532,22 @@ def _maximize_state(
 
 @_jit
 def first_m_step(
-    X: Any,
-    sample_weight: Any,
-    weighted: bool,
-    responsibilities: Any,
     layout: int,
     scatter_kind: int,
     model: int,
     reg_covar: float,
+    n_k: Any,
+    shift: Any,
+    weighted_sum: Any,
+    raw: Any,
     weights: Any,
     means: Any,
     covariances: Any,
     factors: Any,
 ) -> int:
-    """The start's M-step from given responsibilities, cold (no previous covariances):
-    :func:`start_statistics` then :func:`_maximize_state`. Returns OK or why not."""
-    n_components, n_features = means.shape
-    n_k = np.empty(n_components)
-    shift = np.empty((n_components, n_features))
-    weighted_sum = np.empty((n_components, n_features))
-    size = n_components if scatter_kind == _TRACE else n_components * n_features
-    raw = np.empty(size * n_features if scatter_kind == _FULL_SCATTER else size)
-    start_statistics(
-        X, sample_weight, weighted, responsibilities, scatter_kind, n_k, shift, weighted_sum, raw
-    )
+    """A start's M-step from its statistics, cold (no previous covariances): the arrays of
+    :func:`_maximize_state` (``raw`` flat). Returns OK or why not."""
+    n_components, n_features = shift.shape
     work = (
         np.empty(n_components),
         np.empty(n_components),
@@ -697,74 +688,6 @@ def run_loop(
         if converged:
             info[1] = CONVERGED
             return
-
-
-@_jit
-def start_statistics(
-    X: Any,
-    sample_weight: Any,
-    weighted: bool,
-    responsibilities: Any,
-    scatter_kind: int,
-    n_k: Any,
-    shift: Any,
-    weighted_sum: Any,
-    scatter: Any,
-) -> None:
-    """The statistics of given responsibilities, as
-    :func:`gaussmix.initialization.parameters_from_responsibilities` takes them.
-
-    A first pass gives ``n_k`` = Σ w γ and the provisional means ``shift`` = Σ w γ x / n_k
-    (0 where not finite); a second the statistics about them: ``weighted_sum``
-    Σ w γ (x − c_k) and the ``scatter`` of the kind (flat: (K,), (K·D) or (K·D·D)
-    entries; the full kind symmetric). Every output is written, none is read.
-    """
-    n_samples, n_features = X.shape
-    n_components = responsibilities.shape[1]
-    n_k[:] = 0.0
-    shift[:] = 0.0
-    for i in range(n_samples):
-        row_weight = sample_weight[i] if weighted else 1.0
-        for k in range(n_components):
-            gamma = responsibilities[i, k] * row_weight
-            n_k[k] += gamma
-            for d in range(n_features):
-                shift[k, d] += gamma * X[i, d]
-    for k in range(n_components):
-        for d in range(n_features):
-            value = shift[k, d] / n_k[k] if n_k[k] != 0.0 else math.nan
-            shift[k, d] = value if math.isfinite(value) else 0.0
-    weighted_sum[:] = 0.0
-    scatter[:] = 0.0
-    difference = np.empty(n_features)
-    square = n_features * n_features
-    for i in range(n_samples):
-        row_weight = sample_weight[i] if weighted else 1.0
-        for k in range(n_components):
-            gamma = responsibilities[i, k] * row_weight
-            if gamma == 0.0:
-                continue
-            for d in range(n_features):
-                difference[d] = X[i, d] - shift[k, d]
-                weighted_sum[k, d] += gamma * difference[d]
-            if scatter_kind == _TRACE:
-                for d in range(n_features):
-                    scatter[k] += gamma * difference[d] * difference[d]
-            elif scatter_kind == _DIAGONAL:
-                for d in range(n_features):
-                    scatter[k * n_features + d] += gamma * difference[d] * difference[d]
-            else:
-                base = k * square
-                for a in range(n_features):
-                    scaled = gamma * difference[a]
-                    for b in range(a, n_features):
-                        scatter[base + a * n_features + b] += scaled * difference[b]
-    if scatter_kind == _FULL_SCATTER:
-        for k in range(n_components):
-            base = k * square
-            for a in range(n_features):
-                for b in range(a + 1, n_features):
-                    scatter[base + b * n_features + a] = scatter[base + a * n_features + b]
 
 
 @_jit

@@ -54,7 +54,6 @@ def _dispatchers() -> list[object]:
         _compiled_em.run_loop,
         _compiled_hierarchical.agglomerate,
         _compiled_msteps.iterative_mstep,
-        _compiled_em.start_statistics,
         _compiled_em.map_log_sum,
         _compiled_em.first_m_step,
     ]
@@ -111,21 +110,16 @@ def _one_pass_kernels(rows: np.ndarray, parameters: Any) -> None:
     """gaussmix.one_pass's kernels, called directly (its wrappers ask ready() first)."""
     from gaussmix import _compiled_em
 
-    gamma = np.zeros((rows.shape[0], 2))
-    gamma[:, 0] = 1.0
     n_features = rows.shape[1]
-    _compiled_em.start_statistics(
-        rows, np.empty(0), False, gamma, 2, np.empty(2), np.empty((2, n_features)),
-        np.empty((2, n_features)), np.empty(2 * n_features * n_features),
-    )  # fmt: skip
     _compiled_em.map_log_sum(
         rows, np.empty(0), False, 0, parameters.weights, parameters.means,
         parameters.precisions_cholesky.reshape(-1),
     )  # fmt: skip
+    square = n_features * n_features
     _compiled_em.first_m_step(
-        rows, np.empty(0), False, gamma, 0, 2, _compiled_em.VVV, 0.0, np.empty(2),
-        np.empty((2, n_features)), np.empty((2, n_features, n_features)),
-        np.empty(2 * n_features * n_features),
+        0, 2, _compiled_em.VVV, 0.0, np.ones(2), parameters.means, np.zeros((2, n_features)),
+        np.tile(np.eye(n_features).reshape(-1), 2), np.empty(2), np.empty((2, n_features)),
+        np.empty((2, n_features, n_features)), np.empty(2 * square),
     )  # fmt: skip
 
 
