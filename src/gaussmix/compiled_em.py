@@ -29,11 +29,13 @@ from gaussmix.covariance.attributes import compact_from_dense
 from gaussmix.covariance.base import CovarianceModel, Form
 from gaussmix.covariance.closed_form import Diagonal, Full, Spherical, Tied
 from gaussmix.covariance.constrained import EEI, EEV, EII, EVI, EVV
-from gaussmix.covariance.forms import dense_covariances
+from gaussmix.covariance.forms import dense_covariances, precision_cholesky_from_covariances
 from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
+from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 
 __all__ = [
+    "SAME_BITS_FEATURES",
     "CompiledLoop",
     "CompiledRun",
     "compiled_loop",
@@ -72,6 +74,9 @@ _WORK_PER_CALL = 2**22
 # NumPy sums up to 128 terms in one block (pairwise_sum_DOUBLE), which the compiled M-step
 # repeats; above, NumPy recurses, and the Python loop runs.
 _MAX_TERMS = 128
+# Features up to which the compiled Cholesky repeats LAPACK's operation order (its bits;
+# tests/test_compiled_em.py): its factors are used as they are there.
+SAME_BITS_FEATURES = 4
 
 
 @cache
@@ -205,6 +210,8 @@ class CompiledLoop:
         self.chunk_size = int(backend.chunk_size)
         self.model = model
         self.code = code
+        # False once the compiled loop must not be used again in this run (see run).
+        self.usable = True
 
     def _scratch(self, n_components: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
         """The scratch of gaussmix.fused's chunks, for the compiled E-step."""
@@ -243,7 +250,9 @@ class CompiledLoop:
         -------
         CompiledRun
             Stops at convergence, after ``n_iterations``, before an iteration that the
-            Python loop must run, or at Ctrl-C.
+            Python loop must run, or at Ctrl-C. Should the compiled state fail to convert
+            (LAPACK refusing a factor the compiled test accepted), the start is returned
+            for the Python loop and :attr:`usable` becomes False.
         """
         model = self.model
         if parameters.form != model.form:
@@ -290,7 +299,13 @@ class CompiledLoop:
             interrupted = stop
         done = int(info[0])
         if done > 0:
-            parameters = state_parameters(weights, means, covariances, factors, model.form)
+            try:
+                parameters = state_parameters(weights, means, covariances, factors, model.form)
+            except CollapsedComponentError:
+                # LAPACK refused a factor the compiled loop accepted (its test is meant to
+                # be the stricter): the Python loop redoes these iterations, and the rest.
+                self.usable = False
+                return CompiledRun(parameters, (), False, takeover=True, interrupted=interrupted)
         return CompiledRun(
             parameters=parameters,
             lower_bounds=tuple(bounds[:done].tolist()),
@@ -341,10 +356,16 @@ def state_parameters(
 
     Notes
     -----
-    The precision factors are the loop's own (``_compiled_em.precision_factors``, the
-    steps of ``forms.precision_cholesky_from_covariances``; NumPy's bits up to D = 4, its
-    rounding above): factorising again in NumPy cost ~150 µs a run, as much as ten
-    compiled iterations on 145 × 3 rows (``benchmarks/bench_select.py``).
+    Up to D = 4 the precision factors are the compiled ones (``_compiled_em.precision_factors``
+    gives NumPy's bits there): factorising again in NumPy cost ~150 µs a run, as much as
+    ten compiled iterations on 145 × 3 rows (``benchmarks/bench_select.py``). Above, NumPy
+    factorises again: the compiled factors differ in the last bits there, which decide
+    whether the degenerate cells of a selection collapse (thyroid EVV, G = 5).
+
+    Raises
+    ------
+    CollapsedComponentError
+        Where NumPy's factorisation fails (D > 4).
     """
     if form == "spherical":
         # The variance itself: the mean of the D equal diagonal entries
@@ -356,7 +377,11 @@ def state_parameters(
         weights=weights,
         means=means,
         covariances=compact,
-        precisions_cholesky=factors.reshape(compact.shape),
+        precisions_cholesky=(
+            factors.reshape(compact.shape)
+            if means.shape[1] <= SAME_BITS_FEATURES
+            else precision_cholesky_from_covariances(compact, form)
+        ),
         form=form,
     )
 

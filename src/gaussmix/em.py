@@ -244,7 +244,7 @@ def run_em(
     runner = compiled_loop(backend, rule.model, parameters, callback) if rule.plain else None
     try:
         while len(state.lower_bounds) < max_iter and not state.converged:
-            if runner is None or loop.compiled(runner, state, max_iter):
+            if runner is None or not runner.usable or loop.compiled(runner, state, max_iter):
                 loop.iterate(state)
     except KeyboardInterrupt as interrupt:
         # `state.parameters` is only rebound once an M-step has finished, so it always

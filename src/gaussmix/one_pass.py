@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix import compiling, fused, precompile
-from gaussmix.compiled_em import model_code, state_parameters
+from gaussmix.compiled_em import SAME_BITS_FEATURES, model_code, state_parameters
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import compact_shape
 from gaussmix.parameters import MixtureParameters
@@ -112,13 +112,17 @@ def first_m_step(
     Returns
     -------
     MixtureParameters or None
-        None unless numba's kernels are ready and the model's M-step is compiled, or where
+        None unless numba's kernels are ready, the model's M-step is compiled and D ≤ 4, or where
         the compiled M-step fails (a covariance that does not factorise: the Python M-step
         raises its error then).
     """
     n_components, n_features = statistics.weighted_sum.shape
     code = model_code(model, n_components, n_features)
-    if code is None or not (fused.available() and precompile.ready()):
+    # Above D = 4 the compiled factors differ from NumPy's in the last bits, which decide
+    # whether a start with components of a few rows collapses: the Python M-step runs.
+    if code is None or n_features > SAME_BITS_FEATURES:
+        return None
+    if not (fused.available() and precompile.ready()):
         return None
     kernels = _kernels()
     form = model.form
