@@ -49,6 +49,8 @@ __all__ = [
     "VVE",
     "VVI",
     "VVV",
+    "first_m_step",
+    "map_log_sum",
     "maximize_covariances",
     "numpy_sum",
     "precision_factors",
@@ -481,6 +483,96 @@ def _converged(
 
 
 @_jit
+def _maximize_state(
+    layout: int,
+    scatter_kind: int,
+    model: int,
+    reg_covar: float,
+    n_k: Any,
+    shift: Any,
+    weighted_sum: Any,
+    raw: Any,
+    previous: Any,
+    work: tuple,
+    weights: Any,
+    means: Any,
+    covariances: Any,
+    factors: Any,
+) -> int:
+    """The M-step of :func:`gaussmix.mstep.maximize` from statistics about ``shift``.
+
+    ``raw`` is the flat scatter of the kind about ``shift``, ``previous`` the dense
+    covariances that warm-start the iterative models (none: a (0, D, D) array), ``work``
+    the scratch (floored n_k, traces, diagonals, dense scatter). Writes the new weights,
+    means, dense covariances and flat factors; returns OK or why not.
+    """
+    floored, traces, diagonals, scatter = work
+    n_components, n_features = shift.shape
+    for k in range(n_components):
+        floored[k] = n_k[k] + N_K_FLOOR
+    total = numpy_sum(floored)
+    for k in range(n_components):
+        weights[k] = floored[k] / total
+        for d in range(n_features):
+            means[k, d] = shift[k, d] + weighted_sum[k, d] / floored[k]
+    _centred_scatter(scatter_kind, floored, weighted_sum, raw, traces, diagonals, scatter)
+    if scatter_kind == _DIAGONAL and model >= VEI:
+        # The iterative M-steps take the scatter as dense matrices.
+        for k in range(n_components):
+            for d in range(n_features):
+                scatter[k, d, d] = diagonals[k, d]
+    covariances[:] = 0.0
+    outcome = maximize_covariances(
+        model, floored, traces, diagonals, scatter, reg_covar, previous, covariances
+    )
+    if outcome == OK and not precision_factors(layout, covariances, factors):
+        outcome = FAILED
+    return outcome
+
+
+@_jit
+def first_m_step(
+    layout: int,
+    scatter_kind: int,
+    model: int,
+    reg_covar: float,
+    n_k: Any,
+    shift: Any,
+    weighted_sum: Any,
+    raw: Any,
+    weights: Any,
+    means: Any,
+    covariances: Any,
+    factors: Any,
+) -> int:
+    """A start's M-step from its statistics, cold (no previous covariances): the arrays of
+    :func:`_maximize_state` (``raw`` flat). Returns OK or why not."""
+    n_components, n_features = shift.shape
+    work = (
+        np.empty(n_components),
+        np.empty(n_components),
+        np.empty((n_components, n_features)),
+        np.zeros((n_components, n_features, n_features)),
+    )
+    return _maximize_state(
+        layout,
+        scatter_kind,
+        model,
+        reg_covar,
+        n_k,
+        shift,
+        weighted_sum,
+        raw,
+        np.empty((0, n_features, n_features)),
+        work,
+        weights,
+        means,
+        covariances,
+        factors,
+    )
+
+
+@_jit
 def run_loop(
     X: Any,
     sample_weight: Any,
@@ -555,29 +647,29 @@ def run_loop(
             info[1] = TAKEOVER
             return
         lower_bound = log_likelihood / total_weight
+        emptied = False
         for k in range(n_components):
             # The collapse policy re-seeds emptied components.
-            if n_k[k] < empty_threshold:
-                info[1] = TAKEOVER
-                return
-            floored[k] = n_k[k] + N_K_FLOOR
-        total = numpy_sum(floored)
-        for k in range(n_components):
-            new_weights[k] = floored[k] / total
-            for d in range(n_features):
-                new_means[k, d] = means[k, d] + weighted_sum[k, d] / floored[k]
-        _centred_scatter(scatter_kind, floored, weighted_sum, raw, traces, diagonals, scatter)
-        if scatter_kind == _DIAGONAL and model >= VEI:
-            # The iterative M-steps take the scatter as dense matrices.
-            for k in range(n_components):
-                for d in range(n_features):
-                    scatter[k, d, d] = diagonals[k, d]
-        new_covariances[:] = 0.0
-        outcome = maximize_covariances(
-            model, floored, traces, diagonals, scatter, reg_covar, covariances, new_covariances
+            emptied = emptied or n_k[k] < empty_threshold
+        if emptied:
+            info[1] = TAKEOVER
+            return
+        outcome = _maximize_state(
+            layout,
+            scatter_kind,
+            model,
+            reg_covar,
+            n_k,
+            means,
+            weighted_sum,
+            raw,
+            covariances,
+            (floored, traces, diagonals, scatter),
+            new_weights,
+            new_means,
+            new_covariances,
+            new_factors,
         )
-        if outcome == OK and not precision_factors(layout, new_covariances, new_factors):
-            outcome = FAILED
         if outcome != OK:
             info[1] = TAKEOVER
             info[2] = outcome
@@ -596,3 +688,73 @@ def run_loop(
         if converged:
             info[1] = CONVERGED
             return
+
+
+@_jit
+def map_log_sum(
+    X: Any,
+    sample_weight: Any,
+    weighted: bool,
+    layout: int,
+    weights: Any,
+    means: Any,
+    factors: Any,
+) -> float:
+    """Σ_i w_i log max_k γ_ik of a mixture: the (negated) entropy term of ICL.
+
+    log max_k γ_ik = max_k ℓ_ik − log Σ_k exp ℓ_ik with ℓ_ik = log π_k + log N(x_i | μ_k, Σ_k)
+    from the precision factors (``layout``: FULL and TIED (D, D) upper U per component or
+    shared, PLAIN (K, D) and SPHERICAL (K,) scales, all flat). NaN when a row's value is
+    not finite (far rows: the caller's executor decides then).
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    square = n_features * n_features
+    log_norm = np.empty(n_components)
+    constant = -0.5 * n_features * math.log(2.0 * math.pi)
+    for k in range(n_components):
+        log_det = 0.0
+        if layout == SPHERICAL:
+            log_det = n_features * math.log(factors[k])
+        elif layout == PLAIN:
+            for d in range(n_features):
+                log_det += math.log(factors[k * n_features + d])
+        else:
+            base = k * square if layout == FULL else 0
+            for d in range(n_features):
+                log_det += math.log(factors[base + d * n_features + d])
+        weight = weights[k]
+        log_norm[k] = (math.log(weight) if weight > 0.0 else -math.inf) + constant + log_det
+    difference = np.empty(n_features)
+    log_prob = np.empty(n_components)
+    total = 0.0
+    for i in range(n_samples):
+        for k in range(n_components):
+            for d in range(n_features):
+                difference[d] = X[i, d] - means[k, d]
+            quadratic = 0.0
+            if layout == SPHERICAL:
+                for d in range(n_features):
+                    quadratic += (difference[d] * factors[k]) ** 2
+            elif layout == PLAIN:
+                for d in range(n_features):
+                    quadratic += (difference[d] * factors[k * n_features + d]) ** 2
+            else:
+                base = k * square if layout == FULL else 0
+                for j in range(n_features):
+                    projected = 0.0
+                    for a in range(j + 1):
+                        projected += difference[a] * factors[base + a * n_features + j]
+                    quadratic += projected * projected
+            log_prob[k] = log_norm[k] - 0.5 * quadratic
+        largest = log_prob[0]
+        for k in range(1, n_components):
+            largest = max(largest, log_prob[k])
+        if not math.isfinite(largest):
+            return math.nan
+        spread = 0.0
+        for k in range(n_components):
+            spread += math.exp(log_prob[k] - largest)
+        value = -math.log(spread)
+        total += (sample_weight[i] if weighted else 1.0) * value
+    return total if math.isfinite(total) else math.nan

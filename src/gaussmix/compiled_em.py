@@ -34,7 +34,15 @@ from gaussmix.covariance.iterative import EVE, VEE, VEI, VEV, VVE
 from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 
-__all__ = ["CompiledLoop", "CompiledRun", "compiled_loop", "compiled_models"]
+__all__ = [
+    "SAME_BITS_FEATURES",
+    "CompiledLoop",
+    "CompiledRun",
+    "compiled_loop",
+    "compiled_models",
+    "model_code",
+    "state_parameters",
+]
 
 # The codes of gaussmix._compiled_em (EII … VVV there), by model type: a model of another
 # type (a user's own, or a variant with other settings) keeps the Python loop. The
@@ -66,6 +74,9 @@ _WORK_PER_CALL = 2**22
 # NumPy sums up to 128 terms in one block (pairwise_sum_DOUBLE), which the compiled M-step
 # repeats; above, NumPy recurses, and the Python loop runs.
 _MAX_TERMS = 128
+# Features up to which the compiled Cholesky repeats LAPACK's operation order (its bits;
+# tests/test_compiled_em.py): its factors are used as they are there.
+SAME_BITS_FEATURES = 4
 
 
 @cache
@@ -152,14 +163,32 @@ def compiled_loop(
     weights = backend.sample_weight
     if weights is not None and (weights.dtype != np.float64 or weights.ndim != 1):
         return None
+    code = model_code(model, *parameters.means.shape)
+    return None if code is None else CompiledLoop(backend, model, code)
+
+
+def model_code(model: CovarianceModel, n_components: int, n_features: int) -> int | None:
+    """The code of ``model``'s compiled M-step in :mod:`gaussmix._compiled_em`, or None.
+
+    Parameters
+    ----------
+    model : CovarianceModel
+        A Python model or its compiled twin.
+    n_components, n_features : int
+        K and D.
+
+    Returns
+    -------
+    int or None
+        None for a model without a compiled M-step, a variant with other settings (an
+        inner tolerance, say), or K or D above 128 (NumPy's pairwise sums, which the
+        compiled M-step repeats, recurse there).
+    """
+    model = python_model(model)
     code = _MODEL_CODES.get(type(model))
-    if code is not None and model != type(model)():
-        # A variant with other settings (an inner tolerance, say) than the compiled M-step.
+    if code is None or model != type(model)() or max(n_components, n_features) > _MAX_TERMS:
         return None
-    # NumPy's pairwise sums, which the compiled M-step repeats, recurse above 128 terms.
-    if code is None or max(parameters.means.shape) > _MAX_TERMS:
-        return None
-    return CompiledLoop(backend, model, code)
+    return code
 
 
 class CompiledLoop:
@@ -271,7 +300,7 @@ class CompiledLoop:
         done = int(info[0])
         if done > 0:
             try:
-                parameters = _parameters(weights, means, covariances, model.form)
+                parameters = state_parameters(weights, means, covariances, factors, model.form)
             except CollapsedComponentError:
                 # LAPACK refused a factor the compiled loop accepted (its test is meant to
                 # be the stricter): the Python loop redoes these iterations, and the rest.
@@ -302,10 +331,42 @@ def _dense_state(
     return weights, means, covariances, factors
 
 
-def _parameters(
-    weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, form: Form
+def state_parameters(
+    weights: np.ndarray,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    factors: np.ndarray,
+    form: Form,
 ) -> MixtureParameters:
-    """Parameters of the dense compiled state, laid out as :func:`gaussmix.mstep.maximize` does."""
+    """Parameters of the dense compiled state, laid out as :func:`gaussmix.mstep.maximize` does.
+
+    Parameters
+    ----------
+    weights, means : ndarray
+        (K,) and (K, D).
+    covariances : ndarray of shape (K, D, D)
+        Dense.
+    factors : ndarray
+        The flat precision factors of ``form`` (taken, not copied).
+    form : CovarianceForm
+
+    Returns
+    -------
+    MixtureParameters
+
+    Notes
+    -----
+    Up to D = 4 the precision factors are the compiled ones (``_compiled_em.precision_factors``
+    gives NumPy's bits there): factorising again in NumPy cost ~150 µs a run, as much as
+    ten compiled iterations on 145 × 3 rows (``benchmarks/bench_select.py``). Above, NumPy
+    factorises again: the compiled factors differ in the last bits there, which decide
+    whether the degenerate cells of a selection collapse (thyroid EVV, G = 5).
+
+    Raises
+    ------
+    CollapsedComponentError
+        Where NumPy's factorisation fails (D > 4).
+    """
     if form == "spherical":
         # The variance itself: the mean of the D equal diagonal entries
         # (attributes.compact_from_dense) may round it by an ulp.
@@ -316,6 +377,11 @@ def _parameters(
         weights=weights,
         means=means,
         covariances=compact,
-        precisions_cholesky=precision_cholesky_from_covariances(compact, form),
+        precisions_cholesky=(
+            factors.reshape(compact.shape)
+            if means.shape[1] <= SAME_BITS_FEATURES
+            else precision_cholesky_from_covariances(compact, form)
+        ),
         form=form,
     )
+

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from gaussmix import precompile
+from gaussmix import one_pass, precompile
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
@@ -136,6 +136,23 @@ def parameters_from_responsibilities(
     -------
     MixtureParameters
     """
+    statistics = _start_statistics(X, sample_weight, responsibilities, model)
+    if rule is not None:
+        return rule.maximize(statistics)
+    # The ML M-step in one compiled call where numba's kernels are ready (gaussmix.one_pass).
+    # The statistics stay NumPy's: the starts of cells with components of a few rows are
+    # that sensitive to rounding (banknote, G = 9: VVV fits or collapses on the last bits).
+    parameters = one_pass.first_m_step(statistics, model, reg_covar)
+    return parameters if parameters is not None else maximize(statistics, model, reg_covar)
+
+
+def _start_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    responsibilities: np.ndarray,
+    model: CovarianceModel,
+) -> SufficientStatistics:
+    """The statistics of given responsibilities about their provisional means (NumPy)."""
     # Both passes visit row blocks, so that the memory overhead is a few
     # block-sized temporaries rather than float64 and difference copies of all of X.
     blocks = [
@@ -164,9 +181,7 @@ def parameters_from_responsibilities(
             model.scatter,
         )
     # --- end memory
-    if rule is not None:
-        return rule.maximize(statistics)
-    return maximize(statistics, model, reg_covar)
+    return statistics
 
 
 def check_responsibilities_init(

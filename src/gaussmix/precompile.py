@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,8 @@ def _dispatchers() -> list[object]:
         _compiled_em.run_loop,
         _compiled_hierarchical.agglomerate,
         _compiled_msteps.iterative_mstep,
+        _compiled_em.map_log_sum,
+        _compiled_em.first_m_step,
     ]
 
 
@@ -98,8 +101,26 @@ def compile_kernels() -> None:
     build_tree(rows, compiled=True)
     # The iterative models' M-steps outside the loop (compiled_msteps.compiled_model).
     compiled_estimate("VVE", statistics.n_k, statistics.scatter, 1e-6)
+    _one_pass_kernels(rows, parameters)
     with _lock:
         _state["compiled"] = True
+
+
+def _one_pass_kernels(rows: np.ndarray, parameters: Any) -> None:
+    """gaussmix.one_pass's kernels, called directly (its wrappers ask ready() first)."""
+    from gaussmix import _compiled_em
+
+    n_features = rows.shape[1]
+    _compiled_em.map_log_sum(
+        rows, np.empty(0), False, 0, parameters.weights, parameters.means,
+        parameters.precisions_cholesky.reshape(-1),
+    )  # fmt: skip
+    square = n_features * n_features
+    _compiled_em.first_m_step(
+        0, 2, _compiled_em.VVV, 0.0, np.ones(2), parameters.means, np.zeros((2, n_features)),
+        np.tile(np.eye(n_features).reshape(-1), 2), np.empty(2), np.empty((2, n_features)),
+        np.empty((2, n_features, n_features)), np.empty(2 * square),
+    )  # fmt: skip
 
 
 def _two_components(rows: np.ndarray) -> object:

@@ -40,6 +40,7 @@ from gaussmix.noise import (
     hypervolume,
     noise_mask,
 )
+from gaussmix.one_pass import map_log_sum
 from gaussmix.parameters import MixtureParameters
 from gaussmix.semisupervised import check_labels, labelled_starts
 from gaussmix.validation import check_data, check_number, check_sample_weight
@@ -277,12 +278,18 @@ def _criteria(
     n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape, options)
     bic = -2.0 * log_likelihood + n_parameters * math.log(total_weight)
     log_noise = None if result.noise_density is None else math.log(result.noise_density)
-    responsibilities = evaluate_rows(
-        X, result.parameters, "responsibilities", ExecutorOptions(), log_noise
-    )
-    log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
-    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-    entropy = -float(np.sum(weights * log_map))
+    # Without noise, small float64 data: Σ w log max_k γ in one compiled pass.
+    log_map_sum = None
+    if log_noise is None:
+        log_map_sum = map_log_sum(X, sample_weight, result.parameters)
+    if log_map_sum is None:
+        responsibilities = evaluate_rows(
+            X, result.parameters, "responsibilities", ExecutorOptions(), log_noise
+        )
+        log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        log_map_sum = float(np.sum(weights * log_map))
+    entropy = -log_map_sum
     return {
         "log_likelihood": log_likelihood,
         "n_parameters": n_parameters,
