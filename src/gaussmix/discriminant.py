@@ -224,16 +224,15 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = self.missing == "em"
         return tags
 
-    def _validated(self, X: Any, y: Any = None, reset: bool = True) -> Any:
-        """validate_data with NaN allowed (and rows of only NaN or infinity refused) with em."""
+    def _validated(self, *data: Any, reset: bool = True) -> Any:
+        """validate_data of X (or X, y) with NaN allowed, and empty rows refused, with em."""
         finite = "allow-nan" if self.missing == "em" else True
-        if y is None:
-            X = validate_data(self, X, dtype=np.float64, reset=reset, ensure_all_finite=finite)
-        else:
-            X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=finite)
+        checked = validate_data(
+            self, *data, dtype=np.float64, reset=reset, ensure_all_finite=finite
+        )
         if self.missing == "em":
-            check_missing_values(X)
-        return X if y is None else (X, y)
+            check_missing_values(checked[0] if len(data) == 2 else checked)
+        return checked
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MixtureDiscriminantAnalysis:
