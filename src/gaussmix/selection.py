@@ -643,9 +643,7 @@ def select_model(
         )
     codes = _covariance_types(covariance_types)
     # Validated once for every fit; the best one gets the column names of X back below.
-    named = GaussianMixture(missing=_check_missing(missing))
-    X = check_data(named, X, reset=True, allow_nan=missing == "em")
-    _refuse_with_missing(X, missing, noise=noise, prior=prior)
+    named, X = _checked_data(X, missing, noise=noise, prior=prior)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
     options.update(prior=prior, equal_proportions=bool(equal_proportions))
@@ -714,19 +712,20 @@ def _cell_options(
     return options, public, labels
 
 
-def _check_missing(missing: Any) -> str:
+def _checked_data(X: Any, missing: Any, **used: Any) -> tuple[GaussianMixture, np.ndarray]:
+    """X validated (NaN allowed with missing="em"), in an estimator recording its columns.
+
+    Noise and priors (``used``) are defined on complete rows only, as in a single fit.
+    """
     if missing not in MISSING_CHOICES:
         raise InvalidParameterError(
             f"missing must be one of {list(MISSING_CHOICES)}; got {missing!r}. Use 'em' to "
             "fit rows with NaN entries as missing values."
         )
-    return missing
-
-
-def _refuse_with_missing(X: np.ndarray, missing: str, **used: Any) -> None:
-    """Noise and priors are defined on complete rows only (see fitting's combination check)."""
+    named = GaussianMixture(missing=missing)
+    X = check_data(named, X, reset=True, allow_nan=missing == "em")
     if missing != "em" or not has_missing(X):
-        return
+        return named, X
     for name, value in used.items():
         if value is not None and value is not False:
             raise InvalidInputError(
@@ -734,6 +733,7 @@ def _refuse_with_missing(X: np.ndarray, missing: str, **used: Any) -> None:
                 f"among the complete rows with {name}, or select with missing='em' "
                 f"without {name}."
             )
+    return named, X
 
 
 def _missing_options(
