@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import optimize, stats
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gaussmix import MixtureDiscriminantAnalysis
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError
@@ -163,3 +164,8 @@ def test_nan_is_refused_without_missing_em_and_bad_values_are_named():
     empty[0] = np.nan
     with pytest.raises(InvalidInputError, match="at least one observed"):
         MixtureDiscriminantAnalysis(model_type="edda", missing="em").fit(empty, y)
+
+
+@parametrize_with_checks([MixtureDiscriminantAnalysis(model_type="edda", missing="em")])
+def test_edda_with_missing_em_passes_every_sklearn_check(estimator, check):
+    check(estimator)
