@@ -1024,7 +1024,6 @@ def select(
     )
     X = _as_model_input(table.values, table.feature_names if table.named else None)
     options = {
-        "missing": missing or "error",
         "criterion": criterion,
         "init_params": init_params,
         "max_iter": max_iter,
@@ -1033,6 +1032,7 @@ def select(
         "n_jobs": n_jobs,
         "random_state": seed,
         **extension_settings(**extensions),
+        **({} if missing is None else {"missing": missing}),
     }
     selection, interrupted = _run_selection(out, X, ks, names, options)
     if output is not None:
