@@ -93,3 +93,43 @@ def test_impute_with_a_standardised_model_file(tmp_path, holes_csv):
     observed = ~np.isnan(X)
     np.testing.assert_array_equal(completed[observed], X[observed])
     assert not np.isnan(completed).any()
+
+
+def test_select_reads_empty_cells_with_missing_em(tmp_path, holes_csv):
+    path, X = holes_csv
+    refused = _invoke("select", path, "-k", "1-3", "--models", "EII,VVV", "-q")
+    assert refused.exit_code == 2
+    assert "--missing em" in refused.output
+    done = _invoke(
+        "select",
+        path,
+        "-k",
+        "1-3",
+        "--models",
+        "EII,VVV",
+        "--missing",
+        "em",
+        "--json",
+        "-o",
+        tmp_path / "best.gmm",
+    )
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.output)
+    from gaussmix import select_model
+
+    expected = select_model(
+        pd.DataFrame(X, columns=["a", "b", "c"]),
+        [1, 2, 3],
+        ["EII", "VVV"],
+        missing="em",
+        random_state=0,
+    )
+    assert document["best"]["n_components"] == expected.best_params_["n_components"]
+    np.testing.assert_allclose(
+        [row["bic"] for row in document["results"]], expected.results_["bic"], rtol=1e-9
+    )
+    model = load(tmp_path / "best.gmm")
+    assert model.missing == "em"
+    np.testing.assert_array_equal(
+        model.predict(pd.DataFrame(X, columns=["a", "b", "c"])), expected.labels_
+    )

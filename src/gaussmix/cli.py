@@ -957,6 +957,7 @@ class _SelectProgress:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the criterion curves to this PNG.",
 )
+@missing_option
 @_input_options
 @extension_options
 @_output_options
@@ -974,6 +975,7 @@ def select(
     seed: int,
     output: Path | None,
     plot_path: Path | None,
+    missing: str | None,
     header: bool | None,
     index_col: str | None,
     as_json: bool,
@@ -1001,6 +1003,8 @@ def select(
         ``tol``, ``convergence``, ``n_jobs`` and ``random_state``.
     output, plot_path : Path or None
         Where to write the best model and the criterion curves.
+    missing : {"error", "em"} or None
+        select_model's ``missing``; ``em`` reads empty cells as missing values.
     header, index_col
         How a text file is read (see :func:`gaussmix.tables.read_table`).
     as_json, quiet : bool
@@ -1010,7 +1014,14 @@ def select(
     ks, names = _parse_k(k_text), _parse_models(models)
     if n_jobs == 0:
         raise InvalidParameterError("--n-jobs must not be 0; use 1 (sequential) or -1 (all cores).")
-    table = _read_data(out, data, _split(columns), header=header, index_col=index_col)
+    table = _read_data(
+        out,
+        data,
+        _split(columns),
+        header=header,
+        index_col=index_col,
+        allow_missing=missing == "em",
+    )
     X = _as_model_input(table.values, table.feature_names if table.named else None)
     options = {
         "criterion": criterion,
@@ -1021,6 +1032,7 @@ def select(
         "n_jobs": n_jobs,
         "random_state": seed,
         **extension_settings(**extensions),
+        **({} if missing is None else {"missing": missing}),
     }
     selection, interrupted = _run_selection(out, X, ks, names, options)
     if output is not None:

@@ -1,6 +1,6 @@
 """Missing values on the command line: ``--missing em`` and the ``impute`` command.
 
-``fit``, ``predict`` and ``score`` take ``--missing em`` (empty cells, ``NA`` and ``NaN``
+``fit``, ``select``, ``predict`` and ``score`` take ``--missing em`` (empty cells, ``NA``, ``NaN``
 become missing values; :mod:`gaussmix.missing`); a model file fitted so keeps the
 setting, and ``predict``/``score`` then read empty cells without the option. ``impute``
 writes DATA with every empty cell filled by its conditional mean (or a draw) under a

@@ -11,6 +11,13 @@
 
 Prediction is Bayes' rule, posterior_c(x) ∝ prior_c f_c(x), evaluated in log space.
 
+With ``missing="em"`` NaN entries are missing at random. EDDA's class Gaussians are then the
+maximum-likelihood estimates of the observed-data likelihood, found by EM with every row's
+class known: ``GaussianMixture(semi_supervised=True, missing="em")`` with each row labelled
+by its class (the classes couple only through a shared covariance model's common parts).
+MclustDA selects each class's mixture with ``select_model(missing="em")``. Densities of rows
+with NaN entries are the marginals of their observed entries.
+
 The criteria follow mclust 6 (``MclustDA`` and ``logLik.MclustDA``): the log-likelihood is
 that of the mixture Σ_i log Σ_c π_c f_c(x_i) with π_c the training class frequencies, and the
 parameter count leaves the class proportions out (they are not estimated from a mixture). BIC
@@ -40,6 +47,7 @@ from gaussmix.covariance import MCLUST_MODELS, CovarianceModel, get_covariance_m
 from gaussmix.covariance.forms import dense_covariances
 from gaussmix.exceptions import InvalidInputError, InvalidParameterError
 from gaussmix.kernels import log_gaussian_density
+from gaussmix.missing import MISSING_CHOICES, check_missing_values, component_log_densities
 from gaussmix.mstep import maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
@@ -128,7 +136,12 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
     tol, max_iter, init_params, n_jobs, random_state
         Mixture only: forwarded to :func:`gaussmix.select_model` (EM tolerance under
         mclust's relative rule, iterations, start, parallel fits, seed of non-hierarchical
-        starts).
+        starts). ``tol`` and ``max_iter`` also bound EDDA's EM with missing values.
+    missing : {"error", "em"}, default="error"
+        ``"em"``: NaN entries of X are missing values (in fit and prediction). EDDA is then
+        fitted by EM within the known classes on the observed-data likelihood, MclustDA by
+        ``select_model(missing="em")`` per class; densities of incomplete rows are the
+        marginals of their observed entries. Without NaN the fit is the one of ``"error"``.
 
     Attributes
     ----------
@@ -156,7 +169,8 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
     covariances_ : ndarray of shape (n_classes, n_features, n_features)
         EDDA: class covariances (maximum likelihood, divisor n_c or, pooled, N).
     n_iter_ : ndarray of shape (n_classes,)
-        Mixture: EM iterations of each class's chosen mixture; EDDA: 1 (its one M-step).
+        Mixture: EM iterations of each class's chosen mixture; EDDA: 1 (its one M-step), or
+        the EM iterations of the fit with missing values.
     estimators_ : list of GaussianMixture
         Mixture: the mixture chosen for each class.
     selections_ : list of ModelSelection
@@ -190,6 +204,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         init_params: str = "hierarchical",
         n_jobs: int | None = None,
         random_state: Any = None,
+        missing: str = "error",
     ) -> None:
         self.model_type = model_type
         self.covariance_type = covariance_type
@@ -202,6 +217,22 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         self.init_params = init_params
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.missing = missing
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "em"
+        return tags
+
+    def _validated(self, *data: Any, reset: bool = True) -> Any:
+        """validate_data of X (or X, y) with NaN allowed, and empty rows refused, with em."""
+        finite = "allow-nan" if self.missing == "em" else True
+        checked = validate_data(
+            self, *data, dtype=np.float64, reset=reset, ensure_all_finite=finite
+        )
+        if self.missing == "em":
+            check_missing_values(checked[0] if len(data) == 2 else checked)
+        return checked
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MixtureDiscriminantAnalysis:
@@ -237,7 +268,12 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"reg_covar must be a non-negative number; got {self.reg_covar!r}."
             )
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        if self.missing not in MISSING_CHOICES:
+            raise InvalidParameterError(
+                f"missing must be one of {list(MISSING_CHOICES)}; got {self.missing!r}. Use "
+                "'em' to fit rows with NaN entries as missing values."
+            )
+        X, y = self._validated(X, y)
         check_classification_targets(y)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if np.any(sample_weight < 0):
@@ -320,22 +356,31 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         log_n = math.log(float(np.sum(sample_weight)))
         criteria: dict[str, float] = {}
         errors: dict[str, str] = {}
-        best: tuple[float, str, MixtureParameters] | None = None
+        best: tuple[float, str, MixtureParameters, int] | None = None
+        incomplete = bool(np.isnan(X).any())
         for name in names:
             model = get_covariance_model(name)
+            n_iter = 1
             try:
-                parameters = self._edda_parameters(X, labels, sample_weight, model)
-            except (ValueError, np.linalg.LinAlgError) as error:
+                if incomplete:
+                    parameters, n_iter = self._edda_missing(X, labels, sample_weight, model)
+                else:
+                    parameters = self._edda_parameters(X, labels, sample_weight, model)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
                 criteria[name] = math.nan
                 errors[name] = str(error)
                 continue
-            log_density = log_gaussian_density(X, parameters)
+            log_density = (
+                component_log_densities(X, parameters)
+                if incomplete
+                else log_gaussian_density(X, parameters)
+            )
             log_likelihood = float(sample_weight @ logsumexp(log_density + log_weights, axis=1))
             n_parameters = n_classes * n_features + model.n_parameters(n_classes, n_features)
             bic = -2.0 * log_likelihood + n_parameters * log_n
             criteria[name] = bic
             if best is None or bic < best[0]:
-                best = (bic, name, parameters)
+                best = (bic, name, parameters, n_iter)
         if best is None and len(names) == 1:
             raise InvalidInputError(errors[names[0]])
         if best is None:
@@ -346,7 +391,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
                 "more constrained covariance_type (e.g. 'EEE' or 'EII'), set reg_covar > 0 "
                 "or add rows."
             )
-        _, name, parameters = best
+        _, name, parameters, n_iter = best
         model = get_covariance_model(name)
         self.covariance_type_ = name
         self.criteria_ = criteria
@@ -357,8 +402,38 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
             parameters.covariances, model.form, n_classes, n_features
         )
         self.n_parameters_ = int(n_classes * n_features + model.n_parameters(n_classes, n_features))
-        # The closed form is the one M-step from the labels.
-        self.n_iter_ = np.ones(n_classes, dtype=int)
+        # The closed form is the one M-step from the labels (EM with missing values).
+        self.n_iter_ = np.full(n_classes, n_iter, dtype=int)
+
+    def _edda_missing(
+        self,
+        X: np.ndarray,
+        labels: np.ndarray,
+        sample_weight: np.ndarray,
+        model: CovarianceModel,
+    ) -> tuple[MixtureParameters, int]:
+        """The class Gaussians' observed-data ML: EM with every row labelled by its class."""
+        from gaussmix.estimator import GaussianMixture
+
+        mixture = GaussianMixture(
+            len(self.classes_),
+            covariance_type=model.name,
+            tol=self.tol,
+            convergence="relative",
+            reg_covar=float(self.reg_covar),
+            max_iter=self.max_iter,
+            semi_supervised=True,
+            missing="em",
+        ).fit(X, labels, sample_weight=sample_weight)
+        parameters = mixture._fitted_parameters()
+        if not all(
+            np.all(np.isfinite(array)) for array in (parameters.means, parameters.covariances)
+        ):
+            raise InvalidInputError(
+                f"covariance model {model.name} gave non-finite parameters: a class has too few "
+                "observed entries. Use a more constrained model or reg_covar > 0."
+            )
+        return parameters, int(mixture.n_iter_)
 
     def _edda_parameters(
         self,
@@ -418,6 +493,7 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
                     max_iter=self.max_iter,
                     n_jobs=self.n_jobs,
                     random_state=self.random_state,
+                    missing=self.missing,
                 )
             except InvalidInputError as error:
                 raise InvalidInputError(
@@ -440,12 +516,14 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
     def _class_log_density(self, X: np.ndarray) -> np.ndarray:
         """log f_c(x) for every row and class, shape (n_samples, n_classes)."""
         if self.model_type == "edda" and hasattr(self, "_parameters"):
+            if self.missing == "em" and np.isnan(X).any():
+                return component_log_densities(X, self._parameters)
             return np.asarray(log_gaussian_density(X, self._parameters), dtype=np.float64)
         return np.column_stack([estimator.score_samples(X) for estimator in self.estimators_])
 
     def _joint_log_likelihood(self, X: Any) -> np.ndarray:
         check_is_fitted(self, ["classes_", "priors_"])
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = self._validated(X, reset=False)
         with np.errstate(divide="ignore"):
             log_priors = np.log(self.priors_)
         return self._class_log_density(X) + log_priors

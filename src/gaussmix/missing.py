@@ -23,6 +23,7 @@ fit copies them to the host once; a Dask fit computes them inside each chunk's t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from gaussmix.backends.torch import import_torch, is_tensor, to_numpy
 from gaussmix.covariance.base import ScatterKind
 from gaussmix.covariance.forms import SecondMoment, dense_covariances
 from gaussmix.exceptions import InvalidInputError
-from gaussmix.kernels import ChunkMoments, PreparedParameters
+from gaussmix.kernels import ChunkMoments, PreparedParameters, log_gaussian_density
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -47,6 +48,7 @@ __all__ = [
     "PatternGroup",
     "Patterns",
     "check_missing_values",
+    "component_log_densities",
     "conditional_completion",
     "group_patterns",
     "has_missing",
@@ -616,6 +618,37 @@ def _draw(
     roots = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
     picked = np.arange(centres.shape[1])
     return centres[components, picked] + np.einsum("nij,nj->ni", roots[components], noise)
+
+
+def component_log_densities(X: np.ndarray, parameters: MixtureParameters) -> np.ndarray:
+    """log N(x_o | μ_{k,o}, Σ_{k,oo}) of every row under every component (the weights aside).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Host rows; NaN marks a missing entry (a row with none observed has density 1).
+    parameters : MixtureParameters
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components), float64
+        Complete rows through the ordinary kernel, the others by their marginals.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    groups = group_patterns(X)
+    result = np.empty((X.shape[0], parameters.n_components))
+    complete = np.ones(X.shape[0], dtype=bool)
+    if groups:
+        # Unit weights: the terms are then the log-densities themselves (a weight of 0
+        # would make them −inf).
+        unweighted = dataclasses.replace(parameters, weights=np.ones(parameters.n_components))
+        covariances = _dense(parameters)
+        for group in groups:
+            result[group.rows] = _conditional(group, unweighted, covariances).weighted_log_prob
+            complete[group.rows] = False
+    if complete.any():
+        result[complete] = log_gaussian_density(X[complete], parameters)
+    return result
 
 
 def marginal_posterior(

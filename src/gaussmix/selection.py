@@ -32,6 +32,7 @@ from gaussmix.exceptions import CollapsedComponentWarning, InvalidInputError, In
 from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, fit_mixture
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
+from gaussmix.missing import MISSING_CHOICES, check_missing_values, has_missing, mean_imputed
 from gaussmix.nested_starts import restart_from_nested
 from gaussmix.noise import (
     check_noise_init,
@@ -278,13 +279,15 @@ def _criteria(
     n_parameters = _free_parameters(covariance_type, *result.parameters.means.shape, options)
     bic = -2.0 * log_likelihood + n_parameters * math.log(total_weight)
     log_noise = None if result.noise_density is None else math.log(result.noise_density)
-    # Without noise, small float64 data: Σ w log max_k γ in one compiled pass.
+    # Without noise, small float64 data: Σ w log max_k γ in one compiled pass (None
+    # otherwise, e.g. with NaN entries, whose marginal posteriors evaluate_rows gives).
     log_map_sum = None
     if log_noise is None:
         log_map_sum = map_log_sum(X, sample_weight, result.parameters)
     if log_map_sum is None:
+        executor = (options or {}).get("executor", ExecutorOptions())
         responsibilities = evaluate_rows(
-            X, result.parameters, "responsibilities", ExecutorOptions(), log_noise
+            X, result.parameters, "responsibilities", executor, log_noise
         )
         log_map = np.log(np.max(responsibilities, axis=1).astype(np.float64))
         weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
@@ -529,6 +532,7 @@ def select_model(
     noise: bool = False,
     noise_init: Any = None,
     Vinv: float | None = None,
+    missing: str = "error",
 ) -> ModelSelection:
     """Fit every (covariance model, number of components) pair and keep the best.
 
@@ -597,6 +601,15 @@ def select_model(
         starts are not used.
     noise_init, Vinv
         As ``GaussianMixture``'s.
+    missing : {"error", "em"}, default="error"
+        ``"em"``: NaN entries are missing at random and every fit is
+        ``GaussianMixture(missing="em")``'s (:mod:`gaussmix.missing`): EM on the
+        observed-data likelihood, whose log-likelihood the criteria use (the parameter
+        count is the ordinary mixture's). The shared starts are computed on X with every
+        NaN replaced by its column's (weighted) mean, as ``GaussianMixture`` draws its
+        starts; nested starts work as without missing values (posteriors from the
+        marginal densities of the observed entries); the best estimator has
+        ``missing="em"``. Without NaN the table is the one of ``"error"``.
 
     Returns
     -------
@@ -640,18 +653,18 @@ def select_model(
         )
     codes = _covariance_types(covariance_types)
     # Validated once for every fit; the best one gets the column names of X back below.
-    named = GaussianMixture()
-    X = check_data(named, X, reset=True)
+    named, X = _checked_data(X, missing, noise=noise, prior=prior)
     weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     options = {"tol": tol, "convergence": convergence, "reg_covar": reg_covar, "max_iter": max_iter}
     options.update(prior=prior, equal_proportions=bool(equal_proportions))
     options, public, labels = _cell_options(X, options, noise, Vinv, y, init_params, random_state)
+    options, public, start_X = _missing_options(X, weights, options, public, missing)
     nested_starts = nested_starts and not noise
     starts, n_support = _shared_starts(
-        X, weights, counts, init_params, random_state, noise, noise_init
+        start_X, weights, counts, init_params, random_state, noise, noise_init
     )
     starts = labelled_starts(starts, labels)
-    data_variance = _largest_variance(X, weights)
+    data_variance = _largest_variance(start_X, weights)
     jobs = [
         (_fit_one, (X, weights, code, count, starts[count], options, data_variance))
         if starts[count] is not None
@@ -707,6 +720,54 @@ def _cell_options(
     if labels is not None:
         options, public = {**options, "labels": labels}, {**public, "semi_supervised": True}
     return options, public, labels
+
+
+def _checked_data(X: Any, missing: Any, **used: Any) -> tuple[GaussianMixture, np.ndarray]:
+    """X validated (NaN allowed with missing="em"), in an estimator recording its columns.
+
+    Noise and priors (``used``) are defined on complete rows only, as in a single fit.
+    """
+    if missing not in MISSING_CHOICES:
+        raise InvalidParameterError(
+            f"missing must be one of {list(MISSING_CHOICES)}; got {missing!r}. Use 'em' to "
+            "fit rows with NaN entries as missing values."
+        )
+    named = GaussianMixture(missing=missing)
+    X = check_data(named, X, reset=True, allow_nan=missing == "em")
+    if missing != "em" or not has_missing(X):
+        return named, X
+    for name, value in used.items():
+        if value is not None and value is not False:
+            raise InvalidInputError(
+                f"missing='em' does not combine with {name}: X has NaN entries. Select "
+                f"among the complete rows with {name}, or select with missing='em' "
+                f"without {name}."
+            )
+    return named, X
+
+
+def _missing_options(
+    X: np.ndarray,
+    weights: np.ndarray | None,
+    options: dict[str, Any],
+    public: dict[str, Any],
+    missing: str,
+) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+    """The fits' options with missing values, the best estimator's, the rows of the starts.
+
+    With NaN in X every fit's executor visits the incomplete rows by their observed
+    entries, and the starts (and the scale of the singularity test) are computed on X
+    with every NaN replaced by its column's mean (:func:`gaussmix.missing.mean_imputed`),
+    as ``GaussianMixture(missing="em")`` draws its starts.
+    """
+    if missing != "em":
+        return options, public, X
+    public = {**public, "missing": "em"}
+    if not has_missing(X):
+        return options, public, X
+    check_missing_values(X)
+    options = {**options, "executor": ExecutorOptions(missing="em")}
+    return options, public, mean_imputed(X, weights)
 
 
 def _noise_options(X: np.ndarray, noise: bool, Vinv: float | None) -> dict[str, Any]:
@@ -867,7 +928,8 @@ def _restart_count(
     def posterior(result: FitResult) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return evaluate_rows(X, result.parameters, "responsibilities", ExecutorOptions())
+            executor = options.get("executor", ExecutorOptions())
+            return evaluate_rows(X, result.parameters, "responsibilities", executor)
 
     def gap(log_likelihood: float) -> float:
         # mclust's relative convergence scale: differences below it are EM's noise.
@@ -1028,7 +1090,8 @@ def _assemble(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         log_noise = None if result.noise_density is None else math.log(result.noise_density)
-        labels = evaluate_rows(X, result.parameters, "labels", ExecutorOptions(), log_noise)
+        executor = ExecutorOptions(missing=public.get("missing", "error"))
+        labels = evaluate_rows(X, result.parameters, "labels", executor, log_noise)
     return ModelSelection(
         best_estimator_=best_estimator,
         best_params_=best_params,
