@@ -95,7 +95,7 @@ def _rewritten(tmp_path, **changes):
         ({"arrays": {"priors_": np.full(3, 0.5), "class_weights_": np.full(3, 1 / 3)}}, "sum to 1"),
         ({"classes": np.array(["a", "b"])}, "for 2 classes"),
         ({"classes": np.array(["a", "a", "c"])}, "distinct"),
-        ({"model_type": "edda"}, "1"),
+        ({"model_type": "edda"}, r"3 mixtures for 3 edda classes \(expected 1\)"),
         ({"model_type": "qda"}, "model_type 'qda'"),
     ],
 )

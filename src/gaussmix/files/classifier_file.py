@@ -223,7 +223,9 @@ def _check(path: Path, record: ClassifierRecord) -> None:
     expected = 1 if record.model_type == "edda" else n_classes
     if len(record.mixtures) != expected:
         raise _inconsistent(
-            path, f"has {len(record.mixtures)} mixtures for {n_classes} {record.model_type} classes"
+            path,
+            f"has {len(record.mixtures)} mixtures for {n_classes} {record.model_type} classes "
+            f"(expected {expected})",
         )
     if record.model_type == "edda" and record.mixtures[0].n_components != n_classes:
         raise _inconsistent(
