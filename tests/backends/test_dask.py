@@ -321,6 +321,8 @@ def test_fit_survives_a_killed_worker(process_cluster, tmp_path):
     assert reference.n_iter_ >= 4
     assert_same_fit(undisturbed, reference)
     assert_same_fit(disturbed, undisturbed)
+    # The nanny restarts the killed worker; the next test gets the cluster whole.
+    process_cluster.wait_for_workers(2, timeout=300)
 
 
 @pytest.fixture
@@ -338,6 +340,8 @@ def test_out_of_core_fit_stays_under_the_worker_memory_cap(
     process_cluster, scratch_zarr_path, record_property
 ):
     zarr = pytest.importorskip("zarr")
+    # A worker killed by an earlier test may still be restarting: both must hold data.
+    process_cluster.wait_for_workers(2, timeout=300)
     from sklearn.exceptions import ConvergenceWarning
 
     # One random block of float32 rows (1 KiB each), written OUT_OF_CORE_REPEATS times:
