@@ -94,3 +94,10 @@ def test_partial_fit_with_missing_em_runs_batches_without_nan_and_refuses_nan(da
     holed[0, 0] = np.nan
     with pytest.raises(InvalidInputError, match="the batch has NaN entries"):
         online.partial_fit(holed)
+
+
+def test_a_streamed_source_with_nan_says_missing_em_needs_the_rows_in_memory(data):
+    X = data[0].copy()
+    X[3, 1] = np.nan
+    with pytest.raises(InvalidInputError, match="missing='em' needs X in memory"):
+        GaussianMixture(2, missing="em", random_state=0).fit(_chunks(X))

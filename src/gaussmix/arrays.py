@@ -353,13 +353,21 @@ def _streamed_fit_data(
     random_state: np.random.RandomState,
 ) -> FitData:
     """A chunked source scanned once: its checked form and the start's sample."""
-    streamed = scan_source(
-        as_source(X, sample_weight),
-        n_components=estimator.n_components,
-        dtype=estimator.dtype,
-        random_state=random_state,
-        n_features=None if reset else estimator.n_features_in_,
-    )
+    try:
+        streamed = scan_source(
+            as_source(X, sample_weight),
+            n_components=estimator.n_components,
+            dtype=estimator.dtype,
+            random_state=random_state,
+            n_features=None if reset else estimator.n_features_in_,
+        )
+    except InvalidInputError as error:
+        if getattr(estimator, "missing", "error") != "em":
+            raise
+        raise InvalidInputError(
+            f"{error} A streamed source is fitted without missing values: missing='em' "
+            "needs X in memory (an array, a tensor or a Dask array)."
+        ) from None
     source = streamed.source
     if reset:
         estimator.n_features_in_ = source.n_features

@@ -1111,7 +1111,7 @@ def _selection_document(
             "n_components": best_k,
             criterion: float(results.loc[chosen, criterion].iloc[0]),
         },
-        "clustering": label_counts(selection.labels_, best_k).tolist(),
+        "clustering": _label_counts(selection.labels_, best_k).tolist(),
         "model": None if output is None else str(output),
         "plot": None if plot_path is None else str(plot_path),
         "results": json.loads(results.to_json(orient="records")),
@@ -1249,7 +1249,7 @@ def predict(
             # With a noise component its column is the last one.
             name = "noise" if component == len(stored.model.weights_) else component
             columns[f"proba_{name}"] = responsibilities[:, component]
-    counts = label_counts(labels, len(stored.model.weights_)).tolist()
+    counts = _label_counts(labels, len(stored.model.weights_)).tolist()
     if output is None and not as_json:
         import pandas as pd
 
@@ -1295,7 +1295,7 @@ def _predict_lazily(
             columns[f"proba_{name}"] = responsibilities[:, component]
     write_lazy_columns(output, columns)
     # Counting reads the data once more; it is what the in-memory path reports too.
-    counts = label_counts(labels.compute(), len(model.weights_)).tolist()
+    counts = _label_counts(labels.compute(), len(model.weights_)).tolist()
     _report_labels(out, output, int(sum(counts)), counts)
 
 
@@ -1675,7 +1675,7 @@ cli.add_command(impute)
 
 
 
-def label_counts(labels: Any, n_components: int) -> Any:
+def _label_counts(labels: Any, n_components: int) -> Any:
     """Rows per component, noise (−1) last: :func:`gaussmix.noise.label_counts`.
 
     Imported when a command runs, so that ``gaussmix --help`` loads no scikit-learn.
