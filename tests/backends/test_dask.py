@@ -265,12 +265,16 @@ def test_missing_dask_says_which_extra_to_install(monkeypatch, data):
 
 
 # ------------------------------------------------------------ real worker processes
-WORKER_MEMORY_CAP = 400e6
-# A worker process idles at ~230 MB once numpy, scipy, scikit-learn and zarr are loaded,
-# so the cap leaves ~170 MB to work in.
-# Each repeat is 4 MiB: 300 repeats are 1.26 GB, three times one worker's cap (measured:
-# 90 s on two heavily shared cores, peak worker memory 275 MB). Lower it for a quick run
-# with GAUSSMIX_DASK_OUT_OF_CORE_REPEATS=100 (still more than one worker's cap).
+WORKER_MEMORY_CAP = 500e6
+# A worker process holds 200-250 MB once numpy, scipy, scikit-learn, pandas, zarr and
+# gaussmix.backends.dask are loaded (more from a fresh clone, whose first imports compile
+# the bytecode), and its nanny kills it at 95 % of the cap: the cap leaves ~220 MB to
+# work in. Every function a test runs on these workers is defined inside the test, so that
+# cloudpickle sends it by value: a module-level one makes each worker import this test
+# module and, through it, numba (+85-145 MB), which alone pushed a 400 MB worker over.
+# Each repeat is 4 MiB: 300 repeats are 1.26 GB, 2.5 times one worker's cap and more than
+# both together. Lower it for a quick run with GAUSSMIX_DASK_OUT_OF_CORE_REPEATS=130
+# (still more than one worker's cap).
 OUT_OF_CORE_REPEATS = int(os.environ.get("GAUSSMIX_DASK_OUT_OF_CORE_REPEATS", "300"))
 
 
@@ -336,11 +340,6 @@ def scratch_zarr_path(tmp_path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: from a fresh clone (cold numba cache) a capped worker dies during the "
-    "first compute of this fit; passes with a warm cache. Being investigated.",
-)
 def test_out_of_core_fit_stays_under_the_worker_memory_cap(
     process_cluster, scratch_zarr_path, record_property
 ):
@@ -371,6 +370,12 @@ def test_out_of_core_fit_stays_under_the_worker_memory_cap(
 
     peak: dict[str, int] = {}
     done = threading.Event()
+
+    def resident_memory() -> int:
+        """Resident set size of the calling process, in bytes (run on each worker)."""
+        import psutil
+
+        return psutil.Process().memory_info().rss
 
     def sample_memory() -> None:
         for worker, rss in process_cluster.run(resident_memory).items():
@@ -422,13 +427,6 @@ def test_out_of_core_fit_stays_under_the_worker_memory_cap(
         np.testing.assert_allclose(
             getattr(fitted, name), expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max()
         )
-
-
-def resident_memory() -> int:
-    """Resident set size of the calling process, in bytes (run on each worker)."""
-    import psutil
-
-    return psutil.Process().memory_info().rss
 
 
 # --------------------------------------------------- every covariance model on Dask
@@ -615,13 +613,13 @@ def test_persisted_chunks_are_spread_evenly_over_the_workers(data, threaded_clus
 
 
 def test_lean_workers_keep_the_array_kernels(process_cluster):
-    # 400 MB workers: numba's kernels would take a quarter of them, so none is loaded.
-    # (numba itself may be imported there: the workers import this module to run its
-    # functions, and it asks whether numba is installed.)
+    # 500 MB workers: numba and its kernels would take a quarter of them, so neither is
+    # loaded there.
+    process_cluster.wait_for_workers(2, timeout=300)
     with process_cluster.as_current():
         assert not dask_backend.fused_on_workers(np.float64)
-    loaded = process_cluster.run(lambda: "gaussmix._compiled" in sys.modules)
-    assert loaded == dict.fromkeys(loaded, False) and len(loaded) == 2
+    loaded = process_cluster.run(lambda: sorted({"numba", "gaussmix._compiled"} & set(sys.modules)))
+    assert list(loaded.values()) == [[], []]
 
 
 @needs_numba
