@@ -280,8 +280,10 @@ class FitData:
 
     def reseed_executor(self, executor: Any, options: ExecutorOptions, n_components: int) -> Any:
         """The executor whose rows (those of ``X``) the collapse policy re-seeds from: the
-        fit's own, or for a chunked source one over its in-memory sample."""
-        if isinstance(self.lazy_X, CheckedSource):
+        fit's own for in-memory data; for Dask data and chunked sources one over the
+        in-memory sample, whose rows are the ones the seeds are taken from (the worst
+        explained row of the sample, not of all rows: no extra pass over the data)."""
+        if self.lazy_X is not None:
             return make_executor(self.X, self.sample_weight, options, n_components)
         return executor
 

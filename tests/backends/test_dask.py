@@ -7,6 +7,7 @@ import shutil
 import signal
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -230,6 +231,43 @@ def test_initialisation_from_a_sample_reaches_the_same_optimum(data, numpy_fits,
     )
     # Within ten times tol (1e-4); another local maximum would differ by ~0.05 or more.
     assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood_, abs=1e-3)
+
+
+def test_a_collapsing_component_reseeds_from_the_sample_of_large_dask_data(data, monkeypatch):
+    from scipy.stats import multivariate_normal
+    from sklearn.exceptions import ConvergenceWarning
+
+    from gaussmix import CollapsedComponentWarning
+
+    # 300 of the 900 rows are drawn: the seed must be a row of that sample (it used to be
+    # looked up in the sample by its index among all rows, out of range or the wrong row).
+    monkeypatch.setattr(dask_backend, "INIT_SAMPLE_SIZE", 300)
+    means = np.stack([data.mean(axis=0), data.mean(axis=0) + 1.0, np.full(3, 1e3)])
+    model = GaussianMixture(
+        3,
+        means_init=means,
+        weights_init=[0.4, 0.4, 0.2],
+        precisions_init=np.ones((3, 3)),
+        covariance_type="diag",
+        max_iter=1,
+        tol=0.0,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=1, on purpose
+        with pytest.warns(CollapsedComponentWarning):
+            fitted = model.fit(chunked(data, "seven uneven chunks"))
+    seed = fitted.means_[2]
+    matches = np.flatnonzero((data == seed).all(axis=1))
+    assert matches.size == 1
+    # The worst explained row of a third of the rows is among the worst of all of them.
+    log_density = np.log(
+        sum(
+            w * multivariate_normal(m, np.eye(3)).pdf(data)
+            for w, m in zip([0.4, 0.4, 0.2], means, strict=True)
+        )
+    )
+    assert np.argsort(log_density).tolist().index(int(matches[0])) < 15
 
 
 def test_persist_policy(data, monkeypatch):
