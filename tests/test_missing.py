@@ -15,7 +15,7 @@ from scipy import optimize, stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from gaussmix import GaussianMixture
+from gaussmix import GaussianMixture, select_model
 from gaussmix.arrays import ExecutorOptions, make_executor
 from gaussmix.compiled_em import compiled_loop
 from gaussmix.covariance import get_covariance_model
@@ -351,6 +351,29 @@ def test_missing_error_refuses_nan_and_missing_em_refuses_empty_rows_and_infinit
     fitted = GaussianMixture(2, random_state=0).fit(np.nan_to_num(X))
     with pytest.raises(InvalidInputError, match="finite"):
         fitted.predict(X)
+
+
+def test_missing_em_refuses_a_column_with_nothing_observed_in_memory_and_on_dask():
+    _, X = _mixture_data()
+    bad = X.copy()
+    bad[:, 1] = np.nan
+    with pytest.raises(InvalidInputError, match=r"every column of X .* columns \[1\] have none"):
+        GaussianMixture(2, missing="em").fit(bad)
+    with pytest.raises(InvalidInputError, match="every column of X"):
+        select_model(bad, n_components=[1, 2], covariance_types=["VVV"], missing="em")
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    with (
+        dask.config.set(scheduler="synchronous"),
+        pytest.raises(InvalidInputError, match="every column"),
+    ):
+        GaussianMixture(2, missing="em").fit(da.from_array(bad, chunks=(70, 3)))
+    # One block without a column's entries is fine when another block has them.
+    partly = X.copy()
+    partly[:70, 1] = np.nan
+    with dask.config.set(scheduler="synchronous"):
+        GaussianMixture(2, missing="em", random_state=0).fit(da.from_array(partly, chunks=(70, 3)))
 
 
 def test_masked_entries_are_missing_values():

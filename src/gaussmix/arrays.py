@@ -336,6 +336,10 @@ def fit_data(
             random_state=random_state,
             allow_nan=getattr(estimator, "missing", "error") == "em",
         )
+        if getattr(estimator, "missing", "error") == "em":
+            # The blocks are checked one by one in the first E-step; the columns can be
+            # checked only where the sample holds every row.
+            check_missing_values(data.sample, whole=data.sample.shape[0] == data.X.shape[0])
         return FitData(data.sample, data.sample_weights, data.X, data.sample_weight)
     X = check_rows(estimator, X, reset=reset, backend=estimator.backend, dtype=estimator.dtype)
     weights = check_sample_weight(

@@ -136,14 +136,19 @@ def masked_as_nan(X: Any) -> Any:
     return np.ma.filled(X.astype(dtype), np.nan)
 
 
-def check_missing_values(X: np.ndarray, name: str = "X") -> None:
-    """Refuse infinite entries and rows with no observed entry (NaN is allowed).
+def check_missing_values(X: np.ndarray, name: str = "X", *, whole: bool = True) -> None:
+    """Refuse infinite entries, rows with no observed entry and, in the whole data, columns
+    with no observed entry (NaN is allowed).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
         Host data.
     name : str, default="X"
+    whole : bool, default=True
+        Whether X holds all the rows of the fit. A column with no observed entry leaves
+        its mean and variance undetermined (EM would keep the start's, silently); only
+        the whole data can show that, not one block of it.
 
     Raises
     ------
@@ -166,6 +171,14 @@ def check_missing_values(X: np.ndarray, name: str = "X") -> None:
             f"fitted; got {int(empty.sum())} rows with every entry missing (first: row "
             f"{int(np.argmax(empty))}). They carry no information about the mixture: drop "
             f"them, e.g. {name}[~np.isnan({name}).all(axis=1)]."
+        )
+    unobserved = np.all(np.isnan(X), axis=0)
+    if whole and unobserved.any():
+        raise InvalidInputError(
+            f"every column of {name} must have at least one observed (non-NaN) entry; "
+            f"columns {np.flatnonzero(unobserved).tolist()} have none, so their means and "
+            f"variances cannot be estimated. Drop them, e.g. "
+            f"{name}[:, ~np.isnan({name}).all(axis=0)]."
         )
 
 

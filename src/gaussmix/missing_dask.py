@@ -44,7 +44,7 @@ def _block_statistics(
     """One Dask chunk's statistics: its complete rows as usual, the others by pattern."""
     from gaussmix.backends.numpy import NumpyBackend
 
-    check_missing_values(block)
+    check_missing_values(block, whole=False)
     if weights is not None and (not np.isfinite(weights).all() or np.any(weights < 0)):
         raise InvalidInputError(
             "sample_weight must be finite and non-negative; got a chunk with a negative or "
