@@ -53,6 +53,15 @@ def test_fit_command_takes_the_three_options(noisy_csv, tmp_path):
     assert np.allclose(model.weights_, model.weights_[0])
     # The weights of the document are the Gaussians'; with the noise they sum to one.
     assert np.isclose(sum(document["weights"]) + model.noise_proportion_, 1.0)
+    assert document["noise_proportion"] == model.noise_proportion_
+    assert document["Vinv"] == model.Vinv_
+    info = CliRunner().invoke(cli, ["info", str(model_path)])
+    assert info.exit_code == 0, info.output
+    noise_row = next(line for line in info.output.splitlines() if "noise" in line and "│" in line)
+    assert f"{model.noise_proportion_:.4f}" in noise_row
+    assert f"Vinv = {model.Vinv_:.4g}" in info.output
+    info_json = json.loads(CliRunner().invoke(cli, ["info", str(model_path), "--json"]).output)
+    assert info_json["noise_proportion"] == model.noise_proportion_
     predicted = CliRunner().invoke(
         cli,
         ["predict", str(model_path), str(noisy_csv), "--proba", "-o", str(tmp_path / "labels.csv")],

@@ -398,7 +398,19 @@ def _summary_table(
         table.add_row(
             str(component), f"{weight:.4f}", *(f"{value:.4g}" for value in means[component])
         )
+    if getattr(model, "noise", False):
+        # The uniform component has no mean: its density is Vinv_ everywhere (in the
+        # units the model was fitted in).
+        table.add_row("noise", f"{model.noise_proportion_:.4f}", *("-" for _ in feature_names))
+        table.caption = f"noise density Vinv = {model.Vinv_:.4g} (label -1)"
     return table
+
+
+def _noise_document(model: GaussianMixture) -> dict[str, Any]:
+    """The noise component's entries of a JSON document (none without one)."""
+    if not getattr(model, "noise", False):
+        return {}
+    return {"noise_proportion": float(model.noise_proportion_), "Vinv": float(model.Vinv_)}
 
 
 def _original_means(stored_means: np.ndarray, standardization: Any) -> np.ndarray:
@@ -741,6 +753,7 @@ def _fit_document(
         "bic": bic,
         "aic": aic,
         "weights": model.weights_.tolist(),
+        **_noise_document(model),
         "means": means.tolist(),
     }
 
@@ -1514,6 +1527,7 @@ def _info_document(model_path: Path, stored: ModelFile) -> dict[str, Any]:
         "bic": bic,
         "standardization": header["standardization"],
         "weights": model.weights_.tolist(),
+        **_noise_document(model),
         "means": means.tolist(),
         "covariances": covariances.tolist(),
     }
