@@ -57,6 +57,27 @@ def test_fit_refuses_empty_cells_unless_missing_em(tmp_path, holes_csv):
     assert refused.exit_code == 2
 
 
+def test_fit_and_select_name_the_line_with_nothing_observed_and_predict_accepts_it(
+    tmp_path, holes_csv
+):
+    _, X = holes_csv
+    empty = X.copy()
+    empty[[5, 9]] = np.nan
+    path = tmp_path / "empty.csv"
+    pd.DataFrame(empty, columns=["a", "b", "c"]).to_csv(path, index=False)
+    for command in (["fit", path, "-k", "2"], ["select", path, "-k", "1-2", "--models", "VVV"]):
+        refused = _invoke(*command, "--missing", "em", "-q")
+        assert refused.exit_code == 2, refused.output
+        # Row 5 of the data is line 7 of the file (after the header).
+        assert "line 7 of" in refused.output and "2 such lines" in refused.output
+    done = _invoke(
+        "fit", holes_csv[0], "-k", "2", "--missing", "em", "-o", tmp_path / "m.gmm", "-q"
+    )
+    assert done.exit_code == 0, done.output
+    predicted = _invoke("predict", tmp_path / "m.gmm", path)
+    assert predicted.exit_code == 0, predicted.output
+
+
 def test_impute_writes_the_completed_table(tmp_path, holes_csv):
     path, X = holes_csv
     output = tmp_path / "completed.csv"

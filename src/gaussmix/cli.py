@@ -314,6 +314,7 @@ def _read_data(
     index_col: str | None = None,
     columns_if_named: list[str] | None = None,
     allow_missing: bool = False,
+    observed_rows: bool = False,
 ) -> Table:
     """:func:`gaussmix.tables.read_table` under a spinner (on a terminal)."""
     with out.messages.status(f"Reading {_label(path)} …"):
@@ -324,6 +325,7 @@ def _read_data(
             index_col=index_col,
             columns_if_named=columns_if_named,
             allow_missing=allow_missing,
+            observed_rows=observed_rows,
         )
 
 
@@ -608,6 +610,7 @@ def fit(
                 header=header,
                 index_col=index_col,
                 allow_missing=request.missing == "em",
+                observed_rows=True,
             )
             X, standardization = _in_memory_fit_input(data, table, n_components, standardize)
         _fit_and_report(
@@ -1034,6 +1037,7 @@ def select(
         header=header,
         index_col=index_col,
         allow_missing=missing == "em",
+        observed_rows=True,
     )
     X = _as_model_input(table.values, table.feature_names if table.named else None)
     options = {

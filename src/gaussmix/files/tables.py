@@ -507,6 +507,7 @@ def read_table(
     index_col: str | None = None,
     columns_if_named: list[str] | None = None,
     allow_missing: bool = False,
+    observed_rows: bool = False,
 ) -> Table:
     """Read numeric data from delimited text, Parquet or .npy, decided by the file's bytes.
 
@@ -532,6 +533,9 @@ def read_table(
         names are read whole.
     allow_missing : bool, default=False
         Read empty cells (and NA, NaN) as NaN instead of refusing them.
+    observed_rows : bool, default=False
+        With ``allow_missing``, refuse a line whose cells are all empty, naming it (data to
+        fit: such a row tells a fit nothing; predictions accept it).
 
     Returns
     -------
@@ -562,6 +566,14 @@ def read_table(
     if not table.named:
         names = [f"x{index}" for index in range(len(names))] if columns is None else names
     values = _numeric(table, source.label, allow_missing)
+    empty = np.isnan(values).all(axis=1) if observed_rows and values.shape[1] else None
+    if empty is not None and empty.any():
+        first = table.locate(int(np.argmax(empty)))
+        raise DataFileError(
+            f"every line of data to fit must have at least one value; {first} "
+            f"of {source.label} has none ({int(empty.sum())} such lines). A row with nothing "
+            "observed tells the fit nothing: remove those lines."
+        )
     if values.shape[0] == 0:
         raise DataFileError(f"a data file must hold at least one row; {source.label} has none.")
     if values.shape[1] == 0:
