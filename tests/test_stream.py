@@ -331,6 +331,31 @@ def test_the_command_line_streams_a_glob_and_runs_online_em(tmp_path):
     # The report's log-likelihood is that of all rows under the final parameters.
     fitted = load(tmp_path / "o.gmm")
     assert document["log_likelihood"] == pytest.approx(fitted.score(frame), rel=1e-12)
+    # So does the file's record, from which `info` computes the BIC.
+    assert fitted.log_likelihood_ == pytest.approx(fitted.score(frame), rel=1e-12)
+    info = json.loads(CliRunner().invoke(cli, ["info", str(tmp_path / "o.gmm"), "--json"]).output)
+    assert info["bic"] == pytest.approx(fitted.bic(frame), rel=1e-9)
+
+
+def test_the_command_line_streams_a_folder_of_csv_files_without_dask(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from click.testing import CliRunner
+
+    from gaussmix.cli import cli
+
+    frame = pd.DataFrame(_data(), columns=["x", "y", "z"])
+    (tmp_path / "parts").mkdir()
+    for number, start in enumerate(range(0, 1200, 500)):
+        part = frame.iloc[start : start + 500]
+        part.to_csv(tmp_path / "parts" / f"p{number}.csv", index=False, float_format="%.17g")
+    result = CliRunner().invoke(
+        cli, ["fit", str(tmp_path / "parts"), "-k", "2", "--seed", "0", "--json",
+              "-o", str(tmp_path / "f.gmm")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = GaussianMixture(2, random_state=0, tol=1e-5, convergence="relative", max_iter=1000)
+    expected.fit(frame)
+    np.testing.assert_allclose(json.loads(result.stdout)["means"], expected.means_, atol=1e-9)
 
 
 @pytest.mark.parametrize("use_fused", [False, True])

@@ -820,11 +820,15 @@ def _fit_and_report(
     if interrupted and not hasattr(model, "weights_"):
         click.echo("Interrupted before the first EM iteration ended; nothing written.", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    save(model, output, standardization=standardization)
     means = _original_means(model.means_, standardization)
     document = _fit_document(
         model, X, table, output, means, request, interrupted=interrupted, kept=kept
     )
+    if isinstance(X, OnlineBatches):
+        # The file records what the report says (and `info` derives its BIC from it): the
+        # mean over every row under the final parameters, not the last batch's.
+        model.log_likelihood_ = document["log_likelihood"]
+    save(model, output, standardization=standardization)
     if interrupted:
         click.echo(
             f"Interrupted after {model.n_iter_} iterations: wrote the current model, flagged "

@@ -83,7 +83,9 @@ class OnlineBatches:
 
 
 def wants_stream(data: Path, stream: bool, online: bool) -> bool:
-    """Whether ``gaussmix fit`` streams DATA: ``--stream``, ``--online``, or a glob.
+    """Whether ``gaussmix fit`` streams DATA: ``--stream``, ``--online``, a glob, or a
+    folder of delimited text files (Dask reads folders of Parquet files and Zarr stores,
+    not text).
 
     Parameters
     ----------
@@ -94,7 +96,19 @@ def wants_stream(data: Path, stream: bool, online: bool) -> bool:
     -------
     bool
     """
-    return stream or online or bool(set("*?[") & set(str(data)))
+    return stream or online or bool(set("*?[") & set(str(data))) or _is_text_folder(data)
+
+
+def _is_text_folder(data: Path) -> bool:
+    """A folder holding CSV/TSV files and no Parquet file."""
+    from gaussmix.files.chunks import CSV_SUFFIXES, PARQUET_SUFFIXES
+
+    if not data.is_dir():
+        return False
+    names = [entry.name.lower() for entry in data.iterdir() if entry.is_file()]
+    return any(name.endswith(CSV_SUFFIXES) for name in names) and not any(
+        name.endswith(PARQUET_SUFFIXES) for name in names
+    )
 
 
 def streamed_input(

@@ -39,8 +39,8 @@ CSV_CHUNK_ROWS = 65536
 #: about this many, so that small storage chunks do not cost one Python round each.
 DATASET_CHUNK_ROWS = 65536
 
-_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-_CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 _GLOB_CHARACTERS = set("*?[")
 
 
@@ -175,9 +175,9 @@ def resolve_paths(paths: str | PathLike | Sequence[str | PathLike]) -> list[Path
 
 def _format(path: Path, strict: bool) -> str | None:
     name = path.name.lower()
-    if name.endswith(_PARQUET_SUFFIXES):
+    if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
-    if name.endswith(_CSV_SUFFIXES):
+    if name.endswith(CSV_SUFFIXES):
         return "csv"
     if strict and name.endswith((".h5", ".hdf5")):
         raise InvalidInputError(
@@ -186,8 +186,8 @@ def _format(path: Path, strict: bool) -> str | None:
         )
     if strict:
         raise InvalidInputError(
-            f"A file source must hold Parquet ({', '.join(_PARQUET_SUFFIXES)}) or CSV "
-            f"({', '.join(_CSV_SUFFIXES)}) files; got {str(path)!r}. Rename or convert it."
+            f"A file source must hold Parquet ({', '.join(PARQUET_SUFFIXES)}) or CSV "
+            f"({', '.join(CSV_SUFFIXES)}) files; got {str(path)!r}. Rename or convert it."
         )
     return None
 
