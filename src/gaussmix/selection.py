@@ -30,6 +30,7 @@ from gaussmix.em import CONVERGENCE_RULES
 from gaussmix.estimator import GaussianMixture, estimator_from_fit
 from gaussmix.exceptions import CollapsedComponentWarning, InvalidInputError, InvalidParameterError
 from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, fit_mixture
+from gaussmix.gil_handoff import short_switch_interval
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.missing import MISSING_CHOICES, check_missing_values, has_missing, mean_imputed
@@ -71,12 +72,16 @@ _COLUMNS = (
     "reseeds",
     "start",
 )
-# Below this many values (rows × features) select_model fits one model after the other by
-# default; from it on, in worker processes on every core. On the shared 2-core machine
-# (benchmarks/results_select.md, "parallel plan"): faithful (272 × 2) took longer in
-# processes than sequentially (the workers' start-up and imports cost about as much as all
-# 126 fits), 10,000 × 5 was faster in processes, and threads never beat one thread, because
-# the fits of small data are Python-bound and hold the GIL.
+# Below this many values (rows × features) the fits are small enough for threads: with the
+# compiled kernels most of a fit's time is compiled EM loops that release the GIL, and
+# threads start at once and share the data. From it on, worker processes (a fit's Python
+# no longer matters next to its E-steps, and processes do not contend for the GIL). On
+# the shared 2-core machine (benchmarks/results_select.md, "parallel plan"): Old Faithful
+# (272 × 2) took longer in processes than sequentially (the workers' start-up and imports
+# cost about as much as all 126 fits) and, with the GIL switch interval shortened
+# (gil_handoff.py), less time in two threads than in one; 10,000 × 5 was faster in
+# processes. Without the compiled kernels a small fit is Python throughout and holds the
+# GIL, so threads do not beat one thread and the fits run one after the other.
 _PARALLEL_MIN_VALUES = 20_000
 # A fit is singular when a component's covariance has an eigenvalue below this fraction of
 # the data's largest variance: a standard deviation below √eps of the data's, the √eps that
@@ -460,7 +465,7 @@ def _covariance_types(covariance_types: str | Iterable[str]) -> list[str]:
 
 
 def parallel_plan(
-    n_jobs: int | None, n_samples: int, n_features: int, n_fits: int
+    n_jobs: int | None, n_samples: int, n_features: int, n_fits: int, compiled: bool = False
 ) -> tuple[int, str]:
     """How many joblib workers select_model uses, and whether they are processes or threads.
 
@@ -473,26 +478,43 @@ def parallel_plan(
         Shape of the data.
     n_fits : int
         Number of fits.
+    compiled : bool, default=False
+        Whether the small-data fits run the compiled kernels (numba installed and the
+        kernels loaded: :func:`gaussmix.precompile.ready`).
 
     Returns
     -------
     n_workers : int
         1 for sequential fitting.
     prefer : {"processes", "threads"}
-        joblib's ``prefer`` hint: processes, since the fits of data small enough for
-        threads to start quickly are Python-bound and hold the GIL
+        joblib's ``prefer`` hint: threads for small data with the compiled kernels (their
+        fits release the GIL for most of their time), processes otherwise
         (``benchmarks/bench_select.py --plan``). ``joblib.parallel_config(backend=...)``
-        overrides it.
+        overrides it. With ``n_jobs=None``, small data without the compiled kernels are
+        fitted sequentially.
     """
     cores = default_n_threads()
+    small = n_samples * n_features < _PARALLEL_MIN_VALUES
+    threads = small and compiled
     if n_jobs is None:
-        small = n_samples * n_features < _PARALLEL_MIN_VALUES
-        workers = 1 if small else cores
+        workers = 1 if small and not threads else cores
     elif n_jobs < 0:
         workers = max(1, cores + 1 + n_jobs)
     else:
         workers = n_jobs
-    return max(1, min(workers, n_fits)), "processes"
+    return max(1, min(workers, n_fits)), "threads" if threads else "processes"
+
+
+def _compiled_fits(X: np.ndarray, options: dict[str, Any]) -> bool:
+    """Whether the cells' EM can run in the compiled loop once the kernels are loaded.
+
+    Float64 data and the plain ML M-step only (``em.run_em`` asks the compiled loop for
+    no other); a prior, fixed proportions, noise, labels or missing values keep each
+    iteration in Python.
+    """
+    plain = options.get("prior") is None and not options.get("equal_proportions")
+    plain = plain and not options.get("noise") and options.get("labels") is None
+    return plain and "executor" not in options and X.dtype == np.float64
 
 
 def _check_n_jobs(n_jobs: Any) -> None:
@@ -567,10 +589,12 @@ def select_model(
     max_iter : int, default=1000
         EM iterations per fit.
     n_jobs : int or None, default=None
-        Parallel fits with joblib worker processes. None chooses by data size:
-        one fit after the other below 20,000 values (rows × features), where starting
-        workers costs more than it saves, all cores from there on. 1: sequential; -1:
-        all cores; k: k workers. The table does not depend on it.
+        Parallel fits with joblib workers: threads below 20,000 values (rows ×
+        features) when the compiled kernels (numba) run the fits, worker processes
+        otherwise. None: all cores, except small data without the compiled kernels,
+        fitted one after the other (their fits hold the GIL, and starting processes
+        costs more than it saves). 1: sequential; -1: all cores; k: k workers. The
+        table does not depend on it (:func:`parallel_plan`).
     random_state : int, RandomState instance or None, default=None
         Seed of non-hierarchical starting partitions.
     callback : callable, optional
@@ -674,7 +698,8 @@ def select_model(
     ]
     if noise_only:
         jobs[:0] = [(_noise_only_row, (code, X, weights, options["Vinv"])) for code in codes]
-    n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs))
+    compiled = _compiled_fits(X, options) and precompile.ready()
+    n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs), compiled)
     finished: dict[int, tuple[dict[str, Any], FitResult | None]] = {}
     tracker = _BestTracker(criterion, len(jobs), callback)
     assemble = functools.partial(_assemble, pandas, finished, criterion, named, X, weights, public)
@@ -926,8 +951,9 @@ def _restart_count(
         return _fit_one(X, weights, names[code], count, responsibilities, options, data_variance)
 
     def posterior(result: FitResult) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+        # NumPy's floating-point states, not the warning filters: those are process-wide
+        # and this may run in a worker thread beside other fits.
+        with np.errstate(all="ignore"):
             executor = options.get("executor", ExecutorOptions())
             return evaluate_rows(X, result.parameters, "responsibilities", executor)
 
@@ -987,18 +1013,23 @@ def _run(
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_workers, prefer=prefer, return_as="generator_unordered")
-    results = parallel(
-        delayed(_indexed)(index, function, arguments)
-        for index, (function, arguments) in enumerate(jobs)
-    )
-    try:
-        yield from results
-    finally:
-        # An interrupt (or an error) stops the walk: joblib then cancels what is left, and
-        # its warning that it did so says nothing the interrupt does not.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
-            results.close()
+    # Worker threads hand the GIL over at every compiled call (gil_handoff.py); with
+    # processes only this thread and joblib's take turns.
+    with short_switch_interval():
+        results = parallel(
+            delayed(_indexed)(index, function, arguments)
+            for index, (function, arguments) in enumerate(jobs)
+        )
+        try:
+            yield from results
+        finally:
+            # An interrupt (or an error) stops the walk: joblib then cancels what is left,
+            # and its warning that it did so says nothing the interrupt does not.
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*tasks which were still being processed"
+                )
+                results.close()
 
 
 def _indexed(
