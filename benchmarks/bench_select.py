@@ -13,8 +13,10 @@ are compared cell by cell.
 by phase (imports, numba and its cached kernels, the first and a second select_model).
 
 ``python benchmarks/bench_select.py --plan`` times select_model's fits one after the other,
-in two joblib threads and in two joblib worker processes, on Old Faithful (272 × 2) and on
-10,000 × 5 simulated data: the measurement behind select_model's default ``n_jobs``.
+in two joblib threads (with and without select_model's short GIL switch interval) and in
+two joblib worker processes, on Old Faithful (272 × 2) and on 10,000 × 5 simulated data
+(``--plan-data``, ``--plan-modes`` choose others): the measurement behind select_model's
+default ``n_jobs``.
 
 Both write their section of ``benchmarks/results_select.md`` (the other section is kept).
 The data sets are the package's bundled copies (``gaussmix/data``, read by
@@ -459,18 +461,53 @@ def fresh_breakdown(datasets: tuple[str, ...], repeats: int) -> None:
 
 
 # ----------------------------------------------------------------------- parallel plan
-def plan(repeats: int) -> None:
+# Modes of --plan: label, joblib backend ("sequential": n_jobs=1), and whether select_model's
+# short GIL switch interval (gaussmix/gil_handoff.py) is left out.
+PLAN_MODES = {
+    "seq": ("sequential (n_jobs=1)", "sequential", False),
+    "threads": ("2 threads (switch interval 0.1 ms: the default plan)", "threading", False),
+    "threads-5ms": ("2 threads, switch interval left at 5 ms", "threading", True),
+    "loky-cold": ("2 processes, first call (workers start)", "loky-cold", False),
+    "loky": ("2 processes, workers reused", "loky", False),
+}
+
+
+def _plan_run(X: np.ndarray, backend: str, default_interval: bool):
+    """One select_model in a mode of --plan; the table it gave."""
+    import contextlib
+
     import joblib
 
+    import gaussmix.selection
+
+    if backend == "sequential":
+        return select_model(X, n_jobs=1).results_
+    if backend == "loky-cold":
+        # A new executor: loky keeps its workers between calls otherwise.
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+        backend = "loky"
+    shorten = gaussmix.selection.short_switch_interval
+    if default_interval:
+        gaussmix.selection.short_switch_interval = contextlib.nullcontext
+    try:
+        with joblib.parallel_config(backend=backend):
+            return select_model(X, n_jobs=2).results_
+    finally:
+        gaussmix.selection.short_switch_interval = shorten
+
+
+def plan(repeats: int, names: list[str], keys: list[str]) -> None:
     warnings.simplefilter("ignore", ConvergenceWarning)
     GaussianMixture(2, covariance_type="EVE", init_params="hierarchical").fit(load("faithful"))
-    data = {"faithful (272 × 2)": load("faithful"), "simulated 10,000 × 5": make_data()}
-    modes = {
-        "sequential (n_jobs=1)": ("sequential", 1),
-        "2 threads": ("threading", 2),
-        "2 processes, first call (workers start)": ("loky-cold", 2),
-        "2 processes, workers reused": ("loky", 2),
+    data = {
+        ("simulated 10,000 × 5" if name == "simulated" else name): (
+            make_data() if name == "simulated" else load(name)
+        )
+        for name in names
     }
+    modes = {PLAN_MODES[key][0]: PLAN_MODES[key][1:] for key in keys}
     lines = [
         "## Parallel plan: what select_model's default n_jobs rests on",
         "",
@@ -479,41 +516,40 @@ def plan(repeats: int) -> None:
         "select_model over the 14 models × G = 1..9 with its defaults; seconds, median of "
         f'{repeats} run(s) per mode, modes interleaved. "first call": a fresh set of loky '
         'worker processes (each imports gaussmix and loads the compiled kernels); "reused": '
-        "the same workers again.",
+        'the same workers again. "switch interval left at 5 ms": the threads without '
+        "select_model's shorter GIL switch interval (`gaussmix/gil_handoff.py`).",
         "",
         "| data | " + " | ".join(modes) + " |",
         "|---|" + "---|" * len(modes),
     ]
     identical = []
+    total = dict.fromkeys(modes, 0.0)
     for label, X in data.items():
         timings: dict[str, list[float]] = {mode: [] for mode in modes}
         tables = []
         for _ in range(repeats):
-            for mode, (backend, n_jobs) in modes.items():
-                if backend == "loky-cold":
-                    # A new executor: loky keeps its workers between calls otherwise.
-                    from joblib.externals.loky import get_reusable_executor
-
-                    get_reusable_executor().shutdown(wait=True)
-                    backend = "loky"
+            for mode, (backend, default_interval) in modes.items():
                 started = time.perf_counter()
-                if backend == "sequential":
-                    result = select_model(X, n_jobs=1)
-                else:
-                    with joblib.parallel_config(backend=backend):
-                        result = select_model(X, n_jobs=n_jobs)
+                tables.append(_plan_run(X, backend, default_interval))
                 timings[mode].append(time.perf_counter() - started)
-                tables.append(result.results_)
                 print(label, mode, f"{timings[mode][-1]:.2f}", flush=True)
         identical.append(all(table.equals(tables[0]) for table in tables))
+        for mode, values in timings.items():
+            total[mode] += statistics.median(values)
         lines.append(
             f"| {label} | "
-            + " | ".join(f"{statistics.median(values):.1f}" for values in timings.values())
+            + " | ".join(f"{statistics.median(values):.2f}" for values in timings.values())
             + " |"
         )
+    if len(data) > 1:
+        lines.append("| **sum of medians** | " + " | ".join(f"{t:.2f}" for t in total.values()))
+        lines[-1] += " |"
     lines += [
         "",
         f"Results tables identical (DataFrame.equals) in every mode and repeat: {all(identical)}.",
+        "Load average (1, 5, 15 min) at the end: "
+        + ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        + ".",
         "",
     ]
     write_section("plan", lines)
@@ -533,6 +569,16 @@ def main() -> None:
         "--datasets", default=",".join(DATASETS), help="comma-separated subset of the data sets"
     )
     parser.add_argument(
+        "--plan-data",
+        default="faithful,simulated",
+        help="--plan's data: bundled names and 'simulated' (10,000 × 5), comma-separated",
+    )
+    parser.add_argument(
+        "--plan-modes",
+        default=",".join(PLAN_MODES),
+        help=f"--plan's modes, comma-separated, among {', '.join(PLAN_MODES)}",
+    )
+    parser.add_argument(
         "--budget",
         type=float,
         default=900.0,
@@ -540,7 +586,7 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     if arguments.plan:
-        plan(arguments.repeats)
+        plan(arguments.repeats, arguments.plan_data.split(","), arguments.plan_modes.split(","))
         return
     datasets = tuple(name for name in arguments.datasets.split(",") if name)
     if arguments.fresh_breakdown:
