@@ -100,10 +100,17 @@ def test_degenerate_fits_are_recorded_not_fatal():
 
 
 @pytest.mark.parametrize("backend", ["loky", "threading"])
-def test_parallel_and_sequential_give_the_same_table(faithful, faithful_selection, backend):
+@pytest.mark.parametrize("plan", ["threads", "processes"])
+def test_parallel_and_sequential_give_the_same_table(
+    faithful, faithful_selection, backend, plan, monkeypatch
+):
     joblib = pytest.importorskip("joblib")
     options = {"n_components": [1, 3, 4], "covariance_types": ["VEI", "EVE", "tied", "VVV"]}
     sequential = select_model(faithful, n_jobs=1, **options)
+    if plan == "processes":
+        # The plan of fits without the compiled loop: one job per cell, then one per G for
+        # the second starts (the threads' plan: one job per G, fits and second starts).
+        monkeypatch.setattr(selection_module, "_compiled_fits", lambda *_: False)
     with joblib.parallel_config(backend=backend):
         parallel = select_model(faithful, n_jobs=2, **options)
     pandas.testing.assert_frame_equal(parallel.results_, sequential.results_)
@@ -458,3 +465,15 @@ def test_singular_and_empty_components_are_degenerate_fits(faithful):
     empty = clone(fitted).fit(faithful)
     empty.weights_ = np.array([1.0, 1e-12])
     assert "empty component(s) [1]" in _degeneracy(empty._fitted_parameters(), 272.0, variance)
+
+
+def test_threads_plan_keeps_the_noise_only_rows_in_place(faithful, monkeypatch):
+    # Fits with noise run in Python (threads are not chosen for them); forced onto the
+    # threads' plan, the rows of G = 0 (before every other) still keep their places.
+    options = {"n_components": [0, 1, 2], "covariance_types": ["EII", "VVV"], "noise": True}
+    sequential = select_model(faithful, n_jobs=1, **options)
+    monkeypatch.setattr(selection_module, "_compiled_fits", lambda *_: True)
+    monkeypatch.setattr(selection_module.precompile, "ready", lambda: True)
+    threaded = select_model(faithful, n_jobs=2, **options)
+    assert list(threaded.results_["n_components"]) == [0, 0, 1, 1, 2, 2]
+    pandas.testing.assert_frame_equal(threaded.results_, sequential.results_)

@@ -707,14 +707,22 @@ def select_model(
         # One BLAS thread and the fits' warning filters, held by this thread for every fit
         # it runs or waits for (worker threads share both; worker processes set their own).
         with one_blas_thread(), _fit_warnings():
-            for index, outcome in _run(jobs, n_workers, prefer):
-                finished[index] = outcome
-                tracker.add(index, outcome[0])
-            if nested_starts:
-                data = (X, weights, options, data_variance)
-                chains = _nested_chains(finished, codes, counts, starts, data)
-                for _, improved in _run(chains, n_workers, prefer):
+            restart_data = (X, weights, options, data_variance) if nested_starts else None
+            if n_workers > 1 and prefer == "threads":
+                groups = _count_groups(jobs, counts, codes, starts, restart_data)
+                for _, (fitted, improved) in _run(groups, n_workers, prefer):
+                    for index in sorted(fitted):
+                        finished[index] = fitted[index]
+                        tracker.add(index, fitted[index][0])
                     finished.update(improved)
+            else:
+                for index, outcome in _run(jobs, n_workers, prefer):
+                    finished[index] = outcome
+                    tracker.add(index, outcome[0])
+                if restart_data is not None:
+                    chains = _nested_chains(finished, codes, counts, starts, restart_data)
+                    for _, improved in _run(chains, n_workers, prefer):
+                        finished.update(improved)
     except KeyboardInterrupt:
         raise SelectionInterrupted(assemble(len(jobs)), len(finished), len(jobs)) from None
     selection = assemble(len(jobs))
@@ -926,6 +934,50 @@ def _nested_chains(
         cells = {index: finished[index] for index in indices.values()}
         chains.append((_restart_count, (X, weights, count, indices, cells, options, data_variance)))
     return chains
+
+
+def _count_groups(
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]],
+    counts: list[int],
+    codes: list[str],
+    starts: dict[int, np.ndarray | None],
+    restart_data: tuple[np.ndarray, np.ndarray | None, dict[str, Any], float] | None,
+) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """One job per G, the largest first: its fits, then (with ``restart_data``) its second starts.
+
+    For worker threads. A G's second starts need only its own fits, so they follow them in
+    the same job instead of waiting for every G's: G = 9's second starts alone are a third
+    of a sequential select_model on banknote (1.8 of 5.3 s; thyroid 1.2 of 3.6 s, timed per
+    G on the shared 2-core machine), and run after all the fits they would keep one thread
+    busy while the other had nothing left. The largest G goes first, since its fits take
+    longest. Jobs are numbered as in select_model (noise-only rows first, then count-major),
+    so the cells keep their places in the table.
+    """
+    offset = len(jobs) - len(counts) * len(codes)
+    groups = []
+    if offset:
+        groups.append((_fit_group, ([(index, *jobs[index]) for index in range(offset)], None)))
+    for position, count in sorted(enumerate(counts), key=lambda item: -item[1]):
+        indices = {code: offset + position * len(codes) + slot for slot, code in enumerate(codes)}
+        cells = [(index, *jobs[index]) for index in indices.values()]
+        restart = None
+        if restart_data is not None and starts[count] is not None:
+            X, weights, options, data_variance = restart_data
+            restart = (X, weights, count, indices, options, data_variance)
+        groups.append((_fit_group, (cells, restart)))
+    return groups
+
+
+def _fit_group(
+    cells: list[tuple[int, Callable[..., Any], tuple[Any, ...]]],
+    restart: tuple[Any, ...] | None,
+) -> tuple[dict[int, Any], dict[int, Any]]:
+    """The outcomes of one G's fits by job index, and of its second starts (may be empty)."""
+    fitted = {index: function(*arguments) for index, function, arguments in cells}
+    if restart is None:
+        return fitted, {}
+    X, weights, count, indices, options, data_variance = restart
+    return fitted, _restart_count(X, weights, count, indices, fitted, options, data_variance)
 
 
 def _restart_count(
