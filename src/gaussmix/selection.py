@@ -82,6 +82,10 @@ _COLUMNS = (
 # (gil_handoff.py), less time in two threads than in one; 10,000 × 5 was faster in
 # processes. Without the compiled kernels a small fit is Python throughout and holds the
 # GIL, so threads do not beat one thread and the fits run one after the other.
+# By default at most this many threads: the compiled calls are 40–55 % of a sequential
+# select_model on the five bundled data sets (compiling.call timed), so by Amdahl's law a
+# third thread could gain little, while every thread more contends for the GIL.
+_DEFAULT_THREADS = 2
 _PARALLEL_MIN_VALUES = 20_000
 # A fit is singular when a component's covariance has an eigenvalue below this fraction of
 # the data's largest variance: a standard deviation below √eps of the data's, the √eps that
@@ -490,14 +494,14 @@ def parallel_plan(
         joblib's ``prefer`` hint: threads for small data with the compiled kernels (their
         fits release the GIL for most of their time), processes otherwise
         (``benchmarks/bench_select.py --plan``). ``joblib.parallel_config(backend=...)``
-        overrides it. With ``n_jobs=None``, small data without the compiled kernels are
-        fitted sequentially.
+        overrides it. With ``n_jobs=None``, small data are fitted in at most two threads
+        with the compiled kernels and sequentially without them.
     """
     cores = default_n_threads()
     small = n_samples * n_features < _PARALLEL_MIN_VALUES
     threads = small and compiled
     if n_jobs is None:
-        workers = 1 if small and not threads else cores
+        workers = min(cores, _DEFAULT_THREADS) if threads else 1 if small else cores
     elif n_jobs < 0:
         workers = max(1, cores + 1 + n_jobs)
     else:
@@ -591,10 +595,11 @@ def select_model(
     n_jobs : int or None, default=None
         Parallel fits with joblib workers: threads below 20,000 values (rows ×
         features) when the compiled kernels (numba) run the fits, worker processes
-        otherwise. None: all cores, except small data without the compiled kernels,
-        fitted one after the other (their fits hold the GIL, and starting processes
-        costs more than it saves). 1: sequential; -1: all cores; k: k workers. The
-        table does not depend on it (:func:`parallel_plan`).
+        otherwise. None: all cores in processes, two threads for small data, and one
+        fit after the other for small data without the compiled kernels (their fits
+        hold the GIL, and starting processes costs more than it saves). 1: sequential;
+        -1: all cores; k: k workers. The table does not depend on it
+        (:func:`parallel_plan`).
     random_state : int, RandomState instance or None, default=None
         Seed of non-hierarchical starting partitions.
     callback : callable, optional
