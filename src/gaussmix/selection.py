@@ -713,21 +713,8 @@ def select_model(
         # it runs or waits for (worker threads share both; worker processes set their own).
         with one_blas_thread(), _fit_warnings():
             restart_data = (X, weights, options, data_variance) if nested_starts else None
-            if n_workers > 1 and prefer == "threads":
-                groups = _count_groups(jobs, counts, codes, starts, restart_data)
-                for _, (fitted, improved) in _run(groups, n_workers, prefer):
-                    for index in sorted(fitted):
-                        finished[index] = fitted[index]
-                        tracker.add(index, fitted[index][0])
-                    finished.update(improved)
-            else:
-                for index, outcome in _run(jobs, n_workers, prefer):
-                    finished[index] = outcome
-                    tracker.add(index, outcome[0])
-                if restart_data is not None:
-                    chains = _nested_chains(finished, codes, counts, starts, restart_data)
-                    for _, improved in _run(chains, n_workers, prefer):
-                        finished.update(improved)
+            cells = (counts, codes, starts, restart_data)
+            _fit_cells(jobs, cells, finished, tracker, n_workers, prefer)
     except KeyboardInterrupt:
         raise SelectionInterrupted(assemble(len(jobs)), len(finished), len(jobs)) from None
     selection = assemble(len(jobs))
@@ -939,6 +926,38 @@ def _nested_chains(
         cells = {index: finished[index] for index in indices.values()}
         chains.append((_restart_count, (X, weights, count, indices, cells, options, data_variance)))
     return chains
+
+
+def _fit_cells(
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]],
+    cells: tuple[list[int], list[str], dict[int, np.ndarray | None], Any],
+    finished: dict[int, tuple[dict[str, Any], FitResult | None]],
+    tracker: _BestTracker,
+    n_workers: int,
+    prefer: str,
+) -> None:
+    """Run every cell's fit and the second starts into ``finished`` (by job index).
+
+    ``cells`` is (counts, codes, starts, restart_data); restart_data None: no second
+    starts. Worker threads take one job per G (:func:`_count_groups`); otherwise every fit
+    is a job, then every G's second starts.
+    """
+    counts, codes, starts, restart_data = cells
+    if n_workers > 1 and prefer == "threads":
+        groups = _count_groups(jobs, counts, codes, starts, restart_data)
+        for _, (fitted, improved) in _run(groups, n_workers, prefer):
+            for index in sorted(fitted):
+                finished[index] = fitted[index]
+                tracker.add(index, fitted[index][0])
+            finished.update(improved)
+        return
+    for index, outcome in _run(jobs, n_workers, prefer):
+        finished[index] = outcome
+        tracker.add(index, outcome[0])
+    if restart_data is not None:
+        chains = _nested_chains(finished, codes, counts, starts, restart_data)
+        for _, improved in _run(chains, n_workers, prefer):
+            finished.update(improved)
 
 
 def _count_groups(
