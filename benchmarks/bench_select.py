@@ -213,17 +213,18 @@ def _out_of_time(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_ours(X: np.ndarray, budget: float) -> dict:
+def run_ours(X: np.ndarray, budget: float, n_jobs: int | None = None) -> dict:
     """select_model with its defaults, timed in this process, stopped after ``budget`` s.
 
-    The stop is select_model's own Ctrl-C path (an alarm raises KeyboardInterrupt), so an
-    unfinished run still gives the fits that had finished.
+    ``n_jobs`` None is select_model's default plan. The stop is select_model's own Ctrl-C
+    path (an alarm raises KeyboardInterrupt), so an unfinished run still gives the fits
+    that had finished.
     """
     previous = signal.signal(signal.SIGALRM, _out_of_time)
     signal.setitimer(signal.ITIMER_REAL, budget)
     started = time.perf_counter()
     try:
-        result = select_model(X, n_components=COUNTS, covariance_types="all")
+        result = select_model(X, n_components=COUNTS, covariance_types="all", n_jobs=n_jobs)
     except SelectionInterrupted as stop:
         result = stop.selection
     finally:
@@ -303,7 +304,9 @@ def compare_tables(ours: pd.DataFrame, mclust: pd.DataFrame) -> dict:
     }
 
 
-def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: float) -> None:
+def comparison(
+    datasets: tuple[str, ...], repeats: int, fresh: bool, budget: float, sequential: bool
+) -> None:
     if shutil.which("Rscript") is None:
         raise SystemExit("Rscript is not on PATH: the comparison needs R with mclust.")
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -314,10 +317,12 @@ def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: flo
         directory = Path(scratch)
         for name in datasets:
             X = load(name)
-            ours_seconds, r_seconds, r_wall, fresh_wall = [], [], [], []
+            ours_seconds, r_seconds, r_wall, fresh_wall, one_job = [], [], [], [], []
             for _ in range(repeats):
                 ours = run_ours(X, budget)
                 ours_seconds.append(ours["seconds"])
+                if sequential:
+                    one_job.append(run_ours(X, budget, n_jobs=1)["seconds"])
                 mclust = run_mclust(name, directory)
                 r_seconds.append(mclust["seconds"])
                 r_wall.append(mclust["wall"])
@@ -330,6 +335,7 @@ def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: flo
                     "name": name,
                     "shape": f"{X.shape[0]} × {X.shape[1]}",
                     "ours": statistics.median(ours_seconds),
+                    "sequential": statistics.median(one_job) if one_job else math.nan,
                     "complete": ours["complete"],
                     "n_done": ours["n_done"],
                     "fresh": statistics.median(fresh_wall) if fresh_wall else math.nan,
@@ -364,10 +370,11 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
         "process importing gaussmix and running the same call. R: `system.time` inside R, "
         "and the wall time of the `Rscript` process.",
         "",
-        "| data | n × d | ours (s) | ours, fresh process (s) | mclust in R (s) | Rscript wall (s) "
+        "| data | n × d | ours (s) | ours, n_jobs=1 (s) | ours, fresh process (s) "
+        "| mclust in R (s) | Rscript wall (s) "
         "| ours: model, G | our BIC (lower better) | mclust: model, G | mclust BIC (higher "
         "better) | EM iterations (ours, all fits) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ours_seconds = seconds(row["ours"])
@@ -375,10 +382,23 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
             ours_seconds = f"> {row['ours']:.0f} (stopped; {row['n_done']} of 126 fits done)"
         lines.append(
             f"| {row['name']} | {row['shape']} | {ours_seconds} | "
-            f"{seconds(row['fresh'])} | {seconds(row['r'])} | {seconds(row['r_wall'])} | "
+            f"{seconds(row['sequential'])} | {seconds(row['fresh'])} | {seconds(row['r'])} | "
+            f"{seconds(row['r_wall'])} | "
             f"{row['ours_choice']} | {row['ours_bic']:.3f} | {row['r_choice']} | "
             f"{row['r_bic']:.3f} | {row['n_iter']} |"
         )
+    total = {key: sum(row[key] for row in rows) for key in ("ours", "sequential", "r")}
+    lines += [
+        f"| **all** | | {seconds(total['ours'])} | {seconds(total['sequential'])} | | "
+        f"{seconds(total['r'])} | | | | | | |",
+        "",
+        f"Sum of the medians: mclust's seconds / ours = {total['r'] / total['ours']:.2f}"
+        + (
+            f" (with n_jobs=1: {total['r'] / total['sequential']:.2f})."
+            if math.isfinite(total["sequential"])
+            else "."
+        ),
+    ]
     lines += [
         "",
         "BIC tables, cell by cell (14 models × G = 1..9 = 126 cells per data set). "
@@ -569,6 +589,11 @@ def main() -> None:
         "--datasets", default=",".join(DATASETS), help="comma-separated subset of the data sets"
     )
     parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="also time select_model(n_jobs=1), interleaved (a column of its own)",
+    )
+    parser.add_argument(
         "--plan-data",
         default="faithful,simulated",
         help="--plan's data: bundled names and 'simulated' (10,000 × 5), comma-separated",
@@ -592,7 +617,13 @@ def main() -> None:
     if arguments.fresh_breakdown:
         fresh_breakdown(datasets, arguments.repeats)
         return
-    comparison(datasets, arguments.repeats, fresh=not arguments.no_fresh, budget=arguments.budget)
+    comparison(
+        datasets,
+        arguments.repeats,
+        fresh=not arguments.no_fresh,
+        budget=arguments.budget,
+        sequential=arguments.sequential,
+    )
 
 
 if __name__ == "__main__":
