@@ -3,11 +3,12 @@
 A thread that comes back from a compiled (``nogil``) call waits for the GIL until the
 thread holding it has run for the interpreter's switch interval (5 ms by default). The
 fits of small data alternate between short compiled calls (an EM loop of 0.1–3 ms) and
-Python, so with the default each return could wait longer than the call took: on the
-shared 2-core machine two threads fitting Old Faithful's 126 models took as long as one
-thread, and 0.56 s instead of 1.21 s with an interval of 0.1 ms
-(``benchmarks/bench_select.py --plan``). The interval only changes when threads take
-turns, never what they compute.
+Python, so with the default each return can wait longer than the call took. On the shared
+2-core machine, in one interleaved run at load average 4.4 (3 repeats), two threads fitting
+Old Faithful's 126 models took 1.22 s at 5 ms and 0.56 s at 0.1 ms (one thread: 1.21 s);
+at load average 7–9 no mode differed beyond the noise (``benchmarks/results_select.md``,
+"Parallel plan"). The interval only changes when threads take turns, never what they
+compute.
 """
 
 from __future__ import annotations

@@ -76,12 +76,14 @@ _COLUMNS = (
 # compiled kernels most of a fit's time is compiled EM loops that release the GIL, and
 # threads start at once and share the data. From it on, worker processes (a fit's Python
 # no longer matters next to its E-steps, and processes do not contend for the GIL). On
-# the shared 2-core machine (benchmarks/results_select.md, "parallel plan"): Old Faithful
-# (272 × 2) took longer in processes than sequentially (the workers' start-up and imports
-# cost about as much as all 126 fits) and, with the GIL switch interval shortened
-# (gil_handoff.py), less time in two threads than in one; 10,000 × 5 was faster in
-# processes. Without the compiled kernels a small fit is Python throughout and holds the
-# GIL, so threads do not beat one thread and the fits run one after the other.
+# the shared 2-core machine, in an earlier `bench_select.py --plan`: Old Faithful (272 × 2)
+# took longer in processes than sequentially (the workers' start-up and imports cost about
+# as much as all 126 fits); 10,000 × 5 was faster in processes. Two threads with the GIL
+# switch interval shortened (gil_handoff.py) were as fast as one or faster on the five
+# bundled data sets (benchmarks/results_select.md, "Parallel plan": no difference beyond
+# the noise at load average 5–9). Without the compiled kernels a small fit is Python
+# throughout and holds the GIL, so threads do not beat one thread and the fits run one
+# after the other.
 # By default at most this many threads: the compiled calls are 40–55 % of a sequential
 # select_model on the five bundled data sets (compiling.call timed), so by Amdahl's law a
 # third thread could gain little, while every thread more contends for the GIL.
