@@ -13,8 +13,10 @@ are compared cell by cell.
 by phase (imports, numba and its cached kernels, the first and a second select_model).
 
 ``python benchmarks/bench_select.py --plan`` times select_model's fits one after the other,
-in two joblib threads and in two joblib worker processes, on Old Faithful (272 × 2) and on
-10,000 × 5 simulated data: the measurement behind select_model's default ``n_jobs``.
+in two joblib threads (with and without select_model's short GIL switch interval) and in
+two joblib worker processes, on Old Faithful (272 × 2) and on 10,000 × 5 simulated data
+(``--plan-data``, ``--plan-modes`` choose others): the measurement behind select_model's
+default ``n_jobs``.
 
 Both write their section of ``benchmarks/results_select.md`` (the other section is kept).
 The data sets are the package's bundled copies (``gaussmix/data``, read by
@@ -211,17 +213,18 @@ def _out_of_time(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_ours(X: np.ndarray, budget: float) -> dict:
+def run_ours(X: np.ndarray, budget: float, n_jobs: int | None = None) -> dict:
     """select_model with its defaults, timed in this process, stopped after ``budget`` s.
 
-    The stop is select_model's own Ctrl-C path (an alarm raises KeyboardInterrupt), so an
-    unfinished run still gives the fits that had finished.
+    ``n_jobs`` None is select_model's default plan. The stop is select_model's own Ctrl-C
+    path (an alarm raises KeyboardInterrupt), so an unfinished run still gives the fits
+    that had finished.
     """
     previous = signal.signal(signal.SIGALRM, _out_of_time)
     signal.setitimer(signal.ITIMER_REAL, budget)
     started = time.perf_counter()
     try:
-        result = select_model(X, n_components=COUNTS, covariance_types="all")
+        result = select_model(X, n_components=COUNTS, covariance_types="all", n_jobs=n_jobs)
     except SelectionInterrupted as stop:
         result = stop.selection
     finally:
@@ -301,7 +304,9 @@ def compare_tables(ours: pd.DataFrame, mclust: pd.DataFrame) -> dict:
     }
 
 
-def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: float) -> None:
+def comparison(
+    datasets: tuple[str, ...], repeats: int, fresh: bool, budget: float, sequential: bool
+) -> None:
     if shutil.which("Rscript") is None:
         raise SystemExit("Rscript is not on PATH: the comparison needs R with mclust.")
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -312,10 +317,12 @@ def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: flo
         directory = Path(scratch)
         for name in datasets:
             X = load(name)
-            ours_seconds, r_seconds, r_wall, fresh_wall = [], [], [], []
+            ours_seconds, r_seconds, r_wall, fresh_wall, one_job = [], [], [], [], []
             for _ in range(repeats):
                 ours = run_ours(X, budget)
                 ours_seconds.append(ours["seconds"])
+                if sequential:
+                    one_job.append(run_ours(X, budget, n_jobs=1)["seconds"])
                 mclust = run_mclust(name, directory)
                 r_seconds.append(mclust["seconds"])
                 r_wall.append(mclust["wall"])
@@ -328,6 +335,7 @@ def comparison(datasets: tuple[str, ...], repeats: int, fresh: bool, budget: flo
                     "name": name,
                     "shape": f"{X.shape[0]} × {X.shape[1]}",
                     "ours": statistics.median(ours_seconds),
+                    "sequential": statistics.median(one_job) if one_job else math.nan,
                     "complete": ours["complete"],
                     "n_done": ours["n_done"],
                     "fresh": statistics.median(fresh_wall) if fresh_wall else math.nan,
@@ -362,10 +370,11 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
         "process importing gaussmix and running the same call. R: `system.time` inside R, "
         "and the wall time of the `Rscript` process.",
         "",
-        "| data | n × d | ours (s) | ours, fresh process (s) | mclust in R (s) | Rscript wall (s) "
+        "| data | n × d | ours (s) | ours, n_jobs=1 (s) | ours, fresh process (s) "
+        "| mclust in R (s) | Rscript wall (s) "
         "| ours: model, G | our BIC (lower better) | mclust: model, G | mclust BIC (higher "
         "better) | EM iterations (ours, all fits) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ours_seconds = seconds(row["ours"])
@@ -373,10 +382,23 @@ def comparison_lines(rows: list[dict], tables: list[tuple[str, dict]], repeats: 
             ours_seconds = f"> {row['ours']:.0f} (stopped; {row['n_done']} of 126 fits done)"
         lines.append(
             f"| {row['name']} | {row['shape']} | {ours_seconds} | "
-            f"{seconds(row['fresh'])} | {seconds(row['r'])} | {seconds(row['r_wall'])} | "
+            f"{seconds(row['sequential'])} | {seconds(row['fresh'])} | {seconds(row['r'])} | "
+            f"{seconds(row['r_wall'])} | "
             f"{row['ours_choice']} | {row['ours_bic']:.3f} | {row['r_choice']} | "
             f"{row['r_bic']:.3f} | {row['n_iter']} |"
         )
+    total = {key: sum(row[key] for row in rows) for key in ("ours", "sequential", "r")}
+    lines += [
+        f"| **all** | | {seconds(total['ours'])} | {seconds(total['sequential'])} | | "
+        f"{seconds(total['r'])} | | | | | | |",
+        "",
+        f"Sum of the medians: mclust's seconds / ours = {total['r'] / total['ours']:.2f}"
+        + (
+            f" (with n_jobs=1: {total['r'] / total['sequential']:.2f})."
+            if math.isfinite(total["sequential"])
+            else "."
+        ),
+    ]
     lines += [
         "",
         "BIC tables, cell by cell (14 models × G = 1..9 = 126 cells per data set). "
@@ -459,18 +481,53 @@ def fresh_breakdown(datasets: tuple[str, ...], repeats: int) -> None:
 
 
 # ----------------------------------------------------------------------- parallel plan
-def plan(repeats: int) -> None:
+# Modes of --plan: label, joblib backend ("sequential": n_jobs=1), and whether select_model's
+# short GIL switch interval (gaussmix/gil_handoff.py) is left out.
+PLAN_MODES = {
+    "seq": ("sequential (n_jobs=1)", "sequential", False),
+    "threads": ("2 threads (switch interval 0.1 ms: the default plan)", "threading", False),
+    "threads-5ms": ("2 threads, switch interval left at 5 ms", "threading", True),
+    "loky-cold": ("2 processes, first call (workers start)", "loky-cold", False),
+    "loky": ("2 processes, workers reused", "loky", False),
+}
+
+
+def _plan_run(X: np.ndarray, backend: str, default_interval: bool):
+    """One select_model in a mode of --plan; the table it gave."""
+    import contextlib
+
     import joblib
 
+    import gaussmix.selection
+
+    if backend == "sequential":
+        return select_model(X, n_jobs=1).results_
+    if backend == "loky-cold":
+        # A new executor: loky keeps its workers between calls otherwise.
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+        backend = "loky"
+    shorten = gaussmix.selection.short_switch_interval
+    if default_interval:
+        gaussmix.selection.short_switch_interval = contextlib.nullcontext
+    try:
+        with joblib.parallel_config(backend=backend):
+            return select_model(X, n_jobs=2).results_
+    finally:
+        gaussmix.selection.short_switch_interval = shorten
+
+
+def plan(repeats: int, names: list[str], keys: list[str]) -> None:
     warnings.simplefilter("ignore", ConvergenceWarning)
     GaussianMixture(2, covariance_type="EVE", init_params="hierarchical").fit(load("faithful"))
-    data = {"faithful (272 × 2)": load("faithful"), "simulated 10,000 × 5": make_data()}
-    modes = {
-        "sequential (n_jobs=1)": ("sequential", 1),
-        "2 threads": ("threading", 2),
-        "2 processes, first call (workers start)": ("loky-cold", 2),
-        "2 processes, workers reused": ("loky", 2),
+    data = {
+        ("simulated 10,000 × 5" if name == "simulated" else name): (
+            make_data() if name == "simulated" else load(name)
+        )
+        for name in names
     }
+    modes = {PLAN_MODES[key][0]: PLAN_MODES[key][1:] for key in keys}
     lines = [
         "## Parallel plan: what select_model's default n_jobs rests on",
         "",
@@ -479,41 +536,40 @@ def plan(repeats: int) -> None:
         "select_model over the 14 models × G = 1..9 with its defaults; seconds, median of "
         f'{repeats} run(s) per mode, modes interleaved. "first call": a fresh set of loky '
         'worker processes (each imports gaussmix and loads the compiled kernels); "reused": '
-        "the same workers again.",
+        'the same workers again. "switch interval left at 5 ms": the threads without '
+        "select_model's shorter GIL switch interval (`gaussmix/gil_handoff.py`).",
         "",
         "| data | " + " | ".join(modes) + " |",
         "|---|" + "---|" * len(modes),
     ]
     identical = []
+    total = dict.fromkeys(modes, 0.0)
     for label, X in data.items():
         timings: dict[str, list[float]] = {mode: [] for mode in modes}
         tables = []
         for _ in range(repeats):
-            for mode, (backend, n_jobs) in modes.items():
-                if backend == "loky-cold":
-                    # A new executor: loky keeps its workers between calls otherwise.
-                    from joblib.externals.loky import get_reusable_executor
-
-                    get_reusable_executor().shutdown(wait=True)
-                    backend = "loky"
+            for mode, (backend, default_interval) in modes.items():
                 started = time.perf_counter()
-                if backend == "sequential":
-                    result = select_model(X, n_jobs=1)
-                else:
-                    with joblib.parallel_config(backend=backend):
-                        result = select_model(X, n_jobs=n_jobs)
+                tables.append(_plan_run(X, backend, default_interval))
                 timings[mode].append(time.perf_counter() - started)
-                tables.append(result.results_)
                 print(label, mode, f"{timings[mode][-1]:.2f}", flush=True)
         identical.append(all(table.equals(tables[0]) for table in tables))
+        for mode, values in timings.items():
+            total[mode] += statistics.median(values)
         lines.append(
             f"| {label} | "
-            + " | ".join(f"{statistics.median(values):.1f}" for values in timings.values())
+            + " | ".join(f"{statistics.median(values):.2f}" for values in timings.values())
             + " |"
         )
+    if len(data) > 1:
+        lines.append("| **sum of medians** | " + " | ".join(f"{t:.2f}" for t in total.values()))
+        lines[-1] += " |"
     lines += [
         "",
         f"Results tables identical (DataFrame.equals) in every mode and repeat: {all(identical)}.",
+        "Load average (1, 5, 15 min) at the end: "
+        + ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        + ".",
         "",
     ]
     write_section("plan", lines)
@@ -533,6 +589,21 @@ def main() -> None:
         "--datasets", default=",".join(DATASETS), help="comma-separated subset of the data sets"
     )
     parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="also time select_model(n_jobs=1), interleaved (a column of its own)",
+    )
+    parser.add_argument(
+        "--plan-data",
+        default="faithful,simulated",
+        help="--plan's data: bundled names and 'simulated' (10,000 × 5), comma-separated",
+    )
+    parser.add_argument(
+        "--plan-modes",
+        default=",".join(PLAN_MODES),
+        help=f"--plan's modes, comma-separated, among {', '.join(PLAN_MODES)}",
+    )
+    parser.add_argument(
         "--budget",
         type=float,
         default=900.0,
@@ -540,13 +611,19 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     if arguments.plan:
-        plan(arguments.repeats)
+        plan(arguments.repeats, arguments.plan_data.split(","), arguments.plan_modes.split(","))
         return
     datasets = tuple(name for name in arguments.datasets.split(",") if name)
     if arguments.fresh_breakdown:
         fresh_breakdown(datasets, arguments.repeats)
         return
-    comparison(datasets, arguments.repeats, fresh=not arguments.no_fresh, budget=arguments.budget)
+    comparison(
+        datasets,
+        arguments.repeats,
+        fresh=not arguments.no_fresh,
+        budget=arguments.budget,
+        sequential=arguments.sequential,
+    )
 
 
 if __name__ == "__main__":

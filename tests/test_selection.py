@@ -4,6 +4,9 @@ parallel fits, the summary, the returned estimator and interrupts."""
 from __future__ import annotations
 
 import math
+import sys
+import threading
+import warnings
 from importlib.resources import files
 
 import matplotlib
@@ -97,10 +100,17 @@ def test_degenerate_fits_are_recorded_not_fatal():
 
 
 @pytest.mark.parametrize("backend", ["loky", "threading"])
-def test_parallel_and_sequential_give_the_same_table(faithful, faithful_selection, backend):
+@pytest.mark.parametrize("plan", ["threads", "processes"])
+def test_parallel_and_sequential_give_the_same_table(
+    faithful, faithful_selection, backend, plan, monkeypatch
+):
     joblib = pytest.importorskip("joblib")
     options = {"n_components": [1, 3, 4], "covariance_types": ["VEI", "EVE", "tied", "VVV"]}
     sequential = select_model(faithful, n_jobs=1, **options)
+    if plan == "processes":
+        # The plan of fits without the compiled loop: one job per cell, then one per G for
+        # the second starts (the threads' plan: one job per G, fits and second starts).
+        monkeypatch.setattr(selection_module, "_compiled_fits", lambda *_: False)
     with joblib.parallel_config(backend=backend):
         parallel = select_model(faithful, n_jobs=2, **options)
     pandas.testing.assert_frame_equal(parallel.results_, sequential.results_)
@@ -201,13 +211,52 @@ def test_defaults_use_mclusts_convergence_rule(faithful_selection):
 
 def test_parallel_plan_by_data_size(monkeypatch):
     monkeypatch.setattr(selection_module, "default_n_threads", lambda: 4)
-    assert parallel_plan(None, 272, 2, 126) == (1, "processes")
+    # Small data: threads with the compiled kernels, one fit after the other without.
+    # (at most two threads by default: the fits' Python holds the GIL half of the time)
+    assert parallel_plan(None, 272, 2, 126, compiled=True) == (2, "threads")
+    assert parallel_plan(None, 272, 2, 126, compiled=False) == (1, "processes")
+    assert parallel_plan(None, 272, 2, 1, compiled=True) == (1, "threads")
+    assert parallel_plan(3, 272, 2, 126, compiled=True) == (3, "threads")
+    # Large data: processes whatever the kernels.
+    assert parallel_plan(None, 10_000, 5, 126, compiled=True) == (4, "processes")
     assert parallel_plan(None, 10_000, 5, 126) == (4, "processes")
     assert parallel_plan(None, 10_000, 5, 3) == (3, "processes")
     assert parallel_plan(-1, 272, 2, 126) == (4, "processes")
+    assert parallel_plan(-1, 272, 2, 126, compiled=True) == (4, "threads")
     assert parallel_plan(-2, 272, 2, 126) == (3, "processes")
     assert parallel_plan(1, 10_000, 5, 126) == (1, "processes")
+    assert parallel_plan(1, 272, 2, 126, compiled=True) == (1, "threads")
     assert parallel_plan(8, 10_000, 5, 126) == (8, "processes")
+
+
+def test_the_default_plan_fits_small_data_in_threads_under_the_fits_filters(
+    faithful, monkeypatch
+):
+    pytest.importorskip("numba")
+    options = {"n_components": [1, 3, 4], "covariance_types": ["EII", "VEI", "EVE", "VVV"]}
+    sequential = select_model(faithful, n_jobs=1, **options)
+    monkeypatch.setattr(selection_module, "default_n_threads", lambda: 2)
+    seen: list[tuple[bool, str]] = []
+    fit_one = selection_module._fit_one
+
+    def recorded(*arguments):
+        # Which thread runs the fit, and the first warning filter it sees for a
+        # RuntimeWarning (select_model's "error"; never a worker thread's own).
+        action = next(
+            entry[0] for entry in warnings.filters if issubclass(RuntimeWarning, entry[2])
+        )
+        seen.append((threading.current_thread() is threading.main_thread(), action))
+        return fit_one(*arguments)
+
+    monkeypatch.setattr(selection_module, "_fit_one", recorded)
+    interval = sys.getswitchinterval()
+    threaded = select_model(faithful, **options)
+    assert sys.getswitchinterval() == interval
+    pandas.testing.assert_frame_equal(threaded.results_, sequential.results_)
+    np.testing.assert_array_equal(threaded.labels_, sequential.labels_)
+    # Every fit (second starts included) ran in a worker thread under the fits' filters.
+    assert len(seen) >= 12
+    assert all(not in_main and action == "error" for in_main, action in seen)
 
 
 def test_summary_reports_what_mclust_summary_reports(faithful, faithful_selection):
@@ -293,11 +342,14 @@ def test_progress_reports_every_fit_and_the_best_so_far(faithful):
     result = select_model(faithful, callback=seen.append, **options)
     assert [progress.n_done for progress in seen] == list(range(1, 7))
     assert {progress.n_fits for progress in seen} == {6}
-    table = result.results_
+    table = result.results_.set_index(["covariance_type", "n_components"], drop=False)
+    # Fits may finish out of table order (worker threads): the best so far is the best
+    # among the fits reported so far, ties going to the earlier row.
+    reported = [(progress.covariance_type, progress.n_components) for progress in seen]
+    assert sorted(reported) == sorted(table.index)
     for progress in seen:
-        # The best among the first n_done rows, computed from the table.
-        head = table.iloc[: progress.n_done]
-        best = head.loc[head["bic"].idxmin()]
+        head = table.loc[[cell for cell in table.index if cell in reported[: progress.n_done]]]
+        best = head.iloc[int(np.argmin(head["bic"].to_numpy()))]
         assert (progress.best_covariance_type, progress.best_n_components) == (
             best["covariance_type"],
             best["n_components"],
@@ -317,9 +369,15 @@ def test_interrupt_keeps_the_finished_fits(faithful):
     assert (stop.n_done, stop.n_fits) == (5, 9)
     partial = stop.selection
     assert not partial.complete and partial.n_fits == 9
-    pandas.testing.assert_frame_equal(partial.results_, full.results_.iloc[:5])
-    head = full.results_.iloc[:5]
-    best = head.loc[head["bic"].idxmin()]
+    # The finished fits (in worker threads not necessarily the first five), in table order.
+    cells = ["covariance_type", "n_components"]
+    rows = partial.results_.set_index(cells)
+    assert len(rows) == 5
+    head = full.results_.set_index(cells, drop=False).loc[rows.index]
+    pandas.testing.assert_frame_equal(rows, full.results_.set_index(cells).loc[rows.index])
+    order = full.results_.set_index(cells).index
+    assert list(order.get_indexer(rows.index)) == sorted(order.get_indexer(rows.index))
+    best = head.iloc[int(np.argmin(head["bic"].to_numpy()))]
     assert partial.best_params_ == {
         "covariance_type": best["covariance_type"],
         "n_components": best["n_components"],
@@ -409,3 +467,15 @@ def test_singular_and_empty_components_are_degenerate_fits(faithful):
     empty = clone(fitted).fit(faithful)
     empty.weights_ = np.array([1.0, 1e-12])
     assert "empty component(s) [1]" in _degeneracy(empty._fitted_parameters(), 272.0, variance)
+
+
+def test_threads_plan_keeps_the_noise_only_rows_in_place(faithful, monkeypatch):
+    # Fits with noise run in Python (threads are not chosen for them); forced onto the
+    # threads' plan, the rows of G = 0 (before every other) still keep their places.
+    options = {"n_components": [0, 1, 2], "covariance_types": ["EII", "VVV"], "noise": True}
+    sequential = select_model(faithful, n_jobs=1, **options)
+    monkeypatch.setattr(selection_module, "_compiled_fits", lambda *_: True)
+    monkeypatch.setattr(selection_module.precompile, "ready", lambda: True)
+    threaded = select_model(faithful, n_jobs=2, **options)
+    assert list(threaded.results_["n_components"]) == [0, 0, 1, 1, 2, 2]
+    pandas.testing.assert_frame_equal(threaded.results_, sequential.results_)

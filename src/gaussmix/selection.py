@@ -30,6 +30,7 @@ from gaussmix.em import CONVERGENCE_RULES
 from gaussmix.estimator import GaussianMixture, estimator_from_fit
 from gaussmix.exceptions import CollapsedComponentWarning, InvalidInputError, InvalidParameterError
 from gaussmix.fitting import FitResult, FitSettings, GivenStart, evaluate_rows, fit_mixture
+from gaussmix.gil_handoff import short_switch_interval
 from gaussmix.hierarchical import build_tree
 from gaussmix.initialization import initial_responsibilities
 from gaussmix.missing import MISSING_CHOICES, check_missing_values, has_missing, mean_imputed
@@ -71,12 +72,22 @@ _COLUMNS = (
     "reseeds",
     "start",
 )
-# Below this many values (rows × features) select_model fits one model after the other by
-# default; from it on, in worker processes on every core. On the shared 2-core machine
-# (benchmarks/results_select.md, "parallel plan"): faithful (272 × 2) took longer in
-# processes than sequentially (the workers' start-up and imports cost about as much as all
-# 126 fits), 10,000 × 5 was faster in processes, and threads never beat one thread, because
-# the fits of small data are Python-bound and hold the GIL.
+# Below this many values (rows × features) the fits are small enough for threads: with the
+# compiled kernels most of a fit's time is compiled EM loops that release the GIL, and
+# threads start at once and share the data. From it on, worker processes (a fit's Python
+# no longer matters next to its E-steps, and processes do not contend for the GIL). On
+# the shared 2-core machine, in an earlier `bench_select.py --plan`: Old Faithful (272 × 2)
+# took longer in processes than sequentially (the workers' start-up and imports cost about
+# as much as all 126 fits); 10,000 × 5 was faster in processes. Two threads with the GIL
+# switch interval shortened (gil_handoff.py) were as fast as one or faster on the five
+# bundled data sets (benchmarks/results_select.md, "Parallel plan": no difference beyond
+# the noise at load average 5–9). Without the compiled kernels a small fit is Python
+# throughout and holds the GIL, so threads do not beat one thread and the fits run one
+# after the other.
+# By default at most this many threads: the compiled calls are 40–55 % of a sequential
+# select_model on the five bundled data sets (compiling.call timed), so by Amdahl's law a
+# third thread could gain little, while every thread more contends for the GIL.
+_DEFAULT_THREADS = 2
 _PARALLEL_MIN_VALUES = 20_000
 # A fit is singular when a component's covariance has an eigenvalue below this fraction of
 # the data's largest variance: a standard deviation below √eps of the data's, the √eps that
@@ -460,7 +471,7 @@ def _covariance_types(covariance_types: str | Iterable[str]) -> list[str]:
 
 
 def parallel_plan(
-    n_jobs: int | None, n_samples: int, n_features: int, n_fits: int
+    n_jobs: int | None, n_samples: int, n_features: int, n_fits: int, compiled: bool = False
 ) -> tuple[int, str]:
     """How many joblib workers select_model uses, and whether they are processes or threads.
 
@@ -473,26 +484,43 @@ def parallel_plan(
         Shape of the data.
     n_fits : int
         Number of fits.
+    compiled : bool, default=False
+        Whether the small-data fits run the compiled kernels (numba installed and the
+        kernels loaded: :func:`gaussmix.precompile.ready`).
 
     Returns
     -------
     n_workers : int
         1 for sequential fitting.
     prefer : {"processes", "threads"}
-        joblib's ``prefer`` hint: processes, since the fits of data small enough for
-        threads to start quickly are Python-bound and hold the GIL
+        joblib's ``prefer`` hint: threads for small data with the compiled kernels (their
+        fits release the GIL for most of their time), processes otherwise
         (``benchmarks/bench_select.py --plan``). ``joblib.parallel_config(backend=...)``
-        overrides it.
+        overrides it. With ``n_jobs=None``, small data are fitted in at most two threads
+        with the compiled kernels and sequentially without them.
     """
     cores = default_n_threads()
+    small = n_samples * n_features < _PARALLEL_MIN_VALUES
+    threads = small and compiled
     if n_jobs is None:
-        small = n_samples * n_features < _PARALLEL_MIN_VALUES
-        workers = 1 if small else cores
+        workers = min(cores, _DEFAULT_THREADS) if threads else 1 if small else cores
     elif n_jobs < 0:
         workers = max(1, cores + 1 + n_jobs)
     else:
         workers = n_jobs
-    return max(1, min(workers, n_fits)), "processes"
+    return max(1, min(workers, n_fits)), "threads" if threads else "processes"
+
+
+def _compiled_fits(X: np.ndarray, options: dict[str, Any]) -> bool:
+    """Whether the cells' EM can run in the compiled loop once the kernels are loaded.
+
+    Float64 data and the plain ML M-step only (``em.run_em`` asks the compiled loop for
+    no other); a prior, fixed proportions, noise, labels or missing values keep each
+    iteration in Python.
+    """
+    plain = options.get("prior") is None and not options.get("equal_proportions")
+    plain = plain and not options.get("noise") and options.get("labels") is None
+    return plain and "executor" not in options and X.dtype == np.float64
 
 
 def _check_n_jobs(n_jobs: Any) -> None:
@@ -567,10 +595,13 @@ def select_model(
     max_iter : int, default=1000
         EM iterations per fit.
     n_jobs : int or None, default=None
-        Parallel fits with joblib worker processes. None chooses by data size:
-        one fit after the other below 20,000 values (rows × features), where starting
-        workers costs more than it saves, all cores from there on. 1: sequential; -1:
-        all cores; k: k workers. The table does not depend on it.
+        Parallel fits with joblib workers: threads below 20,000 values (rows ×
+        features) when the compiled kernels (numba) run the fits, worker processes
+        otherwise. None: all cores in processes, two threads for small data, and one
+        fit after the other for small data without the compiled kernels (their fits
+        hold the GIL, and starting processes costs more than it saves). 1: sequential;
+        -1: all cores; k: k workers. The table does not depend on it
+        (:func:`parallel_plan`).
     random_state : int, RandomState instance or None, default=None
         Seed of non-hierarchical starting partitions.
     callback : callable, optional
@@ -674,7 +705,8 @@ def select_model(
     ]
     if noise_only:
         jobs[:0] = [(_noise_only_row, (code, X, weights, options["Vinv"])) for code in codes]
-    n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs))
+    compiled = _compiled_fits(X, options) and precompile.ready()
+    n_workers, prefer = parallel_plan(n_jobs, X.shape[0], X.shape[1], len(jobs), compiled)
     finished: dict[int, tuple[dict[str, Any], FitResult | None]] = {}
     tracker = _BestTracker(criterion, len(jobs), callback)
     assemble = functools.partial(_assemble, pandas, finished, criterion, named, X, weights, public)
@@ -682,14 +714,9 @@ def select_model(
         # One BLAS thread and the fits' warning filters, held by this thread for every fit
         # it runs or waits for (worker threads share both; worker processes set their own).
         with one_blas_thread(), _fit_warnings():
-            for index, outcome in _run(jobs, n_workers, prefer):
-                finished[index] = outcome
-                tracker.add(index, outcome[0])
-            if nested_starts:
-                data = (X, weights, options, data_variance)
-                chains = _nested_chains(finished, codes, counts, starts, data)
-                for _, improved in _run(chains, n_workers, prefer):
-                    finished.update(improved)
+            restart_data = (X, weights, options, data_variance) if nested_starts else None
+            cells = (counts, codes, starts, restart_data)
+            _fit_cells(jobs, cells, finished, tracker, n_workers, prefer)
     except KeyboardInterrupt:
         raise SelectionInterrupted(assemble(len(jobs)), len(finished), len(jobs)) from None
     selection = assemble(len(jobs))
@@ -903,6 +930,82 @@ def _nested_chains(
     return chains
 
 
+def _fit_cells(
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]],
+    cells: tuple[list[int], list[str], dict[int, np.ndarray | None], Any],
+    finished: dict[int, tuple[dict[str, Any], FitResult | None]],
+    tracker: _BestTracker,
+    n_workers: int,
+    prefer: str,
+) -> None:
+    """Run every cell's fit and the second starts into ``finished`` (by job index).
+
+    ``cells`` is (counts, codes, starts, restart_data); restart_data None: no second
+    starts. Worker threads take one job per G (:func:`_count_groups`); otherwise every fit
+    is a job, then every G's second starts.
+    """
+    counts, codes, starts, restart_data = cells
+    if n_workers > 1 and prefer == "threads":
+        groups = _count_groups(jobs, counts, codes, starts, restart_data)
+        for _, (fitted, improved) in _run(groups, n_workers, prefer):
+            for index in sorted(fitted):
+                finished[index] = fitted[index]
+                tracker.add(index, fitted[index][0])
+            finished.update(improved)
+        return
+    for index, outcome in _run(jobs, n_workers, prefer):
+        finished[index] = outcome
+        tracker.add(index, outcome[0])
+    if restart_data is not None:
+        chains = _nested_chains(finished, codes, counts, starts, restart_data)
+        for _, improved in _run(chains, n_workers, prefer):
+            finished.update(improved)
+
+
+def _count_groups(
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]],
+    counts: list[int],
+    codes: list[str],
+    starts: dict[int, np.ndarray | None],
+    restart_data: tuple[np.ndarray, np.ndarray | None, dict[str, Any], float] | None,
+) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """One job per G, the largest first: its fits, then (with ``restart_data``) its second starts.
+
+    For worker threads. A G's second starts need only its own fits, so they follow them in
+    the same job instead of waiting for every G's: G = 9's second starts alone are a third
+    of a sequential select_model on banknote (1.8 of 5.3 s; thyroid 1.2 of 3.6 s, timed per
+    G on the shared 2-core machine), and run after all the fits they would keep one thread
+    busy while the other had nothing left. The largest G goes first, since its fits take
+    longest. Jobs are numbered as in select_model (noise-only rows first, then count-major),
+    so the cells keep their places in the table.
+    """
+    offset = len(jobs) - len(counts) * len(codes)
+    groups = []
+    if offset:
+        groups.append((_fit_group, ([(index, *jobs[index]) for index in range(offset)], None)))
+    for position, count in sorted(enumerate(counts), key=lambda item: -item[1]):
+        indices = {code: offset + position * len(codes) + slot for slot, code in enumerate(codes)}
+        cells = [(index, *jobs[index]) for index in indices.values()]
+        restart = None
+        if restart_data is not None and starts[count] is not None:
+            X, weights, options, data_variance = restart_data
+            restart = (X, weights, count, indices, options, data_variance)
+        groups.append((_fit_group, (cells, restart)))
+    return groups
+
+
+def _fit_group(
+    cells: list[tuple[int, Callable[..., Any], tuple[Any, ...]]],
+    restart: tuple[Any, ...] | None,
+) -> tuple[dict[int, Any], dict[int, Any]]:
+    """The outcomes of one G's fits by job index, and of its second starts (may be empty)."""
+    fitted = {index: function(*arguments) for index, function, arguments in cells}
+    if restart is None:
+        return fitted, {}
+    X, weights, count, indices, options, data_variance = restart
+    return fitted, _restart_count(X, weights, count, indices, fitted, options, data_variance)
+
+
 def _restart_count(
     X: np.ndarray,
     weights: np.ndarray | None,
@@ -926,8 +1029,9 @@ def _restart_count(
         return _fit_one(X, weights, names[code], count, responsibilities, options, data_variance)
 
     def posterior(result: FitResult) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+        # NumPy's floating-point states, not the warning filters: those are process-wide
+        # and this may run in a worker thread beside other fits.
+        with np.errstate(all="ignore"):
             executor = options.get("executor", ExecutorOptions())
             return evaluate_rows(X, result.parameters, "responsibilities", executor)
 
@@ -987,18 +1091,23 @@ def _run(
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_workers, prefer=prefer, return_as="generator_unordered")
-    results = parallel(
-        delayed(_indexed)(index, function, arguments)
-        for index, (function, arguments) in enumerate(jobs)
-    )
-    try:
-        yield from results
-    finally:
-        # An interrupt (or an error) stops the walk: joblib then cancels what is left, and
-        # its warning that it did so says nothing the interrupt does not.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
-            results.close()
+    # Worker threads hand the GIL over at every compiled call (gil_handoff.py); with
+    # processes only this thread and joblib's take turns.
+    with short_switch_interval():
+        results = parallel(
+            delayed(_indexed)(index, function, arguments)
+            for index, (function, arguments) in enumerate(jobs)
+        )
+        try:
+            yield from results
+        finally:
+            # An interrupt (or an error) stops the walk: joblib then cancels what is left,
+            # and its warning that it did so says nothing the interrupt does not.
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*tasks which were still being processed"
+                )
+                results.close()
 
 
 def _indexed(
