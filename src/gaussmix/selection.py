@@ -948,10 +948,12 @@ def _fit_cells(
     if n_workers > 1 and prefer == "threads":
         groups = _count_groups(jobs, counts, codes, starts, restart_data)
         for _, (fitted, improved) in _run(groups, n_workers, prefer):
+            # A G's rows are reported with its second starts applied: a callback that
+            # interrupts while they are reported leaves final rows only.
+            fitted.update(improved)
             for index in sorted(fitted):
                 finished[index] = fitted[index]
                 tracker.add(index, fitted[index][0])
-            finished.update(improved)
         return
     for index, outcome in _run(jobs, n_workers, prefer):
         finished[index] = outcome
