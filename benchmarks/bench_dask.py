@@ -15,8 +15,9 @@ timed per iteration by the estimator's progress callback, median after the first
   float64: rows per second and the ratio to in memory;
 - CPU seconds of one iteration, of this process and the worker processes together (read
   from ``/proc``): on a shared machine the other jobs move wall times far more than CPU times;
-- for persisted data, how the chunks lie on the workers and the bytes moved between
-  workers during the fit (0 when no task re-schedules the data);
+- for persisted data, how the chunks lie on the workers; the bytes moved between workers
+  during the fit, persist included, and from the end of the first iteration on (0 when no
+  task re-schedules the data);
 - the Dask overhead of one iteration: EM on small data cut into as many chunks as the big
   data, against a no-op graph of the same shape (scattered parameters, one task per chunk,
   the fan-in-8 sum), both on the cluster.
@@ -79,14 +80,21 @@ def write_sources(workdir: str, args: argparse.Namespace, dtype: str) -> tuple[s
     return zarr_path, parquet_path
 
 
-def seconds_per_iteration(X, start: GaussianMixture, iterations: int, cpu=None, **options):
+def seconds_per_iteration(
+    X, start: GaussianMixture, iterations: int, cpu=None, client=None, **options
+):
     """(median seconds of one EM iteration after the first, seconds of the whole fit,
-    median CPU seconds of one iteration: this process and ``cpu``'s worker processes)."""
+    median CPU seconds of one iteration: this process and ``cpu``'s worker processes,
+    bytes the workers sent each other from the end of the first iteration on)."""
     stamps: list[float] = []
     cpu_stamps: list[float] = []
     clock = cpu or time.process_time
+    sent = []
 
     def record(info: IterationInfo) -> None:
+        if not stamps and client is not None:
+            # In the first interval, which the median leaves out.
+            sent.append(moved_bytes(client))
         stamps.append(time.perf_counter())
         cpu_stamps.append(clock())
 
@@ -105,10 +113,12 @@ def seconds_per_iteration(X, start: GaussianMixture, iterations: int, cpu=None, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)
+    moved = moved_bytes(client) - sent[0] if sent else 0
     return (
         float(np.median(np.diff(stamps)[1:])),
         time.perf_counter() - began,
         float(np.median(np.diff(cpu_stamps)[1:])),
+        moved,
     )
 
 
@@ -215,10 +225,10 @@ def cluster_rows(args, kind: str, sources: dict, start) -> tuple[list, dict]:
                 path = zarr_path if source == "Zarr" else parquet_path
                 for persist in (False, True):
                     sent = moved_bytes(client)
-                    seconds, total, cpu = seconds_per_iteration(
-                        read(path), start, args.iterations, clock, persist=persist
+                    seconds, total, cpu, in_em = seconds_per_iteration(
+                        read(path), start, args.iterations, clock, client, persist=persist
                     )
-                    moved = moved_bytes(client) - sent
+                    moved = (moved_bytes(client) - sent, in_em)
                     where = "-"
                     if persist:
                         X = dask_backend.check_dask_data(
@@ -259,7 +269,7 @@ def in_memory_line(X_memory, start, args, clock) -> tuple[float, float, str]:
     The threads are the executor's own count: a Nanny leaves ``OMP_NUM_THREADS=1`` in
     this process's environment, which gaussmix does not take for a limit.
     """
-    seconds, _, cpu = seconds_per_iteration(X_memory, start, args.iterations, clock)
+    seconds, _, cpu, _ = seconds_per_iteration(X_memory, start, args.iterations, clock)
     text = (
         f"| in memory, NumPy fused, {default_n_threads()} threads | - | {X_memory.dtype} | - | "
         f"{seconds:.3f} | {args.rows / seconds / 1e6:.2f} M | 1 | | {cpu:.2f} | | |"
@@ -272,7 +282,8 @@ def format_line(line, n_rows: int, memory: tuple[float, float]) -> str:
     return (
         f"| LocalCluster, 2 {kind} | {source} | {dtype} | {persist} | {seconds:.3f} | "
         f"{n_rows / seconds / 1e6:.2f} M | {memory[0] / seconds:.2f} | {total:.1f} | "
-        f"{cpu:.2f} ({memory[1] / cpu:.2f}) | {moved / 1e6:.1f} | {where} |"
+        f"{cpu:.2f} ({memory[1] / cpu:.2f}) | {moved[0] / 1e6:.1f} ({moved[1] / 1e6:.1f}) | "
+        f"{where} |"
     )
 
 
@@ -293,7 +304,8 @@ def main() -> None:
     try:
         print(
             "| path | source | dtype | persist | s / iteration | rows / s | vs in memory | "
-            "fit s | CPU s / iteration (in memory's / this) | MB moved between workers | "
+            "fit s | CPU s / iteration (in memory's / this) | MB moved between workers "
+            "(after the first iteration) | "
             "chunks per worker |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
