@@ -15,6 +15,8 @@ distributed = pytest.importorskip("distributed")
 from gaussmix.backends import base  # noqa: E402
 from gaussmix.backends.numpy import NumpyBackend, default_n_threads  # noqa: E402
 
+RUNNING = distributed.core.Status.running
+CLOSED = distributed.core.Status.closed
 # What a Nanny writes into the environment of the process that starts it.
 LEAKED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
 
@@ -53,7 +55,7 @@ def test_a_process_cluster_leaves_in_memory_fits_every_core(clean_environment):
 def test_a_limit_the_process_was_started_with_is_kept(clean_environment):
     clean_environment.setattr(base, "_initial_environment", lambda: {"OMP_NUM_THREADS": "1"})
 
-    live = SimpleNamespace(pre_spawn_env={"OMP_NUM_THREADS": 1})
+    live = SimpleNamespace(pre_spawn_env={"OMP_NUM_THREADS": 1}, status=RUNNING)
     Nanny = SimpleNamespace(_instances=[live])
     clean_environment.setattr(distributed, "Nanny", Nanny)
     clean_environment.setenv("OMP_NUM_THREADS", "1")
@@ -64,7 +66,10 @@ def test_a_limit_the_process_was_started_with_is_kept(clean_environment):
     # A value other than the Nanny's is a limit whatever its origin.
     clean_environment.setenv("OMP_NUM_THREADS", "2")
     assert default_n_threads() == min(2, len(os.sched_getaffinity(0)))
-    # No live Nanny: OMP_NUM_THREADS is a limit.
+    # A closed Nanny (still in the weak set until collected) or none: a limit.
+    Nanny._instances = [SimpleNamespace(pre_spawn_env={"OMP_NUM_THREADS": 1}, status=CLOSED)]
+    clean_environment.setenv("OMP_NUM_THREADS", "1")
+    assert default_n_threads() == 1
     Nanny._instances = []
     clean_environment.setenv("OMP_NUM_THREADS", "1")
     assert default_n_threads() == 1

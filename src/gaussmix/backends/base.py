@@ -84,7 +84,12 @@ def _leaked_by_a_nanny(limit: str) -> bool:
     """
     distributed = sys.modules.get("distributed")
     nanny = getattr(distributed, "Nanny", None)
-    nannies = list(getattr(nanny, "_instances", ()))
+    # Closed nannies stay in the weak set until they are collected.
+    nannies = [
+        one
+        for one in list(getattr(nanny, "_instances", ()))
+        if getattr(getattr(one, "status", None), "name", "") in ("starting", "running")
+    ]
     if not any(
         str(getattr(one, "pre_spawn_env", {}).get("OMP_NUM_THREADS", "")).strip() == limit
         for one in nannies
