@@ -440,7 +440,8 @@ class DaskBackend(Executor):
     scheduler runs the graph, chunk statistics are added in a fixed tree: results are
     reproducible to the last bit, and lost tasks (a worker dying) are simply recomputed.
     The graph of an E-step is built from the chunks' keys taken once (persisted chunks
-    stay where they are, :func:`persist_rows`) and the parameters as one node.
+    stay where they are, :func:`persist_rows`, and are one task per worker) and the
+    parameters as one node.
     """
 
     def __init__(self, X: Any, sample_weight: Any | None, chunk_size: int, use_fused: bool = False):
@@ -471,7 +472,11 @@ class DaskBackend(Executor):
         return self._blocks, self._weights
 
     def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
-        """The chunks' moments, one Dask task per chunk, summed by a fixed tree of fan-in 8.
+        """The chunks' moments, summed by a fixed tree of fan-in 8, in one ``dask.compute``.
+
+        One task per chunk and the tree's sums on the workers; for chunks held by the
+        cluster (persisted), one task per worker over the chunks it holds, the client
+        finishing the same tree (:func:`_tree_of_groups`), with the same result bit for bit.
 
         Parameters
         ----------
