@@ -8,12 +8,16 @@ Run from the repository root (needs ``pip install -e '.[dask,fast]'`` and pyarro
 One run measures, from the same start and for a fixed number of iterations (``tol=0``,
 timed per iteration by the estimator's progress callback, median after the first):
 
-- in memory (NumPy, the fused kernels on every core), float32 and float64;
+- in memory (NumPy, the fused kernels on every core), float32 and float64, before and
+  after every Dask line (a Dask line's ratio is to the mean of the two beside it);
 - a LocalCluster of 2 worker processes × 1 thread, and of 2 worker threads in this process,
   each reading the same rows from Zarr and from Parquet, ``persist`` off and on, float32 and
   float64: rows per second and the ratio to in memory;
-- for persisted data, how the chunks lie on the workers and the bytes moved between
-  workers during the fit (0 when no task re-schedules the data);
+- CPU seconds of one iteration, of this process and the worker processes together (read
+  from ``/proc``): on a shared machine the other jobs move wall times far more than CPU times;
+- for persisted data, how the chunks lie on the workers; the bytes moved between workers
+  during the fit, persist included, and from the end of the first iteration on (0 when no
+  task re-schedules the data);
 - the Dask overhead of one iteration: EM on small data cut into as many chunks as the big
   data, against a no-op graph of the same shape (scattered parameters, one task per chunk,
   the fan-in-8 sum), both on the cluster.
@@ -42,6 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import GaussianMixture
 from gaussmix.backends import dask as dask_backend
+from gaussmix.backends.numpy import default_n_threads
 from gaussmix.em import IterationInfo
 
 CHUNK_ROWS = 500_000
@@ -75,12 +80,23 @@ def write_sources(workdir: str, args: argparse.Namespace, dtype: str) -> tuple[s
     return zarr_path, parquet_path
 
 
-def seconds_per_iteration(X, start: GaussianMixture, iterations: int, **options) -> tuple:
-    """(median seconds of one EM iteration after the first, seconds of the whole fit)."""
+def seconds_per_iteration(
+    X, start: GaussianMixture, iterations: int, cpu=None, client=None, **options
+):
+    """(median seconds of one EM iteration after the first, seconds of the whole fit,
+    median CPU seconds of one iteration: this process and ``cpu``'s worker processes,
+    bytes the workers sent each other from the end of the first iteration on)."""
     stamps: list[float] = []
+    cpu_stamps: list[float] = []
+    clock = cpu or time.process_time
+    sent = []
 
     def record(info: IterationInfo) -> None:
+        if not stamps and client is not None:
+            # In the first interval, which the median leaves out.
+            sent.append(moved_bytes(client))
         stamps.append(time.perf_counter())
+        cpu_stamps.append(clock())
 
     model = GaussianMixture(
         start.n_components,
@@ -97,7 +113,39 @@ def seconds_per_iteration(X, start: GaussianMixture, iterations: int, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)
-    return float(np.median(np.diff(stamps)[1:])), time.perf_counter() - began
+    moved = moved_bytes(client) - sent[0] if sent else 0
+    return (
+        float(np.median(np.diff(stamps)[1:])),
+        time.perf_counter() - began,
+        float(np.median(np.diff(cpu_stamps)[1:])),
+        moved,
+    )
+
+
+def cpu_clock(client: Client | None):
+    """CPU seconds of this process and of the client's worker processes on this machine.
+
+    Read from ``/proc`` (no message to the workers, so the clock does not slow the
+    iterations it times). On a shared machine the wall time of an iteration depends on
+    the other jobs; its CPU time much less.
+    """
+    pids = []
+    if client is not None:
+        pids = [pid for pid in client.run(os.getpid).values() if pid != os.getpid()]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def clock() -> float:
+        total = time.process_time()
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    return clock
 
 
 def moved_bytes(client: Client) -> int:
@@ -153,8 +201,8 @@ def from_parquet(path: str):
     return dd.read_parquet(path)
 
 
-def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tuple[list, dict]:
-    """Every Dask line of one cluster kind, and its overhead measurements."""
+def cluster_rows(args, kind: str, sources: dict, start) -> tuple[list, dict]:
+    """Every Dask line of one cluster kind, each beside in-memory lines, and the overhead."""
     lines = []
     processes = kind == "processes"
     with (
@@ -166,17 +214,21 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
         ) as cluster,
         Client(cluster) as client,
     ):
+        clock = cpu_clock(client)
         for dtype, (zarr_path, parquet_path) in sources.items():
-            # Measured again beside each group: on a shared machine the load drifts.
-            in_memory[dtype] = in_memory_seconds(zarr_path, start, args)
+            X_memory = da.from_zarr(zarr_path).compute(scheduler="threads")
+            # In memory before and after every Dask line: on a shared machine the load
+            # drifts, and a ratio holds only between lines measured close together.
+            before = in_memory_line(X_memory, start, args, clock)
+            print(before[2], flush=True)
             for source, read in (("Zarr", da.from_zarr), ("Parquet", from_parquet)):
                 path = zarr_path if source == "Zarr" else parquet_path
                 for persist in (False, True):
-                    before = moved_bytes(client)
-                    seconds, total = seconds_per_iteration(
-                        read(path), start, args.iterations, persist=persist
+                    sent = moved_bytes(client)
+                    seconds, total, cpu, in_em = seconds_per_iteration(
+                        read(path), start, args.iterations, clock, client, persist=persist
                     )
-                    moved = moved_bytes(client) - before
+                    moved = (moved_bytes(client) - sent, in_em)
                     where = "-"
                     if persist:
                         X = dask_backend.check_dask_data(
@@ -186,9 +238,14 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
                         wait(list(X.__dask_graph__().values()))
                         where = placement(client, X)
                         del X
-                    line = (kind, source, dtype, persist, seconds, total, moved, where)
+                    after = in_memory_line(X_memory, start, args, clock)
+                    memory = ((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
+                    line = (kind, source, dtype, persist, seconds, total, cpu, moved, where)
                     lines.append(line)
-                    print(format_line(line, args.rows, in_memory), flush=True)
+                    print(format_line(line, args.rows, memory), flush=True)
+                    print(after[2], flush=True)
+                    before = after
+            del X_memory
         # The overhead of one iteration, on small data cut into as many chunks as the big.
         n_chunks = -(-args.rows // CHUNK_ROWS)
         # Rows of the benchmark's own mixture, so that the start fits them (no re-seeding).
@@ -196,7 +253,7 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
         small = small[: n_chunks * 1_000].compute().astype(np.float64)
         small_lazy = da.from_array(small, chunks=(1_000, args.features)).persist()
         wait(small_lazy)
-        em_small, _ = seconds_per_iteration(small_lazy, start, 30, persist=True)
+        em_small = seconds_per_iteration(small_lazy, start, 30, persist=True)[0]
         overhead = {
             "em_small": em_small,
             "no_op": no_op_seconds(client, small_lazy, scatter=False),
@@ -206,24 +263,26 @@ def cluster_rows(args, kind: str, sources: dict, start, in_memory: dict) -> tupl
     return lines, overhead
 
 
-def in_memory_seconds(zarr_path: str, start, args) -> float:
-    """Seconds per iteration in memory (NumPy, fused, every core), printed as a table line."""
-    X_memory = da.from_zarr(zarr_path).compute(scheduler="threads")
-    seconds, _ = seconds_per_iteration(X_memory, start, args.iterations)
-    print(
-        f"| in memory, NumPy fused, {os.cpu_count()} threads | - | {X_memory.dtype} | - | "
-        f"{seconds:.3f} | {args.rows / seconds / 1e6:.2f} M | 1 |",
-        flush=True,
+def in_memory_line(X_memory, start, args, clock) -> tuple[float, float, str]:
+    """(seconds, CPU seconds) per iteration in memory (NumPy, fused, every core), and its line.
+
+    The threads are the executor's own count: a Nanny leaves ``OMP_NUM_THREADS=1`` in
+    this process's environment, which gaussmix does not take for a limit.
+    """
+    seconds, _, cpu, _ = seconds_per_iteration(X_memory, start, args.iterations, clock)
+    text = (
+        f"| in memory, NumPy fused, {default_n_threads()} threads | - | {X_memory.dtype} | - | "
+        f"{seconds:.3f} | {args.rows / seconds / 1e6:.2f} M | 1 | | {cpu:.2f} | | |"
     )
-    return seconds
+    return seconds, cpu, text
 
 
-def format_line(line, n_rows: int, in_memory: dict) -> str:
-    kind, source, dtype, persist, seconds, total, moved, where = line
-    ratio = in_memory[dtype] / seconds
+def format_line(line, n_rows: int, memory: tuple[float, float]) -> str:
+    kind, source, dtype, persist, seconds, total, cpu, moved, where = line
     return (
         f"| LocalCluster, 2 {kind} | {source} | {dtype} | {persist} | {seconds:.3f} | "
-        f"{n_rows / seconds / 1e6:.2f} M | {ratio:.2f} | {total:.1f} | {moved / 1e6:.1f} | "
+        f"{n_rows / seconds / 1e6:.2f} M | {memory[0] / seconds:.2f} | {total:.1f} | "
+        f"{cpu:.2f} ({memory[1] / cpu:.2f}) | {moved[0] / 1e6:.1f} ({moved[1] / 1e6:.1f}) | "
         f"{where} |"
     )
 
@@ -245,11 +304,12 @@ def main() -> None:
     try:
         print(
             "| path | source | dtype | persist | s / iteration | rows / s | vs in memory | "
-            "fit s | MB moved between workers | chunks per worker |"
+            "fit s | CPU s / iteration (in memory's / this) | MB moved between workers "
+            "(after the first iteration) | "
+            "chunks per worker |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         sources = {}
-        in_memory = {}
         start = None
         for dtype in args.dtypes.split(","):
             began = time.perf_counter()
@@ -268,7 +328,7 @@ def main() -> None:
                 del X_memory
         overheads = {}
         for kind in args.clusters.split(","):
-            _, overheads[kind] = cluster_rows(args, kind, sources, start, in_memory)
+            _, overheads[kind] = cluster_rows(args, kind, sources, start)
         n_chunks = -(-args.rows // CHUNK_ROWS)
         print(f"\nOverhead of one iteration, {n_chunks} chunks of 1,000 float64 rows:\n")
         print(

@@ -198,6 +198,122 @@ def _sum_in_order(parts: list[Any]) -> Any:
     return functools.reduce(operator.add, parts)
 
 
+def _tree_of_chunks(
+    dask: Any,
+    blocks: list[Any],
+    weights: list[Any],
+    offsets: list[int | None],
+    shared: Any,
+    settings: tuple[SecondMoment, int, bool],
+) -> Any:
+    """One task per chunk, summed by a tree of fan-in 8 on the workers: the packed total."""
+    task = dask.delayed(_block_moments, pure=True)
+    parts = [
+        task(block, block_weights, shared, *settings[:2], offset, settings[2])
+        for block, block_weights, offset in zip(blocks, weights, offsets, strict=True)
+    ]
+    add = dask.delayed(_sum_in_order, pure=True)
+    while len(parts) > 1:
+        parts = [add(parts[i : i + _SUM_FAN_IN]) for i in range(0, len(parts), _SUM_FAN_IN)]
+    (total,) = dask.compute(parts[0])
+    return total
+
+
+def _group_moments(
+    indices: list[int],
+    blocks: list[np.ndarray],
+    weights: list[np.ndarray | None],
+    prepared: PreparedParameters,
+    settings: tuple[SecondMoment, int, bool],
+    offsets: list[int | None],
+) -> list[tuple[int, Any]]:
+    """The task of one worker: the moments of the chunks it holds, pre-summed where exact.
+
+    Returns ``(first chunk, moments)`` pairs. A run of chunks that opens a group of the
+    fan-in-8 tree (chunk ``8j`` and the chunks after it, held here) is added here in order,
+    as the tree's first level adds it; any other chunk comes back alone, so that
+    :func:`_finish_tree` adds everything in the tree's order, bit for bit.
+    """
+    moment, chunk_size, use_fused = settings
+    pieces: list[list[Any]] = []  # [first, last, moments, whether it may grow]
+    for index, block, block_weights, offset in zip(indices, blocks, weights, offsets, strict=True):
+        value = _block_moments(
+            block, block_weights, prepared, moment, chunk_size, offset, use_fused
+        )
+        last = pieces[-1] if pieces else None
+        if last is not None and last[3] and index == last[1] + 1 and index % _SUM_FAN_IN:
+            last[1], last[2] = index, last[2] + value
+        else:
+            pieces.append([index, index, value, index % _SUM_FAN_IN == 0])
+    return [(first, value) for first, _, value, _ in pieces]
+
+
+def _finish_tree(groups: list[list[tuple[int, Any]]]) -> Any:
+    """The fan-in-8 tree's total of the pieces of :func:`_group_moments`, in its order."""
+    by_group: dict[int, list[tuple[int, Any]]] = {}
+    for pieces in groups:
+        for first, value in pieces:
+            by_group.setdefault(first // _SUM_FAN_IN, []).append((first, value))
+    parts = [
+        _sum_in_order([value for _, value in sorted(by_group[group], key=operator.itemgetter(0))])
+        for group in sorted(by_group)
+    ]
+    while len(parts) > 1:
+        parts = [
+            _sum_in_order(parts[i : i + _SUM_FAN_IN]) for i in range(0, len(parts), _SUM_FAN_IN)
+        ]
+    return parts[0]
+
+
+def _tree_of_groups(
+    dask: Any,
+    blocks: list[Any],
+    weights: list[Any],
+    offsets: list[int | None],
+    shared: Any,
+    settings: tuple[SecondMoment, int, bool],
+    holders: list[str | None],
+) -> Any:
+    """One task per worker over the chunks it holds; the client finishes the tree's sums.
+
+    One task per worker instead of one per chunk plus the tree: a fixed cost of a few
+    tasks an iteration, and no queue of chunk tasks for work stealing to move between
+    workers with their 16 MB inputs (``benchmarks/results_dask.md``). Chunks whose
+    holder is unknown are one task each, wherever the scheduler puts them.
+    """
+    members: dict[Any, list[int]] = {}
+    for index, holder in enumerate(holders):
+        members.setdefault(holder if holder is not None else ("alone", index), []).append(index)
+    task = dask.delayed(_group_moments, pure=True)
+    tasks = [
+        task(
+            indices,
+            [blocks[i] for i in indices],
+            [weights[i] for i in indices],
+            shared,
+            settings,
+            [offsets[i] for i in indices],
+        )
+        for indices in members.values()
+    ]
+    return _finish_tree(list(dask.compute(*tasks)))
+
+
+def _chunk_holders(X: Any, client: Any | None) -> list[str | None] | None:
+    """The worker holding each chunk of X, in chunk order; None unless X is in the cluster."""
+    if client is None or not _in_cluster_memory(X):
+        return None
+    graph = X.__dask_graph__()
+    futures = [graph[key] for key in _flat_keys(X)]
+    held = client.who_has(futures)
+    return [min(held.get(future.key, ()), default=None) for future in futures]
+
+
+def _flat_keys(X: Any) -> list[Any]:
+    """The keys of a row-chunked array's chunks, in row order."""
+    return [row[0] if isinstance(row, list) else row for row in X.__dask_keys__()]
+
+
 def _apply_rows(
     block: np.ndarray,
     function: Callable[[np.ndarray], np.ndarray],
@@ -324,7 +440,8 @@ class DaskBackend(Executor):
     scheduler runs the graph, chunk statistics are added in a fixed tree: results are
     reproducible to the last bit, and lost tasks (a worker dying) are simply recomputed.
     The graph of an E-step is built from the chunks' keys taken once (persisted chunks
-    stay where they are, :func:`persist_rows`) and the parameters as one node.
+    stay where they are, :func:`persist_rows`, and are one task per worker) and the
+    parameters as one node.
     """
 
     def __init__(self, X: Any, sample_weight: Any | None, chunk_size: int, use_fused: bool = False):
@@ -355,7 +472,11 @@ class DaskBackend(Executor):
         return self._blocks, self._weights
 
     def sum_moments(self, prepared: PreparedParameters, moment: SecondMoment) -> ChunkMoments:
-        """The chunks' moments, one Dask task per chunk, summed by a fixed tree of fan-in 8.
+        """The chunks' moments, summed by a fixed tree of fan-in 8, in one ``dask.compute``.
+
+        One task per chunk and the tree's sums on the workers; for chunks held by the
+        cluster (persisted), one task per worker over the chunks it holds, the client
+        finishing the same tree (:func:`_tree_of_groups`), with the same result bit for bit.
 
         Parameters
         ----------
@@ -372,24 +493,14 @@ class DaskBackend(Executor):
         dask = require_dask()
         blocks, weights = self._chunks()
         shared = _shared_parameters(dask, prepared)
-        task = dask.delayed(_block_moments, pure=True)
         check = not self._values_checked
-        parts = [
-            task(
-                block,
-                block_weights,
-                shared,
-                moment,
-                self.chunk_size,
-                offset if check else None,
-                self._use_fused,
-            )
-            for block, block_weights, offset in zip(blocks, weights, self._offsets(), strict=True)
-        ]
-        add = dask.delayed(_sum_in_order, pure=True)
-        while len(parts) > 1:
-            parts = [add(parts[i : i + _SUM_FAN_IN]) for i in range(0, len(parts), _SUM_FAN_IN)]
-        (total,) = dask.compute(parts[0])
+        offsets = self._offsets() if check else [None] * len(blocks)
+        settings = (moment, self.chunk_size, self._use_fused)
+        holders = _chunk_holders(self.X, _active_client())
+        if holders is None:
+            total = _tree_of_chunks(dask, blocks, weights, offsets, shared, settings)
+        else:
+            total = _tree_of_groups(dask, blocks, weights, offsets, shared, settings, holders)
         self._values_checked = True
         if self._use_fused:
             return fused.unpack(total, prepared, moment)
