@@ -132,7 +132,11 @@ def assign(X: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> None:  # p
 
 @numba.njit(**_JIT)
 def _accumulate(
-    X: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray, sums: np.ndarray, weights: np.ndarray
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    labels: np.ndarray,
+    sums: np.ndarray,
+    weights: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     sums[:] = 0.0
     weights[:] = 0.0

@@ -12,8 +12,8 @@ from gaussmix import one_pass, precompile
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
-from gaussmix.kmeans import kmeans, kmeans_available
 from gaussmix.kernels import accumulate_statistics
+from gaussmix.kmeans import kmeans, kmeans_available
 from gaussmix.mstep import MStepRule, maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
@@ -84,7 +84,9 @@ def initial_responsibilities(
         if kmeans_available(X, sample_weight):
             # scikit-learn's KMeans(n_init=1) run without its per-call overhead, with the
             # same draws (gaussmix.kmeans); float32 rows stay with scikit-learn's.
-            labels = kmeans(X, sample_weight, n_components, random_state).labels
+            labels = kmeans(
+                X, sample_weight, n_components, random_state, compiled=precompile.ready()
+            ).labels
             return _one_hot(labels, n_samples, n_components)
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix import compiling, fused, precompile
+from gaussmix import compiling
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_available"]
 
@@ -102,7 +102,7 @@ def kmeans(
     random_state: np.random.RandomState,
     *,
     init: np.ndarray | None = None,
-    compiled: bool | None = None,
+    compiled: bool = False,
 ) -> KMeansResult:
     """One k-means run (k-means++ seeds, then Lloyd's iterations), as scikit-learn's
     ``KMeans(n_clusters, n_init=1, random_state=random_state).fit(X, sample_weight)``.
@@ -119,9 +119,9 @@ def kmeans(
         Draws the seeds, advanced exactly as scikit-learn's k-means++ advances it.
     init : ndarray of shape (n_clusters, n_features), optional
         Initial centres in place of the seeds (nothing is drawn).
-    compiled : bool, optional
-        Use the compiled loops; None: where numba's kernels are ready
-        (:func:`gaussmix.precompile.ready`). Both paths give the same bits.
+    compiled : bool, default=False
+        Run the compiled loops (numba; the caller asks :func:`gaussmix.precompile.ready`
+        first). Both paths give the same bits.
 
     Returns
     -------
@@ -133,8 +133,6 @@ def kmeans(
         if sample_weight is None
         else np.ascontiguousarray(sample_weight, dtype=np.float64)
     )
-    if compiled is None:
-        compiled = fused.available() and precompile.ready()
     if compiled and X.shape[1] > 1:
         # NumPy's axis-0 reductions of 10,000 × 5 rows: 0.4 ms a pass (bench_small.py).
         centred = np.empty_like(X)
@@ -231,7 +229,11 @@ def _assign_numpy(X: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> Non
 
 
 def _accumulate_numpy(
-    X: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray, sums: np.ndarray, weights: np.ndarray
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    labels: np.ndarray,
+    sums: np.ndarray,
+    weights: np.ndarray,
 ) -> None:
     # bincount adds in row order, as the compiled loop does.
     n_clusters = weights.shape[0]

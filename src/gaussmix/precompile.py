@@ -5,9 +5,11 @@ posterior, the whole EM loop with the fourteen M-steps, the hierarchical tree an
 start. That is about two minutes of LLVM on the 2-core machine (137 s, an empty
 ``NUMBA_CACHE_DIR``), where the same first ``select_model`` on Old Faithful took 6.9 s on
 the NumPy kernels beside a compiling process. So, unless the machine code is in numba's
-disk cache (a load of under a second) or compiled in this process, the small-data paths take the NumPy kernels, which give the same results to
-rounding (``tests/test_small_path.py``, ``tests/test_compiled_em.py``), and the compilation
-runs in a process of its own, which fills numba's cache for the fits that follow.
+disk cache (a load of under a second) or compiled in this process, the small-data paths
+take the NumPy kernels, which give the same results to rounding
+(``tests/test_small_path.py``, ``tests/test_compiled_em.py``, ``tests/test_kmeans.py``),
+and the compilation runs in a process of its own, which fills numba's cache for the fits
+that follow.
 ``GAUSSMIX_COMPILE=wait`` makes the first use compile and wait instead (the test suite sets
 it, so that no test depends on how fast a compilation ends); :func:`compile_kernels`, or
 ``python -m gaussmix.precompile``, compiles them ahead.
