@@ -34,6 +34,7 @@ threshold in ``gaussmix.backends.numpy.numpy_backend``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -253,15 +254,15 @@ def kmeans_rows(repeats: int = 20) -> list[str]:
     for n_samples, n_features in sorted({(n, d) for n, d, _ in CASES}):
         X = make_data(n_samples, n_features)
 
-        def theirs():
+        def theirs(X: np.ndarray = X):
             return KMeans(N_COMPONENTS, n_init=1, random_state=np.random.RandomState(0)).fit(X)
 
-        def ours(on: bool = compiled):
+        def ours(on: bool = compiled, X: np.ndarray = X):
             return kmeans(X, None, N_COMPONENTS, np.random.RandomState(0), compiled=on)
 
         with threadpool_limits(1):
             one_thread = best(theirs)
-        cells = [best(theirs), one_thread, best(ours), best(lambda: ours(False))]
+        cells = [best(theirs), one_thread, best(ours), best(functools.partial(ours, False))]
         same = np.array_equal(theirs().labels_, ours().labels)
         rows.append(
             f"| {n_samples:,} × {n_features} | "
