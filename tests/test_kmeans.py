@@ -139,3 +139,8 @@ def test_float32_rows_are_left_to_scikit_learn():
     start = initial_responsibilities(X32, None, 3, "kmeans", np.random.RandomState(1))
     labels = _sklearn(X32, None, 3, random_state=np.random.RandomState(1)).labels_
     np.testing.assert_array_equal(start, np.eye(3)[labels])
+
+
+def test_large_data_are_left_to_scikit_learns_threads():
+    assert not kmeans_available(np.zeros((65537, 2)), None)
+    assert kmeans_available(np.zeros((65536, 2)), None)

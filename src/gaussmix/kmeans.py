@@ -41,6 +41,8 @@ __all__ = ["KMeansResult", "kmeans", "kmeans_available"]
 # scikit-learn's KMeans defaults: the relative tolerance and the iteration limit.
 _TOL = 1e-4
 _MAX_ITER = 300
+# Rows up to which the k-means start runs here, in one thread (see kmeans_available).
+_MAX_ROWS = 65536
 # lloyd_run's outcomes (as gaussmix._compiled_kmeans numbers them).
 _STRICT, _TOLERANCE, _MAX_ITER_REACHED, _EMPTY = 0, 1, 2, 3
 
@@ -68,8 +70,10 @@ class KMeansResult:
 
 
 def kmeans_available(X: Any, sample_weight: Any) -> bool:
-    """Whether :func:`kmeans` takes these rows: float64 NumPy rows and weights (float32
-    data are clustered in float32 by scikit-learn, which this module does not repeat).
+    """Whether :func:`kmeans` takes these rows: at most 65,536 float64 NumPy rows and
+    float64 weights. Float32 data are clustered in float32 by scikit-learn, which this
+    module does not repeat; larger data are fitted on the chunked path's threads, where
+    scikit-learn's k-means runs on as many OpenMP threads (these loops use one).
 
     Parameters
     ----------
@@ -81,6 +85,8 @@ def kmeans_available(X: Any, sample_weight: Any) -> bool:
     bool
     """
     if type(X) is not np.ndarray or X.dtype != np.float64 or X.ndim != 2:
+        return False
+    if X.shape[0] > _MAX_ROWS:
         return False
     return sample_weight is None or (
         type(sample_weight) is np.ndarray and sample_weight.dtype == np.float64
