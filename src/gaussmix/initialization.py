@@ -64,7 +64,7 @@ def initial_responsibilities(
     method : {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}
         ``"kmeans"``: hard labels of one run of k-means as scikit-learn's
         ``KMeans(n_init=1)`` runs it (:func:`gaussmix.kmeans.kmeans`; scikit-learn's own
-        for float32 rows);
+        for float32 rows or over 65,536 rows);
         ``"k-means++"``: one seed point per component chosen by k-means++;
         ``"random"``: uniform random soft assignments;
         ``"random_from_data"``: one seed point per component drawn without replacement,
@@ -83,7 +83,7 @@ def initial_responsibilities(
     if method == "kmeans":
         if kmeans_available(X, sample_weight):
             # scikit-learn's KMeans(n_init=1) run without its per-call overhead, with the
-            # same draws (gaussmix.kmeans); float32 rows stay with scikit-learn's.
+            # same draws (gaussmix.kmeans); float32 and large data stay with scikit-learn's.
             labels = kmeans(
                 X, sample_weight, n_components, random_state, compiled=precompile.ready()
             ).labels
