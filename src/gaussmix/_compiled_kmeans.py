@@ -25,12 +25,12 @@ STRICT, TOLERANCE, MAX_ITER, EMPTY = 0, 1, 2, 3
 
 @numba.njit(**_JIT)
 def centre_columns(
-    X: np.ndarray, centred: np.ndarray
+    X: np.ndarray, columns: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """The column means and variances of X (two or more columns), and X − means in
-    ``centred``: NumPy's ``mean`` and ``var`` along axis 0 of a C-ordered array add the rows
-    in order, as these loops do (one column: a contiguous sum, which NumPy adds pairwise;
-    the caller uses NumPy then)."""
+    """The column means and variances of X (two or more columns), and (X − means)ᵀ in
+    ``columns`` (n_features, n_samples): NumPy's ``mean`` and ``var`` along axis 0 of a
+    C-ordered array add the rows in order, as these loops do (one column: a contiguous sum,
+    which NumPy adds pairwise; the caller uses NumPy then)."""
     n_samples, n_features = X.shape
     means = np.zeros(n_features)
     for i in range(n_samples):
@@ -41,41 +41,57 @@ def centre_columns(
     for i in range(n_samples):
         for j in range(n_features):
             difference = X[i, j] - means[j]
-            centred[i, j] = difference
+            columns[j, i] = difference
             variances[j] = variances[j] + difference * difference
     return means, variances / n_samples
 
 
-@numba.njit(**_JIT)
-def _squared_norm(row: np.ndarray) -> float:  # pragma: no cover - compiled
-    total = row[0] * row[0]
-    for j in range(1, row.shape[0]):
-        total = total + row[j] * row[j]
-    return total
+# The loops below visit the rows innermost, over the centred columns (n_features,
+# n_samples): each row's sums still add the features in order (the NumPy steps' order),
+# and LLVM vectorises across rows (10,000 × 5: several times faster than row by row).
 
 
 @numba.njit(**_JIT)
-def _dot(a: np.ndarray, b: np.ndarray) -> float:  # pragma: no cover - compiled
+def _row_norms(columns: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    norms = columns[0] * columns[0]
+    for j in range(1, columns.shape[0]):
+        for i in range(columns.shape[1]):
+            norms[i] = norms[i] + columns[j, i] * columns[j, i]
+    return norms
+
+
+@numba.njit(**_JIT)
+def _dots(columns: np.ndarray, centre: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """x·c of every row with one centre, the features added in order."""
+    for i in range(columns.shape[1]):
+        out[i] = columns[0, i] * centre[0]
+    for j in range(1, columns.shape[0]):
+        for i in range(columns.shape[1]):
+            out[i] = out[i] + columns[j, i] * centre[j]
+
+
+@numba.njit(**_JIT)
+def _running_dot(a: np.ndarray, b: np.ndarray) -> float:  # pragma: no cover - compiled
     total = a[0] * b[0]
-    for j in range(1, a.shape[0]):
-        total = total + a[j] * b[j]
+    for i in range(1, a.shape[0]):
+        total = total + a[i] * b[i]
     return total
 
 
 @numba.njit(**_JIT)
 def _distances_to(
-    X: np.ndarray, row_norms: np.ndarray, index: int, out: np.ndarray
+    columns: np.ndarray, row_norms: np.ndarray, index: int, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     """Squared distances of every row to row ``index`` as ‖x‖² − 2 x·c + ‖c‖², clipped at 0."""
-    centre = X[index]
-    for i in range(X.shape[0]):
-        value = -2.0 * _dot(X[i], centre) + row_norms[index] + row_norms[i]
+    _dots(columns, columns[:, index].copy(), out)
+    for i in range(columns.shape[1]):
+        value = -2.0 * out[i] + row_norms[index] + row_norms[i]
         out[i] = value if value > 0.0 else 0.0
 
 
 @numba.njit(**_JIT)
 def plusplus(
-    X: np.ndarray,
+    columns: np.ndarray,
     sample_weight: np.ndarray,
     first: int,
     uniforms: np.ndarray,
@@ -83,14 +99,12 @@ def plusplus(
 ) -> None:  # pragma: no cover - compiled
     """Greedy k-means++ seeds into ``indices``: row ``first``, then per further seed the
     candidate (of ``uniforms.shape[1]``) whose addition leaves the least potential."""
-    n_samples = X.shape[0]
+    n_samples = columns.shape[1]
     n_trials = uniforms.shape[1]
-    row_norms = np.empty(n_samples)
-    for i in range(n_samples):
-        row_norms[i] = _squared_norm(X[i])
+    row_norms = _row_norms(columns)
     closest = np.empty(n_samples)
-    _distances_to(X, row_norms, first, closest)
-    potential = _dot(closest, sample_weight)
+    _distances_to(columns, row_norms, first, closest)
+    potential = _running_dot(closest, sample_weight)
     indices[0] = first
     cumulative = np.empty(n_samples)
     candidate = np.empty((n_trials, n_samples))
@@ -103,10 +117,10 @@ def plusplus(
         for trial in range(n_trials):
             index = np.searchsorted(cumulative, uniforms[seed - 1, trial] * potential)
             index = min(index, n_samples - 1)
-            _distances_to(X, row_norms, index, candidate[trial])
+            _distances_to(columns, row_norms, index, candidate[trial])
             for i in range(n_samples):
                 candidate[trial, i] = min(closest[i], candidate[trial, i])
-            trial_potential = _dot(candidate[trial], sample_weight)
+            trial_potential = _running_dot(candidate[trial], sample_weight)
             if best < 0 or trial_potential < best_potential:
                 best, best_potential, indices[seed] = trial, trial_potential, index
         closest[:] = candidate[best]
@@ -114,37 +128,45 @@ def plusplus(
 
 
 @numba.njit(**_JIT)
-def assign(X: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> None:  # pragma: no cover
+def assign(
+    columns: np.ndarray, centres: np.ndarray, labels: np.ndarray
+) -> None:  # pragma: no cover
     """The nearest centre of every row by ‖c‖² − 2 x·c (the first on a tie)."""
-    n_clusters = centres.shape[0]
-    centre_norms = np.empty(n_clusters)
+    n_clusters, n_samples = centres.shape[0], columns.shape[1]
+    values = np.empty((n_clusters, n_samples))
     for k in range(n_clusters):
-        centre_norms[k] = _squared_norm(centres[k])
-    for i in range(X.shape[0]):
+        norm = centres[k, 0] * centres[k, 0]
+        for j in range(1, centres.shape[1]):
+            norm = norm + centres[k, j] * centres[k, j]
+        _dots(columns, centres[k], values[k])
+        for i in range(n_samples):
+            values[k, i] = norm + -2.0 * values[k, i]
+    for i in range(n_samples):
         label = 0
-        nearest = centre_norms[0] + -2.0 * _dot(X[i], centres[0])
+        nearest = values[0, i]
         for k in range(1, n_clusters):
-            value = centre_norms[k] + -2.0 * _dot(X[i], centres[k])
-            if value < nearest:
-                nearest, label = value, k
+            if values[k, i] < nearest:
+                nearest, label = values[k, i], k
         labels[i] = label
 
 
 @numba.njit(**_JIT)
 def _accumulate(
-    X: np.ndarray,
+    columns: np.ndarray,
     sample_weight: np.ndarray,
     labels: np.ndarray,
     sums: np.ndarray,
     weights: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    """Weights and weighted sums per cluster, each added in row order."""
     sums[:] = 0.0
     weights[:] = 0.0
-    for i in range(X.shape[0]):
-        k = labels[i]
-        weights[k] = weights[k] + sample_weight[i]
-        for j in range(X.shape[1]):
-            sums[k, j] = sums[k, j] + X[i, j] * sample_weight[i]
+    for i in range(columns.shape[1]):
+        weights[labels[i]] = weights[labels[i]] + sample_weight[i]
+    for j in range(columns.shape[0]):
+        for i in range(columns.shape[1]):
+            k = labels[i]
+            sums[k, j] = sums[k, j] + columns[j, i] * sample_weight[i]
 
 
 @numba.njit(**_JIT)
@@ -177,7 +199,7 @@ def _same(labels: np.ndarray, labels_old: np.ndarray) -> bool:  # pragma: no cov
 
 @numba.njit(**_JIT)
 def lloyd_run(
-    X: np.ndarray,
+    columns: np.ndarray,
     sample_weight: np.ndarray,
     centres: np.ndarray,
     labels: np.ndarray,
@@ -193,8 +215,8 @@ def lloyd_run(
     Returns (iterations done, outcome). EMPTY: the iteration's labels, sums and weights
     are in place, the centres not yet updated (the caller relocates, then goes on)."""
     while iteration < max_iter:
-        assign(X, centres, labels)
-        _accumulate(X, sample_weight, labels, sums, weights)
+        assign(columns, centres, labels)
+        _accumulate(columns, sample_weight, labels, sums, weights)
         for k in range(weights.shape[0]):
             if weights[k] == 0.0:
                 return iteration, EMPTY
@@ -203,8 +225,8 @@ def lloyd_run(
         if _same(labels, labels_old):
             return iteration, STRICT
         if total <= tol:
-            assign(X, centres, labels)
+            assign(columns, centres, labels)
             return iteration, TOLERANCE
         labels_old[:] = labels
-    assign(X, centres, labels)
+    assign(columns, centres, labels)
     return iteration, MAX_ITER

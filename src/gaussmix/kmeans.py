@@ -142,34 +142,37 @@ def kmeans(
     if compiled and X.shape[1] > 1:
         # NumPy's axis-0 reductions of few columns are slow (10,000 × 5 rows: 0.4 ms a
         # pass on the shared machine, against one compiled pass for all three here).
-        centred = np.empty_like(X)
-        column_means, variances = compiling.call(_kernels().centre_columns, X, centred)
+        columns = np.empty((X.shape[1], X.shape[0]))
+        column_means, variances = compiling.call(_kernels().centre_columns, X, columns)
+        centred = columns.T
     else:
         variances = np.var(X, axis=0)
         column_means = X.mean(axis=0)
         centred = X - column_means
+        columns = np.ascontiguousarray(centred.T) if compiled else None
     # scikit-learn's tolerance: relative to the mean of the columns' variances (np.mean's
     # sum and division, without its ~5 µs of Python).
     tol = float(variances.sum()) / variances.shape[0] * _TOL
     seeds = None
     if init is None:
-        seeds = _plusplus(centred, weights, n_clusters, random_state, compiled)
-        centres = centred[seeds]
+        seeds = _plusplus(centred, columns, weights, n_clusters, random_state)
+        centres = np.ascontiguousarray(centred[seeds])
     else:
         centres = np.array(init, dtype=np.float64, order="C") - column_means
-    labels, n_iter = _lloyd(centred, weights, centres, tol, _MAX_ITER, compiled)
+    labels, n_iter = _lloyd(centred, columns, weights, centres, tol, _MAX_ITER)
     return KMeansResult(labels, centres + column_means, n_iter, seeds)
 
 
 def _plusplus(
     X: np.ndarray,
+    columns: np.ndarray | None,
     sample_weight: np.ndarray,
     n_clusters: int,
     random_state: np.random.RandomState,
-    compiled: bool,
 ) -> np.ndarray:
-    """The rows k-means++ seeds with (centred X), the random stream drawn as scikit-learn
-    draws it: one ``choice`` with p = w / Σw, then ``uniform(size=n_trials)`` per seed."""
+    """The rows k-means++ seeds with (centred X; its transpose ``columns`` for the compiled
+    loops, None for NumPy's), the random stream drawn as scikit-learn draws it: one
+    ``choice`` with p = w / Σw, then ``uniform(size=n_trials)`` per seed."""
     # RandomState.choice(n, p=w / Σw), whose checks cost ~50 µs a call: its (frozen) legacy
     # stream draws one double and searches it in the normalised cumulative sum.
     cumulative = np.cumsum(sample_weight / sample_weight.sum())
@@ -179,8 +182,8 @@ def _plusplus(
     # One call draws the same doubles as K − 1 calls of n_trials each.
     uniforms = random_state.uniform(size=(n_clusters - 1, n_trials))
     indices = np.empty(n_clusters, dtype=np.int64)
-    if compiled:
-        compiling.call(_kernels().plusplus, X, sample_weight, first, uniforms, indices)
+    if columns is not None:
+        compiling.call(_kernels().plusplus, columns, sample_weight, first, uniforms, indices)
     else:
         _plusplus_numpy(X, sample_weight, first, uniforms, indices)
     return indices
@@ -289,6 +292,8 @@ def _relocate_empty(
     rule: the rows of the n_empty largest distances, in ``argpartition``'s order; the
     labels are left as they are). Nothing moves when every row sits on its centre."""
     empty = np.flatnonzero(weights == 0.0)
+    # Row-major, as scikit-learn's: the sum over a row's features is then its own.
+    X = np.ascontiguousarray(X)
     distances = ((X - centres[labels]) ** 2).sum(axis=1)
     farthest = np.argpartition(distances, -empty.shape[0])[: -empty.shape[0] - 1 : -1]
     if np.max(distances) == 0:
@@ -334,29 +339,30 @@ def _lloyd_run_numpy(
 
 def _lloyd(
     X: np.ndarray,
+    columns: np.ndarray | None,
     sample_weight: np.ndarray,
     centres: np.ndarray,
     tol: float,
     max_iter: int,
-    compiled: bool,
 ) -> tuple[np.ndarray, int]:
     """Lloyd's iterations on centred X from ``centres`` (updated in place): the labels
-    and the number of iterations. An iteration that leaves a cluster without weight is
-    finished here (relocation, means, stopping rules), then the loop resumes."""
+    and the number of iterations; compiled on ``columns`` (Xᵀ) unless it is None. An
+    iteration that leaves a cluster without weight is finished here (relocation, means,
+    stopping rules), then the loop resumes."""
     n_clusters = centres.shape[0]
     labels = np.full(X.shape[0], -1, dtype=np.int64)
     labels_old = labels.copy()
     sums = np.zeros((n_clusters, X.shape[1]))
     weights = np.zeros(n_clusters)
-    arguments = (X, sample_weight, centres, labels, labels_old, sums, weights, tol)
+    arguments = (sample_weight, centres, labels, labels_old, sums, weights, tol)
     iteration = 0
     while True:
-        if compiled:
+        if columns is not None:
             iteration, outcome = compiling.call(
-                _kernels().lloyd_run, *arguments, iteration, max_iter
+                _kernels().lloyd_run, columns, *arguments, iteration, max_iter
             )
         else:
-            iteration, outcome = _lloyd_run_numpy(*arguments, iteration, max_iter)
+            iteration, outcome = _lloyd_run_numpy(X, *arguments, iteration, max_iter)
         if outcome != _EMPTY:
             return labels, iteration
         _relocate_empty(X, sample_weight, centres, labels, sums, weights)
