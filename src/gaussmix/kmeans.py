@@ -2,9 +2,10 @@
 
 The ``init_params="kmeans"`` start calls k-means once per start; scikit-learn's
 estimator spends milliseconds per call on validation and thread-pool limits around
-arithmetic worth tens of microseconds on a few hundred rows (300 × 5: 3.2 ms a call
-against 0.1 ms here, ``benchmarks/bench_small.py``, n_init = 10). This module runs the
-same algorithm, with the same random draws:
+arithmetic worth tens of microseconds on a few hundred rows (300 × 5: 1.5 ms a call on
+one thread against 0.4 ms here, on the loaded shared machine; the k-means table of
+``benchmarks/results_small.md``). This module runs the same algorithm, with the same
+random draws:
 
 - the data are centred on their column means first (as scikit-learn does, for accurate
   distances), and the centres reported in the data's coordinates;
