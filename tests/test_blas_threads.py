@@ -143,14 +143,15 @@ def test_holds_from_two_threads_ending_out_of_order_restore_the_count():
 # Four fits with the default k-means start: the first fit ends while the three others
 # are inside scikit-learn's KMeans, which holds its own BLAS limit (recorded while ours
 # was in force) and restores it after ours has ended. The k-means loop is held at its
-# first iteration until the first fit has returned, so the order is fixed.
+# first iteration until the first fit has returned, so the order is fixed. The data are
+# float32: float64 rows this small are clustered by gaussmix.kmeans, not scikit-learn.
 _FITS_DURING_KMEANS = (
     _PRELUDE
     + """
 import sklearn.cluster._kmeans as kmeans_module
 from gaussmix import GaussianMixture
 
-X = numpy.random.default_rng(0).normal(size=(400, 2))
+X = numpy.random.default_rng(0).normal(size=(400, 2)).astype(numpy.float32)
 before = blas_threads()
 first_in_em, first_done = threading.Event(), threading.Event()
 all_in_kmeans = threading.Barrier(4, timeout=TIMEOUT)

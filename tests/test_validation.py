@@ -302,3 +302,36 @@ def test_bad_input_leaves_a_fitted_estimator_untouched():
     for name, value in state.items():
         np.testing.assert_array_equal(getattr(gm, name), value, err_msg=name)
     gm.predict(X)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.random.default_rng(0).standard_normal((40, 3)),
+        np.asfortranarray(np.random.default_rng(1).standard_normal((40, 3))),
+        np.random.default_rng(2).standard_normal((40, 3)).astype(np.float32),
+        np.random.default_rng(3).standard_normal((40, 6))[:, ::2],
+    ],
+    ids=["C", "Fortran", "float32", "strided"],
+)
+def test_plain_arrays_are_recorded_as_scikit_learns_validation_records_them(X):
+    # A fit on a float ndarray skips scikit-learn's validate_data; what the estimator
+    # records and the array it fits must be the same as through it.
+    from sklearn.utils.validation import validate_data
+
+    from gaussmix.validation import check_data
+
+    ours, reference = GaussianMixture(2), GaussianMixture(2)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    for estimator in (ours, reference):
+        check_data(estimator, frame, reset=True)
+        assert list(estimator.feature_names_in_) == ["a", "b", "c"]
+    checked = check_data(ours, X, reset=True)
+    expected = validate_data(reference, X, reset=True, dtype=[np.float64, np.float32])
+    assert checked is X
+    assert checked.dtype == expected.dtype
+    np.testing.assert_array_equal(checked, expected)
+    assert ours.n_features_in_ == reference.n_features_in_ == 3
+    assert not hasattr(ours, "feature_names_in_") and not hasattr(reference, "feature_names_in_")
+    with pytest.raises(InvalidInputError, match="finite"):
+        check_data(GaussianMixture(2), np.where(X > 1.5, np.inf, X), reset=True)

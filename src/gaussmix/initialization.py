@@ -13,6 +13,7 @@ from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
 from gaussmix.kernels import accumulate_statistics
+from gaussmix.kmeans import kmeans, kmeans_available
 from gaussmix.mstep import MStepRule, maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
@@ -61,7 +62,9 @@ def initial_responsibilities(
     n_components : int
         K.
     method : {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}
-        ``"kmeans"``: hard labels of one run of scikit-learn's KMeans;
+        ``"kmeans"``: hard labels of one run of k-means as scikit-learn's
+        ``KMeans(n_init=1)`` runs it (:func:`gaussmix.kmeans.kmeans`; scikit-learn's own
+        for float32 rows or over 65,536 rows);
         ``"k-means++"``: one seed point per component chosen by k-means++;
         ``"random"``: uniform random soft assignments;
         ``"random_from_data"``: one seed point per component drawn without replacement,
@@ -78,6 +81,13 @@ def initial_responsibilities(
     """
     n_samples = X.shape[0]
     if method == "kmeans":
+        if kmeans_available(X, sample_weight):
+            # scikit-learn's KMeans(n_init=1) run without its per-call overhead, with the
+            # same draws (gaussmix.kmeans); float32 and large data stay with scikit-learn's.
+            labels = kmeans(
+                X, sample_weight, n_components, random_state, compiled=precompile.ready()
+            ).labels
+            return _one_hot(labels, n_samples, n_components)
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
             .fit(X, sample_weight=sample_weight)

@@ -1,14 +1,15 @@
 """The compiled kernels of small data: ready now, or compiled in the background meanwhile.
 
 A fresh install compiles the small-data kernels at their first use: the fused E-step, the
-posterior, the whole EM loop with the fourteen M-steps, and the hierarchical tree. That is
-about two minutes of LLVM on the 2-core machine (137 s, an empty ``NUMBA_CACHE_DIR``), where
-the same first ``select_model`` on Old Faithful took 6.9 s on the NumPy kernels beside a
-compiling process. So,
-unless the machine code is in numba's disk cache (a load of under a second) or compiled in
-this process, the small-data paths take the NumPy kernels, which give the same results to
-rounding (``tests/test_small_path.py``, ``tests/test_compiled_em.py``), and the compilation
-runs in a process of its own, which fills numba's cache for the fits that follow.
+posterior, the whole EM loop with the fourteen M-steps, the hierarchical tree and the k-means
+start. That is about two minutes of LLVM on the 2-core machine (137 s, an empty
+``NUMBA_CACHE_DIR``), where the same first ``select_model`` on Old Faithful took 6.9 s on
+the NumPy kernels beside a compiling process. So, unless the machine code is in numba's
+disk cache (a load of under a second) or compiled in this process, the small-data paths
+take the NumPy kernels, which give the same results to rounding
+(``tests/test_small_path.py``, ``tests/test_compiled_em.py``, ``tests/test_kmeans.py``),
+and the compilation runs in a process of its own, which fills numba's cache for the fits
+that follow.
 ``GAUSSMIX_COMPILE=wait`` makes the first use compile and wait instead (the test suite sets
 it, so that no test depends on how fast a compilation ends); :func:`compile_kernels`, or
 ``python -m gaussmix.precompile``, compiles them ahead.
@@ -46,9 +47,18 @@ _last_check = {"at": -math.inf}
 
 
 def _dispatchers() -> list[object]:
-    from gaussmix import _compiled, _compiled_em, _compiled_hierarchical, _compiled_msteps
+    from gaussmix import (
+        _compiled,
+        _compiled_em,
+        _compiled_hierarchical,
+        _compiled_kmeans,
+        _compiled_msteps,
+    )
 
     return [
+        _compiled_kmeans.centre_columns,
+        _compiled_kmeans.plusplus,
+        _compiled_kmeans.lloyd_run,
         _compiled.whole_statistics,
         _compiled.posterior,
         _compiled_em.run_loop,
@@ -64,8 +74,8 @@ def compile_kernels() -> None:
 
     Runs each kernel once on a few rows: the float32 and float64 E-steps and posteriors,
     the compiled EM loop (whose one signature serves every covariance model), the
-    hierarchical agglomeration and the iterative models' M-step entry. Without numba it
-    does nothing.
+    hierarchical agglomeration, the k-means start and the iterative models' M-step entry.
+    Without numba it does nothing.
     """
     if not fused.available():
         return
@@ -74,6 +84,7 @@ def compile_kernels() -> None:
     from gaussmix.compiled_msteps import compiled_estimate
     from gaussmix.covariance import get_covariance_model
     from gaussmix.hierarchical import build_tree
+    from gaussmix.kmeans import kmeans
     from gaussmix.mstep import maximize
     from gaussmix.parameters import MixtureParameters
 
@@ -99,6 +110,7 @@ def compile_kernels() -> None:
         empty_threshold=-np.inf,
     )
     build_tree(rows, compiled=True)
+    kmeans(rows, None, 2, np.random.RandomState(0), compiled=True)
     # The iterative models' M-steps outside the loop (compiled_msteps.compiled_model).
     compiled_estimate("VVE", statistics.n_k, statistics.scatter, 1e-6)
     _one_pass_kernels(rows, parameters)
