@@ -369,6 +369,13 @@ def test_missing_em_refuses_a_column_with_nothing_observed_in_memory_and_on_dask
         pytest.raises(InvalidInputError, match="every column"),
     ):
         GaussianMixture(2, missing="em").fit(da.from_array(bad, chunks=(70, 3)))
+    # Rows to predict may miss a column entirely: only training data must observe it.
+    from gaussmix import MixtureDiscriminantAnalysis
+
+    labels = np.repeat([0, 1], [X.shape[0] // 2, X.shape[0] - X.shape[0] // 2])
+    classifier = MixtureDiscriminantAnalysis(model_type="edda", missing="em").fit(X, labels)
+    assert classifier.predict(bad[:3]).shape == (3,)
+    assert GaussianMixture(2, missing="em", random_state=0).fit(X).predict(bad[:3]).shape == (3,)
     # One block without a column's entries is fine when another block has them.
     partly = X.copy()
     partly[:70, 1] = np.nan

@@ -231,7 +231,8 @@ class MixtureDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
             self, *data, dtype=np.float64, reset=reset, ensure_all_finite=finite
         )
         if self.missing == "em":
-            check_missing_values(checked[0] if len(data) == 2 else checked)
+            # Only training data must observe every column; rows to predict may miss one.
+            check_missing_values(checked[0] if len(data) == 2 else checked, whole=reset)
         return checked
 
     # ------------------------------------------------------------------ fit
