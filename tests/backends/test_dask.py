@@ -239,8 +239,8 @@ def test_a_collapsing_component_reseeds_from_the_sample_of_large_dask_data(data,
 
     from gaussmix import CollapsedComponentWarning
 
-    # 300 of the 900 rows are drawn: the seed must be a row of that sample (it used to be
-    # looked up in the sample by its index among all rows, out of range or the wrong row).
+    # 300 of the 900 rows are drawn: the seed must be a row of that sample, found by its
+    # index within the sample, not among all 900 rows (out of range, or the wrong row).
     monkeypatch.setattr(dask_backend, "INIT_SAMPLE_SIZE", 300)
     means = np.stack([data.mean(axis=0), data.mean(axis=0) + 1.0, np.full(3, 1e3)])
     model = GaussianMixture(
