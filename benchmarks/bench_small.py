@@ -387,6 +387,21 @@ def machine_description() -> list[str]:
     ]
 
 
+def fit_rows(name: str, setting: dict, repeats: int):
+    """The table rows of one setting, case by case, as they are timed."""
+    for n_samples, n_features, covariance_type in CASES:
+        X = make_data(n_samples, n_features)
+        result = compare(X, covariance_type, setting, repeats)
+        medians = result["medians"]
+        yield (
+            f"| {name} | {n_samples:,} | {n_features} | {covariance_type} | "
+            + " | ".join(f"{medians[side] * 1e3:.2f}" for side in SIDES)
+            + f" | {medians['sklearn'] / medians['gaussmix']:.1f}× | "
+            f"{medians['sklearn, 1 thread'] / medians['gaussmix']:.1f}× | "
+            f"{result['iterations'][0]} / {result['iterations'][1]} | {result['gap']:.1e} |"
+        )
+
+
 def main() -> None:
     """Run every case and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -396,6 +411,12 @@ def main() -> None:
         "--em-loop-only", action="store_true", help="print only the per-iteration EM table"
     )
     parser.add_argument("--kmeans-only", action="store_true", help="print only the k-means table")
+    parser.add_argument(
+        "--setting",
+        choices=sorted(SETTINGS),
+        action="append",
+        help="time only this setting (repeatable); prints the rows, writes no file",
+    )
     arguments = parser.parse_args()
     if arguments.em_loop_only:
         print("\n".join(em_loop_rows()))
@@ -403,20 +424,15 @@ def main() -> None:
     if arguments.kmeans_only:
         print("\n".join(kmeans_rows()))
         return
+    if arguments.setting:
+        for name in arguments.setting:
+            for line in fit_rows(name, SETTINGS[name], arguments.repeats):
+                print(line, flush=True)
+        return
     load_before = os.getloadavg()
     rows = []
     for name, setting in SETTINGS.items():
-        for n_samples, n_features, covariance_type in CASES:
-            X = make_data(n_samples, n_features)
-            result = compare(X, covariance_type, setting, arguments.repeats)
-            medians = result["medians"]
-            line = (
-                f"| {name} | {n_samples:,} | {n_features} | {covariance_type} | "
-                + " | ".join(f"{medians[side] * 1e3:.2f}" for side in SIDES)
-                + f" | {medians['sklearn'] / medians['gaussmix']:.1f}× | "
-                f"{medians['sklearn, 1 thread'] / medians['gaussmix']:.1f}× | "
-                f"{result['iterations'][0]} / {result['iterations'][1]} | {result['gap']:.1e} |"
-            )
+        for line in fit_rows(name, setting, arguments.repeats):
             print(line, flush=True)
             rows.append(line)
     e_steps = [*kmeans_rows(), "", *e_step_rows(), "", *em_loop_rows()]

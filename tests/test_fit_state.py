@@ -196,7 +196,7 @@ def test_an_interrupt_before_any_complete_iteration_undoes_the_fit(faithful, mon
 
 def test_an_interrupt_between_starts_keeps_the_finished_start(faithful, monkeypatch):
     calls = []
-    draw = gaussmix.fitting.initial_responsibilities
+    draw = gaussmix.fitting.draw_start
 
     def interrupted_second_draw(*arguments):
         calls.append(1)
@@ -204,11 +204,11 @@ def test_an_interrupt_between_starts_keeps_the_finished_start(faithful, monkeypa
             raise KeyboardInterrupt  # in the k-means of the second start, outside EM
         return draw(*arguments)
 
-    monkeypatch.setattr(gaussmix.fitting, "initial_responsibilities", interrupted_second_draw)
+    monkeypatch.setattr(gaussmix.fitting, "draw_start", interrupted_second_draw)
     model = GaussianMixture(2, n_init=3, random_state=0)
     with pytest.raises(KeyboardInterrupt):
         model.fit(faithful)
-    monkeypatch.setattr(gaussmix.fitting, "initial_responsibilities", draw)
+    monkeypatch.setattr(gaussmix.fitting, "draw_start", draw)
     first = GaussianMixture(2, n_init=1, random_state=0).fit(faithful)
     np.testing.assert_array_equal(model.means_, first.means_)
     assert model.converged_ is False and list(model.feature_names_in_) == ["eruptions", "waiting"]

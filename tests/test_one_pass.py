@@ -40,9 +40,10 @@ def _soft(labels, rng, n_components=3):
     return gamma / gamma.sum(axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("code", MODELS + ITERATIVE)
-def test_first_m_step_equals_the_python_m_step(code, monkeypatch):
-    X, labels, rng = _data(seed=1, n_features=4)
+def _both_m_steps(code, seed, n_features, monkeypatch):
+    """A start's parameters with the compiled first M-step offered, and without it (the
+    Python M-step), and what the compiled M-step makes of the statistics it was offered."""
+    X, labels, rng = _data(seed=seed, n_features=n_features)
     gamma = _soft(labels, rng)
     weights = rng.uniform(0.5, 2.0, size=X.shape[0])
     model = get_covariance_model(code)
@@ -52,7 +53,13 @@ def test_first_m_step_equals_the_python_m_step(code, monkeypatch):
     monkeypatch.setattr(initialization.one_pass, "first_m_step", lambda *args: calls.append(args))
     reference = parameters_from_responsibilities(X, weights, gamma, model, 1e-6)
     assert len(calls) == 1  # the compiled M-step was offered the same statistics
-    assert original(*calls[0]) is not None
+    return compiled, reference, original(*calls[0])
+
+
+@pytest.mark.parametrize("code", MODELS + ITERATIVE)
+def test_first_m_step_equals_the_python_m_step(code, monkeypatch):
+    compiled, reference, offered = _both_m_steps(code, 1, 4, monkeypatch)
+    assert offered is not None
     # The iterative models' inner iterations stop on a tolerance: the same optimum.
     tolerance = 1e-12 if code in MODELS else 1e-8
     for name in ("weights", "means", "covariances", "precisions_cholesky"):
@@ -135,3 +142,34 @@ def test_select_model_table_is_the_one_without_the_pass(monkeypatch):
     for column in ("log_likelihood", "bic", "aic", "icl"):
         np.testing.assert_allclose(fast[column], slow[column], rtol=1e-10)
     assert list(fast["n_iter"]) == list(slow["n_iter"])
+
+
+@pytest.mark.parametrize("code", MODELS + ITERATIVE)
+def test_above_four_features_closed_forms_give_the_python_m_steps_bits(code, monkeypatch):
+    compiled, reference, offered = _both_m_steps(code, 6, 6, monkeypatch)
+    if code in ITERATIVE:
+        # Their inner iterations agree to a tolerance only: the Python M-step runs.
+        assert offered is None
+        return
+    assert offered is not None
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        assert getattr(compiled, name).tobytes() == getattr(reference, name).tobytes(), name
+
+
+@pytest.mark.parametrize("form", ["spherical", "diagonal"])
+def test_compiled_elementwise_factors_are_numpys_at_any_dimension(form):
+    from gaussmix import _compiled_em
+    from gaussmix.compiled_em import _LAYOUTS, state_parameters
+    from gaussmix.covariance.forms import precision_cholesky_from_covariances
+
+    rng = np.random.default_rng(9)
+    variances = rng.uniform(0.1, 10.0, size=(3, 7))
+    if form == "spherical":
+        variances = variances[:, :1].repeat(7, axis=1)
+    dense = np.stack([np.diag(row) for row in variances])
+    factors = np.empty(3 if form == "spherical" else 21)
+    assert _compiled_em.precision_factors(_LAYOUTS[form], dense, factors)
+    compact = variances[:, 0] if form == "spherical" else variances
+    parameters = state_parameters(np.full(3, 1 / 3), rng.normal(size=(3, 7)), dense, factors, form)
+    expected = precision_cholesky_from_covariances(compact, form)
+    assert parameters.precisions_cholesky.tobytes() == expected.tobytes()

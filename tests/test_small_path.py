@@ -250,13 +250,13 @@ def test_kmeans_of_small_data_runs_on_one_openmp_thread(monkeypatch):
     if not _openmp_threads():
         pytest.skip("no OpenMP runtime loaded")
     seen: list[set[int]] = []
-    drawn = fitting.initial_responsibilities
+    drawn = fitting.draw_start
 
     def recording(*arguments, **options):
         seen.append(_openmp_threads())
         return drawn(*arguments, **options)
 
-    monkeypatch.setattr(fitting, "initial_responsibilities", recording)
+    monkeypatch.setattr(fitting, "draw_start", recording)
     before = _openmp_threads()
     GaussianMixture(3, n_init=2, random_state=0).fit(FAITHFUL)
     assert seen == [{1}, {1}]

@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["assign", "centre_columns", "lloyd_run", "plusplus"]
+__all__ = ["assign", "centre_columns", "lloyd_run", "partition_statistics", "plusplus"]
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
@@ -230,3 +230,43 @@ def lloyd_run(
         labels_old[:] = labels
     assign(columns, centres, labels)
     return iteration, MAX_ITER
+
+
+@numba.njit(**_JIT)
+def partition_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    labels: np.ndarray,
+    n_k: np.ndarray,
+    shift: np.ndarray,
+    weighted_sum: np.ndarray,
+    second: np.ndarray,
+    full: bool,
+) -> None:  # pragma: no cover - compiled
+    """The statistics of hard labels, in place: n_k, the label means as ``shift``, and
+    about them Σ w (x − c) and Σ w (x − c)(x − c)ᵀ flattened row-major into ``second``
+    (its diagonal only, unless ``full``). Rows are added in order, as ``np.add.at`` adds
+    them in :func:`gaussmix.kmeans.partition_statistics`' NumPy steps."""
+    n_samples, n_features = X.shape
+    for i in range(n_samples):
+        k = labels[i]
+        n_k[k] = n_k[k] + sample_weight[i]
+        for j in range(n_features):
+            shift[k, j] = shift[k, j] + sample_weight[i] * X[i, j]
+    for k in range(n_k.shape[0]):
+        for j in range(n_features):
+            shift[k, j] = shift[k, j] / n_k[k] if n_k[k] > 0.0 else 0.0
+    difference = np.empty(n_features)
+    for i in range(n_samples):
+        k = labels[i]
+        for j in range(n_features):
+            difference[j] = X[i, j] - shift[k, j]
+        for a in range(n_features):
+            weighted = sample_weight[i] * difference[a]
+            weighted_sum[k, a] = weighted_sum[k, a] + weighted
+            if full:
+                for b in range(n_features):
+                    index = a * n_features + b
+                    second[k, index] = second[k, index] + weighted * difference[b]
+            else:
+                second[k, a] = second[k, a] + weighted * difference[a]

@@ -38,6 +38,7 @@ __all__ = [
     "SAME_BITS_FEATURES",
     "CompiledLoop",
     "CompiledRun",
+    "closed_form_code",
     "compiled_loop",
     "compiled_models",
     "model_code",
@@ -75,8 +76,33 @@ _WORK_PER_CALL = 2**22
 # repeats; above, NumPy recurses, and the Python loop runs.
 _MAX_TERMS = 128
 # Features up to which the compiled Cholesky repeats LAPACK's operation order (its bits;
-# tests/test_compiled_em.py): its factors are used as they are there.
+# tests/test_compiled_em.py): its factors are used as they are there. The factors 1/σ of
+# the spherical and diagonal forms are correctly rounded on both sides, at any D.
 SAME_BITS_FEATURES = 4
+# The codes below VEI's are closed forms, whose compiled covariances are the Python
+# M-step's bits at any D (tests/test_one_pass.py, D = 6); the iterative models' inner
+# iterations agree to their tolerance only.
+_FIRST_ITERATIVE_CODE = 9
+
+
+def closed_form_code(code: int) -> bool:
+    """Whether a compiled M-step code is a closed form (its covariances: NumPy's bits).
+
+    Parameters
+    ----------
+    code : int
+        From :func:`model_code`.
+
+    Returns
+    -------
+    bool
+    """
+    return code < _FIRST_ITERATIVE_CODE
+
+
+def _exact_factors(form: Form, n_features: int) -> bool:
+    """Whether the compiled precision factors of this form are NumPy's bits."""
+    return form in ("spherical", "diagonal") or n_features <= SAME_BITS_FEATURES
 
 
 @cache
@@ -356,11 +382,12 @@ def state_parameters(
 
     Notes
     -----
-    Up to D = 4 the precision factors are the compiled ones (``_compiled_em.precision_factors``
-    gives NumPy's bits there): factorising again in NumPy cost ~150 µs a run, as much as
-    ten compiled iterations on 145 × 3 rows (``benchmarks/bench_select.py``). Above, NumPy
-    factorises again: the compiled factors differ in the last bits there, which decide
-    whether the degenerate cells of a selection collapse (thyroid EVV, G = 5).
+    Up to D = 4, and for the spherical and diagonal forms at any D, the precision factors
+    are the compiled ones (``_compiled_em.precision_factors`` gives NumPy's bits there):
+    factorising again in NumPy cost ~150 µs a run, as much as ten compiled iterations on
+    145 × 3 rows (``benchmarks/bench_select.py``). Above, NumPy factorises the full and
+    tied forms again: the compiled Cholesky factors differ in the last bits there, which
+    decide whether the degenerate cells of a selection collapse (thyroid EVV, G = 5).
 
     Raises
     ------
@@ -379,7 +406,7 @@ def state_parameters(
         covariances=compact,
         precisions_cholesky=(
             factors.reshape(compact.shape)
-            if means.shape[1] <= SAME_BITS_FEATURES
+            if _exact_factors(form, means.shape[1])
             else precision_cholesky_from_covariances(compact, form)
         ),
         form=form,

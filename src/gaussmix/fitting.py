@@ -48,7 +48,12 @@ from gaussmix.exceptions import (
     CollapsedComponentWarning,
     InvalidInputError,
 )
-from gaussmix.initialization import initial_responsibilities, parameters_from_responsibilities
+from gaussmix.initialization import (
+    Partition,
+    dense_responsibilities,
+    draw_start,
+    parameters_from_responsibilities,
+)
 from gaussmix.kernels import array_namespace
 from gaussmix.missing import has_missing, mean_imputed, mean_observed, observed_counts
 from gaussmix.mstep import MStepRule
@@ -578,28 +583,7 @@ def initial_parameters(
                 settings.labels, settings.n_components, responsibilities
             )
         if responsibilities is None:
-
-            def draw(rows: Any, weights: np.ndarray | None) -> np.ndarray:
-                return initial_responsibilities(
-                    rows, weights, settings.n_components, settings.init_params, random_state
-                )
-
-            with warnings.catch_warnings():
-                # KMeans reports fewer distinct points than clusters as a
-                # ConvergenceWarning; the empty component it leaves is re-seeded and
-                # reported by the collapse policy, and the fit warns about convergence
-                # exactly once, for EM itself.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                if settings.noise:
-                    responsibilities = start_responsibilities(
-                        X, sample_weight, settings.noise_init, random_state, draw
-                    )
-                else:
-                    responsibilities = draw(X, sample_weight)
-            if settings.labels is not None:
-                responsibilities = labelled_start(
-                    settings.labels, settings.n_components, responsibilities
-                )
+            responsibilities = _drawn_start(X, sample_weight, settings, random_state)
         reg_covar = float(np.ldexp(settings.reg_covar, -2 * exponent))
         drawn = parameters_from_responsibilities(
             X,
@@ -620,6 +604,39 @@ def initial_parameters(
         covariances=covariances,
         precisions_cholesky=factors,
         form=model.form,
+    )
+
+
+def _drawn_start(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    settings: FitSettings,
+    random_state: np.random.RandomState,
+) -> np.ndarray | Partition:
+    """A start drawn by ``init_params`` (a noise column and labelled rows included)."""
+
+    def draw(rows: Any, weights: np.ndarray | None) -> np.ndarray | Partition:
+        return draw_start(rows, weights, settings.n_components, settings.init_params, random_state)
+
+    with warnings.catch_warnings():
+        # KMeans reports fewer distinct points than clusters as a ConvergenceWarning; the
+        # empty component it leaves is re-seeded and reported by the collapse policy, and
+        # the fit warns about convergence exactly once, for EM itself.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if settings.noise:
+            responsibilities = start_responsibilities(
+                X,
+                sample_weight,
+                settings.noise_init,
+                random_state,
+                lambda rows, weights: dense_responsibilities(draw(rows, weights)),
+            )
+        else:
+            responsibilities = draw(X, sample_weight)
+    if settings.labels is None:
+        return responsibilities
+    return labelled_start(
+        settings.labels, settings.n_components, dense_responsibilities(responsibilities)
     )
 
 

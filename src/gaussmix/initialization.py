@@ -3,6 +3,7 @@ model-based hierarchical clustering, or given by the user."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -13,14 +14,16 @@ from gaussmix.covariance.base import CovarianceModel
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.hierarchical import build_tree
 from gaussmix.kernels import accumulate_statistics
-from gaussmix.kmeans import kmeans, kmeans_available
+from gaussmix.kmeans import kmeans, kmeans_available, partition_statistics
 from gaussmix.mstep import MStepRule, maximize
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
 __all__ = [
     "InitMethod",
+    "Partition",
     "check_responsibilities_init",
+    "draw_start",
     "initial_responsibilities",
     "parameters_from_responsibilities",
 ]
@@ -35,6 +38,42 @@ def _one_hot(labels: np.ndarray, n_samples: int, n_components: int) -> np.ndarra
     responsibilities = np.zeros((n_samples, n_components))
     responsibilities[np.arange(labels.shape[0]), labels] = 1.0
     return responsibilities
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A start drawn as hard labels (k-means), kept as labels: its first M-step takes the
+    statistics of the labels in one pass (:func:`gaussmix.kmeans.partition_statistics`)
+    instead of the products of an (n_samples, K) one-hot array with the data.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples,), int64
+        The component of every row.
+    n_components : int
+        K.
+    """
+
+    labels: np.ndarray
+    n_components: int
+
+    def responsibilities(self) -> np.ndarray:
+        """The one-hot responsibilities of shape (n_samples, n_components)."""
+        return _one_hot(self.labels, self.labels.shape[0], self.n_components)
+
+
+def dense_responsibilities(start: np.ndarray | Partition) -> np.ndarray:
+    """The responsibilities of a drawn start as an array, whichever way it was drawn.
+
+    Parameters
+    ----------
+    start : ndarray of shape (n_samples, n_components) or Partition
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+    """
+    return start.responsibilities() if isinstance(start, Partition) else start
 
 
 def _points_as_components(indices: np.ndarray, n_samples: int) -> np.ndarray:
@@ -79,6 +118,28 @@ def initial_responsibilities(
     -------
     ndarray of shape (n_samples, n_components)
     """
+    return dense_responsibilities(draw_start(X, sample_weight, n_components, method, random_state))
+
+
+def draw_start(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    n_components: int,
+    method: InitMethod,
+    random_state: np.random.RandomState,
+) -> np.ndarray | Partition:
+    """A start as :func:`initial_responsibilities` draws it, the k-means labels of float64
+    rows kept as a :class:`Partition`.
+
+    Parameters
+    ----------
+    X, sample_weight, n_components, method, random_state
+        As for :func:`initial_responsibilities`.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components) or Partition
+    """
     n_samples = X.shape[0]
     if method == "kmeans":
         if kmeans_available(X, sample_weight):
@@ -87,12 +148,14 @@ def initial_responsibilities(
             labels = kmeans(
                 X, sample_weight, n_components, random_state, compiled=precompile.ready()
             ).labels
-            return _one_hot(labels, n_samples, n_components)
-        labels = (
-            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            .fit(X, sample_weight=sample_weight)
-            .labels_
-        )
+        else:
+            labels = (
+                KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+                .fit(X, sample_weight=sample_weight)
+                .labels_
+            )
+        if X.dtype == np.float64:
+            return Partition(np.asarray(labels, dtype=np.int64), n_components)
         return _one_hot(labels, n_samples, n_components)
     if method == "k-means++":
         _, indices = kmeans_plusplus(
@@ -120,7 +183,7 @@ def initial_responsibilities(
 def parameters_from_responsibilities(
     X: np.ndarray,
     sample_weight: np.ndarray | None,
-    responsibilities: np.ndarray,
+    responsibilities: np.ndarray | Partition,
     model: CovarianceModel,
     reg_covar: float,
     rule: MStepRule | None = None,
@@ -133,8 +196,8 @@ def parameters_from_responsibilities(
         The data.
     sample_weight : ndarray of shape (n_samples,) or None
         Non-negative weights.
-    responsibilities : ndarray of shape (n_samples, n_components)
-        Soft or one-hot assignments.
+    responsibilities : ndarray of shape (n_samples, n_components) or Partition
+        Soft or one-hot assignments, or hard labels.
     model : CovarianceModel
         The covariance constraint.
     reg_covar : float
@@ -146,12 +209,23 @@ def parameters_from_responsibilities(
     -------
     MixtureParameters
     """
-    statistics = _start_statistics(X, sample_weight, responsibilities, model)
+    if isinstance(responsibilities, Partition):
+        statistics = partition_statistics(
+            X,
+            sample_weight,
+            responsibilities.labels,
+            responsibilities.n_components,
+            model.scatter,
+            compiled=precompile.ready(),
+        )
+    else:
+        statistics = _start_statistics(X, sample_weight, responsibilities, model)
     if rule is not None:
         return rule.maximize(statistics)
     # The ML M-step in one compiled call where numba's kernels are ready (gaussmix.one_pass).
-    # The statistics stay NumPy's: the starts of cells with components of a few rows are
-    # that sensitive to rounding (banknote, G = 9: VVV fits or collapses on the last bits).
+    # The statistics of soft and hierarchical starts stay NumPy's products: select_model's
+    # cells with components of a few rows are that sensitive to rounding (banknote, G = 9:
+    # VVV fits or collapses on the last bits).
     parameters = one_pass.first_m_step(statistics, model, reg_covar)
     return parameters if parameters is not None else maximize(statistics, model, reg_covar)
 

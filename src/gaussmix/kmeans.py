@@ -36,14 +36,19 @@ from typing import Any
 import numpy as np
 
 from gaussmix import compiling
+from gaussmix.covariance.base import ScatterKind
+from gaussmix.statistics import SufficientStatistics
 
-__all__ = ["KMeansResult", "kmeans", "kmeans_available"]
+__all__ = ["KMeansResult", "kmeans", "kmeans_available", "partition_statistics"]
 
 # scikit-learn's KMeans defaults: the relative tolerance and the iteration limit.
 _TOL = 1e-4
 _MAX_ITER = 300
 # Rows up to which the k-means start runs here, in one thread (see kmeans_available).
 _MAX_ROWS = 65536
+# Rows per block of partition_statistics' NumPy steps: their (rows, D, D) products stay a
+# few MB.
+_PARTITION_BLOCK_ROWS = 4096
 # lloyd_run's outcomes (as gaussmix._compiled_kmeans numbers them).
 _STRICT, _TOLERANCE, _MAX_ITER_REACHED, _EMPTY = 0, 1, 2, 3
 
@@ -375,3 +380,104 @@ def _lloyd(
             _assign_numpy(X, centres, labels)
             return labels, iteration
         labels_old[:] = labels
+
+
+def partition_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    labels: np.ndarray,
+    n_clusters: int,
+    kind: ScatterKind,
+    *,
+    compiled: bool = False,
+) -> SufficientStatistics:
+    """The sufficient statistics of hard labels (one-hot responsibilities), about the
+    label means: what a start's first M-step needs from a k-means partition, without the
+    (n_samples, n_clusters) responsibilities.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+        The rows.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights; None: all ones.
+    labels : ndarray of shape (n_samples,), integer
+        The cluster of every row, in 0 … n_clusters − 1.
+    n_clusters : int
+        K (a cluster without rows gets n_k = 0 and shift 0).
+    kind : {"trace", "diagonal", "full"}
+        How much of the scatter to keep.
+    compiled : bool, default=False
+        Run the compiled loop (numba; the caller asks :func:`gaussmix.precompile.ready`
+        first). Both paths add the rows in order and give the same bits.
+
+    Returns
+    -------
+    SufficientStatistics
+        Float64; the shift is the label means.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n_samples, n_features = X.shape
+    weights = (
+        np.ones(n_samples)
+        if sample_weight is None
+        else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    )
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    full = kind == "full"
+    n_k = np.zeros(n_clusters)
+    shift = np.zeros((n_clusters, n_features))
+    weighted_sum = np.zeros((n_clusters, n_features))
+    second = np.zeros((n_clusters, n_features * n_features if full else n_features))
+    if compiled:
+        compiling.call(
+            _kernels().partition_statistics,
+            X, weights, labels, n_k, shift, weighted_sum, second, full,
+        )  # fmt: skip
+    else:
+        _partition_statistics_numpy(X, weights, labels, n_k, shift, weighted_sum, second, full)
+    if full:
+        square = second.reshape(n_clusters, n_features, n_features)
+        scatter = 0.5 * (square + np.swapaxes(square, 1, 2))
+    else:
+        scatter = second if kind == "diagonal" else np.sum(second, axis=1)
+    return SufficientStatistics(
+        n_k=n_k,
+        weighted_sum=weighted_sum,
+        scatter=scatter,
+        shift=shift,
+        total_weight=float(n_samples) if sample_weight is None else float(np.sum(weights)),
+        log_likelihood=0.0,
+    )
+
+
+def _partition_statistics_numpy(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    labels: np.ndarray,
+    n_k: np.ndarray,
+    shift: np.ndarray,
+    weighted_sum: np.ndarray,
+    second: np.ndarray,
+    full: bool,
+) -> None:
+    """The NumPy steps of ``_compiled_kmeans.partition_statistics``: ``np.add.at`` adds
+    the rows to their cluster in order, as the compiled loop does."""
+    blocks = [
+        slice(start, start + _PARTITION_BLOCK_ROWS)
+        for start in range(0, X.shape[0], _PARTITION_BLOCK_ROWS)
+    ]
+    for block in blocks:
+        np.add.at(n_k, labels[block], sample_weight[block])
+        np.add.at(shift, labels[block], sample_weight[block, None] * X[block])
+    np.divide(shift, n_k[:, None], out=shift, where=n_k[:, None] > 0.0)
+    shift[n_k <= 0.0] = 0.0
+    for block in blocks:
+        difference = X[block] - shift[labels[block]]
+        weighted = sample_weight[block, None] * difference
+        np.add.at(weighted_sum, labels[block], weighted)
+        if full:
+            products = weighted[:, :, None] * difference[:, None, :]
+            np.add.at(second, labels[block], products.reshape(products.shape[0], -1))
+        else:
+            np.add.at(second, labels[block], weighted * difference)

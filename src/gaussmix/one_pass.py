@@ -19,9 +19,15 @@ from typing import Any
 import numpy as np
 
 from gaussmix import compiling, fused, precompile
-from gaussmix.compiled_em import SAME_BITS_FEATURES, model_code, state_parameters
+from gaussmix.compiled_em import (
+    SAME_BITS_FEATURES,
+    closed_form_code,
+    model_code,
+    state_parameters,
+)
 from gaussmix.covariance.base import CovarianceModel
 from gaussmix.covariance.forms import compact_shape
+from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
 from gaussmix.statistics import SufficientStatistics
 
@@ -112,15 +118,17 @@ def first_m_step(
     Returns
     -------
     MixtureParameters or None
-        None unless numba's kernels are ready, the model's M-step is compiled and D ≤ 4, or where
-        the compiled M-step fails (a covariance that does not factorise: the Python M-step
-        raises its error then).
+        None unless numba's kernels are ready and the model's M-step is compiled (above
+        D = 4: a closed form), or where the compiled M-step fails (a covariance that does
+        not factorise: the Python M-step raises its error then).
     """
     n_components, n_features = statistics.weighted_sum.shape
     code = model_code(model, n_components, n_features)
-    # Above D = 4 the compiled factors differ from NumPy's in the last bits, which decide
-    # whether a start with components of a few rows collapses: the Python M-step runs.
-    if code is None or n_features > SAME_BITS_FEATURES:
+    # Above D = 4 the iterative models' compiled covariances and Cholesky factors differ
+    # from NumPy's in the last bits, which decide whether a start with components of a few
+    # rows collapses: their Python M-step runs. The closed forms' covariances are NumPy's
+    # bits, and state_parameters factorises them in NumPy where the compiled factors differ.
+    if code is None or (n_features > SAME_BITS_FEATURES and not closed_form_code(code)):
         return None
     if not (fused.available() and precompile.ready()):
         return None
@@ -147,4 +155,9 @@ def first_m_step(
     )
     if outcome != kernels.OK:
         return None
-    return state_parameters(weights, means, covariances, factors, form)
+    try:
+        return state_parameters(weights, means, covariances, factors, form)
+    except CollapsedComponentError:
+        # NumPy's factorisation (D > 4) refused a covariance: the Python M-step raises
+        # its own error, which names the component and its n_k.
+        return None

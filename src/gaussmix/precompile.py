@@ -59,6 +59,7 @@ def _dispatchers() -> list[object]:
         _compiled_kmeans.centre_columns,
         _compiled_kmeans.plusplus,
         _compiled_kmeans.lloyd_run,
+        _compiled_kmeans.partition_statistics,
         _compiled.whole_statistics,
         _compiled.posterior,
         _compiled_em.run_loop,
@@ -84,7 +85,7 @@ def compile_kernels() -> None:
     from gaussmix.compiled_msteps import compiled_estimate
     from gaussmix.covariance import get_covariance_model
     from gaussmix.hierarchical import build_tree
-    from gaussmix.kmeans import kmeans
+    from gaussmix.kmeans import kmeans, partition_statistics
     from gaussmix.mstep import maximize
     from gaussmix.parameters import MixtureParameters
 
@@ -110,7 +111,8 @@ def compile_kernels() -> None:
         empty_threshold=-np.inf,
     )
     build_tree(rows, compiled=True)
-    kmeans(rows, None, 2, np.random.RandomState(0), compiled=True)
+    labels = kmeans(rows, None, 2, np.random.RandomState(0), compiled=True).labels
+    partition_statistics(rows, None, labels, 2, "full", compiled=True)
     # The iterative models' M-steps outside the loop (compiled_msteps.compiled_model).
     compiled_estimate("VVE", statistics.n_k, statistics.scatter, 1e-6)
     _one_pass_kernels(rows, parameters)
