@@ -455,22 +455,33 @@ def _run_starts(
     say = announce or (lambda message: None)
     best: EMResult | None = None
     discarded: list[CollapsedComponentError] = []
+    # An executor that runs in the calling thread (the small-data path) has k-means run
+    # on one OpenMP thread as well: its parallel regions are too short to pay. One hold
+    # for all the starts; given responsibilities (select_model's cells) draw nothing: no
+    # hold (two threadpoolctl calls a hold).
+    draws = warm is None and settings.given.responsibilities is None
+    threads = (
+        one_openmp_thread
+        if executor.n_threads == 1 and draws and not settings.given.complete
+        else nullcontext
+    )
     try:
-        for init in range(1 if warm is not None else settings.n_init):
-            say(f"Initialization {init}")
-            try:
-                result = _run_start(
-                    data, settings, units, executor, random_state, warm, progress, init, rule
-                )
-            except CollapsedComponentError as error:
-                # A start that cannot be repaired is discarded (the collapse policy).
-                discarded.append(error)
-                say(f"Initialization discarded: {error}")
-                continue
-            say(f"Initialization {'converged' if result.converged else 'did not converge'}.")
-            # Without iterations no start has a lower bound; scikit-learn keeps the last.
-            if best is None or result.lower_bound > best.lower_bound or settings.max_iter == 0:
-                best = result
+        with threads():
+            for init in range(1 if warm is not None else settings.n_init):
+                say(f"Initialization {init}")
+                try:
+                    result = _run_start(
+                        data, settings, units, executor, random_state, warm, progress, init, rule
+                    )
+                except CollapsedComponentError as error:
+                    # A start that cannot be repaired is discarded (the collapse policy).
+                    discarded.append(error)
+                    say(f"Initialization discarded: {error}")
+                    continue
+                say(f"Initialization {'converged' if result.converged else 'did not converge'}.")
+                # Without iterations no start has a lower bound; scikit-learn keeps the last.
+                if best is None or result.lower_bound > best.lower_bound or settings.max_iter == 0:
+                    best = result
     except KeyboardInterrupt as stop:
         # Also a plain KeyboardInterrupt from outside EM (a later start's k-means): the
         # finished starts are kept then. A start interrupted after a complete iteration
@@ -504,16 +515,9 @@ def _run_start(
         start = scale_parameters(warm.parameters, -units.exponent)
         lower_bound = warm.lower_bound - units.offset
     else:
-        # An executor that runs in the calling thread (the small-data path) has k-means
-        # run on one OpenMP thread as well: its parallel regions are too short to pay.
-        # Given responsibilities (select_model's cells) draw nothing: no hold (two
-        # threadpoolctl calls a fit).
-        draws = settings.given.responsibilities is None and not settings.given.complete
-        threads = one_openmp_thread if executor.n_threads == 1 and draws else nullcontext
-        with threads():
-            start = initial_parameters(
-                units.start_X, data.sample_weight, settings, random_state, units.exponent, rule
-            )
+        start = initial_parameters(
+            units.start_X, data.sample_weight, settings, random_state, units.exponent, rule
+        )
         lower_bound = -math.inf
     return run_em(
         executor,
