@@ -136,12 +136,12 @@ def test_the_kmeans_draw_is_a_partition_of_float64_rows_only():
 def test_a_kmeans_fit_equals_the_fit_from_its_one_hot_start(covariance_type, monkeypatch):
     X, _, weights, _ = _labelled(seed=8, n_samples=500, n_features=5)
     arguments = dict(covariance_type=covariance_type, n_init=3, random_state=2)
-    fitted = GaussianMixture(3, **arguments).fit(X, weights)
+    fitted = GaussianMixture(3, **arguments).fit(X, sample_weight=weights)
     # The same draws handed on as one-hot responsibilities (NumPy's products).
     monkeypatch.setattr(
         fitting, "draw_start", lambda *args: dense_responsibilities(draw_start(*args))
     )
-    reference = GaussianMixture(3, **arguments).fit(X, weights)
+    reference = GaussianMixture(3, **arguments).fit(X, sample_weight=weights)
     assert fitted.n_iter_ == reference.n_iter_
     np.testing.assert_allclose(fitted.means_, reference.means_, rtol=1e-10)
     np.testing.assert_allclose(fitted.covariances_, reference.covariances_, rtol=1e-9)
