@@ -272,7 +272,7 @@ def kmeans_rows(repeats: int = 20) -> list[str]:
     return [
         f"## One k-means start (µs, best of {repeats}; K = {N_COMPONENTS})",
         "",
-        "scikit-learn's `KMeans(n_init=1)` (what `init_params='kmeans'` ran per start before) "
+        "scikit-learn's `KMeans(n_init=1)` (a k-means start with scikit-learn's estimator) "
         "against `gaussmix.kmeans.kmeans` (the same algorithm and random draws; compiled "
         "loops, and its NumPy path), from the same `random_state`.",
         "",

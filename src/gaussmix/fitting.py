@@ -459,12 +459,9 @@ def _run_starts(
     # on one OpenMP thread as well: its parallel regions are too short to pay. One hold
     # for all the starts; given responsibilities (select_model's cells) draw nothing: no
     # hold (two threadpoolctl calls a hold).
-    draws = warm is None and settings.given.responsibilities is None
-    threads = (
-        one_openmp_thread
-        if executor.n_threads == 1 and draws and not settings.given.complete
-        else nullcontext
-    )
+    given = settings.given
+    draws = warm is None and given.responsibilities is None and not given.complete
+    threads = one_openmp_thread if executor.n_threads == 1 and draws else nullcontext
     try:
         with threads():
             for init in range(1 if warm is not None else settings.n_init):

@@ -23,6 +23,7 @@ __all__ = [
     "InitMethod",
     "Partition",
     "check_responsibilities_init",
+    "dense_responsibilities",
     "draw_start",
     "initial_responsibilities",
     "parameters_from_responsibilities",
