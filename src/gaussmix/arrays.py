@@ -87,6 +87,8 @@ def input_kind(X: Any) -> ArrayKind:
         ``"numpy"`` for everything that is neither a torch tensor nor a Dask collection
         (lists, DataFrames and other array-likes are read through NumPy).
     """
+    if type(X) is np.ndarray:  # the usual input, without the collection and tensor tests
+        return "numpy"
     if is_dask_collection(X):
         return "dask"
     return "torch" if is_tensor(X) else "numpy"

@@ -212,9 +212,15 @@ def model_code(model: CovarianceModel, n_components: int, n_features: int) -> in
     """
     model = python_model(model)
     code = _MODEL_CODES.get(type(model))
-    if code is None or model != type(model)() or max(n_components, n_features) > _MAX_TERMS:
+    if code is None or model != _default(type(model)) or max(n_components, n_features) > _MAX_TERMS:
         return None
     return code
+
+
+@cache
+def _default(model_type: type) -> CovarianceModel:
+    # Made once: a model's constructor runs its field checks (a few µs, twice a start).
+    return model_type()
 
 
 class CompiledLoop:
@@ -411,4 +417,3 @@ def state_parameters(
         ),
         form=form,
     )
-

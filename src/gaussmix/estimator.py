@@ -36,7 +36,8 @@ from gaussmix.covariance.attributes import (
     reports_dense,
     to_public,
 )
-from gaussmix.covariance.decomposition import decompose
+from gaussmix.covariance.decomposition import decompose, decompose_variances
+from gaussmix.covariance.forms import as_form
 from gaussmix.em import CONVERGENCE_RULES, IterationInfo
 from gaussmix.exceptions import InvalidParameterError
 from gaussmix.fitted_mixture import FittedMixtureMixin
@@ -773,7 +774,12 @@ def _public_attributes(parameters: MixtureParameters, covariance_type: str) -> d
     def public(array: np.ndarray, dense: bool = dense) -> np.ndarray:
         return to_public(array, model.form, dense, n_components, n_features)
 
-    parts = decompose(public(parameters.covariances, True), model.orientation)
+    if model.orientation == "identity":
+        # Diagonal matrices: read off the compact variances, without the dense (K, D, D).
+        variances = as_form(model.form).variances(parameters.covariances, n_features)
+        parts = decompose_variances(variances)
+    else:
+        parts = decompose(public(parameters.covariances, True), model.orientation)
     return {
         "weights_": parameters.weights,
         "means_": parameters.means,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -619,21 +618,16 @@ def _drawn_start(
     def draw(rows: Any, weights: np.ndarray | None) -> np.ndarray | Partition:
         return draw_start(rows, weights, settings.n_components, settings.init_params, random_state)
 
-    with warnings.catch_warnings():
-        # KMeans reports fewer distinct points than clusters as a ConvergenceWarning; the
-        # empty component it leaves is re-seeded and reported by the collapse policy, and
-        # the fit warns about convergence exactly once, for EM itself.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if settings.noise:
-            responsibilities = start_responsibilities(
-                X,
-                sample_weight,
-                settings.noise_init,
-                random_state,
-                lambda rows, weights: dense_responsibilities(draw(rows, weights)),
-            )
-        else:
-            responsibilities = draw(X, sample_weight)
+    if settings.noise:
+        responsibilities = start_responsibilities(
+            X,
+            sample_weight,
+            settings.noise_init,
+            random_state,
+            lambda rows, weights: dense_responsibilities(draw(rows, weights)),
+        )
+    else:
+        responsibilities = draw(X, sample_weight)
     if settings.labels is None:
         return responsibilities
     return labelled_start(

@@ -21,6 +21,7 @@ compiled function is compiled (or loaded from numba's cache) at its first call t
 
 from __future__ import annotations
 
+import math
 import threading
 from functools import cache
 from typing import Any
@@ -406,7 +407,7 @@ def whole_statistics(
         raise collapse_error(
             component, None, "its precision factor is zero or not finite (variance overflow)"
         )
-    if not np.isfinite(log_likelihood):
+    if not math.isfinite(log_likelihood):
         raise far_rows_error()
     return SufficientStatistics(
         n_k=n_k,

@@ -3,11 +3,13 @@ model-based hierarchical clustering, or given by the user."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
 
 from gaussmix import one_pass, precompile
 from gaussmix.covariance.base import CovarianceModel
@@ -150,11 +152,17 @@ def draw_start(
                 X, sample_weight, n_components, random_state, compiled=precompile.ready()
             ).labels
         else:
-            labels = (
-                KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-                .fit(X, sample_weight=sample_weight)
-                .labels_
-            )
+            with warnings.catch_warnings():
+                # KMeans reports fewer distinct points than clusters as a ConvergenceWarning
+                # (gaussmix.kmeans says nothing): the empty component it leaves is re-seeded
+                # and reported by the collapse policy, and a fit warns about convergence
+                # once, for EM itself.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                labels = (
+                    KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+                    .fit(X, sample_weight=sample_weight)
+                    .labels_
+                )
         if X.dtype == np.float64:
             return Partition(np.asarray(labels, dtype=np.int64), n_components)
         return _one_hot(labels, n_samples, n_components)

@@ -137,7 +137,7 @@ def first_m_step(
     weights = np.empty(n_components)
     means = np.empty((n_components, n_features))
     covariances = np.empty((n_components, n_features, n_features))
-    factors = np.empty(int(np.prod(compact_shape(form, n_components, n_features))))
+    factors = np.empty(math.prod(compact_shape(form, n_components, n_features)))
     outcome = compiling.call(
         kernels.first_m_step,
         _LAYOUTS[form],

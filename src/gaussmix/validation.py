@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -282,7 +283,7 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
     # max and min propagate NaN and reach ±inf without allocating the X-sized boolean
     # array of isfinite(X), which is only built to locate a bad value (peak memory of a
     # fit, benchmarks/bench_memory.py).
-    if X.size == 0 or (np.isfinite(np.max(X)) and np.isfinite(np.min(X))):
+    if X.size == 0 or (math.isfinite(X.max()) and math.isfinite(X.min())):
         return
     first = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
     raise not_finite_error(name, first, int(np.isnan(X).sum()), int(np.isinf(X).sum()))
@@ -551,10 +552,18 @@ def check_number(
     """
     if value is None and allow_none:
         return
-    kind = numbers.Integral if integer else numbers.Real
-    valid = isinstance(value, kind) and not isinstance(value, bool)
+    value_type = type(value)
+    if value_type is int or value_type is float:
+        # The usual values, without the abstract-class checks (a fit checks nine numbers).
+        valid = value_type is int or not integer
+    else:
+        kind = numbers.Integral if integer else numbers.Real
+        valid = isinstance(value, kind) and not isinstance(value, bool)
     if valid and not integer:
-        valid = bool(np.isfinite(value))
+        try:
+            valid = math.isfinite(value)
+        except OverflowError:  # an integer beyond float's range: finite
+            valid = True
     if valid and minimum is not None:
         valid = value >= minimum
     if not valid:
@@ -577,7 +586,7 @@ def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarr
             f"{name} must have shape {shape}; got shape {array.shape}. Check n_components, "
             "the number of features and covariance_type."
         )
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise InvalidParameterError(
             f"{name} must contain only finite values; got NaN or inf. Replace them or leave "
             f"{name}=None to draw the initial values."
@@ -588,7 +597,7 @@ def _check_init_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarr
 def _check_init_precisions(precisions: np.ndarray, form: CovarianceForm) -> None:
     """Positive variances (elementwise forms) or symmetric positive definite matrices."""
     if form.elementwise:
-        if np.any(precisions <= 0):
+        if precisions.min() <= 0:
             raise InvalidParameterError(
                 f"precisions_init must be positive for a {form} covariance; got a minimum "
                 f"of {precisions.min():.6g}. Pass inverse variances (1 / variance)."
@@ -653,7 +662,7 @@ def check_init_arrays(
     weights = means = precisions = None
     if weights_init is not None:
         weights = _check_init_array("weights_init", weights_init, (n_components,))
-        if np.any(weights < 0) or np.any(weights > 1):
+        if weights.min() < 0 or weights.max() > 1:
             raise InvalidParameterError(
                 f"weights_init must lie in [0, 1]; got values from {weights.min():.6g} to "
                 f"{weights.max():.6g}. Pass mixing proportions: non-negative, summing to one."

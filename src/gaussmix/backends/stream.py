@@ -103,6 +103,8 @@ def is_source(X: Any) -> bool:
     -------
     bool
     """
+    if type(X) is np.ndarray:  # the usual input, without the abstract-class tests
+        return False
     if isinstance(X, (ChunkSource, str, PathLike)) or is_dataset(X):
         return True
     if isinstance(X, (list, tuple)) and X:

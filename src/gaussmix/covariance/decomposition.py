@@ -28,6 +28,7 @@ __all__ = [
     "Orientation",
     "PairObjective",
     "decompose",
+    "decompose_variances",
     "eigh_descending",
     "geometric_mean",
     "regularized_scatter",
@@ -66,7 +67,9 @@ def geometric_mean(values: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (...)
     """
-    return np.exp(np.mean(np.log(values), axis=-1))
+    # np.mean's own sum and division (the same bits) without its ~2 µs of Python.
+    logs = np.log(values)
+    return np.exp(logs.sum(axis=-1) / logs.shape[-1])
 
 
 def eigh_descending(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,11 +242,9 @@ def decompose(dense: np.ndarray, orientation: Orientation) -> Decomposition:
         Shapes sorted from the largest axis down, except for ``"identity"`` (feature order)
         and ``"shared"`` (the first component's order).
     """
-    n_features = dense.shape[-1]
     if orientation == "identity":
-        eigenvalues = np.diagonal(dense, axis1=1, axis2=2).copy()
-        axes = np.broadcast_to(np.eye(n_features), dense.shape).copy()
-    elif orientation == "shared":
+        return decompose_variances(np.diagonal(dense, axis1=1, axis2=2).copy())
+    if orientation == "shared":
         _, common = eigh_descending(dense[0])
         axes = np.broadcast_to(common, dense.shape).copy()
         eigenvalues = np.einsum("ji,kjl,li->ki", common, dense, common)
@@ -251,3 +252,24 @@ def decompose(dense: np.ndarray, orientation: Orientation) -> Decomposition:
         eigenvalues, axes = eigh_descending(dense)
     volume = geometric_mean(eigenvalues)
     return Decomposition(volume=volume, shape=eigenvalues / volume[:, None], orientation=axes)
+
+
+def decompose_variances(variances: np.ndarray) -> Decomposition:
+    """Volume, shape and orientation of diagonal covariance matrices, from their diagonals.
+
+    Parameters
+    ----------
+    variances : ndarray of shape (n_components, n_features)
+        The diagonals (positive).
+
+    Returns
+    -------
+    Decomposition
+        Shapes in the order of the features; every orientation is the identity.
+    """
+    n_components, n_features = variances.shape
+    axes = np.zeros((n_components, n_features, n_features))
+    # The diagonal of every (D, D) block: every (D + 1)-th entry of its flattened rows.
+    axes.reshape(n_components, -1)[:, :: n_features + 1] = 1.0
+    volume = geometric_mean(variances)
+    return Decomposition(volume=volume, shape=variances / volume[:, None], orientation=axes)

@@ -166,6 +166,32 @@ class CovarianceForm(enum.StrEnum):
             return np.sum(np.log(factors), axis=1)
         return np.sum(np.log(np.diagonal(factors, axis1=-2, axis2=-1)), axis=-1)
 
+    def variances(self, covariances: np.ndarray, n_features: int) -> np.ndarray:
+        """The (K, D) diagonals of the spherical or diagonal form's matrices.
+
+        Parameters
+        ----------
+        covariances : ndarray
+            Covariances in the compact shape, (K,) or (K, D).
+        n_features : int
+            D.
+
+        Returns
+        -------
+        ndarray of shape (n_components, n_features)
+            The diagonal form's own array; a new array for the spherical form.
+
+        Raises
+        ------
+        ValueError
+            For the tied and full forms, whose matrices are not diagonal.
+        """
+        if not self.elementwise:
+            raise ValueError(f"the {self} form's covariances are not diagonal")
+        if self is CovarianceForm.DIAGONAL:
+            return covariances
+        return np.repeat(covariances[:, None], n_features, axis=1)
+
     def dense(self, covariances: np.ndarray, n_components: int, n_features: int) -> np.ndarray:
         """Full (K, D, D) covariance matrices from the compact shape.
 
