@@ -33,14 +33,28 @@ def _libraries(user_api: str) -> tuple[Any, ...]:
     )
 
 
+@cache
+def _pool_owners(libraries: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The controller classes among ``libraries`` that keep a controlling thread."""
+    return tuple(
+        {
+            type(library): None
+            for library in libraries
+            if hasattr(library, "clear_controlling_thread")
+        }
+    )
+
+
 def _set_all(libraries: tuple[Any, ...], counts: list[int], take_control: bool) -> None:
+    if take_control:
+        # threadpoolctl (3.8) lets only the thread that last took control of a process-wide
+        # pool (OpenBLAS) change it, and the last hold may leave in another thread than the
+        # first: a count restored from a second thread stayed at one
+        # (tests/test_blas_threads.py, two threads ending out of order). The controlling
+        # thread is shared by the class's controllers: one reset each.
+        for owner in _pool_owners(libraries):
+            owner.clear_controlling_thread(force=True)
     for library, count in zip(libraries, counts, strict=True):
-        if take_control and hasattr(library, "clear_controlling_thread"):
-            # threadpoolctl (3.8) lets only the thread that last took control of a
-            # process-wide pool (OpenBLAS) change it, and the last hold may leave in
-            # another thread than the first: a count restored from a second thread stayed
-            # at one (tests/test_blas_threads.py, two threads ending out of order).
-            library.clear_controlling_thread(force=True)
         library.set_num_threads(count)
 
 

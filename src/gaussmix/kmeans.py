@@ -29,8 +29,9 @@ the same floating-point operations in the same order, so both paths give the sam
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -161,7 +162,10 @@ def kmeans(
     tol = float(variances.sum()) / variances.shape[0] * _TOL
     seeds = None
     if init is None:
-        seeds = _plusplus(centred, columns, weights, n_clusters, random_state)
+        cumulative = (
+            _equal_cumulative(X.shape[0]) if sample_weight is None else _cumulative(weights)
+        )
+        seeds = _plusplus(centred, columns, weights, cumulative, n_clusters, random_state)
         centres = np.ascontiguousarray(centred[seeds])
     else:
         centres = np.array(init, dtype=np.float64, order="C") - column_means
@@ -169,22 +173,38 @@ def kmeans(
     return KMeansResult(labels, centres + column_means, n_iter, seeds)
 
 
+def _cumulative(sample_weight: np.ndarray) -> np.ndarray:
+    """The normalised cumulative sum that ``RandomState.choice(n, p=w / Σw)`` searches."""
+    cumulative = np.cumsum(sample_weight / sample_weight.sum())
+    cumulative /= cumulative[-1]
+    return cumulative
+
+
+@lru_cache(maxsize=4)
+def _equal_cumulative(n_samples: int) -> np.ndarray:
+    """:func:`_cumulative` of equal weights, kept: every k-means start of a fit (``n_init``,
+    select_model's cells) searches the same one."""
+    cumulative = _cumulative(np.ones(n_samples))
+    cumulative.flags.writeable = False
+    return cumulative
+
+
 def _plusplus(
     X: np.ndarray,
     columns: np.ndarray | None,
     sample_weight: np.ndarray,
+    cumulative: np.ndarray,
     n_clusters: int,
     random_state: np.random.RandomState,
 ) -> np.ndarray:
     """The rows k-means++ seeds with (centred X; its transpose ``columns`` for the compiled
     loops, None for NumPy's), the random stream drawn as scikit-learn draws it: one
-    ``choice`` with p = w / Σw, then ``uniform(size=n_trials)`` per seed."""
+    ``choice`` with p = w / Σw (``cumulative``: :func:`_cumulative` of the weights), then
+    ``uniform(size=n_trials)`` per seed."""
     # RandomState.choice(n, p=w / Σw), whose checks cost ~50 µs a call: its (frozen) legacy
     # stream draws one double and searches it in the normalised cumulative sum.
-    cumulative = np.cumsum(sample_weight / sample_weight.sum())
-    cumulative /= cumulative[-1]
     first = int(np.searchsorted(cumulative, random_state.random_sample(), side="right"))
-    n_trials = 2 + int(np.log(n_clusters))
+    n_trials = 2 + int(math.log(n_clusters))
     # One call draws the same doubles as K − 1 calls of n_trials each.
     uniforms = random_state.uniform(size=(n_clusters - 1, n_trials))
     indices = np.empty(n_clusters, dtype=np.int64)

@@ -211,10 +211,14 @@ class CovarianceForm(enum.StrEnum):
             return np.broadcast_to(covariances, (n_components, *covariances.shape)).copy()
         if not self.elementwise:
             return covariances
-        identity = np.eye(n_features)
-        if self is CovarianceForm.DIAGONAL:
-            return covariances[:, :, None] * identity
-        return covariances[:, None, None] * identity
+        dense = np.zeros(
+            (n_components, n_features, n_features), np.result_type(covariances, np.float64)
+        )
+        # The diagonal of every (D, D) block: every (D + 1)-th entry of its flattened rows
+        # (a third of the time of a product with the identity, paid every small fit).
+        variances = covariances if self is CovarianceForm.DIAGONAL else covariances[:, None]
+        dense.reshape(n_components, -1)[:, :: n_features + 1] = variances
+        return dense
 
     def precision_cholesky(
         self, covariances: np.ndarray, n_k: np.ndarray | None = None
