@@ -363,7 +363,7 @@ def fit_mixture(
         lower_bounds=tuple(value + units.offset for value in best.lower_bounds),
         log_likelihood=final.mean_log_likelihood + units.offset,
         n_k=final.n_k,
-        empty=tuple(int(k) for k in empty_components(final.n_k, data.sample_weight)),
+        empty=tuple(empty_components(final.n_k, data.sample_weight).tolist()),
         reseeds=best.reseeds,
         discarded=discarded,
         n_init=1 if warm is not None else settings.n_init,
