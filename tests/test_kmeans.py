@@ -144,3 +144,23 @@ def test_float32_rows_are_left_to_scikit_learn():
 def test_large_data_are_left_to_scikit_learns_threads():
     assert not kmeans_available(np.zeros((65537, 2)), None)
     assert kmeans_available(np.zeros((65536, 2)), None)
+
+
+def test_equal_weights_cumulative_is_that_of_unit_weights_and_read_only():
+    from gaussmix.kmeans import _cumulative, _equal_cumulative
+
+    for n_samples in (1, 7, 300, 10_000):
+        kept = _equal_cumulative(n_samples)
+        assert kept.tobytes() == _cumulative(np.ones(n_samples)).tobytes()
+        assert kept[-1] == 1.0 and not kept.flags.writeable
+        assert _equal_cumulative(n_samples) is kept
+
+
+@pytest.mark.parametrize("compiled", PATHS)
+def test_unweighted_kmeans_is_kmeans_with_unit_weights(compiled):
+    X = np.random.default_rng(2).normal(size=(257, 3))
+    plain = kmeans(X, None, 4, np.random.RandomState(9), compiled=compiled)
+    unit = kmeans(X, np.ones(257), 4, np.random.RandomState(9), compiled=compiled)
+    np.testing.assert_array_equal(plain.seeds, unit.seeds)
+    np.testing.assert_array_equal(plain.labels, unit.labels)
+    assert plain.centres.tobytes() == unit.centres.tobytes()

@@ -335,3 +335,59 @@ def test_plain_arrays_are_recorded_as_scikit_learns_validation_records_them(X):
     assert not hasattr(ours, "feature_names_in_") and not hasattr(reference, "feature_names_in_")
     with pytest.raises(InvalidInputError, match="finite"):
         check_data(GaussianMixture(2), np.where(X > 1.5, np.inf, X), reset=True)
+
+
+# ------------------------------------------------------------ numbers and given precisions
+@pytest.mark.parametrize(
+    ("value", "integer", "valid"),
+    [
+        (3, True, True),
+        (3, False, True),
+        (2.5, False, True),
+        (2.5, True, False),
+        (np.float32(2.5), False, True),
+        (np.int64(3), True, True),
+        (np.float64(3.0), True, False),
+        (10**400, False, True),  # an int beyond float's range is finite
+        (True, True, False),
+        (True, False, False),
+        (float("nan"), False, False),
+        (float("inf"), False, False),
+        (np.float64("-inf"), False, False),
+        (-1, True, False),
+        (-0.5, False, False),
+        ("1", False, False),
+        (None, False, False),
+        (1 + 0j, False, False),
+    ],
+)
+def test_number_checks_accept_real_numbers_and_refuse_the_rest(value, integer, valid):
+    from gaussmix.validation import check_number
+
+    if valid:
+        check_number("x", value, integer=integer, minimum=0)
+    else:
+        with raises_with(InvalidParameterError, "x must be", "Set x to a valid value"):
+            check_number("x", value, integer=integer, minimum=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_precisions_init_symmetry_is_judged_as_numpy_isclose_judges_it(seed):
+    from gaussmix.covariance.forms import CovarianceForm
+    from gaussmix.validation import _check_init_precisions
+
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(3, 4, 4))
+    precisions = factors @ np.swapaxes(factors, 1, 2) + 4 * np.eye(4)
+    decisions = set()
+    for scale in (1e-12, 1e-9, 1e-7, 1e-6, 1e-5, 1e-4):
+        perturbed = precisions.copy()
+        perturbed[1, 0, 3] += scale * max(1.0, abs(perturbed[1, 3, 0]))
+        symmetric = np.isclose(perturbed, np.swapaxes(perturbed, 1, 2)).all()
+        decisions.add(bool(symmetric))
+        if symmetric:
+            _check_init_precisions(perturbed, CovarianceForm.FULL)
+        else:
+            with raises_with(InvalidParameterError, "must be symmetric", "matrix 1"):
+                _check_init_precisions(perturbed, CovarianceForm.FULL)
+    assert decisions == {True, False}  # both sides of the tolerance were tried

@@ -168,3 +168,54 @@ def test_parameters_hold_a_form_object_built_from_its_name(name):
         np.linalg.inv(expected_dense(name, covariances)),
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("name", ("spherical", "diagonal"))
+def test_variances_are_the_diagonals_of_the_dense_matrices(name):
+    covariances = random_covariances(name, seed=3)
+    variances = CovarianceForm(name).variances(covariances, D)
+    expected = np.diagonal(expected_dense(name, covariances), axis1=1, axis2=2)
+    assert variances.shape == (K, D)
+    assert variances.tobytes() == np.ascontiguousarray(expected).tobytes()
+
+
+@pytest.mark.parametrize("name", ("tied", "full"))
+def test_variances_of_non_diagonal_forms_are_refused(name):
+    with pytest.raises(ValueError, match="not diagonal"):
+        CovarianceForm(name).variances(random_covariances(name), D)
+
+
+@pytest.mark.parametrize("dtype", (np.float64, np.float32))
+@pytest.mark.parametrize("name", ("spherical", "diagonal"))
+def test_dense_diagonal_matrices_are_the_products_with_the_identity(name, dtype):
+    covariances = random_covariances(name, seed=4).astype(dtype)
+    dense = dense_covariances(covariances, name, K, D)
+    product = (covariances[:, :, None] if name == "diagonal" else covariances[:, None, None]) * (
+        np.eye(D)
+    )
+    assert dense.dtype == product.dtype == np.float64
+    assert dense.flags.c_contiguous
+    assert dense.tobytes() == product.tobytes()
+    # +0.0 off the diagonal (the bytes of -0.0 differ).
+    assert not np.signbit(dense).any()
+
+
+@pytest.mark.parametrize("n_features", (1, 2, 5, 7))
+@pytest.mark.parametrize("name", ("tied", "full"))
+def test_precision_factors_are_the_triangle_of_the_inverse_cholesky_factor(name, n_features):
+    rng = np.random.default_rng(n_features)
+    factors = rng.normal(size=(K, n_features, n_features))
+    dense = factors @ np.swapaxes(factors, 1, 2) / n_features + np.eye(n_features)
+    covariances = dense if name == "full" else dense[0]
+    upper = precision_cholesky_from_covariances(covariances, name)
+    # The definition written with NumPy's own triu: U = triu((L⁻¹)ᵀ), L the Cholesky
+    # factor of the symmetrised Σ; the same bits, with exact +0.0 below the diagonal.
+    symmetric = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
+    lower = np.linalg.cholesky(symmetric)
+    identity = np.broadcast_to(np.eye(n_features), lower.shape)
+    expected = np.triu(np.swapaxes(np.linalg.solve(lower, identity), -1, -2))
+    assert upper.shape == expected.shape
+    assert upper.tobytes() == expected.tobytes()
+    np.testing.assert_allclose(
+        upper @ np.swapaxes(upper, -1, -2), np.linalg.inv(covariances), rtol=1e-10, atol=1e-12
+    )
