@@ -219,3 +219,28 @@ def test_precision_factors_are_the_triangle_of_the_inverse_cholesky_factor(name,
     np.testing.assert_allclose(
         upper @ np.swapaxes(upper, -1, -2), np.linalg.inv(covariances), rtol=1e-10, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("n_features", (1, 3, 6))
+@pytest.mark.parametrize("name", ("tied", "full"))
+def test_conversions_from_given_precisions_equal_their_solve_definitions(name, n_features):
+    rng = np.random.default_rng(10 + n_features)
+    factors = rng.normal(size=(K, n_features, n_features))
+    dense = factors @ np.swapaxes(factors, 1, 2) / n_features + np.eye(n_features)
+    precisions = dense if name == "full" else dense[0]
+
+    def inverse(matrices):  # the inverse as a solve against the identity
+        return np.linalg.solve(matrices, np.broadcast_to(np.eye(n_features), matrices.shape))
+
+    lower = np.linalg.cholesky(0.5 * (precisions + np.swapaxes(precisions, -1, -2)))
+    root = inverse(lower)
+    covariances = np.swapaxes(root, -1, -2) @ root
+    symmetric = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
+    expected = np.triu(np.swapaxes(inverse(np.linalg.cholesky(symmetric)), -1, -2))
+    upper = precision_cholesky_from_precisions(precisions, name)
+    assert upper.tobytes() == expected.tobytes()
+    back = inverse(expected)
+    assert (
+        covariances_from_precision_cholesky(upper, name).tobytes()
+        == (np.swapaxes(back, -1, -2) @ back).tobytes()
+    )

@@ -276,7 +276,7 @@ class CovarianceForm(enum.StrEnum):
         # NumPy's stacked routines, all components in one call each (per-matrix SciPy
         # calls cost ~0.1 ms a component, a fixed cost of every fit from a given start).
         lower = np.linalg.cholesky(0.5 * (precisions + np.swapaxes(precisions, -1, -2)))
-        inverse = np.linalg.solve(lower, np.broadcast_to(np.eye(lower.shape[-1]), lower.shape))
+        inverse = np.linalg.inv(lower)
         return _cholesky_upper_precision(np.swapaxes(inverse, -1, -2) @ inverse)
 
     def covariances_from_precision_cholesky(self, factors: np.ndarray) -> np.ndarray:
@@ -295,9 +295,7 @@ class CovarianceForm(enum.StrEnum):
             return 1.0 / factors**2
 
         # Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹: solving with U is stabler than inverting U Uᵀ.
-        inverse = np.linalg.solve(
-            factors, np.broadcast_to(np.eye(factors.shape[-1]), factors.shape)
-        )
+        inverse = np.linalg.inv(factors)
         return np.swapaxes(inverse, -1, -2) @ inverse
 
 
@@ -377,21 +375,22 @@ def _cholesky_upper_precision(covariances: np.ndarray) -> np.ndarray:
     """
     symmetric = 0.5 * (covariances + np.swapaxes(covariances, -1, -2))
     lower = np.linalg.cholesky(symmetric)
-    identity, below = _triangle_helpers(covariances.shape[-1])
-    # The solve may leave rounding noise above the diagonal; U is triangular by definition.
-    # np.triu's own zeroing, with its mask made once per D (np.triu builds it every call,
-    # half the cost of the factorisation of a small fit's three 5 × 5 matrices).
-    inverse = np.linalg.solve(lower, np.broadcast_to(identity, lower.shape))
+    # The inverse may leave rounding noise above the diagonal; U is triangular by
+    # definition. np.triu's own zeroing, with its mask made once per D (np.triu builds it
+    # every call: half the cost of factorising a small fit's three 5 × 5 matrices). inv is
+    # LAPACK's gesv against the identity, as solve(L, I) is, at half solve's fixed cost
+    # (the same bits: tests/covariance/test_form_objects.py).
+    inverse = np.linalg.inv(lower)
+    below = _below_diagonal(covariances.shape[-1])
     return np.where(below, np.zeros(1, inverse.dtype), np.swapaxes(inverse, -1, -2))
 
 
 @functools.lru_cache(maxsize=16)
-def _triangle_helpers(n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (D, D) identity and the mask of the entries below the diagonal, read-only."""
-    identity = np.eye(n_features)
+def _below_diagonal(n_features: int) -> np.ndarray:
+    """The read-only (D, D) mask of the entries below the diagonal."""
     below = np.tri(n_features, n_features, -1, dtype=bool)
-    identity.flags.writeable = below.flags.writeable = False
-    return identity, below
+    below.flags.writeable = False
+    return below
 
 
 def _elementwise_factors(variances: np.ndarray, n_k: np.ndarray | None) -> np.ndarray:
