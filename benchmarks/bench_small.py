@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import os
 import platform
 import statistics
@@ -108,8 +109,16 @@ def timed_fit(side: str, X: np.ndarray, covariance_type: str, setting: dict) -> 
 SIDES = ("sklearn", "sklearn, 1 thread", "gaussmix")
 
 
-def compare(X: np.ndarray, covariance_type: str, setting: dict, repeats: int) -> dict:
-    """Interleaved repeats of every side; medians, iterations and the lower-bound gap."""
+def compare(
+    X: np.ndarray, covariance_type: str, setting: dict, repeats: int, min_seconds: float = 0.0
+) -> dict:
+    """Interleaved repeats of every side; medians, iterations and the lower-bound gap.
+
+    At least ``repeats`` rounds (every side once a round), and as many more as fill
+    ``min_seconds`` at the warm-up round's pace: a round of the smallest cases lasts a few
+    milliseconds, shorter than the bursts of the shared machine's other tenants, and a
+    median of a handful of such rounds moved by ±25 % from run to run.
+    """
     from threadpoolctl import ThreadpoolController
 
     controller = ThreadpoolController()
@@ -124,9 +133,11 @@ def compare(X: np.ndarray, covariance_type: str, setting: dict, repeats: int) ->
             with controller.limit(limits=1, user_api="openmp"):
                 return timed_fit(library, X, covariance_type, setting)
 
+    began = time.perf_counter()
     for side in SIDES:  # warm-up: imports, compiled kernels, caches
         run(side)
-    for repeat in range(repeats):
+    round_seconds = time.perf_counter() - began
+    for repeat in range(max(repeats, math.ceil(min_seconds / max(round_seconds, 1e-9)))):
         shift = repeat % len(SIDES)
         for side in SIDES[shift:] + SIDES[:shift]:
             seconds, n_iter, lower_bound = run(side)
@@ -387,11 +398,11 @@ def machine_description() -> list[str]:
     ]
 
 
-def fit_rows(name: str, setting: dict, repeats: int):
+def fit_rows(name: str, setting: dict, repeats: int, min_seconds: float):
     """The table rows of one setting, case by case, as they are timed."""
     for n_samples, n_features, covariance_type in CASES:
         X = make_data(n_samples, n_features)
-        result = compare(X, covariance_type, setting, repeats)
+        result = compare(X, covariance_type, setting, repeats, min_seconds)
         medians = result["medians"]
         yield (
             f"| {name} | {n_samples:,} | {n_features} | {covariance_type} | "
@@ -405,7 +416,15 @@ def fit_rows(name: str, setting: dict, repeats: int):
 def main() -> None:
     """Run every case and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed fits per side and case")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed fits per side and case, at least"
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=2.0,
+        help="more rounds of a fast case until its timing lasts about this long",
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results_small.md"))
     parser.add_argument(
         "--em-loop-only", action="store_true", help="print only the per-iteration EM table"
@@ -426,13 +445,13 @@ def main() -> None:
         return
     if arguments.setting:
         for name in arguments.setting:
-            for line in fit_rows(name, SETTINGS[name], arguments.repeats):
+            for line in fit_rows(name, SETTINGS[name], arguments.repeats, arguments.min_seconds):
                 print(line, flush=True)
         return
     load_before = os.getloadavg()
     rows = []
     for name, setting in SETTINGS.items():
-        for line in fit_rows(name, setting, arguments.repeats):
+        for line in fit_rows(name, setting, arguments.repeats, arguments.min_seconds):
             print(line, flush=True)
             rows.append(line)
     e_steps = [*kmeans_rows(), "", *e_step_rows(), "", *em_loop_rows()]
@@ -446,7 +465,9 @@ def main() -> None:
         f"{load_before[2]:.1f}; at the end {load_after[0]:.1f}, {load_after[1]:.1f}, "
         f"{load_after[2]:.1f}. A load above the number of cores means other processes "
         "shared the machine: absolute times are then inflated, the interleaved ratios less so.",
-        f"- {arguments.repeats} timed fits per side and case, alternating sides; medians.",
+        f"- At least {arguments.repeats} timed fits per side and case, and more rounds for "
+        f"the fast cases, until a case's timing lasts about {arguments.min_seconds:g} s; "
+        "sides alternating; medians.",
         "",
         "| setting | N | D | cov | sklearn ms/fit | sklearn 1 thread ms/fit | gaussmix ms/fit "
         "| ratio | ratio vs 1 thread | iterations sklearn / gaussmix | lower bound rel. diff |",
@@ -455,7 +476,8 @@ def main() -> None:
         "",
         *e_steps,
         "",
-        f"Command: `python benchmarks/bench_small.py --repeats {arguments.repeats}`. "
+        f"Command: `python benchmarks/bench_small.py --repeats {arguments.repeats} "
+        f"--min-seconds {arguments.min_seconds:g}`. "
         "K = 3, float64, well-separated clusters; 'ratio' is scikit-learn's median over "
         "gaussmix's. gaussmix runs as a user runs it (data this small take its small-data "
         "path, `gaussmix.backends.numpy.SmallDataBackend`).",
