@@ -168,3 +168,23 @@ def test_shifted_scatter_keeps_the_variance_of_float32_data_far_from_the_origin(
     raw_mean = np.sum(X, axis=0, dtype=np.float32) / np.float32(n_samples)
     raw_variance = raw_second - raw_mean * raw_mean
     assert np.max(np.abs(raw_variance - reference) / reference) > 1e-1
+
+
+@pytest.mark.parametrize("kind", ["trace", "diagonal", "full"])
+def test_reduced_scatter_is_the_same_from_matrices_or_their_diagonals(kind):
+    from gaussmix.statistics import reduce_scatter, scatter_shape
+
+    factors = np.random.default_rng(3).normal(size=(3, 4, 4))
+    matrices = factors @ np.swapaxes(factors, 1, 2)
+    matrices[:, 0, 1] += 1e-3  # not symmetric: "full" keeps ½ (S + Sᵀ)
+    reduced = reduce_scatter(matrices, kind)
+    assert reduced.shape == scatter_shape(kind, 3, 4)
+    expected = {
+        "trace": np.trace(matrices, axis1=1, axis2=2),
+        "diagonal": np.diagonal(matrices, axis1=1, axis2=2),
+        "full": (matrices + np.swapaxes(matrices, 1, 2)) / 2,
+    }[kind]
+    np.testing.assert_allclose(reduced, expected, rtol=1e-15, atol=0)
+    if kind != "full":
+        diagonals = np.diagonal(matrices, axis1=1, axis2=2).copy()
+        assert reduce_scatter(diagonals, kind).tobytes() == reduced.tobytes()

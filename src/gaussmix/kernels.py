@@ -45,7 +45,7 @@ from gaussmix.covariance.base import ScatterKind
 from gaussmix.covariance.forms import CovarianceForm, SecondMoment, as_form, collapse_error
 from gaussmix.exceptions import CollapsedComponentError
 from gaussmix.parameters import MixtureParameters
-from gaussmix.statistics import SufficientStatistics
+from gaussmix.statistics import SufficientStatistics, reduce_scatter
 
 __all__ = [
     "ChunkMoments",
@@ -896,12 +896,10 @@ def unwhiten(
         stacked = form.stacked(factors)
         inverses = np.broadcast_to(_upper_inverses(stacked), (n_components, n_features, n_features))
         full = np.swapaxes(inverses, 1, 2) @ second @ inverses
-        scatter = _reduce_scatter(full, kind)
-    elif second.ndim == 3:
-        # The diagonal forms' differences are unscaled: the moments are the scatter.
-        scatter = _reduce_scatter(second, kind)
+        scatter = reduce_scatter(full, kind)
     else:
-        scatter = second if kind == "diagonal" else np.sum(second, axis=1)
+        # The diagonal forms' differences are unscaled: the moments are the scatter.
+        scatter = reduce_scatter(second, kind)
     return SufficientStatistics(
         n_k=n_k,
         weighted_sum=weighted_sum,
@@ -946,13 +944,6 @@ def _upper_inverses(factors: np.ndarray) -> np.ndarray:
         return np.linalg.inv(factors)
     identity = np.eye(n_features)
     return np.stack([linalg.solve_triangular(u, identity, lower=False) for u in factors])
-
-
-def _reduce_scatter(full: np.ndarray, kind: ScatterKind) -> np.ndarray:
-    if kind == "full":
-        return 0.5 * (full + np.swapaxes(full, 1, 2))
-    diagonal = np.diagonal(full, axis1=1, axis2=2).copy()
-    return diagonal if kind == "diagonal" else np.sum(diagonal, axis=1)
 
 
 def moments_to_host(moments: ChunkMoments) -> ChunkMoments:
@@ -1067,7 +1058,7 @@ def accumulate_statistics(
     return SufficientStatistics(
         n_k=np.sum(weighted, axis=0, dtype=np.float64),
         weighted_sum=weighted_sum,
-        scatter=_reduce_scatter(scatter, kind),
+        scatter=reduce_scatter(scatter, kind),
         shift=np.asarray(shift, dtype=np.float64),
         total_weight=total_weight,
         log_likelihood=float(log_likelihood),

@@ -38,7 +38,7 @@ import numpy as np
 
 from gaussmix import compiling
 from gaussmix.covariance.base import ScatterKind
-from gaussmix.statistics import SufficientStatistics
+from gaussmix.statistics import SufficientStatistics, reduce_scatter
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_available", "partition_statistics"]
 
@@ -457,14 +457,11 @@ def partition_statistics(
     else:
         _partition_statistics_numpy(X, weights, labels, n_k, shift, weighted_sum, second, full)
     if full:
-        square = second.reshape(n_clusters, n_features, n_features)
-        scatter = 0.5 * (square + np.swapaxes(square, 1, 2))
-    else:
-        scatter = second if kind == "diagonal" else np.sum(second, axis=1)
+        second = second.reshape(n_clusters, n_features, n_features)
     return SufficientStatistics(
         n_k=n_k,
         weighted_sum=weighted_sum,
-        scatter=scatter,
+        scatter=reduce_scatter(second, kind),
         shift=shift,
         total_weight=float(n_samples) if sample_weight is None else float(np.sum(weights)),
         log_likelihood=0.0,

@@ -8,7 +8,7 @@ import numpy as np
 
 from gaussmix.covariance.base import ScatterKind
 
-__all__ = ["SufficientStatistics", "scatter_shape"]
+__all__ = ["SufficientStatistics", "reduce_scatter", "scatter_shape"]
 
 
 def scatter_shape(kind: ScatterKind, n_components: int, n_features: int) -> tuple[int, ...]:
@@ -30,6 +30,28 @@ def scatter_shape(kind: ScatterKind, n_components: int, n_features: int) -> tupl
         "diagonal": (n_components, n_features),
         "full": (n_components, n_features, n_features),
     }[kind]
+
+
+def reduce_scatter(second: np.ndarray, kind: ScatterKind) -> np.ndarray:
+    """The scatter of ``kind`` from summed second moments about the shift.
+
+    Parameters
+    ----------
+    second : ndarray of shape (n_components, n_features, n_features) or (n_components, n_features)
+        Σ w (x − c)(x − c)ᵀ per component, or only its diagonal.
+    kind : {"trace", "diagonal", "full"}
+        How much of each component's scatter matrix to keep (``"full"`` needs the matrices).
+
+    Returns
+    -------
+    ndarray of the shape :func:`scatter_shape` gives
+        Full matrices symmetrised as ½ (S + Sᵀ); diagonals; or their sums (traces).
+    """
+    if second.ndim == 3:
+        if kind == "full":
+            return 0.5 * (second + np.swapaxes(second, 1, 2))
+        second = np.diagonal(second, axis1=1, axis2=2).copy()
+    return second if kind == "diagonal" else np.sum(second, axis=1)
 
 
 @dataclass(frozen=True)
